@@ -1,0 +1,262 @@
+//! Built-in generated datasets, fully determined by their parameters and a seed.
+//!
+//! - [`mmoe`]: the synthetic regression tasks of Ma et al., "Modeling Task Relationships in
+//!   Multi-task Learning with Multi-gate Mixture-of-Experts" (KDD 2018), §3.2, with the
+//!   task-correlation knob p.
+//! - [`playground`]: TensorFlow-Playground-style 2-D points with several labels each (circle,
+//!   xor, rotated xor, gauss, spiral; plane and Gaussian-bump regression).
+
+use rand::Rng as _;
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution as _, Normal, StandardNormal};
+
+use super::{Dataset, TargetColumn};
+use crate::experiment::{MmoeSpec, PlaygroundSpec, TaskKind};
+use crate::rng;
+
+/// Input dimension of the Playground data.
+pub const PLAYGROUND_DIM: usize = 2;
+
+/// Labels of the MMoE data: `y1 ... yK`, all regression.
+pub fn mmoe_targets(spec: &MmoeSpec) -> Vec<(String, TaskKind)> {
+    (1..=spec.tasks)
+        .map(|i| (format!("y{i}"), TaskKind::Regression))
+        .collect()
+}
+
+/// Labels of the Playground data.
+pub fn playground_targets() -> Vec<(String, TaskKind)> {
+    PLAYGROUND_LABELS
+        .iter()
+        .map(|(n, k)| ((*n).to_owned(), *k))
+        .collect()
+}
+
+const PLAYGROUND_LABELS: [(&str, TaskKind); 7] = [
+    ("circle", TaskKind::Binary),
+    ("xor", TaskKind::Binary),
+    ("xor_rotated", TaskKind::Binary),
+    ("gauss", TaskKind::Binary),
+    ("spiral", TaskKind::Binary),
+    ("plane", TaskKind::Regression),
+    ("gauss_bumps", TaskKind::Regression),
+];
+
+fn normal(rng: &mut ChaCha8Rng) -> f64 {
+    StandardNormal.sample(rng)
+}
+
+/// Gram-Schmidt: `count` orthonormal vectors in R^dim from Gaussian draws.
+fn orthonormal(rng: &mut ChaCha8Rng, count: usize, dim: usize) -> Vec<Vec<f64>> {
+    let mut basis: Vec<Vec<f64>> = Vec::with_capacity(count);
+    while basis.len() < count {
+        let mut v: Vec<f64> = (0..dim).map(|_| normal(rng)).collect();
+        for b in &basis {
+            let dot: f64 = v.iter().zip(b).map(|(a, b)| a * b).sum();
+            v.iter_mut().zip(b).for_each(|(a, b)| *a -= dot * b);
+        }
+        let norm = v.iter().map(|a| a * a).sum::<f64>().sqrt();
+        // A draw inside the span of the earlier vectors has no new direction: draw again.
+        if norm > 1e-8 {
+            basis.push(v.into_iter().map(|a| a / norm).collect());
+        }
+    }
+    basis
+}
+
+/// The MMoE synthetic data.
+///
+/// Tasks come in pairs: for each pair draw orthonormal u₁, u₂ (one orthonormal set over all
+/// tasks, so different pairs are unrelated), set w₁ = c·u₁ and w₂ = c·(p·u₁ + √(1−p²)·u₂), and
+/// y = wᵀx + Σᵢ sin(αᵢ·wᵀx + βᵢ) + ε with x ~ N(0, I), α, β ~ N(0, 1) shared by all tasks and
+/// ε ~ N(0, σ²). The label correlation is lower than p because of the sine terms; see
+/// [`Dataset::label_correlation`].
+pub fn mmoe(spec: &MmoeSpec, seed: u64) -> Dataset {
+    let mut rng = rng::stream(seed, "data.mmoe");
+    let (d, k, c, p) = (spec.dim, spec.tasks, spec.scale, spec.correlation);
+    let basis = orthonormal(&mut rng, k, d);
+    let q = (1.0 - p * p).max(0.0).sqrt();
+    let weights: Vec<Vec<f64>> = (0..k)
+        .map(|t| {
+            if t % 2 == 1 {
+                let (u1, u2) = (&basis[t - 1], &basis[t]);
+                u1.iter()
+                    .zip(u2)
+                    .map(|(a, b)| c * (p * a + q * b))
+                    .collect()
+            } else {
+                basis[t].iter().map(|a| c * a).collect()
+            }
+        })
+        .collect();
+    let alpha: Vec<f64> = (0..spec.sin_terms).map(|_| normal(&mut rng)).collect();
+    let beta: Vec<f64> = (0..spec.sin_terms).map(|_| normal(&mut rng)).collect();
+    let noise = Normal::new(0.0, spec.noise_std).unwrap_or_else(|_| {
+        // validate() rejects a negative or NaN deviation; fall back to no noise.
+        Normal::new(0.0, 0.0).unwrap_or_else(|_| unreachable!("N(0, 0) is valid"))
+    });
+    let n = spec.samples;
+    let mut x = Vec::with_capacity(n * d);
+    let mut ys = vec![Vec::with_capacity(n); k];
+    let mut row = vec![0.0f64; d];
+    for _ in 0..n {
+        row.iter_mut().for_each(|v| *v = normal(&mut rng));
+        x.extend(row.iter().map(|&v| v as f32));
+        for (t, w) in weights.iter().enumerate() {
+            let z: f64 = w.iter().zip(&row).map(|(a, b)| a * b).sum();
+            let s: f64 = alpha
+                .iter()
+                .zip(&beta)
+                .map(|(a, b)| (a * z + b).sin())
+                .sum();
+            let eps = noise.sample(&mut rng);
+            ys[t].push((z + s + eps) as f32);
+        }
+    }
+    Dataset {
+        name: format!("MMoE synthetic (d={d}, p={p})"),
+        feature_names: (1..=d).map(|i| format!("x{i}")).collect(),
+        rows: n,
+        x,
+        targets: ys
+            .into_iter()
+            .enumerate()
+            .map(|(t, values)| TargetColumn::regression(&format!("y{}", t + 1), values))
+            .collect(),
+    }
+}
+
+/// The Playground-style 2-D data: points uniform in [−6, 6]², each with every label of
+/// [`playground_targets`]. As in the Playground, noise moves only the point used to compute a
+/// label (so labels near a boundary flip), never the stored point.
+pub fn playground(spec: &PlaygroundSpec, seed: u64) -> Dataset {
+    let mut rng = rng::stream(seed, "data.playground");
+    let n = spec.samples;
+    let noise = spec.noise;
+    let (sin, cos) = spec.xor_angle_deg.to_radians().sin_cos();
+    let mut x = Vec::with_capacity(2 * n);
+    let mut labels = vec![Vec::with_capacity(n); PLAYGROUND_LABELS.len()];
+    for _ in 0..n {
+        let px = rng.random_range(-6.0..6.0f64);
+        let py = rng.random_range(-6.0..6.0f64);
+        x.push(px as f32);
+        x.push(py as f32);
+        let mut jitter = |scale: f64| {
+            let nx = rng.random_range(-scale..=scale) * noise;
+            let ny = rng.random_range(-scale..=scale) * noise;
+            (px + nx, py + ny)
+        };
+        let bit = |b: bool| if b { 1.0 } else { 0.0 };
+        // Circle of radius R/2 = 2.5 (R = 5).
+        let (cx, cy) = jitter(5.0);
+        labels[0].push(bit((cx * cx + cy * cy).sqrt() < 2.5));
+        // XOR.
+        let (ax, ay) = jitter(5.0);
+        labels[1].push(bit(ax * ay >= 0.0));
+        // XOR with the plane rotated by the angle.
+        let (bx, by) = jitter(5.0);
+        let (rx, ry) = (cos * bx + sin * by, -sin * bx + cos * by);
+        labels[2].push(bit(rx * ry >= 0.0));
+        // Two Gaussians at (2, 2) and (−2, −2): the Bayes boundary x + y = 0.
+        let (gx, gy) = jitter(3.0);
+        labels[3].push(bit(gx + gy > 0.0));
+        // Two spiral arms r = 5i/n, θ = 1.75·2π·i/n (+π for the second): the nearer arm.
+        let (sx, sy) = jitter(1.0);
+        labels[4].push(bit(spiral_arm(sx, sy)));
+        // Plane: (x + y) mapped from [−10, 10] to [−1, 1].
+        let (lx, ly) = jitter(6.0);
+        labels[5].push(((lx + ly) / 10.0) as f32);
+        // Six signed Gaussian bumps.
+        let (ux, uy) = jitter(6.0);
+        labels[6].push(gauss_bumps(ux, uy) as f32);
+    }
+    Dataset {
+        name: format!("Playground 2-D (noise {noise})"),
+        feature_names: vec!["x1".to_owned(), "x2".to_owned()],
+        rows: n,
+        x,
+        targets: labels
+            .into_iter()
+            .zip(PLAYGROUND_LABELS)
+            .map(|(values, (name, kind))| match kind {
+                TaskKind::Regression => TargetColumn::regression(name, values),
+                _ => TargetColumn::binary(name, values),
+            })
+            .collect(),
+    }
+}
+
+/// True when (x, y) is nearer the first spiral arm than the second.
+fn spiral_arm(x: f64, y: f64) -> bool {
+    use std::f64::consts::{PI, TAU};
+    let r = (x * x + y * y).sqrt();
+    let theta = x.atan2(y); // Points are (r sin t, r cos t).
+    let arm = 1.75 * TAU * r / 5.0;
+    let diff = (theta - arm).rem_euclid(TAU);
+    diff < PI / 2.0 || diff > 1.5 * PI
+}
+
+/// The Playground's `reg-gauss` label: the signed bump with the largest magnitude.
+fn gauss_bumps(x: f64, y: f64) -> f64 {
+    const CENTRES: [(f64, f64, f64); 6] = [
+        (-4.0, 2.5, 1.0),
+        (0.0, 2.5, -1.0),
+        (4.0, 2.5, 1.0),
+        (-4.0, -2.5, -1.0),
+        (0.0, -2.5, 1.0),
+        (4.0, -2.5, -1.0),
+    ];
+    CENTRES
+        .iter()
+        .map(|(cx, cy, sign)| {
+            let d = ((x - cx).powi(2) + (y - cy).powi(2)).sqrt();
+            sign * (1.0 - d / 2.0).clamp(0.0, 1.0)
+        })
+        .fold(0.0, |best, v| if v.abs() > best.abs() { v } else { best })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mmoe_is_seeded_and_correlation_follows_p() {
+        let mut spec = MmoeSpec {
+            samples: 4000,
+            ..MmoeSpec::default()
+        };
+        let a = mmoe(&spec, 1);
+        assert_eq!(a.x, mmoe(&spec, 1).x, "same seed, same data");
+        assert_ne!(a.x, mmoe(&spec, 2).x, "other seed, other data");
+        let mut last = -2.0;
+        for p in [-1.0, 0.0, 0.5, 1.0] {
+            spec.correlation = p;
+            let r = mmoe(&spec, 3).label_correlation(0, 1);
+            assert!(r > last, "correlation grows with p: {r} after {last}");
+            last = r;
+        }
+        spec.correlation = 1.0;
+        let r = mmoe(&spec, 3).label_correlation(0, 1);
+        assert!(r > 0.98, "p = 1 gives near-identical labels, got {r}");
+        spec.correlation = 0.0;
+        let r = mmoe(&spec, 3).label_correlation(0, 1);
+        assert!(r.abs() < 0.1, "p = 0 gives uncorrelated labels, got {r}");
+    }
+
+    #[test]
+    fn playground_xor_rotated_by_90_degrees_is_the_flipped_task() {
+        let spec = PlaygroundSpec {
+            samples: 500,
+            noise: 0.0,
+            xor_angle_deg: 90.0,
+        };
+        let data = playground(&spec, 5);
+        let r = data.label_correlation(1, 2);
+        assert!(r < -0.99, "xor at 90° is the negated xor, correlation {r}");
+        let circle_positive = data.targets[0].values.iter().sum::<f32>() / data.rows as f32;
+        assert!(
+            (0.05..0.3).contains(&circle_positive),
+            "about π·2.5²/144 ≈ 14% of points lie in the circle, got {circle_positive}"
+        );
+    }
+}

@@ -1,0 +1,454 @@
+//! Datasets: inputs, per-task labels with masks, the train/validation split and batching.
+//!
+//! # Shapes
+//! - inputs `x`: row-major `[rows, features]` `f32`
+//! - each task's labels: `[rows]` `f32` (a value, a 0/1 label, or a class index) plus a mask
+//!   `[rows]` that is 1 where the row has a label for that task and 0 where it is missing.
+
+pub mod builtin;
+pub mod csv;
+
+use std::path::PathBuf;
+
+use rand::seq::SliceRandom as _;
+
+use crate::experiment::{DatasetSpec, ExperimentSpec, LossKind, TaskKind};
+use crate::rng;
+
+/// A loaded dataset before tasks are chosen and rows split.
+#[derive(Clone, Debug)]
+pub struct Dataset {
+    /// Human name.
+    pub name: String,
+    /// One name per input column.
+    pub feature_names: Vec<String>,
+    /// Number of rows.
+    pub rows: usize,
+    /// Raw inputs, row-major `[rows, features]`.
+    pub x: Vec<f32>,
+    /// Every label column the dataset offers.
+    pub targets: Vec<TargetColumn>,
+}
+
+/// One label column.
+#[derive(Clone, Debug)]
+pub struct TargetColumn {
+    /// Column name.
+    pub name: String,
+    /// What it holds.
+    pub kind: TaskKind,
+    /// Values: a real number, a 0/1 label or a class index (0 where missing).
+    pub values: Vec<f32>,
+    /// Whether each row has a label.
+    pub present: Vec<bool>,
+    /// Class names for binary and multiclass columns (index = class).
+    pub classes: Vec<String>,
+}
+
+impl TargetColumn {
+    /// A fully labelled regression column.
+    pub fn regression(name: &str, values: Vec<f32>) -> Self {
+        Self {
+            name: name.to_owned(),
+            kind: TaskKind::Regression,
+            present: vec![true; values.len()],
+            values,
+            classes: Vec::new(),
+        }
+    }
+
+    /// A fully labelled 0/1 column.
+    pub fn binary(name: &str, values: Vec<f32>) -> Self {
+        Self {
+            name: name.to_owned(),
+            kind: TaskKind::Binary,
+            present: vec![true; values.len()],
+            values,
+            classes: vec!["0".to_owned(), "1".to_owned()],
+        }
+    }
+
+    /// Number of labelled rows.
+    pub fn labelled(&self) -> usize {
+        self.present.iter().filter(|p| **p).count()
+    }
+}
+
+impl Dataset {
+    /// Number of input features.
+    pub fn features(&self) -> usize {
+        self.feature_names.len()
+    }
+
+    /// The label column called `name`.
+    pub fn target(&self, name: &str) -> Option<&TargetColumn> {
+        self.targets.iter().find(|t| t.name == name)
+    }
+
+    /// Pearson correlation of two label columns over rows where both are present.
+    pub fn label_correlation(&self, a: usize, b: usize) -> f64 {
+        let (ta, tb) = (&self.targets[a], &self.targets[b]);
+        let pairs: Vec<(f64, f64)> = (0..self.rows)
+            .filter(|&i| ta.present[i] && tb.present[i])
+            .map(|i| (f64::from(ta.values[i]), f64::from(tb.values[i])))
+            .collect();
+        pearson(&pairs)
+    }
+}
+
+fn pearson(pairs: &[(f64, f64)]) -> f64 {
+    let n = pairs.len() as f64;
+    if n < 2.0 {
+        return 0.0;
+    }
+    let (ma, mb) = pairs
+        .iter()
+        .fold((0.0, 0.0), |(a, b), (x, y)| (a + x / n, b + y / n));
+    let (mut sab, mut saa, mut sbb) = (0.0, 0.0, 0.0);
+    for (x, y) in pairs {
+        sab += (x - ma) * (y - mb);
+        saa += (x - ma) * (x - ma);
+        sbb += (y - mb) * (y - mb);
+    }
+    if saa <= 0.0 || sbb <= 0.0 {
+        0.0
+    } else {
+        sab / (saa * sbb).sqrt()
+    }
+}
+
+/// Why data could not be loaded or prepared.
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    /// A file could not be read.
+    #[error("cannot read data: {source}: {path}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A CSV file has a problem at a place.
+    #[error("{message} (line {line}, column {column}): {path}")]
+    Csv {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line, counting the header as line 1.
+        line: u64,
+        /// 1-based column number (0 when the whole row is meant).
+        column: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// The dataset does not fit the tasks or the model.
+    #[error("{0}")]
+    Mismatch(String),
+}
+
+/// Loads (or generates) the dataset an experiment names.
+pub fn load(spec: &ExperimentSpec) -> Result<Dataset, DataError> {
+    match &spec.dataset {
+        DatasetSpec::Mmoe(m) => Ok(builtin::mmoe(m, spec.seed)),
+        DatasetSpec::Playground(p) => Ok(builtin::playground(p, spec.seed)),
+        DatasetSpec::Csv(c) => csv::load(&c.path, &spec.tasks),
+    }
+}
+
+/// What the model and the losses need to know about one task.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TaskInfo {
+    /// Task name.
+    pub name: String,
+    /// Task kind.
+    pub kind: TaskKind,
+    /// Loss.
+    pub loss: LossKind,
+    /// Width of the head's output layer.
+    pub out_dim: usize,
+    /// Class names (binary and multiclass).
+    pub classes: Vec<String>,
+}
+
+/// The labels of one task on one split.
+#[derive(Clone, Debug, Default)]
+pub struct Labels {
+    /// `[rows]` values (0 where missing).
+    pub values: Vec<f32>,
+    /// `[rows]` 1.0 where labelled, 0.0 where missing.
+    pub mask: Vec<f32>,
+}
+
+impl Labels {
+    /// Number of labelled rows.
+    pub fn count(&self) -> usize {
+        self.mask.iter().filter(|m| **m > 0.0).count()
+    }
+}
+
+/// The rows of one split, inputs standardised.
+#[derive(Clone, Debug, Default)]
+pub struct SplitData {
+    /// Number of rows.
+    pub rows: usize,
+    /// Number of features.
+    pub features: usize,
+    /// `[rows, features]` standardised inputs.
+    pub x: Vec<f32>,
+    /// One entry per task, in task order.
+    pub labels: Vec<Labels>,
+}
+
+impl SplitData {
+    /// Copies the rows `idx` (in that order) into a new split, e.g. one batch.
+    pub fn gather(&self, idx: &[usize]) -> Self {
+        let d = self.features;
+        let mut x = Vec::with_capacity(idx.len() * d);
+        for &i in idx {
+            x.extend_from_slice(&self.x[i * d..(i + 1) * d]);
+        }
+        let labels = self
+            .labels
+            .iter()
+            .map(|l| Labels {
+                values: idx.iter().map(|&i| l.values[i]).collect(),
+                mask: idx.iter().map(|&i| l.mask[i]).collect(),
+            })
+            .collect();
+        Self {
+            rows: idx.len(),
+            features: d,
+            x,
+            labels,
+        }
+    }
+
+    /// A contiguous range of rows `[start, end)`.
+    pub fn range(&self, start: usize, end: usize) -> Self {
+        let idx: Vec<usize> = (start..end).collect();
+        self.gather(&idx)
+    }
+}
+
+/// A dataset made ready for training: tasks chosen, rows split, inputs standardised with the
+/// training rows' mean and standard deviation.
+#[derive(Clone, Debug)]
+pub struct PreparedData {
+    /// Dataset name.
+    pub name: String,
+    /// Input column names.
+    pub feature_names: Vec<String>,
+    /// The tasks, in spec order.
+    pub tasks: Vec<TaskInfo>,
+    /// Training rows.
+    pub train: SplitData,
+    /// Validation rows (possibly none).
+    pub val: SplitData,
+    /// Per-feature mean used to standardise.
+    pub input_mean: Vec<f32>,
+    /// Per-feature standard deviation used to standardise (1 for constant features).
+    pub input_std: Vec<f32>,
+}
+
+impl PreparedData {
+    /// Chooses the spec's tasks from `data`, splits the rows with the spec's seed and
+    /// validation fraction, and standardises the inputs.
+    pub fn new(spec: &ExperimentSpec, data: &Dataset) -> Result<Self, DataError> {
+        if data.features() != spec.model.input {
+            return Err(DataError::Mismatch(format!(
+                "model.input: the model expects {} inputs but dataset '{}' has {} features",
+                spec.model.input,
+                data.name,
+                data.features()
+            )));
+        }
+        if data.rows < 2 {
+            return Err(DataError::Mismatch(format!(
+                "dataset '{}' has {} row(s); at least 2 are needed",
+                data.name, data.rows
+            )));
+        }
+        let mut columns = Vec::with_capacity(spec.tasks.len());
+        let mut tasks = Vec::with_capacity(spec.tasks.len());
+        for (i, task) in spec.tasks.iter().enumerate() {
+            let col = data.target(&task.target).ok_or_else(|| {
+                DataError::Mismatch(format!(
+                    "tasks[{i}].target: dataset '{}' has no label '{}'",
+                    data.name, task.target
+                ))
+            })?;
+            if col.kind != task.kind {
+                return Err(DataError::Mismatch(format!(
+                    "tasks[{i}].kind: label '{}' is {}, not {}",
+                    task.target, col.kind, task.kind
+                )));
+            }
+            let out_dim = match task.kind {
+                TaskKind::Regression | TaskKind::Binary => 1,
+                TaskKind::Multiclass => col.classes.len(),
+            };
+            if task.kind == TaskKind::Multiclass && out_dim < 2 {
+                return Err(DataError::Mismatch(format!(
+                    "tasks[{i}]: label '{}' has {out_dim} class(es); multiclass needs >= 2",
+                    task.target
+                )));
+            }
+            tasks.push(TaskInfo {
+                name: task.name.clone(),
+                kind: task.kind,
+                loss: task.loss(),
+                out_dim,
+                classes: col.classes.clone(),
+            });
+            columns.push(col);
+        }
+
+        let mut order: Vec<usize> = (0..data.rows).collect();
+        order.shuffle(&mut rng::stream(spec.seed, "data.split"));
+        let n_val = ((data.rows as f64) * spec.training.validation_fraction).round() as usize;
+        let n_val = n_val.min(data.rows - 1);
+        let (val_idx, train_idx) = order.split_at(n_val);
+        let mut train_idx = train_idx.to_vec();
+        let mut val_idx = val_idx.to_vec();
+        train_idx.sort_unstable();
+        val_idx.sort_unstable();
+
+        let d = data.features();
+        let (mean, std) = column_stats(&data.x, d, &train_idx);
+        let make = |idx: &[usize]| {
+            let mut x = Vec::with_capacity(idx.len() * d);
+            for &r in idx {
+                let row = &data.x[r * d..(r + 1) * d];
+                x.extend(
+                    row.iter()
+                        .zip(mean.iter().zip(&std))
+                        .map(|(v, (m, s))| (v - m) / s),
+                );
+            }
+            let labels = columns
+                .iter()
+                .map(|c| Labels {
+                    values: idx.iter().map(|&r| c.values[r]).collect(),
+                    mask: idx
+                        .iter()
+                        .map(|&r| if c.present[r] { 1.0 } else { 0.0 })
+                        .collect(),
+                })
+                .collect();
+            SplitData {
+                rows: idx.len(),
+                features: d,
+                x,
+                labels,
+            }
+        };
+        let train = make(&train_idx);
+        for (task, labels) in tasks.iter().zip(&train.labels) {
+            if labels.count() == 0 {
+                return Err(DataError::Mismatch(format!(
+                    "task '{}' has no labelled rows in the training split",
+                    task.name
+                )));
+            }
+        }
+        Ok(Self {
+            name: data.name.clone(),
+            feature_names: data.feature_names.clone(),
+            tasks,
+            val: make(&val_idx),
+            train,
+            input_mean: mean,
+            input_std: std,
+        })
+    }
+
+    /// Number of input features.
+    pub fn features(&self) -> usize {
+        self.feature_names.len()
+    }
+
+    /// Standardises raw input rows with this data's statistics.
+    pub fn standardise(&self, raw: &mut [f32]) {
+        standardise(raw, &self.input_mean, &self.input_std);
+    }
+}
+
+/// Standardises raw row-major inputs in place with per-feature mean and deviation.
+pub fn standardise(raw: &mut [f32], mean: &[f32], std: &[f32]) {
+    let d = mean.len().max(1);
+    for row in raw.chunks_mut(d) {
+        for ((v, m), s) in row.iter_mut().zip(mean).zip(std) {
+            *v = (*v - m) / s;
+        }
+    }
+}
+
+/// Per-column mean and standard deviation over the rows `idx`.
+fn column_stats(x: &[f32], d: usize, idx: &[usize]) -> (Vec<f32>, Vec<f32>) {
+    let n = idx.len().max(1) as f64;
+    let mut mean = vec![0.0f64; d];
+    for &r in idx {
+        for (m, v) in mean.iter_mut().zip(&x[r * d..(r + 1) * d]) {
+            *m += f64::from(*v) / n;
+        }
+    }
+    let mut var = vec![0.0f64; d];
+    for &r in idx {
+        for ((s, v), m) in var.iter_mut().zip(&x[r * d..(r + 1) * d]).zip(&mean) {
+            *s += (f64::from(*v) - m).powi(2) / n;
+        }
+    }
+    let std = var
+        .iter()
+        .map(|v| {
+            if v.sqrt() > 1e-12 {
+                v.sqrt() as f32
+            } else {
+                1.0
+            }
+        })
+        .collect();
+    (mean.iter().map(|m| *m as f32).collect(), std)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_is_seeded_disjoint_and_standardised() {
+        let spec = ExperimentSpec::default();
+        let data = load(&spec).expect("built-in data");
+        let p = PreparedData::new(&spec, &data).expect("prepares");
+        assert_eq!(
+            p.train.rows + p.val.rows,
+            data.rows,
+            "every row is used once"
+        );
+        assert_eq!(
+            p.val.rows,
+            (data.rows as f64 * 0.2).round() as usize,
+            "20% held out"
+        );
+        let d = p.features();
+        let mean0: f32 =
+            (0..p.train.rows).map(|r| p.train.x[r * d]).sum::<f32>() / p.train.rows as f32;
+        assert!(
+            mean0.abs() < 1e-4,
+            "train inputs have zero mean, got {mean0}"
+        );
+        let q = PreparedData::new(&spec, &data).expect("prepares");
+        assert_eq!(p.val.x, q.val.x, "same seed, same split");
+    }
+
+    #[test]
+    fn wrong_input_size_is_a_clear_error() {
+        let mut spec = ExperimentSpec::default();
+        spec.model.input = 5;
+        let data = load(&spec).expect("built-in data");
+        let err = PreparedData::new(&spec, &data).expect_err("mismatch");
+        assert!(
+            err.to_string().contains("model.input"),
+            "names the field: {err}"
+        );
+    }
+}

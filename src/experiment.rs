@@ -1,0 +1,1243 @@
+//! The experiment specification: everything a run needs, as plain data.
+//!
+//! An [`ExperimentSpec`] is what the GUI edits, what `mtl-studio train` reads from a TOML
+//! file, and what an export writes as JSON next to the weights. It is versioned
+//! ([`SPEC_VERSION`]) and [`ExperimentSpec::validate`] reports every problem with the place it
+//! sits at (for example `model.shared[2]: Linear out=0 must be >= 1`) before any training.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::data::builtin;
+
+/// The current version of the spec file format.
+pub const SPEC_VERSION: u32 = 1;
+
+/// Largest width a layer may have (keeps a typo like `out = 1000000` from eating all memory).
+pub const MAX_LAYER_WIDTH: usize = 16_384;
+
+/// A whole experiment: data, tasks, model, weighting, optimizer and training settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExperimentSpec {
+    /// File format version; must be [`SPEC_VERSION`].
+    pub version: u32,
+    /// A short human name for the experiment.
+    #[serde(default)]
+    pub name: String,
+    /// The seed that fixes data, initial weights, batch order and dropout masks.
+    pub seed: u64,
+    /// Where the data come from.
+    pub dataset: DatasetSpec,
+    /// The tasks, in order; the order fixes colours, output columns and tensor names.
+    pub tasks: Vec<TaskSpec>,
+    /// The network: shared trunk and one head per task.
+    pub model: ModelSpec,
+    /// How the task losses are combined.
+    #[serde(default)]
+    pub weighting: WeightingSpec,
+    /// The optimizer and its learning rate.
+    pub optimizer: OptimizerSpec,
+    /// Epochs, batch size and the validation split.
+    pub training: TrainingSpec,
+}
+
+/// Where the data of an experiment come from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "source", rename_all = "snake_case")]
+pub enum DatasetSpec {
+    /// The synthetic regression tasks of Ma et al. (KDD 2018) with a task-correlation knob.
+    Mmoe(MmoeSpec),
+    /// TensorFlow-Playground-style 2-D points with several labels each.
+    Playground(PlaygroundSpec),
+    /// A CSV file with a header row; task targets are named columns, all others are inputs.
+    Csv(CsvSpec),
+}
+
+/// Parameters of the MMoE synthetic data (see `data::builtin::mmoe`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MmoeSpec {
+    /// Number of samples generated (train and validation together).
+    pub samples: usize,
+    /// Input dimension d.
+    pub dim: usize,
+    /// Number of tasks; tasks come in pairs whose weight vectors have cosine `correlation`.
+    pub tasks: usize,
+    /// The task-correlation score p in [-1, 1]: cos(w1, w2).
+    pub correlation: f64,
+    /// Scale c of the weight vectors.
+    pub scale: f64,
+    /// Number m of sine terms.
+    pub sin_terms: usize,
+    /// Standard deviation of the label noise.
+    pub noise_std: f64,
+}
+
+impl Default for MmoeSpec {
+    fn default() -> Self {
+        Self {
+            samples: 12_000,
+            dim: 16,
+            tasks: 2,
+            correlation: 0.5,
+            scale: 1.0,
+            sin_terms: 5,
+            noise_std: 0.1,
+        }
+    }
+}
+
+/// Parameters of the Playground-style 2-D data (see `data::builtin::playground`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PlaygroundSpec {
+    /// Number of points.
+    pub samples: usize,
+    /// Label noise in [0, 0.5], as the Playground's slider divided by 100.
+    pub noise: f64,
+    /// Rotation of the second XOR task, in degrees.
+    pub xor_angle_deg: f64,
+}
+
+impl Default for PlaygroundSpec {
+    fn default() -> Self {
+        Self {
+            samples: 1_000,
+            noise: 0.0,
+            xor_angle_deg: 30.0,
+        }
+    }
+}
+
+/// A CSV file on disk.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CsvSpec {
+    /// Path of the file; relative paths are taken from the spec file's folder.
+    pub path: PathBuf,
+}
+
+/// What a task predicts; it fixes the output size and the loss.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskKind {
+    /// A real value (one output).
+    Regression,
+    /// Two classes (one logit).
+    Binary,
+    /// Several classes (one logit per class).
+    Multiclass,
+}
+
+impl TaskKind {
+    /// All kinds, in the order the GUI offers them.
+    pub const ALL: [Self; 3] = [Self::Regression, Self::Binary, Self::Multiclass];
+
+    /// The loss used when the spec names none.
+    pub fn default_loss(self) -> LossKind {
+        match self {
+            Self::Regression => LossKind::Mse,
+            Self::Binary => LossKind::Bce,
+            Self::Multiclass => LossKind::CrossEntropy,
+        }
+    }
+
+    /// The losses that make sense for this kind.
+    pub fn allowed_losses(self) -> &'static [LossKind] {
+        match self {
+            Self::Regression => &[LossKind::Mse, LossKind::Mae],
+            Self::Binary => &[LossKind::Bce],
+            Self::Multiclass => &[LossKind::CrossEntropy],
+        }
+    }
+
+    /// Name of the per-task metric shown for this kind.
+    pub fn metric_name(self) -> &'static str {
+        match self {
+            Self::Regression => "R²",
+            Self::Binary | Self::Multiclass => "accuracy",
+        }
+    }
+}
+
+impl fmt::Display for TaskKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Regression => "regression",
+            Self::Binary => "binary",
+            Self::Multiclass => "multiclass",
+        })
+    }
+}
+
+/// A task loss.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LossKind {
+    /// Mean squared error.
+    Mse,
+    /// Mean absolute error.
+    Mae,
+    /// Binary cross-entropy on a logit.
+    Bce,
+    /// Softmax cross-entropy on logits.
+    CrossEntropy,
+}
+
+impl fmt::Display for LossKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Mse => "MSE",
+            Self::Mae => "MAE",
+            Self::Bce => "BCE with logits",
+            Self::CrossEntropy => "cross-entropy",
+        })
+    }
+}
+
+/// One task of the experiment.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskSpec {
+    /// Unique name; used in tensor names (`heads.<name>.0.weight`), so letters, digits, `_`, `-`.
+    pub name: String,
+    /// What the task predicts.
+    pub kind: TaskKind,
+    /// Which label of the dataset this task learns (a built-in label or a CSV column).
+    pub target: String,
+    /// The loss; the kind's default when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loss: Option<LossKind>,
+    /// Static weight of this task's loss (used by the `manual` strategy).
+    #[serde(default = "one")]
+    pub weight: f32,
+}
+
+fn one() -> f32 {
+    1.0
+}
+
+impl TaskSpec {
+    /// The loss this task trains with.
+    pub fn loss(&self) -> LossKind {
+        self.loss.unwrap_or_else(|| self.kind.default_loss())
+    }
+}
+
+/// The network: a shared trunk and one head per task.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSpec {
+    /// Number of input features.
+    pub input: usize,
+    /// Layers of the shared trunk, applied in order.
+    pub shared: Vec<LayerSpec>,
+    /// One head per task. Each head's output layer (sized by the task's kind) is added
+    /// automatically after its layers.
+    pub heads: Vec<HeadSpec>,
+}
+
+/// The hidden layers of one task's head.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeadSpec {
+    /// The task this head belongs to.
+    pub task: String,
+    /// Hidden layers, applied in order after the trunk.
+    #[serde(default)]
+    pub layers: Vec<LayerSpec>,
+}
+
+/// One layer of the trunk or of a head.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum LayerSpec {
+    /// Fully connected layer `y = x Wᵀ + b`, W of shape `[out, in]`.
+    Linear {
+        /// Output width.
+        out: usize,
+    },
+    /// max(x, 0).
+    Relu,
+    /// tanh(x).
+    Tanh,
+    /// 1 / (1 + e⁻ˣ).
+    Sigmoid,
+    /// Gaussian error linear unit (tanh approximation).
+    Gelu,
+    /// Zeroes each unit with probability `p` while training (seeded), scales the rest.
+    Dropout {
+        /// Drop probability in [0, 1).
+        p: f32,
+    },
+    /// Normalises each row to zero mean and unit variance, then scales and shifts (learned).
+    LayerNorm {
+        /// Added to the variance.
+        #[serde(default = "default_ln_eps")]
+        eps: f64,
+    },
+}
+
+fn default_ln_eps() -> f64 {
+    1e-5
+}
+
+impl LayerSpec {
+    /// The layers the composer offers, with default settings.
+    pub fn palette() -> Vec<Self> {
+        vec![
+            Self::Linear { out: 32 },
+            Self::Relu,
+            Self::Tanh,
+            Self::Sigmoid,
+            Self::Gelu,
+            Self::Dropout { p: 0.1 },
+            Self::LayerNorm { eps: 1e-5 },
+        ]
+    }
+
+    /// Short name, e.g. `Linear`.
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            Self::Linear { .. } => "Linear",
+            Self::Relu => "ReLU",
+            Self::Tanh => "Tanh",
+            Self::Sigmoid => "Sigmoid",
+            Self::Gelu => "GELU",
+            Self::Dropout { .. } => "Dropout",
+            Self::LayerNorm { .. } => "LayerNorm",
+        }
+    }
+
+    /// Width after this layer, given the width before it.
+    pub fn out_width(&self, width_in: usize) -> usize {
+        match self {
+            Self::Linear { out } => *out,
+            _ => width_in,
+        }
+    }
+
+    /// Number of trainable parameters, given the width before the layer.
+    pub fn param_count(&self, width_in: usize) -> usize {
+        match self {
+            Self::Linear { out } => out * width_in + out,
+            Self::LayerNorm { .. } => 2 * width_in,
+            _ => 0,
+        }
+    }
+
+    /// Describes what is wrong with this layer's settings, if anything.
+    fn problem(&self) -> Option<String> {
+        match self {
+            Self::Linear { out } if *out == 0 => Some(format!("Linear out={out} must be >= 1")),
+            Self::Linear { out } if *out > MAX_LAYER_WIDTH => Some(format!(
+                "Linear out={out} is larger than the limit of {MAX_LAYER_WIDTH}"
+            )),
+            Self::Dropout { p } if !(0.0..1.0).contains(p) => {
+                Some(format!("Dropout p={p} must be in [0, 1)"))
+            }
+            Self::LayerNorm { eps } if !(eps.is_finite() && *eps > 0.0) => {
+                Some(format!("LayerNorm eps={eps} must be > 0"))
+            }
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for LayerSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Linear { out } => write!(f, "Linear({out})"),
+            Self::Dropout { p } => write!(f, "Dropout({p})"),
+            other => f.write_str(other.kind_name()),
+        }
+    }
+}
+
+/// How the task losses are combined into one objective.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "strategy", rename_all = "snake_case", deny_unknown_fields)]
+pub enum WeightingSpec {
+    /// Every task weight is 1: the loss is the plain sum (LibMTL's EW).
+    #[default]
+    Equal,
+    /// Each task's loss is multiplied by its `tasks[].weight`; weights can change live.
+    Manual,
+}
+
+impl WeightingSpec {
+    /// The task weights this strategy starts with.
+    pub fn initial_weights(&self, tasks: &[TaskSpec]) -> Vec<f32> {
+        match self {
+            Self::Equal => vec![1.0; tasks.len()],
+            Self::Manual => tasks.iter().map(|t| t.weight).collect(),
+        }
+    }
+
+    /// Display name.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Equal => "Equal weights (EW)",
+            Self::Manual => "Manual static weights",
+        }
+    }
+}
+
+/// The optimizer, with its hyperparameters.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum OptimizerSpec {
+    /// Stochastic gradient descent with (optionally Nesterov) momentum, as PyTorch's `SGD`.
+    Sgd {
+        /// Learning rate.
+        lr: f64,
+        /// Momentum factor in [0, 1).
+        #[serde(default)]
+        momentum: f64,
+        /// Use Nesterov momentum.
+        #[serde(default)]
+        nesterov: bool,
+        /// L2 penalty added to the gradient.
+        #[serde(default)]
+        weight_decay: f64,
+    },
+    /// Adam (Kingma & Ba 2015), weight decay as an L2 term in the gradient.
+    Adam {
+        /// Learning rate.
+        lr: f64,
+        /// First-moment decay.
+        #[serde(default = "beta1")]
+        beta1: f64,
+        /// Second-moment decay.
+        #[serde(default = "beta2")]
+        beta2: f64,
+        /// Added to the denominator.
+        #[serde(default = "adam_eps")]
+        eps: f64,
+        /// L2 penalty added to the gradient.
+        #[serde(default)]
+        weight_decay: f64,
+    },
+    /// AdamW (Loshchilov & Hutter 2019): Adam with decoupled weight decay.
+    #[serde(rename = "adamw")]
+    AdamW {
+        /// Learning rate.
+        lr: f64,
+        /// First-moment decay.
+        #[serde(default = "beta1")]
+        beta1: f64,
+        /// Second-moment decay.
+        #[serde(default = "beta2")]
+        beta2: f64,
+        /// Added to the denominator.
+        #[serde(default = "adam_eps")]
+        eps: f64,
+        /// Decoupled weight decay.
+        #[serde(default = "adamw_decay")]
+        weight_decay: f64,
+    },
+    /// RMSprop (Hinton's lecture 6e), as PyTorch's `RMSprop`.
+    Rmsprop {
+        /// Learning rate.
+        lr: f64,
+        /// Smoothing constant of the squared-gradient average.
+        #[serde(default = "rms_alpha")]
+        alpha: f64,
+        /// Added to the denominator.
+        #[serde(default = "rms_eps")]
+        eps: f64,
+        /// Momentum factor in [0, 1).
+        #[serde(default)]
+        momentum: f64,
+        /// L2 penalty added to the gradient.
+        #[serde(default)]
+        weight_decay: f64,
+    },
+}
+
+fn beta1() -> f64 {
+    0.9
+}
+fn beta2() -> f64 {
+    0.999
+}
+fn adam_eps() -> f64 {
+    1e-8
+}
+fn adamw_decay() -> f64 {
+    0.01
+}
+fn rms_alpha() -> f64 {
+    0.99
+}
+fn rms_eps() -> f64 {
+    1e-8
+}
+
+impl OptimizerSpec {
+    /// The four optimizers with default settings and learning rate `lr`.
+    pub fn defaults_with_lr(lr: f64) -> [Self; 4] {
+        [
+            Self::Sgd {
+                lr,
+                momentum: 0.9,
+                nesterov: false,
+                weight_decay: 0.0,
+            },
+            Self::Adam {
+                lr,
+                beta1: beta1(),
+                beta2: beta2(),
+                eps: adam_eps(),
+                weight_decay: 0.0,
+            },
+            Self::AdamW {
+                lr,
+                beta1: beta1(),
+                beta2: beta2(),
+                eps: adam_eps(),
+                weight_decay: adamw_decay(),
+            },
+            Self::Rmsprop {
+                lr,
+                alpha: rms_alpha(),
+                eps: rms_eps(),
+                momentum: 0.0,
+                weight_decay: 0.0,
+            },
+        ]
+    }
+
+    /// Display name.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Sgd { .. } => "SGD (momentum)",
+            Self::Adam { .. } => "Adam",
+            Self::AdamW { .. } => "AdamW",
+            Self::Rmsprop { .. } => "RMSprop",
+        }
+    }
+
+    /// The learning rate.
+    pub fn lr(&self) -> f64 {
+        match self {
+            Self::Sgd { lr, .. }
+            | Self::Adam { lr, .. }
+            | Self::AdamW { lr, .. }
+            | Self::Rmsprop { lr, .. } => *lr,
+        }
+    }
+
+    /// Mutable access to the learning rate.
+    pub fn lr_mut(&mut self) -> &mut f64 {
+        match self {
+            Self::Sgd { lr, .. }
+            | Self::Adam { lr, .. }
+            | Self::AdamW { lr, .. }
+            | Self::Rmsprop { lr, .. } => lr,
+        }
+    }
+
+    fn problems(&self, out: &mut Problems) {
+        let lr = self.lr();
+        if !(lr.is_finite() && lr > 0.0) {
+            out.push(
+                "optimizer.lr",
+                format!("learning rate {lr} must be a number > 0"),
+            );
+        }
+        let mut unit = |name: &str, value: f64| {
+            if !(0.0..1.0).contains(&value) {
+                out.push(
+                    &format!("optimizer.{name}"),
+                    format!("{value} must be in [0, 1)"),
+                );
+            }
+        };
+        match self {
+            Self::Sgd { momentum, .. } => unit("momentum", *momentum),
+            Self::Adam { beta1, beta2, .. } | Self::AdamW { beta1, beta2, .. } => {
+                unit("beta1", *beta1);
+                unit("beta2", *beta2);
+            }
+            Self::Rmsprop {
+                alpha, momentum, ..
+            } => {
+                unit("alpha", *alpha);
+                unit("momentum", *momentum);
+            }
+        }
+        let (eps, decay) = match self {
+            Self::Sgd { weight_decay, .. } => (None, *weight_decay),
+            Self::Adam {
+                eps, weight_decay, ..
+            }
+            | Self::AdamW {
+                eps, weight_decay, ..
+            }
+            | Self::Rmsprop {
+                eps, weight_decay, ..
+            } => (Some(*eps), *weight_decay),
+        };
+        if let Some(eps) = eps
+            && !(eps.is_finite() && eps > 0.0)
+        {
+            out.push("optimizer.eps", format!("{eps} must be > 0"));
+        }
+        if !(decay.is_finite() && decay >= 0.0) {
+            out.push("optimizer.weight_decay", format!("{decay} must be >= 0"));
+        }
+    }
+}
+
+/// Epochs, batch size and the validation split.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainingSpec {
+    /// Passes over the training rows.
+    pub epochs: usize,
+    /// Rows per optimizer step (the last batch of an epoch may be smaller).
+    pub batch_size: usize,
+    /// Share of rows held out for validation, in [0, 0.9].
+    pub validation_fraction: f64,
+}
+
+impl Default for TrainingSpec {
+    fn default() -> Self {
+        Self {
+            epochs: 40,
+            batch_size: 64,
+            validation_fraction: 0.2,
+        }
+    }
+}
+
+impl Default for ExperimentSpec {
+    fn default() -> Self {
+        let hidden = |out| vec![LayerSpec::Linear { out }, LayerSpec::Relu];
+        let tasks: Vec<TaskSpec> = ["y1", "y2"]
+            .iter()
+            .map(|name| TaskSpec {
+                name: (*name).to_owned(),
+                kind: TaskKind::Regression,
+                target: (*name).to_owned(),
+                loss: None,
+                weight: 1.0,
+            })
+            .collect();
+        let mut shared = hidden(64);
+        shared.extend(hidden(64));
+        Self {
+            version: SPEC_VERSION,
+            name: "MMoE synthetic, two related tasks".to_owned(),
+            seed: 42,
+            dataset: DatasetSpec::Mmoe(MmoeSpec::default()),
+            model: ModelSpec {
+                input: MmoeSpec::default().dim,
+                shared,
+                heads: tasks
+                    .iter()
+                    .map(|t| HeadSpec {
+                        task: t.name.clone(),
+                        layers: hidden(32),
+                    })
+                    .collect(),
+            },
+            tasks,
+            weighting: WeightingSpec::Equal,
+            optimizer: OptimizerSpec::defaults_with_lr(1e-3)[1].clone(),
+            training: TrainingSpec::default(),
+        }
+    }
+}
+
+/// One problem found by [`ExperimentSpec::validate`]: where it is and what is wrong.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SpecProblem {
+    /// Place in the spec, e.g. `model.shared[2]` or `tasks[1].name`.
+    pub path: String,
+    /// What is wrong there.
+    pub message: String,
+}
+
+impl fmt::Display for SpecProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+/// Collects problems while validating.
+#[derive(Default)]
+struct Problems(Vec<SpecProblem>);
+
+impl Problems {
+    fn push(&mut self, path: &str, message: String) {
+        self.0.push(SpecProblem {
+            path: path.to_owned(),
+            message,
+        });
+    }
+}
+
+/// Why a spec could not be read or is not valid.
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    /// The file could not be read.
+    #[error("cannot read spec: {source}: {path}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The TOML or JSON did not parse, or has a wrong field.
+    #[error("{message}: {path}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message (with line and column).
+        message: String,
+    },
+    /// The spec parsed but has problems.
+    #[error("{} problem(s) in the spec:\n  {}", .0.len(), .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n  "))]
+    Invalid(Vec<SpecProblem>),
+}
+
+impl ExperimentSpec {
+    /// Reads a spec from a TOML (or, by extension, JSON) file. Relative CSV paths are resolved
+    /// against the file's folder. The spec is validated.
+    pub fn load(path: &Path) -> Result<Self, SpecError> {
+        let text = std::fs::read_to_string(path).map_err(|source| SpecError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        let is_json = path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("json"));
+        let mut spec = if is_json {
+            Self::from_json(&text)
+        } else {
+            Self::from_toml(&text)
+        }
+        .map_err(|message| SpecError::Parse {
+            path: path.to_owned(),
+            message,
+        })?;
+        if let DatasetSpec::Csv(csv) = &mut spec.dataset
+            && csv.path.is_relative()
+            && let Some(dir) = path.parent()
+        {
+            csv.path = dir.join(&csv.path);
+        }
+        spec.check()?;
+        Ok(spec)
+    }
+
+    /// Parses TOML text (not validated).
+    pub fn from_toml(text: &str) -> Result<Self, String> {
+        toml::from_str(text).map_err(|e| e.to_string().trim_end().replace('\n', " "))
+    }
+
+    /// Parses JSON text (not validated).
+    pub fn from_json(text: &str) -> Result<Self, String> {
+        serde_json::from_str(text).map_err(|e| e.to_string())
+    }
+
+    /// Writes the spec as TOML text.
+    pub fn to_toml(&self) -> Result<String, String> {
+        toml::to_string_pretty(self).map_err(|e| e.to_string())
+    }
+
+    /// Writes the spec as pretty JSON text.
+    pub fn to_json(&self) -> String {
+        // Serialising plain data with string keys cannot fail.
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+
+    /// Validates, turning problems into an error.
+    pub fn check(&self) -> Result<(), SpecError> {
+        let problems = self.validate();
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(SpecError::Invalid(problems))
+        }
+    }
+
+    /// Every problem of the spec, each with its place. Empty when the spec can be trained.
+    pub fn validate(&self) -> Vec<SpecProblem> {
+        let mut out = Problems::default();
+        if self.version != SPEC_VERSION {
+            out.push(
+                "version",
+                format!(
+                    "version {} is not supported (this build reads version {SPEC_VERSION})",
+                    self.version
+                ),
+            );
+        }
+        let targets = self.validate_dataset(&mut out);
+        self.validate_tasks(targets.as_deref(), &mut out);
+        self.validate_model(&mut out);
+        self.optimizer.problems(&mut out);
+        let t = &self.training;
+        if t.epochs == 0 {
+            out.push("training.epochs", "epochs=0 must be >= 1".to_owned());
+        }
+        if t.batch_size == 0 {
+            out.push(
+                "training.batch_size",
+                "batch_size=0 must be >= 1".to_owned(),
+            );
+        }
+        if !(0.0..=0.9).contains(&t.validation_fraction) {
+            out.push(
+                "training.validation_fraction",
+                format!("{} must be in [0, 0.9]", t.validation_fraction),
+            );
+        }
+        out.0
+    }
+
+    /// Checks the dataset settings; returns the built-in targets when they are known.
+    fn validate_dataset(&self, out: &mut Problems) -> Option<Vec<(String, TaskKind)>> {
+        match &self.dataset {
+            DatasetSpec::Mmoe(m) => {
+                if m.samples < 10 {
+                    out.push("dataset.samples", format!("{} must be >= 10", m.samples));
+                }
+                if m.dim == 0 || m.dim > MAX_LAYER_WIDTH {
+                    out.push(
+                        "dataset.dim",
+                        format!("{} must be in 1..={MAX_LAYER_WIDTH}", m.dim),
+                    );
+                }
+                if m.tasks == 0 || m.tasks > m.dim.max(1) {
+                    out.push(
+                        "dataset.tasks",
+                        format!("{} must be in 1..=dim ({})", m.tasks, m.dim),
+                    );
+                }
+                if !(-1.0..=1.0).contains(&m.correlation) {
+                    out.push(
+                        "dataset.correlation",
+                        format!("p={} must be in [-1, 1]", m.correlation),
+                    );
+                }
+                if !(m.scale.is_finite() && m.scale > 0.0) {
+                    out.push("dataset.scale", format!("c={} must be > 0", m.scale));
+                }
+                if !(m.noise_std.is_finite() && m.noise_std >= 0.0) {
+                    out.push("dataset.noise_std", format!("{} must be >= 0", m.noise_std));
+                }
+                Some(builtin::mmoe_targets(m))
+            }
+            DatasetSpec::Playground(p) => {
+                if p.samples < 10 {
+                    out.push("dataset.samples", format!("{} must be >= 10", p.samples));
+                }
+                if !(0.0..=0.5).contains(&p.noise) {
+                    out.push("dataset.noise", format!("{} must be in [0, 0.5]", p.noise));
+                }
+                if !p.xor_angle_deg.is_finite() {
+                    out.push("dataset.xor_angle_deg", "must be a number".to_owned());
+                }
+                Some(builtin::playground_targets())
+            }
+            DatasetSpec::Csv(c) => {
+                if c.path.as_os_str().is_empty() {
+                    out.push("dataset.path", "no file given".to_owned());
+                }
+                None
+            }
+        }
+    }
+
+    fn validate_tasks(&self, targets: Option<&[(String, TaskKind)]>, out: &mut Problems) {
+        if self.tasks.is_empty() {
+            out.push("tasks", "there must be at least one task".to_owned());
+        }
+        let mut seen = HashSet::new();
+        for (i, task) in self.tasks.iter().enumerate() {
+            let at = format!("tasks[{i}]");
+            if task.name.is_empty()
+                || !task
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            {
+                out.push(
+                    &format!("{at}.name"),
+                    format!(
+                        "'{}' must be non-empty and use only letters, digits, '_' and '-'",
+                        task.name
+                    ),
+                );
+            }
+            if !seen.insert(task.name.as_str()) {
+                out.push(
+                    &format!("{at}.name"),
+                    format!("'{}' is used by an earlier task", task.name),
+                );
+            }
+            if !task.kind.allowed_losses().contains(&task.loss()) {
+                out.push(
+                    &format!("{at}.loss"),
+                    format!(
+                        "{} does not fit a {} task (use {})",
+                        task.loss(),
+                        task.kind,
+                        task.kind.default_loss()
+                    ),
+                );
+            }
+            if !(task.weight.is_finite() && task.weight >= 0.0) {
+                out.push(
+                    &format!("{at}.weight"),
+                    format!("{} must be a number >= 0", task.weight),
+                );
+            }
+            if let Some(targets) = targets {
+                match targets.iter().find(|(name, _)| *name == task.target) {
+                    None => out.push(
+                        &format!("{at}.target"),
+                        format!(
+                            "'{}' is not a label of this dataset (it has: {})",
+                            task.target,
+                            targets
+                                .iter()
+                                .map(|(n, _)| n.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    ),
+                    Some((_, kind)) if *kind != task.kind => out.push(
+                        &format!("{at}.kind"),
+                        format!("label '{}' is {kind}, not {}", task.target, task.kind),
+                    ),
+                    Some(_) => {}
+                }
+            }
+        }
+    }
+
+    fn validate_model(&self, out: &mut Problems) {
+        let m = &self.model;
+        if m.input == 0 {
+            out.push("model.input", "input=0 must be >= 1".to_owned());
+        }
+        let data_dim = match &self.dataset {
+            DatasetSpec::Mmoe(d) => Some(d.dim),
+            DatasetSpec::Playground(_) => Some(builtin::PLAYGROUND_DIM),
+            DatasetSpec::Csv(_) => None,
+        };
+        if let Some(dim) = data_dim
+            && dim != m.input
+        {
+            out.push(
+                "model.input",
+                format!("input={} but the dataset has {dim} features", m.input),
+            );
+        }
+        for (i, layer) in m.shared.iter().enumerate() {
+            if let Some(msg) = layer.problem() {
+                out.push(&format!("model.shared[{i}]"), msg);
+            }
+        }
+        let mut seen = HashSet::new();
+        for (h, head) in m.heads.iter().enumerate() {
+            if !self.tasks.iter().any(|t| t.name == head.task) {
+                out.push(
+                    &format!("model.heads[{h}].task"),
+                    format!("'{}' is not one of the tasks", head.task),
+                );
+            }
+            if !seen.insert(head.task.as_str()) {
+                out.push(
+                    &format!("model.heads[{h}].task"),
+                    format!("task '{}' already has a head", head.task),
+                );
+            }
+            for (i, layer) in head.layers.iter().enumerate() {
+                if let Some(msg) = layer.problem() {
+                    out.push(&format!("model.heads[{h}].layers[{i}]"), msg);
+                }
+            }
+        }
+        for task in &self.tasks {
+            if !m.heads.iter().any(|h| h.task == task.name) {
+                out.push("model.heads", format!("task '{}' has no head", task.name));
+            }
+        }
+    }
+
+    /// The head of task `name`, if it has one.
+    pub fn head(&self, name: &str) -> Option<&HeadSpec> {
+        self.model.heads.iter().find(|h| h.task == name)
+    }
+
+    /// Width of the trunk's output.
+    pub fn trunk_width(&self) -> usize {
+        self.model
+            .shared
+            .iter()
+            .fold(self.model.input, |w, l| l.out_width(w))
+    }
+
+    /// Keeps `model.heads` in step with `tasks`: adds an empty head for a new task, drops
+    /// heads of removed tasks, and orders heads as the tasks are ordered.
+    pub fn sync_heads(&mut self) {
+        let mut heads = Vec::with_capacity(self.tasks.len());
+        for task in &self.tasks {
+            let head = self
+                .model
+                .heads
+                .iter()
+                .find(|h| h.task == task.name)
+                .cloned()
+                .unwrap_or_else(|| HeadSpec {
+                    task: task.name.clone(),
+                    layers: vec![LayerSpec::Linear { out: 32 }, LayerSpec::Relu],
+                });
+            heads.push(head);
+        }
+        self.model.heads = heads;
+    }
+}
+
+/// The commented default spec printed by `mtl-studio init`. A test checks that it parses to
+/// [`ExperimentSpec::default`].
+pub const DEFAULT_SPEC_TOML: &str = r#"# MTL Studio experiment spec (format version 1).
+# Train it with:  mtl-studio train this-file.toml --out runs/first
+version = 1
+name = "MMoE synthetic, two related tasks"
+# One seed fixes the data, the initial weights, the batch order and dropout masks.
+seed = 42
+
+# Where the data come from. source = "mmoe" | "playground" | "csv".
+#   mmoe:       synthetic regression tasks of Ma et al. (KDD 2018); labels y1, y2, ...
+#   playground: 2-D points (x1, x2) with labels circle, xor, xor_rotated, gauss, spiral
+#               (binary) and plane, gauss_bumps (regression); keys samples, noise, xor_angle_deg
+#   csv:        path = "data.csv"; header row; task targets are columns, the rest are inputs
+[dataset]
+source = "mmoe"
+samples = 12000
+dim = 16            # input dimension d
+tasks = 2           # tasks come in pairs with cos(w1, w2) = correlation
+correlation = 0.5   # the task-correlation knob p in [-1, 1]
+scale = 1.0         # c
+sin_terms = 5       # m
+noise_std = 0.1
+
+# One [[tasks]] block per task. kind = "regression" | "binary" | "multiclass".
+# loss defaults to the kind's (mse | bce | cross_entropy; regression may use mae).
+# weight is used by the "manual" weighting strategy.
+[[tasks]]
+name = "y1"
+kind = "regression"
+target = "y1"
+weight = 1.0
+
+[[tasks]]
+name = "y2"
+kind = "regression"
+target = "y2"
+weight = 1.0
+
+# The network. Layers: linear (out), relu, tanh, sigmoid, gelu, dropout (p), layer_norm (eps).
+# Each head gets an output layer sized by its task's kind after the layers listed here.
+[model]
+input = 16
+shared = [
+    { type = "linear", out = 64 },
+    { type = "relu" },
+    { type = "linear", out = 64 },
+    { type = "relu" },
+]
+
+[[model.heads]]
+task = "y1"
+layers = [{ type = "linear", out = 32 }, { type = "relu" }]
+
+[[model.heads]]
+task = "y2"
+layers = [{ type = "linear", out = 32 }, { type = "relu" }]
+
+# strategy = "equal" (every weight 1) | "manual" (tasks[].weight)
+[weighting]
+strategy = "equal"
+
+# kind = "sgd" (lr, momentum, nesterov, weight_decay) | "adam" | "adamw" (lr, beta1, beta2,
+# eps, weight_decay) | "rmsprop" (lr, alpha, eps, momentum, weight_decay)
+[optimizer]
+kind = "adam"
+lr = 0.001
+beta1 = 0.9
+beta2 = 0.999
+eps = 1e-8
+weight_decay = 0.0
+
+[training]
+epochs = 40
+batch_size = 64
+validation_fraction = 0.2
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn paths(spec: &ExperimentSpec) -> Vec<String> {
+        spec.validate().into_iter().map(|p| p.path).collect()
+    }
+
+    #[test]
+    fn default_template_parses_to_default_spec() {
+        let spec = ExperimentSpec::from_toml(DEFAULT_SPEC_TOML).expect("template parses");
+        assert_eq!(
+            spec,
+            ExperimentSpec::default(),
+            "template and Default agree"
+        );
+        assert!(
+            spec.validate().is_empty(),
+            "default spec is valid: {:?}",
+            spec.validate()
+        );
+    }
+
+    #[test]
+    fn toml_and_json_round_trip() {
+        let spec = ExperimentSpec::default();
+        let toml = spec.to_toml().expect("serialises");
+        assert_eq!(
+            ExperimentSpec::from_toml(&toml),
+            Ok(spec.clone()),
+            "TOML round trip"
+        );
+        assert_eq!(
+            ExperimentSpec::from_json(&spec.to_json()),
+            Ok(spec),
+            "JSON round trip"
+        );
+    }
+
+    #[test]
+    fn zero_width_layer_is_named() {
+        let mut spec = ExperimentSpec::default();
+        spec.model.shared[2] = LayerSpec::Linear { out: 0 };
+        let problems = spec.validate();
+        assert_eq!(problems.len(), 1, "exactly one problem: {problems:?}");
+        assert_eq!(
+            problems[0].to_string(),
+            "model.shared[2]: Linear out=0 must be >= 1",
+            "message names the layer"
+        );
+    }
+
+    #[test]
+    fn each_bad_field_is_reported_with_its_place() {
+        let cases: Vec<(&str, Box<dyn Fn(&mut ExperimentSpec)>)> = vec![
+            ("version", Box::new(|s| s.version = 9)),
+            ("training.epochs", Box::new(|s| s.training.epochs = 0)),
+            (
+                "training.batch_size",
+                Box::new(|s| s.training.batch_size = 0),
+            ),
+            (
+                "training.validation_fraction",
+                Box::new(|s| s.training.validation_fraction = 1.5),
+            ),
+            ("optimizer.lr", Box::new(|s| *s.optimizer.lr_mut() = -1.0)),
+            (
+                "optimizer.lr",
+                Box::new(|s| *s.optimizer.lr_mut() = f64::NAN),
+            ),
+            ("tasks[1].name", Box::new(|s| s.tasks[1].name = "y1".into())),
+            (
+                "tasks[0].name",
+                Box::new(|s| s.tasks[0].name = "a b".into()),
+            ),
+            (
+                "tasks[0].target",
+                Box::new(|s| s.tasks[0].target = "nope".into()),
+            ),
+            (
+                "tasks[0].kind",
+                Box::new(|s| s.tasks[0].kind = TaskKind::Binary),
+            ),
+            (
+                "tasks[0].loss",
+                Box::new(|s| s.tasks[0].loss = Some(LossKind::Bce)),
+            ),
+            (
+                "tasks[1].weight",
+                Box::new(|s| s.tasks[1].weight = f32::INFINITY),
+            ),
+            ("tasks", Box::new(|s| s.tasks.clear())),
+            ("model.input", Box::new(|s| s.model.input = 3)),
+            (
+                "model.heads[0].layers[0]",
+                Box::new(|s| s.model.heads[0].layers[0] = LayerSpec::Dropout { p: 1.0 }),
+            ),
+            ("model.heads", Box::new(|s| drop(s.model.heads.pop()))),
+            (
+                "model.heads[1].task",
+                Box::new(|s| s.model.heads[1].task = "zz".into()),
+            ),
+            (
+                "dataset.correlation",
+                Box::new(|s| {
+                    if let DatasetSpec::Mmoe(m) = &mut s.dataset {
+                        m.correlation = 2.0;
+                    }
+                }),
+            ),
+            (
+                "dataset.dim",
+                Box::new(|s| {
+                    if let DatasetSpec::Mmoe(m) = &mut s.dataset {
+                        m.dim = 0;
+                    }
+                }),
+            ),
+        ];
+        for (expected, mutate) in cases {
+            let mut spec = ExperimentSpec::default();
+            mutate(&mut spec);
+            let found = paths(&spec);
+            assert!(
+                found.iter().any(|p| p == expected),
+                "expected a problem at {expected}, got {found:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_fields_and_bad_toml_are_errors_with_position() {
+        let err = ExperimentSpec::from_toml("version = 1\nseeed = 3\n").expect_err("typo");
+        assert!(err.contains("seeed"), "names the unknown field: {err}");
+        let err = ExperimentSpec::from_toml("version = = 1").expect_err("syntax");
+        assert!(err.contains("line 1"), "gives the line: {err}");
+    }
+
+    #[test]
+    fn sync_heads_follows_tasks() {
+        let mut spec = ExperimentSpec::default();
+        spec.tasks.swap(0, 1);
+        spec.tasks.push(TaskSpec {
+            name: "extra".into(),
+            kind: TaskKind::Regression,
+            target: "y1".into(),
+            loss: None,
+            weight: 1.0,
+        });
+        spec.sync_heads();
+        let names: Vec<_> = spec.model.heads.iter().map(|h| h.task.as_str()).collect();
+        assert_eq!(names, ["y2", "y1", "extra"], "heads follow task order");
+    }
+}

@@ -1,0 +1,205 @@
+//! What the UI and the trainer thread say to each other. Plain data only: tensors never
+//! cross threads. Every event carries the run id, so the UI can drop events of an old run.
+
+use std::path::PathBuf;
+
+use crate::experiment::{ExperimentSpec, TaskKind};
+
+/// UI → trainer.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TrainerCommand {
+    /// Stop stepping until `Resume` or `Step`.
+    Pause,
+    /// Continue stepping (also after the planned epochs are done: trains further).
+    Resume,
+    /// Run `n` steps, then pause.
+    Step(u64),
+    /// New task weights, used from the next step on.
+    SetTaskWeights(Vec<f32>),
+    /// New learning rate, used from the next step on.
+    SetLearningRate(f64),
+    /// Write the weights (and the spec) to this `.safetensors` file.
+    SaveWeights(PathBuf),
+    /// Replace the weights with those of this file (same architecture).
+    LoadWeights(PathBuf),
+}
+
+/// What state the run is in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunState {
+    /// Stepping.
+    Running,
+    /// Waiting for `Resume` or `Step`.
+    Paused,
+    /// The planned epochs are done; the model can still be saved or trained further.
+    Finished,
+    /// Stopped by the user; the model can still be saved.
+    Stopped,
+}
+
+/// Facts about a run that do not change while it runs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunInfo {
+    /// The spec the run trains.
+    pub spec: ExperimentSpec,
+    /// Task names, in order.
+    pub task_names: Vec<String>,
+    /// Task kinds, in order.
+    pub task_kinds: Vec<TaskKind>,
+    /// Optimizer steps in one epoch.
+    pub steps_per_epoch: u64,
+    /// Training rows.
+    pub train_rows: usize,
+    /// Validation rows.
+    pub val_rows: usize,
+    /// Parameters in the trunk.
+    pub shared_params: usize,
+    /// Parameters in each head.
+    pub head_params: Vec<usize>,
+}
+
+/// A summary of the steps since the previous `Step` event.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StepMetrics {
+    /// Run id.
+    pub run_id: u64,
+    /// Steps done so far.
+    pub step: u64,
+    /// Epochs done so far, fractional.
+    pub epoch: f64,
+    /// Mean loss per task since the previous event (NaN where a task had no labels).
+    pub task_losses: Vec<f32>,
+    /// Mean weighted total loss since the previous event.
+    pub total_loss: f32,
+    /// Task weights in use.
+    pub task_weights: Vec<f32>,
+    /// Learning rate in use.
+    pub lr: f64,
+    /// Training throughput over the last interval.
+    pub samples_per_sec: f64,
+    /// Seconds spent stepping so far (pauses excluded).
+    pub elapsed_secs: f64,
+}
+
+/// Which rows a metric was computed on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Split {
+    /// Training rows.
+    Train,
+    /// Validation rows.
+    Val,
+}
+
+impl Split {
+    /// Name used in files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Train => "train",
+            Self::Val => "val",
+        }
+    }
+}
+
+/// Loss and metric of one task on one split.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TaskEval {
+    /// Masked mean loss (NaN without labels).
+    pub loss: f64,
+    /// The kind's metric: R² or accuracy (NaN without labels).
+    pub metric: f64,
+}
+
+/// An evaluation over a whole split (at the start and after every epoch).
+#[derive(Clone, Debug, PartialEq)]
+pub struct EvalMetrics {
+    /// Run id.
+    pub run_id: u64,
+    /// Epochs done.
+    pub epoch: usize,
+    /// Steps done.
+    pub step: u64,
+    /// The split.
+    pub split: Split,
+    /// One entry per task.
+    pub tasks: Vec<TaskEval>,
+}
+
+/// Trainer → UI.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TrainerEvent {
+    /// The run is set up.
+    Started {
+        /// Run id.
+        run_id: u64,
+        /// About the run.
+        info: Box<RunInfo>,
+    },
+    /// Training progress.
+    Step(StepMetrics),
+    /// Per-task losses and metrics on a split.
+    Eval(EvalMetrics),
+    /// The run changed state.
+    State {
+        /// Run id.
+        run_id: u64,
+        /// New state.
+        state: RunState,
+    },
+    /// A task's loss became NaN or infinite; the run is paused and the weights are those
+    /// before the step.
+    Diverged {
+        /// Run id.
+        run_id: u64,
+        /// The step that produced it (1-based).
+        step: u64,
+        /// The task.
+        task: String,
+        /// The value.
+        value: f32,
+    },
+    /// Weights were written.
+    Saved {
+        /// Run id.
+        run_id: u64,
+        /// The weights file.
+        path: PathBuf,
+    },
+    /// Weights were loaded.
+    Loaded {
+        /// Run id.
+        run_id: u64,
+        /// The weights file.
+        path: PathBuf,
+    },
+    /// A command failed but the run goes on (e.g. a file could not be written).
+    Warning {
+        /// Run id.
+        run_id: u64,
+        /// What went wrong.
+        message: String,
+    },
+    /// The run could not go on.
+    Failed {
+        /// Run id.
+        run_id: u64,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+impl TrainerEvent {
+    /// The run this event belongs to.
+    pub fn run_id(&self) -> u64 {
+        match self {
+            Self::Step(m) => m.run_id,
+            Self::Eval(m) => m.run_id,
+            Self::Started { run_id, .. }
+            | Self::State { run_id, .. }
+            | Self::Diverged { run_id, .. }
+            | Self::Saved { run_id, .. }
+            | Self::Loaded { run_id, .. }
+            | Self::Warning { run_id, .. }
+            | Self::Failed { run_id, .. } => *run_id,
+        }
+    }
+}

@@ -1,0 +1,453 @@
+//! The trainer thread. It builds and owns everything candle touches for one run, takes
+//! [`TrainerCommand`]s, and reports [`TrainerEvent`]s, calling a waker after each send so the
+//! UI can repaint. It never names egui.
+
+use std::panic::AssertUnwindSafe;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{
+    Receiver, RecvTimeoutError, SyncSender, TryRecvError, TrySendError, sync_channel,
+};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use super::protocol::{EvalMetrics, RunState, Split, StepMetrics, TrainerCommand, TrainerEvent};
+use super::run::{Session, TrainError};
+use crate::experiment::ExperimentSpec;
+
+/// Called after every event, e.g. to ask the GUI for a repaint.
+pub type Waker = Arc<dyn Fn() + Send + Sync>;
+
+/// A waker that does nothing (tests, headless use).
+pub fn no_waker() -> Waker {
+    Arc::new(|| {})
+}
+
+/// Shortest time between two `Step` events (about 30 per second reach the UI).
+const STEP_EVENT_INTERVAL: Duration = Duration::from_millis(33);
+
+/// How a run starts.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// Start paused (e.g. after loading weights for evaluation).
+    pub start_paused: bool,
+    /// Load these weights before the first step.
+    pub initial_weights: Option<PathBuf>,
+}
+
+/// The UI's handle on one run's thread. Dropping it stops the run and joins the thread.
+pub struct TrainerHandle {
+    run_id: u64,
+    commands: Option<SyncSender<TrainerCommand>>,
+    events: Option<Receiver<TrainerEvent>>,
+    stop: Arc<AtomicBool>,
+    steps_done: Arc<AtomicU64>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl TrainerHandle {
+    /// Starts a thread that trains `spec` as run `run_id`.
+    pub fn spawn(
+        run_id: u64,
+        spec: ExperimentSpec,
+        options: RunOptions,
+        waker: Waker,
+    ) -> std::io::Result<Self> {
+        let (cmd_tx, cmd_rx) = sync_channel(64);
+        let (ev_tx, ev_rx) = sync_channel(4096);
+        let stop = Arc::new(AtomicBool::new(false));
+        let steps_done = Arc::new(AtomicU64::new(0));
+        let worker = Worker {
+            run_id,
+            commands: cmd_rx,
+            events: ev_tx,
+            waker,
+            stop: Arc::clone(&stop),
+            steps_done: Arc::clone(&steps_done),
+        };
+        let thread = std::thread::Builder::new()
+            .name(format!("trainer-{run_id}"))
+            .spawn(move || worker.run(&spec, &options))?;
+        Ok(Self {
+            run_id,
+            commands: Some(cmd_tx),
+            events: Some(ev_rx),
+            stop,
+            steps_done,
+            thread: Some(thread),
+        })
+    }
+
+    /// This run's id.
+    pub fn run_id(&self) -> u64 {
+        self.run_id
+    }
+
+    /// Sends a command. Returns false when the trainer thread is gone.
+    pub fn send(&self, command: TrainerCommand) -> bool {
+        self.commands
+            .as_ref()
+            .is_some_and(|c| c.send(command).is_ok())
+    }
+
+    /// Stops training after the current step. The thread stays to answer `SaveWeights`.
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+
+    /// Steps done so far (read without the event channel).
+    pub fn steps_done(&self) -> u64 {
+        self.steps_done.load(Ordering::SeqCst)
+    }
+
+    /// The next event, if one is waiting. `Err(())` when the thread has ended and every event
+    /// was received.
+    pub fn try_recv(&self) -> Result<Option<TrainerEvent>, ()> {
+        match self.events.as_ref().map(Receiver::try_recv) {
+            Some(Ok(ev)) => Ok(Some(ev)),
+            Some(Err(TryRecvError::Empty)) => Ok(None),
+            Some(Err(TryRecvError::Disconnected)) | None => Err(()),
+        }
+    }
+
+    /// Waits up to `timeout` for the next event.
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<Option<TrainerEvent>, ()> {
+        match self.events.as_ref().map(|e| e.recv_timeout(timeout)) {
+            Some(Ok(ev)) => Ok(Some(ev)),
+            Some(Err(RecvTimeoutError::Timeout)) => Ok(None),
+            Some(Err(RecvTimeoutError::Disconnected)) | None => Err(()),
+        }
+    }
+}
+
+impl Drop for TrainerHandle {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Dropping both channel ends wakes a worker blocked on either.
+        self.commands = None;
+        self.events = None;
+        if let Some(thread) = self.thread.take()
+            && let Err(payload) = thread.join()
+        {
+            log::error!(
+                "trainer thread panicked: {}",
+                panic_message(payload.as_ref())
+            );
+        }
+    }
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_owned())
+}
+
+/// Running sums between two `Step` events.
+#[derive(Default)]
+struct Aggregate {
+    losses: Vec<(f64, usize)>,
+    total: f64,
+    steps: usize,
+    rows: usize,
+}
+
+struct Worker {
+    run_id: u64,
+    commands: Receiver<TrainerCommand>,
+    events: SyncSender<TrainerEvent>,
+    waker: Waker,
+    stop: Arc<AtomicBool>,
+    steps_done: Arc<AtomicU64>,
+}
+
+/// Why the step loop ended.
+enum Exit {
+    /// The UI dropped the handle.
+    Disconnected,
+}
+
+impl Worker {
+    fn run(self, spec: &ExperimentSpec, options: &RunOptions) {
+        let result = std::panic::catch_unwind(AssertUnwindSafe(|| self.train(spec, options)));
+        let message = match result {
+            Ok(Ok(Exit::Disconnected)) => return,
+            Ok(Err(err)) => format!("{err}"),
+            Err(payload) => format!("the trainer crashed: {}", panic_message(payload.as_ref())),
+        };
+        self.send(TrainerEvent::Failed {
+            run_id: self.run_id,
+            message,
+        });
+    }
+
+    /// Sends an event that must arrive (blocks while the UI catches up).
+    fn send(&self, event: TrainerEvent) -> bool {
+        let ok = self.events.send(event).is_ok();
+        (self.waker)();
+        ok
+    }
+
+    fn set_state(&self, state: RunState) -> bool {
+        self.send(TrainerEvent::State {
+            run_id: self.run_id,
+            state,
+        })
+    }
+
+    fn eval(&self, session: &Session) -> Result<bool, TrainError> {
+        for split in [Split::Train, Split::Val] {
+            if split == Split::Val && session.data().val.rows == 0 {
+                continue;
+            }
+            let tasks = session.evaluate(split)?;
+            let ok = self.send(TrainerEvent::Eval(EvalMetrics {
+                run_id: self.run_id,
+                epoch: session.epochs_done(),
+                step: session.step_count(),
+                split,
+                tasks,
+            }));
+            if !ok {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    #[expect(
+        clippy::too_many_lines,
+        reason = "one state machine reads best in one place"
+    )]
+    fn train(&self, spec: &ExperimentSpec, options: &RunOptions) -> Result<Exit, TrainError> {
+        let mut session = Session::new(spec)?;
+        if let Some(path) = &options.initial_weights {
+            session.load_weights(path)?;
+            self.send(TrainerEvent::Loaded {
+                run_id: self.run_id,
+                path: path.clone(),
+            });
+        }
+        if !self.send(TrainerEvent::Started {
+            run_id: self.run_id,
+            info: Box::new(session.info()),
+        }) || !self.eval(&session)?
+        {
+            return Ok(Exit::Disconnected);
+        }
+        let planned_epochs = spec.training.epochs;
+        let mut state = if options.start_paused {
+            RunState::Paused
+        } else {
+            RunState::Running
+        };
+        self.set_state(state);
+        let mut steps_left: Option<u64> = None;
+        let mut agg = Aggregate::default();
+        let mut last_emit = Instant::now();
+        let mut stepping = Duration::ZERO;
+        let mut interval = Duration::ZERO;
+
+        loop {
+            // Commands: drain without waiting while running, wait while idle.
+            let command = if state == RunState::Running {
+                match self.commands.try_recv() {
+                    Ok(c) => Some(c),
+                    Err(TryRecvError::Empty) => None,
+                    Err(TryRecvError::Disconnected) => return Ok(Exit::Disconnected),
+                }
+            } else {
+                match self.commands.recv_timeout(Duration::from_millis(100)) {
+                    Ok(c) => Some(c),
+                    Err(RecvTimeoutError::Timeout) => None,
+                    Err(RecvTimeoutError::Disconnected) => return Ok(Exit::Disconnected),
+                }
+            };
+            if let Some(command) = command {
+                let stopped = state == RunState::Stopped;
+                match command {
+                    TrainerCommand::Pause if state == RunState::Running => {
+                        state = RunState::Paused;
+                        steps_left = None;
+                        self.set_state(state);
+                    }
+                    TrainerCommand::Resume if !stopped && state != RunState::Running => {
+                        state = RunState::Running;
+                        steps_left = None;
+                        self.set_state(state);
+                    }
+                    TrainerCommand::Step(n) if !stopped && n > 0 => {
+                        state = RunState::Running;
+                        steps_left = Some(n);
+                        self.set_state(state);
+                    }
+                    TrainerCommand::SetTaskWeights(w) => {
+                        if let Err(message) = session.set_task_weights(&w) {
+                            self.send(TrainerEvent::Warning {
+                                run_id: self.run_id,
+                                message,
+                            });
+                        }
+                    }
+                    TrainerCommand::SetLearningRate(lr) => {
+                        if let Err(message) = session.set_lr(lr) {
+                            self.send(TrainerEvent::Warning {
+                                run_id: self.run_id,
+                                message,
+                            });
+                        }
+                    }
+                    TrainerCommand::SaveWeights(path) => {
+                        let event = match session.save(&path) {
+                            Ok(()) => TrainerEvent::Saved {
+                                run_id: self.run_id,
+                                path,
+                            },
+                            Err(e) => TrainerEvent::Warning {
+                                run_id: self.run_id,
+                                message: format!("{e}"),
+                            },
+                        };
+                        self.send(event);
+                    }
+                    TrainerCommand::LoadWeights(path) => {
+                        let event = match session.load_weights(&path) {
+                            Ok(()) => TrainerEvent::Loaded {
+                                run_id: self.run_id,
+                                path,
+                            },
+                            Err(e) => TrainerEvent::Warning {
+                                run_id: self.run_id,
+                                message: format!("{e}"),
+                            },
+                        };
+                        self.send(event);
+                        if !self.eval(&session)? {
+                            return Ok(Exit::Disconnected);
+                        }
+                    }
+                    _ => {}
+                }
+                continue;
+            }
+            if self.stop.load(Ordering::SeqCst) && state != RunState::Stopped {
+                self.flush(&session, &mut agg, stepping, interval);
+                state = RunState::Stopped;
+                self.set_state(state);
+                continue;
+            }
+            if state != RunState::Running {
+                continue;
+            }
+
+            let started = Instant::now();
+            let outcome = match session.train_step() {
+                Ok(o) => o,
+                Err(TrainError::Diverged { task, step, value }) => {
+                    self.flush(&session, &mut agg, stepping, interval);
+                    self.send(TrainerEvent::Diverged {
+                        run_id: self.run_id,
+                        step,
+                        task,
+                        value,
+                    });
+                    state = RunState::Paused;
+                    self.set_state(state);
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let took = started.elapsed();
+            stepping += took;
+            interval += took;
+            self.steps_done.store(outcome.step, Ordering::SeqCst);
+            if agg.losses.len() != outcome.task_losses.len() {
+                agg.losses = vec![(0.0, 0); outcome.task_losses.len()];
+            }
+            for (slot, loss) in agg.losses.iter_mut().zip(&outcome.task_losses) {
+                if let Some(l) = loss {
+                    slot.0 += f64::from(*l);
+                    slot.1 += 1;
+                }
+            }
+            agg.total += f64::from(outcome.total_loss);
+            agg.steps += 1;
+            agg.rows += outcome.rows;
+
+            if let Some(n) = &mut steps_left {
+                *n -= 1;
+            }
+            let single_stepping = steps_left.is_some();
+            if single_stepping
+                || last_emit.elapsed() >= STEP_EVENT_INTERVAL
+                || outcome.epoch_finished
+            {
+                self.flush(&session, &mut agg, stepping, interval);
+                interval = Duration::ZERO;
+                last_emit = Instant::now();
+            }
+            if outcome.epoch_finished && !self.eval(&session)? {
+                return Ok(Exit::Disconnected);
+            }
+            if outcome.epoch_finished && session.epochs_done() == planned_epochs {
+                state = RunState::Finished;
+                steps_left = None;
+                self.set_state(state);
+            } else if steps_left == Some(0) {
+                state = RunState::Paused;
+                steps_left = None;
+                self.set_state(state);
+            }
+        }
+    }
+
+    /// Sends the aggregate as one `Step` event (dropped, not blocked on, if the UI is behind).
+    fn flush(
+        &self,
+        session: &Session,
+        agg: &mut Aggregate,
+        stepping: Duration,
+        interval: Duration,
+    ) {
+        if agg.steps == 0 {
+            return;
+        }
+        let secs = interval.as_secs_f64();
+        let event = TrainerEvent::Step(StepMetrics {
+            run_id: self.run_id,
+            step: session.step_count(),
+            epoch: session.epoch_progress(),
+            task_losses: agg
+                .losses
+                .iter()
+                .map(|(sum, n)| {
+                    if *n > 0 {
+                        (*sum / *n as f64) as f32
+                    } else {
+                        f32::NAN
+                    }
+                })
+                .collect(),
+            total_loss: (agg.total / agg.steps as f64) as f32,
+            task_weights: session.task_weights().to_vec(),
+            lr: session.lr(),
+            samples_per_sec: if secs > 0.0 {
+                agg.rows as f64 / secs
+            } else {
+                0.0
+            },
+            elapsed_secs: stepping.as_secs_f64(),
+        });
+        match self.events.try_send(event) {
+            Ok(()) => {
+                *agg = Aggregate::default();
+                (self.waker)();
+            }
+            // The UI is behind: keep aggregating and send the sum next time.
+            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {}
+        }
+    }
+}
