@@ -703,7 +703,7 @@ pub enum SpecError {
         message: String,
     },
     /// The spec parsed but has problems.
-    #[error("{} problem(s) in the spec:\n  {}", .0.len(), .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n  "))]
+    #[error("{} problem(s) in the spec: {}", .0.len(), .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
     Invalid(Vec<SpecProblem>),
 }
 

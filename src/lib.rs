@@ -8,6 +8,9 @@
 //! [`optim`], [`metrics`], [`trainer`], [`export`]), a thin GUI over it ([`app`], [`ui`]) and a
 //! headless command line over the same core ([`cli`]).
 
+pub mod app;
+pub mod bench;
+pub mod cli;
 pub mod data;
 pub mod experiment;
 pub mod export;
@@ -17,3 +20,4 @@ pub mod optim;
 pub mod palette;
 pub mod rng;
 pub mod trainer;
+pub mod ui;

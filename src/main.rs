@@ -1,1 +1,32 @@
-fn main() {}
+//! `mtl-studio`: opens the desktop app, or runs a headless subcommand.
+
+use std::io::Write as _;
+use std::process::ExitCode;
+
+use clap::Parser as _;
+use mtl_studio::cli::{Cli, Command};
+use mtl_studio::experiment::ExperimentSpec;
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    let cli = Cli::parse();
+    let result: anyhow::Result<()> = match cli.command {
+        None => mtl_studio::app::run_native(None)
+            .map_err(|e| anyhow::anyhow!("cannot open the window: {e}")),
+        Some(Command::Gui { spec }) => {
+            match spec.map(|p| ExperimentSpec::load(p.as_path())).transpose() {
+                Ok(spec) => mtl_studio::app::run_native(spec)
+                    .map_err(|e| anyhow::anyhow!("cannot open the window: {e}")),
+                Err(e) => Err(e.into()),
+            }
+        }
+        Some(command) => mtl_studio::cli::run(command).map_err(Into::into),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            writeln!(std::io::stderr().lock(), "error: {e:#}").ok();
+            ExitCode::FAILURE
+        }
+    }
+}

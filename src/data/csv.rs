@@ -141,6 +141,69 @@ pub fn parse(bytes: &[u8], path: &Path, tasks: &[TaskSpec]) -> Result<Dataset, D
     })
 }
 
+/// Reads the columns `features` (by name, in any order; other columns are ignored) of a CSV
+/// file with a header, as row-major `[rows, features]`. Used to run an exported model.
+pub fn read_features(path: &Path, features: &[String]) -> Result<Vec<f32>, DataError> {
+    let bytes = std::fs::read(path).map_err(|source| DataError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    let err = |line: u64, column: usize, message: String| DataError::Csv {
+        path: path.to_owned(),
+        line,
+        column,
+        message,
+    };
+    let mut reader = ::csv::ReaderBuilder::new()
+        .has_headers(true)
+        .from_reader(bytes.as_slice());
+    let header: Vec<String> = reader
+        .headers()
+        .map_err(|e| csv_error(&e, path))?
+        .iter()
+        .map(|h| h.trim().to_owned())
+        .collect();
+    let columns = features
+        .iter()
+        .map(|f| {
+            header.iter().position(|h| h == f).ok_or_else(|| {
+                err(
+                    1,
+                    0,
+                    format!(
+                        "the header has no input column '{f}' (the model needs: {})",
+                        features.join(", ")
+                    ),
+                )
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut x = Vec::new();
+    for record in reader.records() {
+        let record = record.map_err(|e| csv_error(&e, path))?;
+        let line = record.position().map_or(0, ::csv::Position::line);
+        for (&c, name) in columns.iter().zip(features) {
+            let cell = record.get(c).unwrap_or_default().trim();
+            let v: f32 = cell
+                .parse()
+                .ok()
+                .filter(|v: &f32| v.is_finite())
+                .ok_or_else(|| {
+                    err(
+                        line,
+                        c + 1,
+                        format!("'{cell}' is not a number in input column '{name}'"),
+                    )
+                })?;
+            x.push(v);
+        }
+    }
+    if x.is_empty() {
+        return Err(err(1, 0, "the file has no data rows".to_owned()));
+    }
+    Ok(x)
+}
+
 fn csv_error(e: &::csv::Error, path: &Path) -> DataError {
     let line = e.position().map_or(0, ::csv::Position::line);
     let message = match e.kind() {

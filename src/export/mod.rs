@@ -62,6 +62,14 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ExportError> {
     let mut tmp = tempfile::NamedTempFile::new_in(&dir)
         .map_err(|e| io("cannot create a file in the folder", e))?;
     tmp.write_all(bytes).map_err(|e| io("cannot write", e))?;
+    // Temporary files are private (0600); a user's output file should be readable as usual.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))
+            .map_err(|e| io("cannot set permissions", e))?;
+    }
     tmp.as_file()
         .sync_all()
         .map_err(|e| io("cannot write", e))?;

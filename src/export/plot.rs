@@ -68,6 +68,9 @@ pub fn loss_png(path: &Path, title: &str, curves: &[Curve]) -> Result<(), Export
             .configure_mesh()
             .x_desc("epoch")
             .y_desc("loss (log scale)")
+            .y_label_formatter(&|v| tick(*v))
+            .x_label_formatter(&|v| tick(*v))
+            .light_line_style(RGBColor(238, 238, 238))
             .label_style(("sans-serif", 16))
             .draw()
             .map_err(|e| e.to_string())?;
@@ -90,8 +93,17 @@ pub fn loss_png(path: &Path, title: &str, curves: &[Curve]) -> Result<(), Export
                     .draw_series(LineSeries::new(pts, style))
                     .map_err(|e| e.to_string())?
             };
+            let dashed = c.dashed;
             anno.label(c.name.clone()).legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 24, y)], colour.stroke_width(3))
+                let style = colour.stroke_width(3);
+                let second = if dashed {
+                    (x + 14, x + 24)
+                } else {
+                    (x + 10, x + 24)
+                };
+                EmptyElement::at((x, y))
+                    + PathElement::new(vec![(0, 0), (10, 0)], style)
+                    + PathElement::new(vec![(second.0 - x, 0), (second.1 - x, 0)], style)
             });
         }
         chart
@@ -120,4 +132,18 @@ pub fn loss_png(path: &Path, title: &str, curves: &[Curve]) -> Result<(), Export
             message: e.to_string(),
         })?;
     write_atomic(path, png.get_ref())
+}
+
+/// A tick label without floating-point noise: `0.6`, not `0.6000000001`.
+fn tick(v: f64) -> String {
+    if v == 0.0 {
+        return "0".to_owned();
+    }
+    let digits = (3 - v.abs().log10().floor() as i32).clamp(0, 8) as usize;
+    let s = format!("{v:.digits$}");
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_owned()
+    } else {
+        s
+    }
 }

@@ -1,0 +1,801 @@
+//! The desktop app: owns the persisted settings, the trainer handle and the run history,
+//! drains trainer events each frame and lays out the panels.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::data;
+use crate::experiment::{DatasetSpec, ExperimentSpec, WeightingSpec};
+use crate::export;
+use crate::trainer::{RunOptions, RunState, TrainerCommand, TrainerHandle, Waker};
+use crate::ui::history::{Phase, RunHistory};
+use crate::ui::plots::{self, ViewPrefs};
+use crate::ui::settings::{self, DataSummary, Edits};
+use crate::ui::{composer, theme};
+
+/// What is kept between launches.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AppState {
+    /// The experiment being edited.
+    pub spec: ExperimentSpec,
+    /// Chart preferences.
+    pub view: ViewPrefs,
+    /// Folder of the last file dialog.
+    pub last_dir: Option<PathBuf>,
+}
+
+impl Default for AppState {
+    fn default() -> Self {
+        Self {
+            spec: ExperimentSpec::default(),
+            view: ViewPrefs::default(),
+            last_dir: None,
+        }
+    }
+}
+
+/// The application.
+pub struct MtlApp {
+    /// Persisted state.
+    pub state: AppState,
+    trainer: Option<TrainerHandle>,
+    /// The current run's history.
+    pub history: RunHistory,
+    next_run_id: u64,
+    waker: Waker,
+    /// The latest status message: (is an error, text).
+    pub status: Option<(bool, String)>,
+    summary: DataSummary,
+    summary_key: String,
+    about_open: bool,
+}
+
+/// Budget for draining trainer events in one frame.
+const DRAIN_BUDGET: Duration = Duration::from_millis(5);
+
+impl MtlApp {
+    /// A new app with `state`; `ctx` is used to build the trainer's repaint waker.
+    pub fn new(ctx: &egui::Context, state: AppState) -> Self {
+        let ctx = ctx.clone();
+        let waker: Waker = Arc::new(move || ctx.request_repaint_after(Duration::from_millis(33)));
+        let mut app = Self {
+            state,
+            trainer: None,
+            history: RunHistory::new(0, Phase::Idle),
+            next_run_id: 1,
+            waker,
+            status: None,
+            summary: DataSummary::default(),
+            summary_key: String::new(),
+            about_open: false,
+        };
+        app.refresh_summary();
+        app
+    }
+
+    /// Steps done by the current run (0 without one).
+    pub fn steps_done(&self) -> u64 {
+        self.trainer.as_ref().map_or(0, TrainerHandle::steps_done)
+    }
+
+    /// Starts a new run of the current spec (stopping any running one).
+    pub fn start_run(&mut self, options: RunOptions) {
+        let problems = self.state.spec.validate();
+        if !problems.is_empty() {
+            self.status = Some((true, format!("Cannot train: {}", problems[0])));
+            return;
+        }
+        // Dropping the old handle stops its thread after the current step and joins it.
+        self.trainer = None;
+        let run_id = self.next_run_id;
+        self.next_run_id += 1;
+        match TrainerHandle::spawn(
+            run_id,
+            self.state.spec.clone(),
+            options,
+            Arc::clone(&self.waker),
+        ) {
+            Ok(handle) => {
+                self.trainer = Some(handle);
+                self.history = RunHistory::new(run_id, Phase::Starting);
+                self.status = None;
+            }
+            Err(e) => self.status = Some((true, format!("Cannot start the trainer thread: {e}"))),
+        }
+    }
+
+    fn send(&mut self, command: TrainerCommand) {
+        if let Some(t) = &self.trainer
+            && !t.send(command)
+        {
+            self.status = Some((
+                true,
+                "The trainer has stopped; press Train to start a new run.".to_owned(),
+            ));
+        }
+    }
+
+    /// Play / pause: starts a run when there is none.
+    pub fn toggle_play(&mut self) {
+        match self.history.phase {
+            Phase::Run(RunState::Running) => self.send(TrainerCommand::Pause),
+            Phase::Run(RunState::Paused) => self.send(TrainerCommand::Resume),
+            Phase::Starting => {}
+            _ => self.start_run(RunOptions::default()),
+        }
+    }
+
+    /// Takes in trainer events for at most a few milliseconds.
+    pub fn drain_events(&mut self, ctx: &egui::Context) {
+        let Some(trainer) = &self.trainer else {
+            return;
+        };
+        let started = Instant::now();
+        loop {
+            match trainer.try_recv() {
+                Ok(Some(event)) => {
+                    if event.run_id() == self.history.run_id
+                        && let Some(msg) = self.history.apply(event)
+                    {
+                        self.status = Some(msg);
+                    }
+                }
+                Ok(None) => break,
+                Err(()) => {
+                    if !matches!(self.history.phase, Phase::Failed(_)) {
+                        self.history.phase =
+                            Phase::Failed("the trainer stopped unexpectedly".to_owned());
+                        self.status = Some((true, "Trainer stopped unexpectedly".to_owned()));
+                    }
+                    self.trainer = None;
+                    break;
+                }
+            }
+            if started.elapsed() > DRAIN_BUDGET {
+                ctx.request_repaint();
+                break;
+            }
+        }
+    }
+
+    fn refresh_summary(&mut self) {
+        let spec = &self.state.spec;
+        let key = format!(
+            "{}|{}|{:?}",
+            serde_json::to_string(&spec.dataset).unwrap_or_default(),
+            spec.seed,
+            spec.tasks
+                .iter()
+                .map(|t| (&t.target, t.kind))
+                .collect::<Vec<_>>()
+        );
+        if key == self.summary_key {
+            return;
+        }
+        self.summary_key = key;
+        self.summary = summarise(spec);
+    }
+
+    fn live_edits(&mut self, edits: Edits) {
+        if edits.weights {
+            let w = self
+                .state
+                .spec
+                .weighting
+                .initial_weights(&self.state.spec.tasks);
+            self.send(TrainerCommand::SetTaskWeights(w));
+        }
+        if edits.lr {
+            let lr = self.state.spec.optimizer.lr();
+            self.send(TrainerCommand::SetLearningRate(lr));
+        }
+    }
+
+    /// True when the edited spec differs from the running one in more than live settings.
+    fn needs_restart(&self) -> bool {
+        let Some(info) = &self.history.info else {
+            return false;
+        };
+        let normalise = |s: &ExperimentSpec| {
+            let mut s = s.clone();
+            s.tasks.iter_mut().for_each(|t| t.weight = 1.0);
+            *s.optimizer.lr_mut() = 1.0;
+            s.weighting = WeightingSpec::Equal;
+            s
+        };
+        normalise(&info.spec) != normalise(&self.state.spec)
+    }
+
+    fn dialog(&self) -> rfd::FileDialog {
+        let d = rfd::FileDialog::new();
+        match &self.state.last_dir {
+            Some(dir) => d.set_directory(dir),
+            None => d,
+        }
+    }
+
+    fn remember_dir(&mut self, path: &Path) {
+        self.state.last_dir = path.parent().map(Path::to_owned);
+    }
+
+    fn open_spec(&mut self) {
+        let Some(path) = self
+            .dialog()
+            .add_filter("Experiment spec", &["toml", "json"])
+            .pick_file()
+        else {
+            return;
+        };
+        self.remember_dir(&path);
+        match ExperimentSpec::load(&path) {
+            Ok(spec) => {
+                self.state.spec = spec;
+                self.status = Some((false, format!("Opened {}", path.display())));
+            }
+            Err(e) => self.status = Some((true, e.to_string())),
+        }
+    }
+
+    fn save_spec(&mut self) {
+        let Some(path) = self
+            .dialog()
+            .add_filter("Experiment spec", &["toml"])
+            .set_file_name("experiment.toml")
+            .save_file()
+        else {
+            return;
+        };
+        self.remember_dir(&path);
+        let result = self
+            .state
+            .spec
+            .to_toml()
+            .map_err(|e| e.to_string())
+            .and_then(|text| {
+                export::write_atomic(&path, text.as_bytes()).map_err(|e| e.to_string())
+            });
+        self.status = Some(match result {
+            Ok(()) => (false, format!("Saved spec to {}", path.display())),
+            Err(e) => (true, e),
+        });
+    }
+
+    fn export_weights(&mut self) {
+        if self.history.info.is_none() {
+            self.status = Some((
+                true,
+                "Nothing to export yet: train or load a model first.".to_owned(),
+            ));
+            return;
+        }
+        let Some(path) = self
+            .dialog()
+            .add_filter("safetensors", &["safetensors"])
+            .set_file_name("model.safetensors")
+            .save_file()
+        else {
+            return;
+        };
+        self.remember_dir(&path);
+        self.send(TrainerCommand::SaveWeights(path));
+    }
+
+    /// Loads a weights file: its spec becomes the current one and a paused run starts from it.
+    pub fn load_weights(&mut self, path: &Path) {
+        match export::load_model(path) {
+            Ok(file) => {
+                self.state.spec = file.spec;
+                self.start_run(RunOptions {
+                    start_paused: true,
+                    initial_weights: Some(path.to_owned()),
+                });
+            }
+            Err(e) => self.status = Some((true, e.to_string())),
+        }
+    }
+
+    fn export_metrics(&mut self) {
+        let rows = self.history.metric_rows();
+        if rows.is_empty() {
+            self.status = Some((true, "No metrics yet: train first.".to_owned()));
+            return;
+        }
+        let Some(path) = self
+            .dialog()
+            .add_filter("CSV", &["csv"])
+            .set_file_name("metrics.csv")
+            .save_file()
+        else {
+            return;
+        };
+        self.remember_dir(&path);
+        self.status = Some(match export::write_metrics_csv(&path, &rows) {
+            Ok(()) => (
+                false,
+                format!("Wrote {} rows to {}", rows.len(), path.display()),
+            ),
+            Err(e) => (true, e.to_string()),
+        });
+    }
+
+    fn pick_csv(&mut self) {
+        let Some(path) = self.dialog().add_filter("CSV", &["csv"]).pick_file() else {
+            return;
+        };
+        self.remember_dir(&path);
+        match read_header(&path) {
+            Ok(columns) if columns.len() >= 2 => {
+                let target = columns[columns.len() - 1].clone();
+                self.state.spec.dataset = DatasetSpec::Csv(crate::experiment::CsvSpec { path });
+                self.state.spec.tasks = vec![crate::experiment::TaskSpec {
+                    name: task_name_from(&target),
+                    kind: crate::experiment::TaskKind::Regression,
+                    target,
+                    loss: None,
+                    weight: 1.0,
+                }];
+                self.state.spec.model.input = columns.len() - 1;
+                self.state.spec.sync_heads();
+            }
+            Ok(_) => {
+                self.status = Some((
+                    true,
+                    format!("{} needs at least two columns", path.display()),
+                ))
+            }
+            Err(e) => self.status = Some((true, e)),
+        }
+    }
+
+    /// The whole window.
+    pub fn show(&mut self, ui: &mut egui::Ui) {
+        let ctx = ui.ctx().clone();
+        self.drain_events(&ctx);
+        if !ctx.egui_wants_keyboard_input() && ctx.input(|i| i.key_pressed(egui::Key::Space)) {
+            self.toggle_play();
+        }
+        egui::Panel::top("menu").show(ui, |ui| self.menu_ui(ui));
+        egui::Panel::top("controls").show(ui, |ui| self.controls_ui(ui));
+        egui::Panel::bottom("status").show(ui, |ui| self.status_ui(ui));
+        egui::Panel::left("settings")
+            .resizable(true)
+            .default_size(430.0)
+            .min_size(340.0)
+            .show(ui, |ui| {
+                egui::ScrollArea::vertical().show(ui, |ui| self.settings_ui(ui));
+            });
+        egui::CentralPanel::default().show(ui, |ui| self.centre_ui(ui));
+        if self.about_open {
+            egui::Window::new("About MTL Studio").open(&mut self.about_open).show(&ctx, |ui| {
+                ui.label("MTL Studio: compose shared trunks and task heads, weight the task losses, train live, export the weights.");
+                ui.label("Built with egui, egui_plot and candle.");
+                ui.label("MMoE synthetic data: Ma et al., KDD 2018. 2-D data after TensorFlow Playground (Apache-2.0).");
+            });
+        }
+    }
+
+    fn menu_ui(&mut self, ui: &mut egui::Ui) {
+        egui::MenuBar::new().ui(ui, |ui| {
+            ui.menu_button("File", |ui| {
+                if ui.button("Open spec…").clicked() {
+                    ui.close();
+                    self.open_spec();
+                }
+                if ui.button("Save spec…").clicked() {
+                    ui.close();
+                    self.save_spec();
+                }
+                ui.separator();
+                if ui.button("Load weights…").clicked() {
+                    ui.close();
+                    if let Some(path) = self
+                        .dialog()
+                        .add_filter("safetensors", &["safetensors"])
+                        .pick_file()
+                    {
+                        self.remember_dir(&path);
+                        self.load_weights(&path);
+                    }
+                }
+                if ui.button("Export weights…").clicked() {
+                    ui.close();
+                    self.export_weights();
+                }
+                if ui.button("Export metrics…").clicked() {
+                    ui.close();
+                    self.export_metrics();
+                }
+                ui.separator();
+                if ui.button("Reset to the default experiment").clicked() {
+                    ui.close();
+                    self.state.spec = ExperimentSpec::default();
+                }
+            });
+            ui.menu_button("Help", |ui| {
+                if ui.button("About").clicked() {
+                    ui.close();
+                    self.about_open = true;
+                }
+            });
+        });
+    }
+
+    fn controls_ui(&mut self, ui: &mut egui::Ui) {
+        let problems = self.state.spec.validate();
+        ui.horizontal(|ui| {
+            ui.heading("MTL Studio");
+            ui.separator();
+            let phase = self.history.phase.clone();
+            let can_start = problems.is_empty();
+            match phase {
+                Phase::Run(RunState::Running) => {
+                    if ui
+                        .button("⏸ Pause")
+                        .on_hover_text("Pause (Space)")
+                        .clicked()
+                    {
+                        self.send(TrainerCommand::Pause);
+                    }
+                }
+                Phase::Run(RunState::Paused) => {
+                    if ui
+                        .button("▶ Resume")
+                        .on_hover_text("Resume (Space)")
+                        .clicked()
+                    {
+                        self.send(TrainerCommand::Resume);
+                    }
+                }
+                Phase::Starting => {
+                    ui.add_enabled(false, egui::Button::new("⏳ Starting"));
+                }
+                _ => {
+                    let r = ui
+                        .add_enabled(can_start, egui::Button::new("▶ Train"))
+                        .on_hover_text("Start a new run (Space)");
+                    let r = if problems.is_empty() {
+                        r
+                    } else {
+                        r.on_disabled_hover_text(
+                            problems
+                                .iter()
+                                .map(ToString::to_string)
+                                .collect::<Vec<_>>()
+                                .join("\n"),
+                        )
+                    };
+                    if r.clicked() {
+                        self.start_run(RunOptions::default());
+                    }
+                }
+            }
+            let paused = matches!(self.history.phase, Phase::Run(RunState::Paused));
+            if ui
+                .add_enabled(paused, egui::Button::new("⏭ Step"))
+                .on_hover_text("Train one batch, then pause")
+                .clicked()
+            {
+                self.send(TrainerCommand::Step(1));
+            }
+            let active = matches!(
+                self.history.phase,
+                Phase::Run(RunState::Running | RunState::Paused)
+            );
+            if ui
+                .add_enabled(active, egui::Button::new("⏹ Stop"))
+                .on_hover_text("Stop after the current step; the model can still be exported")
+                .clicked()
+                && let Some(t) = &self.trainer
+            {
+                t.stop();
+            }
+            if matches!(self.history.phase, Phase::Run(RunState::Finished))
+                && ui
+                    .button("⏩ Train on")
+                    .on_hover_text("Keep training past the planned epochs")
+                    .clicked()
+            {
+                self.send(TrainerCommand::Resume);
+            }
+            if ui
+                .add_enabled(
+                    can_start && self.history.phase != Phase::Idle,
+                    egui::Button::new("⟲ Restart"),
+                )
+                .on_hover_text("Start again from new initial weights with the current settings")
+                .clicked()
+            {
+                self.start_run(RunOptions::default());
+            }
+            if self.needs_restart() {
+                ui.colored_label(theme::warning(), "Settings changed: Restart to apply");
+            }
+        });
+        if !problems.is_empty() {
+            for p in problems.iter().take(4) {
+                ui.colored_label(theme::error(), p.to_string());
+            }
+        }
+    }
+
+    fn status_ui(&mut self, ui: &mut egui::Ui) {
+        ui.horizontal(|ui| {
+            let phase = match &self.history.phase {
+                Phase::Idle => "Ready".to_owned(),
+                Phase::Starting => "Starting…".to_owned(),
+                Phase::Run(RunState::Running) => "Training".to_owned(),
+                Phase::Run(RunState::Paused) => "Paused".to_owned(),
+                Phase::Run(RunState::Finished) => "Finished".to_owned(),
+                Phase::Run(RunState::Stopped) => "Stopped".to_owned(),
+                Phase::Failed(_) => "Failed".to_owned(),
+            };
+            ui.strong(phase);
+            if let (Some(info), Some(m)) = (&self.history.info, &self.history.last_step) {
+                ui.separator();
+                ui.label(format!(
+                    "epoch {:.2} / {}",
+                    m.epoch, info.spec.training.epochs
+                ));
+                ui.separator();
+                ui.label(format!("step {}", m.step));
+                ui.separator();
+                ui.label(format!("{} samples/s", group_digits(m.samples_per_sec)));
+                ui.separator();
+                let secs = m.elapsed_secs as u64;
+                ui.label(format!("elapsed {:02}:{:02}", secs / 60, secs % 60));
+                ui.separator();
+                ui.label(format!("lr {:.1e}", m.lr));
+            } else if let Some(info) = &self.history.info {
+                ui.separator();
+                ui.label(format!(
+                    "{} train / {} val rows",
+                    info.train_rows, info.val_rows
+                ));
+            }
+            if let Some((is_error, msg)) = &self.status {
+                ui.separator();
+                ui.colored_label(
+                    if *is_error {
+                        theme::error()
+                    } else {
+                        theme::ok()
+                    },
+                    msg,
+                );
+            }
+        });
+    }
+
+    fn settings_ui(&mut self, ui: &mut egui::Ui) {
+        self.refresh_summary();
+        let mut pick_csv = false;
+        let mut edits = Edits::default();
+        egui::CollapsingHeader::new("Dataset")
+            .default_open(true)
+            .show(ui, |ui| {
+                edits.structure |=
+                    settings::dataset_ui(ui, &mut self.state.spec, &self.summary, &mut pick_csv);
+            });
+        self.refresh_summary();
+        if matches!(self.state.spec.dataset, DatasetSpec::Csv(_)) && self.summary.error.is_none() {
+            self.state.spec.model.input = self.summary.features;
+        }
+        egui::CollapsingHeader::new("Tasks")
+            .default_open(true)
+            .show(ui, |ui| {
+                edits |= settings::tasks_ui(ui, &mut self.state.spec, &self.summary);
+            });
+        egui::CollapsingHeader::new("Model")
+            .default_open(true)
+            .show(ui, |ui| {
+                let summary = &self.summary;
+                let classes = |target: &str| {
+                    summary
+                        .classes
+                        .iter()
+                        .find(|(n, _)| n == target)
+                        .map_or(2, |(_, c)| *c)
+                };
+                edits.structure |= composer::composer_ui(ui, &mut self.state.spec, &classes);
+            });
+        egui::CollapsingHeader::new("Loss weighting")
+            .default_open(true)
+            .show(ui, |ui| {
+                edits |= settings::weighting_ui(ui, &mut self.state.spec);
+            });
+        egui::CollapsingHeader::new("Optimizer")
+            .default_open(true)
+            .show(ui, |ui| {
+                edits |= settings::optimizer_ui(ui, &mut self.state.spec);
+            });
+        egui::CollapsingHeader::new("Training")
+            .default_open(true)
+            .show(ui, |ui| {
+                edits.structure |= settings::training_ui(ui, &mut self.state.spec);
+            });
+        if pick_csv {
+            self.pick_csv();
+        }
+        self.live_edits(edits);
+    }
+
+    fn centre_ui(&mut self, ui: &mut egui::Ui) {
+        ui.horizontal(|ui| {
+            match &self.history.info {
+                Some(info) => ui.strong(format!(
+                    "Run {} · {} · {} train / {} val rows · {} steps per epoch",
+                    self.history.run_id,
+                    info.spec.name,
+                    info.train_rows,
+                    info.val_rows,
+                    info.steps_per_epoch
+                )),
+                None => ui.strong("No run yet: press ▶ Train (or Space) to start"),
+            };
+        });
+        if let Some(msg) = &self.history.diverged {
+            ui.colored_label(theme::error(), msg);
+        }
+        if let Phase::Failed(msg) = &self.history.phase {
+            ui.colored_label(theme::error(), format!("Training failed: {msg}"));
+        }
+        plots::toolbar_ui(ui, &mut self.state.view);
+        plots::charts_ui(ui, &self.history, &self.state.view);
+    }
+}
+
+impl eframe::App for MtlApp {
+    fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
+        self.drain_events(ctx);
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        self.show(ui);
+    }
+
+    fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        eframe::set_value(storage, eframe::APP_KEY, &self.state);
+    }
+}
+
+/// A valid task name made from a column name.
+fn task_name_from(column: &str) -> String {
+    let name: String = column
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+        .take(24)
+        .collect();
+    if name.is_empty() {
+        "task".to_owned()
+    } else {
+        name
+    }
+}
+
+fn group_digits(v: f64) -> String {
+    let s = format!("{:.0}", v.max(0.0));
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn read_header(path: &Path) -> Result<Vec<String>, String> {
+    let mut reader =
+        csv::Reader::from_path(path).map_err(|e| format!("{e}: {}", path.display()))?;
+    let header = reader
+        .headers()
+        .map_err(|e| format!("{e}: {}", path.display()))?;
+    Ok(header.iter().map(|h| h.trim().to_owned()).collect())
+}
+
+/// Label columns, class counts and measured label correlations of the spec's data.
+fn summarise(spec: &ExperimentSpec) -> DataSummary {
+    // Correlations need only a prefix of the rows: the generators draw rows in order.
+    let mut preview = spec.clone();
+    match &mut preview.dataset {
+        DatasetSpec::Mmoe(m) => m.samples = m.samples.min(5000),
+        DatasetSpec::Playground(p) => p.samples = p.samples.min(5000),
+        DatasetSpec::Csv(_) => {}
+    }
+    let full_rows = match &spec.dataset {
+        DatasetSpec::Mmoe(m) => Some(m.samples),
+        DatasetSpec::Playground(p) => Some(p.samples),
+        DatasetSpec::Csv(_) => None,
+    };
+    match data::load(&preview) {
+        Ok(d) => {
+            let mut targets: Vec<(String, crate::experiment::TaskKind)> =
+                d.targets.iter().map(|t| (t.name.clone(), t.kind)).collect();
+            if let DatasetSpec::Csv(c) = &spec.dataset {
+                // Any column can become a target; offer them all.
+                targets = read_header(&c.path)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|n| {
+                        let kind = spec
+                            .tasks
+                            .iter()
+                            .find(|t| t.target == n)
+                            .map_or(crate::experiment::TaskKind::Regression, |t| t.kind);
+                        (n, kind)
+                    })
+                    .collect();
+            }
+            let index = |name: &str| d.targets.iter().position(|t| t.name == name);
+            let correlations = spec
+                .tasks
+                .chunks(2)
+                .filter(|pair| pair.len() == 2)
+                .filter_map(|pair| {
+                    Some((
+                        pair[0].target.clone(),
+                        pair[1].target.clone(),
+                        d.label_correlation(index(&pair[0].target)?, index(&pair[1].target)?),
+                    ))
+                })
+                .collect();
+            DataSummary {
+                targets,
+                classes: d
+                    .targets
+                    .iter()
+                    .map(|t| (t.name.clone(), t.classes.len()))
+                    .collect(),
+                correlations,
+                rows: full_rows.unwrap_or(d.rows),
+                features: d.features(),
+                error: None,
+            }
+        }
+        Err(e) => {
+            let targets = match &spec.dataset {
+                DatasetSpec::Csv(c) => read_header(&c.path)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|n| (n, crate::experiment::TaskKind::Regression))
+                    .collect(),
+                _ => Vec::new(),
+            };
+            DataSummary {
+                targets,
+                error: Some(e.to_string()),
+                ..DataSummary::default()
+            }
+        }
+    }
+}
+
+/// Opens the desktop window (blocks until it is closed).
+pub fn run_native(spec: Option<ExperimentSpec>) -> eframe::Result<()> {
+    let options = eframe::NativeOptions {
+        viewport: egui::ViewportBuilder::default()
+            .with_title("MTL Studio")
+            .with_app_id("mtl-studio")
+            .with_inner_size([1400.0, 900.0])
+            .with_min_inner_size([900.0, 600.0]),
+        ..Default::default()
+    };
+    eframe::run_native(
+        "MTL Studio",
+        options,
+        Box::new(move |cc| {
+            let mut state: AppState = cc
+                .storage
+                .and_then(|s| eframe::get_value(s, eframe::APP_KEY))
+                .unwrap_or_default();
+            if let Some(spec) = spec {
+                state.spec = spec;
+            }
+            Ok(Box::new(MtlApp::new(&cc.egui_ctx, state)))
+        }),
+    )
+}

@@ -1,0 +1,403 @@
+//! The headless command line: `mtl-studio init | validate | train | predict | bench`.
+//! Without a subcommand the binary opens the GUI.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::experiment::{ExperimentSpec, TaskKind};
+use crate::export::{self, MetricRow, plot::Curve};
+use crate::trainer::{Session, Split, TrainError};
+
+/// MTL Studio: multi-task learning you can watch. Without a subcommand, opens the app.
+#[derive(Debug, Parser)]
+#[command(name = "mtl-studio", version, about)]
+pub struct Cli {
+    /// What to do; omit to open the desktop app.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Open the desktop app, optionally on a spec file.
+    Gui {
+        /// A spec (TOML) to open instead of the last session's.
+        spec: Option<PathBuf>,
+    },
+    /// Print a commented default experiment spec (TOML).
+    Init {
+        /// Write it to this file instead of standard output.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+    /// Check a spec and list every problem with its place.
+    Validate {
+        /// The spec file (TOML or JSON).
+        spec: PathBuf,
+    },
+    /// Train an experiment without a window and write metrics, weights and plots.
+    Train {
+        /// The spec file (TOML or JSON).
+        spec: PathBuf,
+        /// Output folder (created if needed): metrics.csv, model.safetensors, spec.json, loss.png.
+        #[arg(short, long)]
+        out: PathBuf,
+        /// Override the number of epochs.
+        #[arg(long)]
+        epochs: Option<usize>,
+        /// Override the seed.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// No progress bar.
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Run an exported model on the inputs of a CSV file; writes predictions as CSV.
+    Predict {
+        /// A `model.safetensors` file, or a folder holding one.
+        model: PathBuf,
+        /// CSV with a header naming the model's input columns (other columns are ignored).
+        input: PathBuf,
+        /// Write here instead of standard output.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+    /// Train the reference model of `shared/bench` and print samples/s as JSON lines.
+    Bench {
+        /// Thread counts to measure, e.g. `1,2`.
+        #[arg(long, default_value = "1,2", value_delimiter = ',')]
+        threads: Vec<usize>,
+        /// Epochs per measurement.
+        #[arg(long, default_value_t = 10)]
+        epochs: usize,
+        /// Internal: measure in this process (the parent sets the thread count).
+        #[arg(long, hide = true)]
+        child: bool,
+    },
+}
+
+/// A CLI failure: one line for the user.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// Training or loading failed.
+    #[error(transparent)]
+    Train(#[from] TrainError),
+    /// A file could not be written.
+    #[error(transparent)]
+    Export(#[from] export::ExportError),
+    /// Anything else.
+    #[error("{0}")]
+    Other(String),
+}
+
+impl From<crate::experiment::SpecError> for CliError {
+    fn from(e: crate::experiment::SpecError) -> Self {
+        Self::Train(e.into())
+    }
+}
+
+impl From<crate::data::DataError> for CliError {
+    fn from(e: crate::data::DataError) -> Self {
+        Self::Train(e.into())
+    }
+}
+
+fn stdout_line(text: &str) -> Result<(), CliError> {
+    writeln!(std::io::stdout().lock(), "{text}")
+        .map_err(|e| CliError::Other(format!("cannot write to standard output: {e}")))
+}
+
+/// Runs a subcommand (not `Gui`).
+pub fn run(command: Command) -> Result<(), CliError> {
+    match command {
+        Command::Gui { .. } => Err(CliError::Other("the GUI is opened by main".to_owned())),
+        Command::Init { output } => match output {
+            Some(path) => Ok(export::write_atomic(
+                &path,
+                crate::experiment::DEFAULT_SPEC_TOML.as_bytes(),
+            )?),
+            None => stdout_line(crate::experiment::DEFAULT_SPEC_TOML.trim_end()),
+        },
+        Command::Validate { spec } => {
+            let spec = ExperimentSpec::load(&spec)?;
+            stdout_line(&format!(
+                "ok: '{}' is valid ({} tasks)",
+                spec.name,
+                spec.tasks.len()
+            ))
+        }
+        Command::Train {
+            spec,
+            out,
+            epochs,
+            seed,
+            quiet,
+        } => {
+            let mut spec = ExperimentSpec::load(&spec)?;
+            if let Some(e) = epochs {
+                spec.training.epochs = e;
+            }
+            if let Some(s) = seed {
+                spec.seed = s;
+            }
+            let report = train_to_dir(&spec, &out, !quiet)?;
+            stdout_line(&report.summary())
+        }
+        Command::Predict {
+            model,
+            input,
+            output,
+        } => predict(&model, &input, output.as_deref()),
+        Command::Bench {
+            threads,
+            epochs,
+            child,
+        } => {
+            if child {
+                let line = crate::bench::measure_here(epochs)?;
+                stdout_line(&line)
+            } else {
+                for line in crate::bench::measure_threads(&threads, epochs)? {
+                    stdout_line(&line)?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// What a headless training run produced.
+#[derive(Clone, Debug)]
+pub struct TrainReport {
+    /// Task names.
+    pub tasks: Vec<String>,
+    /// Every evaluation row written to `metrics.csv`.
+    pub rows: Vec<MetricRow>,
+    /// Output folder.
+    pub out: PathBuf,
+    /// Seconds of training.
+    pub seconds: f64,
+}
+
+impl TrainReport {
+    /// A short text summary of the final validation (or training) metrics.
+    pub fn summary(&self) -> String {
+        let last_epoch = self.rows.iter().map(|r| r.epoch).max().unwrap_or(0);
+        let has_val = self.rows.iter().any(|r| r.split == "val");
+        let split = if has_val { "val" } else { "train" };
+        let parts: Vec<String> = self
+            .rows
+            .iter()
+            .filter(|r| r.epoch == last_epoch && r.split == split)
+            .map(|r| {
+                format!(
+                    "{}: loss {:.4}, {} {:.3}",
+                    r.task, r.loss, r.metric, r.value
+                )
+            })
+            .collect();
+        format!(
+            "trained {last_epoch} epochs in {:.1}s; {split}: {}; wrote {}",
+            self.seconds,
+            parts.join("; "),
+            self.out.display()
+        )
+    }
+}
+
+fn eval_rows(session: &Session, rows: &mut Vec<MetricRow>) -> Result<(), TrainError> {
+    for split in [Split::Train, Split::Val] {
+        if split == Split::Val && session.data().val.rows == 0 {
+            continue;
+        }
+        for (eval, task) in session.evaluate(split)?.iter().zip(&session.data().tasks) {
+            rows.push(MetricRow {
+                epoch: session.epochs_done(),
+                step: session.step_count(),
+                split: split.name(),
+                task: task.name.clone(),
+                loss: eval.loss,
+                metric: export::metric_key(task.kind),
+                value: eval.metric,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Trains `spec` and writes `metrics.csv`, `model.safetensors`, `spec.json` and `loss.png` into
+/// `out`. A diverging loss is an error (the files of the epochs before it are still written).
+pub fn train_to_dir(
+    spec: &ExperimentSpec,
+    out: &Path,
+    progress: bool,
+) -> Result<TrainReport, CliError> {
+    std::fs::create_dir_all(out).map_err(|e| {
+        CliError::Other(format!(
+            "cannot create the output folder: {e}: {}",
+            out.display()
+        ))
+    })?;
+    let mut session = Session::new(spec)?;
+    let total = session.steps_per_epoch() * spec.training.epochs as u64;
+    let bar = if progress {
+        ProgressBar::new(total)
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} steps ({per_sec}, eta {eta}) {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let mut rows = Vec::new();
+    eval_rows(&session, &mut rows)?;
+    let started = Instant::now();
+    let mut failure = None;
+    while session.epochs_done() < spec.training.epochs {
+        match session.train_step() {
+            Ok(outcome) => {
+                bar.inc(1);
+                if outcome.epoch_finished {
+                    eval_rows(&session, &mut rows)?;
+                    let msg: Vec<String> = rows
+                        .iter()
+                        .rev()
+                        .take(session.data().tasks.len())
+                        .rev()
+                        .map(|r| format!("{} {:.4}", r.task, r.loss))
+                        .collect();
+                    bar.set_message(format!(
+                        "epoch {} {}: {}",
+                        session.epochs_done(),
+                        rows.last().map_or("", |r| r.split),
+                        msg.join(", ")
+                    ));
+                }
+            }
+            Err(e) => {
+                failure = Some(e);
+                break;
+            }
+        }
+    }
+    bar.finish_and_clear();
+    let seconds = started.elapsed().as_secs_f64();
+    export::write_metrics_csv(&out.join("metrics.csv"), &rows)?;
+    let tasks: Vec<String> = session
+        .data()
+        .tasks
+        .iter()
+        .map(|t| t.name.clone())
+        .collect();
+    let curves = loss_curves(&rows, &tasks);
+    export::plot::loss_png(
+        &out.join("loss.png"),
+        &format!("{} — loss per task", spec.name),
+        &curves,
+    )?;
+    if let Some(e) = failure {
+        return Err(e.into());
+    }
+    session.save(&out.join("model.safetensors"))?;
+    Ok(TrainReport {
+        tasks,
+        rows,
+        out: out.to_owned(),
+        seconds,
+    })
+}
+
+/// Train (solid) and validation (dashed) loss per task and epoch.
+pub fn loss_curves(rows: &[MetricRow], tasks: &[String]) -> Vec<Curve> {
+    let mut curves = Vec::new();
+    for (k, task) in tasks.iter().enumerate() {
+        for split in ["train", "val"] {
+            let points: Vec<(f64, f64)> = rows
+                .iter()
+                .filter(|r| r.task == *task && r.split == split)
+                .map(|r| (r.epoch as f64, r.loss))
+                .collect();
+            if !points.is_empty() {
+                curves.push(Curve {
+                    name: format!("{task} ({split})"),
+                    colour: k,
+                    dashed: split == "val",
+                    points,
+                });
+            }
+        }
+    }
+    curves
+}
+
+fn predict(model: &Path, input: &Path, output: Option<&Path>) -> Result<(), CliError> {
+    let file = export::load_model(model)?;
+    let session = Session::from_model_file(&file)?;
+    let x = crate::data::csv::read_features(input, &file.feature_names)?;
+    let rows = x.len() / file.feature_names.len().max(1);
+    let preds = session.predict(&x)?;
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let mut header = Vec::new();
+    for task in &file.tasks {
+        match task.kind {
+            TaskKind::Regression => header.push(task.name.clone()),
+            TaskKind::Binary => {
+                header.push(task.name.clone());
+                header.push(format!("{}_p", task.name));
+            }
+            TaskKind::Multiclass => {
+                header.push(task.name.clone());
+                header.extend(task.classes.iter().map(|c| format!("{}_p_{c}", task.name)));
+            }
+        }
+    }
+    let csv_err = |e: csv::Error| CliError::Other(format!("cannot write predictions: {e}"));
+    w.write_record(&header).map_err(csv_err)?;
+    for r in 0..rows {
+        let mut record = Vec::new();
+        for (task, p) in file.tasks.iter().zip(&preds) {
+            let row = &p[r * task.out_dim..(r + 1) * task.out_dim];
+            match task.kind {
+                TaskKind::Regression => record.push(row[0].to_string()),
+                TaskKind::Binary => {
+                    let class = usize::from(row[0] >= 0.5);
+                    record.push(
+                        task.classes
+                            .get(class)
+                            .cloned()
+                            .unwrap_or_else(|| class.to_string()),
+                    );
+                    record.push(row[0].to_string());
+                }
+                TaskKind::Multiclass => {
+                    let class = crate::metrics::argmax(row);
+                    record.push(
+                        task.classes
+                            .get(class)
+                            .cloned()
+                            .unwrap_or_else(|| class.to_string()),
+                    );
+                    record.extend(row.iter().map(ToString::to_string));
+                }
+            }
+        }
+        w.write_record(&record).map_err(csv_err)?;
+    }
+    let bytes = w
+        .into_inner()
+        .map_err(|e| CliError::Other(format!("cannot write predictions: {e}")))?;
+    match output {
+        Some(path) => Ok(export::write_atomic(path, &bytes)?),
+        None => std::io::stdout()
+            .lock()
+            .write_all(&bytes)
+            .map_err(|e| CliError::Other(format!("cannot write to standard output: {e}"))),
+    }
+}

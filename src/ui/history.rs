@@ -1,0 +1,164 @@
+//! What the UI remembers of the current run: bounded series for the charts and the
+//! epoch-level evaluations (small, kept in full for the metrics CSV).
+
+use crate::export::{self, MetricRow};
+use crate::metrics::history::Decimated;
+use crate::trainer::{EvalMetrics, RunInfo, RunState, StepMetrics, TrainerEvent};
+
+/// Points kept per step-level series.
+pub const POINT_BUDGET: usize = 2000;
+
+/// The lifecycle of the run as the UI sees it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Phase {
+    /// No run yet.
+    Idle,
+    /// The thread is starting (loading data, building the model).
+    Starting,
+    /// A trainer state.
+    Run(RunState),
+    /// The run failed; the message says why.
+    Failed(String),
+}
+
+/// History of one run.
+#[derive(Clone, Debug)]
+pub struct RunHistory {
+    /// Run id the history belongs to.
+    pub run_id: u64,
+    /// Facts about the run once it started.
+    pub info: Option<RunInfo>,
+    /// Lifecycle.
+    pub phase: Phase,
+    /// Per task: training loss against epoch (step-level, decimated).
+    pub task_loss: Vec<Decimated<[f64; 2]>>,
+    /// Weighted total loss against epoch.
+    pub total_loss: Decimated<[f64; 2]>,
+    /// Per task: weight against epoch.
+    pub weights: Vec<Decimated<[f64; 2]>>,
+    /// Every evaluation, in order.
+    pub evals: Vec<EvalMetrics>,
+    /// The latest step summary.
+    pub last_step: Option<StepMetrics>,
+    /// A divergence report, shown until the next run.
+    pub diverged: Option<String>,
+}
+
+impl RunHistory {
+    /// An empty history for run `run_id`.
+    pub fn new(run_id: u64, phase: Phase) -> Self {
+        Self {
+            run_id,
+            info: None,
+            phase,
+            task_loss: Vec::new(),
+            total_loss: Decimated::new(POINT_BUDGET),
+            weights: Vec::new(),
+            evals: Vec::new(),
+            last_step: None,
+            diverged: None,
+        }
+    }
+
+    /// Number of tasks of the run (0 before it started).
+    pub fn task_count(&self) -> usize {
+        self.info.as_ref().map_or(0, |i| i.task_names.len())
+    }
+
+    /// Takes in one event of this run. Returns a message for the status bar, if any.
+    pub fn apply(&mut self, event: TrainerEvent) -> Option<(bool, String)> {
+        match event {
+            TrainerEvent::Started { info, .. } => {
+                let k = info.task_names.len();
+                self.task_loss = vec![Decimated::new(POINT_BUDGET); k];
+                self.weights = vec![Decimated::new(POINT_BUDGET); k];
+                self.info = Some(*info);
+                None
+            }
+            TrainerEvent::Step(m) => {
+                for (series, loss) in self.task_loss.iter_mut().zip(&m.task_losses) {
+                    if loss.is_finite() {
+                        series.push([m.epoch, f64::from(*loss)]);
+                    }
+                }
+                self.total_loss.push([m.epoch, f64::from(m.total_loss)]);
+                for (series, w) in self.weights.iter_mut().zip(&m.task_weights) {
+                    series.push([m.epoch, f64::from(*w)]);
+                }
+                self.last_step = Some(m);
+                None
+            }
+            TrainerEvent::Eval(e) => {
+                self.evals.push(e);
+                None
+            }
+            TrainerEvent::State { state, .. } => {
+                self.phase = Phase::Run(state);
+                None
+            }
+            TrainerEvent::Diverged {
+                step, task, value, ..
+            } => {
+                let msg = format!(
+                    "Task '{task}' diverged at step {step} (loss {value}); the run is paused. Lower the learning rate or this task's weight, then Resume or Restart."
+                );
+                self.diverged = Some(msg.clone());
+                Some((true, msg))
+            }
+            TrainerEvent::Saved { path, .. } => {
+                Some((false, format!("Saved weights to {}", path.display())))
+            }
+            TrainerEvent::Loaded { path, .. } => {
+                Some((false, format!("Loaded weights from {}", path.display())))
+            }
+            TrainerEvent::Warning { message, .. } => Some((true, message)),
+            TrainerEvent::Failed { message, .. } => {
+                self.phase = Phase::Failed(message.clone());
+                Some((true, format!("Training failed: {message}")))
+            }
+        }
+    }
+
+    /// Evaluations of one split as `(epoch, loss)` or `(epoch, metric)` points per task.
+    pub fn eval_series(
+        &self,
+        split: crate::trainer::Split,
+        task: usize,
+        metric: bool,
+    ) -> Vec<[f64; 2]> {
+        self.evals
+            .iter()
+            .filter(|e| e.split == split)
+            .filter_map(|e| {
+                e.tasks
+                    .get(task)
+                    .map(|t| [e.epoch as f64, if metric { t.metric } else { t.loss }])
+            })
+            .filter(|p| p[1].is_finite())
+            .collect()
+    }
+
+    /// The evaluations as rows of the metrics CSV.
+    pub fn metric_rows(&self) -> Vec<MetricRow> {
+        let Some(info) = &self.info else {
+            return Vec::new();
+        };
+        self.evals
+            .iter()
+            .flat_map(|e| {
+                e.tasks
+                    .iter()
+                    .zip(info.task_names.iter().zip(&info.task_kinds))
+                    .map(move |(t, (name, kind))| MetricRow {
+                        epoch: e.epoch,
+                        step: e.step,
+                        split: e.split.name(),
+                        task: name.clone(),
+                        loss: t.loss,
+                        metric: export::metric_key(*kind),
+                        value: t.metric,
+                    })
+            })
+            .collect()
+    }
+}

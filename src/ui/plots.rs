@@ -1,0 +1,279 @@
+//! The live charts: per-task loss (train and validation), total loss, task weights and the
+//! per-task metric. Every chart's x axis is the epoch (fractional within an epoch); the axes
+//! are linked so zooming one zooms all.
+
+use egui::Ui;
+use egui_plot::{Legend, Line, LineStyle, Plot, PlotPoints, Points};
+use serde::{Deserialize, Serialize};
+
+use super::history::RunHistory;
+use super::theme;
+use crate::metrics::history::ema;
+use crate::trainer::Split;
+
+/// Chart preferences (persisted).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ViewPrefs {
+    /// Plot losses as log10.
+    pub log_scale: bool,
+    /// EMA weight on the past, 0 (off) to 0.99.
+    pub smoothing: f64,
+    /// Draw validation curves.
+    pub show_val: bool,
+}
+
+impl Default for ViewPrefs {
+    fn default() -> Self {
+        Self {
+            log_scale: true,
+            smoothing: 0.6,
+            show_val: true,
+        }
+    }
+}
+
+/// The toolbar above the charts.
+pub fn toolbar_ui(ui: &mut Ui, prefs: &mut ViewPrefs) {
+    ui.horizontal(|ui| {
+        ui.checkbox(&mut prefs.log_scale, "Log scale")
+            .on_hover_text("Plot losses on a logarithmic axis (egui_plot draws log10 of the loss; the axis shows the loss itself).");
+        ui.separator();
+        ui.label("Smoothing");
+        ui.add(egui::Slider::new(&mut prefs.smoothing, 0.0..=0.99).fixed_decimals(2))
+            .on_hover_text("Exponential moving average of the training curves (debiased, as TensorBoard's). The raw curve stays faint underneath.");
+        ui.separator();
+        ui.checkbox(&mut prefs.show_val, "Validation").on_hover_text("Draw validation loss and metric (dashed, one point per epoch).");
+    });
+}
+
+fn log_y(log: bool, y: f64) -> f64 {
+    if log { y.max(1e-12).log10() } else { y }
+}
+
+fn y_formatter(
+    log: bool,
+) -> impl Fn(egui_plot::GridMark, &std::ops::RangeInclusive<f64>) -> String {
+    move |mark, _| {
+        if log {
+            format_value(10f64.powf(mark.value))
+        } else {
+            format_value(mark.value)
+        }
+    }
+}
+
+fn format_value(v: f64) -> String {
+    if v == 0.0 {
+        "0".to_owned()
+    } else if v.abs() >= 1000.0 || v.abs() < 0.001 {
+        format!("{v:.1e}")
+    } else {
+        format!("{}", (v * 1e4).round() / 1e4)
+    }
+}
+
+fn hover_label(
+    log: bool,
+    what: &'static str,
+) -> impl Fn(&egui_plot::HoverPosition<'_>) -> Option<String> {
+    move |pos| {
+        let (name, p) = match pos {
+            egui_plot::HoverPosition::NearDataPoint {
+                plot_name,
+                position,
+                ..
+            } => (*plot_name, *position),
+            egui_plot::HoverPosition::Elsewhere { position } => ("", *position),
+        };
+        let y = if log { 10f64.powf(p.y) } else { p.y };
+        let head = if name.is_empty() {
+            String::new()
+        } else {
+            format!("{name}\n")
+        };
+        Some(format!(
+            "{head}epoch {:.2}\n{what} {}",
+            p.x,
+            format_value(y)
+        ))
+    }
+}
+
+/// The four charts in a 2 × 2 grid filling `ui`.
+pub fn charts_ui(ui: &mut Ui, history: &RunHistory, prefs: &ViewPrefs) {
+    let names: Vec<String> = history
+        .info
+        .as_ref()
+        .map(|i| i.task_names.clone())
+        .unwrap_or_default();
+    let kinds = history
+        .info
+        .as_ref()
+        .map(|i| i.task_kinds.clone())
+        .unwrap_or_default();
+    let link = ui.scope_id().with("mtl-charts-x");
+    let gap = ui.spacing().item_spacing.y;
+    let h = ((ui.available_height() - 2.0 * 22.0 - gap * 3.0) / 2.0).max(120.0);
+    let w = ((ui.available_width() - ui.spacing().item_spacing.x) / 2.0).max(200.0);
+    let log = prefs.log_scale;
+    let alpha = prefs.smoothing;
+
+    let chart = |id: &str, y_label: &str| {
+        Plot::new(id.to_owned())
+            .height(h)
+            .width(w)
+            .legend(Legend::default())
+            .link_axis(link, [true, false])
+            .link_cursor(link, [true, false])
+            .x_axis_label("epoch")
+            .y_axis_label(y_label.to_owned())
+    };
+
+    egui::Grid::new("charts")
+        .num_columns(2)
+        .spacing([ui.spacing().item_spacing.x, gap])
+        .show(ui, |ui| {
+            ui.vertical(|ui| {
+                ui.strong("Loss per task");
+                chart("loss", "loss")
+                    .y_axis_formatter(y_formatter(log))
+                    .label_formatter(hover_label(log, "loss"))
+                    .show(ui, |plot| {
+                        for (k, name) in names.iter().enumerate() {
+                            let colour = theme::task(k);
+                            if let Some(series) = history.task_loss.get(k) {
+                                let raw: Vec<[f64; 2]> =
+                                    series.points().map(|[x, y]| [x, log_y(log, y)]).collect();
+                                if alpha > 0.0 {
+                                    plot.line(
+                                        Line::new(
+                                            format!("{name} train (raw)"),
+                                            PlotPoints::from(raw),
+                                        )
+                                        .color(theme::faint(colour, 60))
+                                        .width(1.0),
+                                    );
+                                    let smooth: Vec<[f64; 2]> = ema(series.points(), alpha)
+                                        .into_iter()
+                                        .map(|[x, y]| [x, log_y(log, y)])
+                                        .collect();
+                                    plot.line(
+                                        Line::new(
+                                            format!("{name} train"),
+                                            PlotPoints::from(smooth),
+                                        )
+                                        .color(colour)
+                                        .width(2.0),
+                                    );
+                                } else {
+                                    plot.line(
+                                        Line::new(format!("{name} train"), PlotPoints::from(raw))
+                                            .color(colour)
+                                            .width(2.0),
+                                    );
+                                }
+                            }
+                            if prefs.show_val {
+                                let val: Vec<[f64; 2]> = history
+                                    .eval_series(Split::Val, k, false)
+                                    .into_iter()
+                                    .map(|[x, y]| [x, log_y(log, y)])
+                                    .collect();
+                                plot.line(
+                                    Line::new(format!("{name} val"), PlotPoints::from(val.clone()))
+                                        .color(colour)
+                                        .style(LineStyle::dashed_loose())
+                                        .width(1.5),
+                                );
+                                plot.points(
+                                    Points::new(format!("{name} val"), PlotPoints::from(val))
+                                        .color(colour)
+                                        .radius(2.5),
+                                );
+                            }
+                        }
+                    });
+            });
+            ui.vertical(|ui| {
+                ui.strong("Total weighted loss  Σ wₖ·Lₖ");
+                chart("total", "loss")
+                    .y_axis_formatter(y_formatter(log))
+                    .label_formatter(hover_label(log, "total"))
+                    .show(ui, |plot| {
+                        let pts: Vec<[f64; 2]> = if alpha > 0.0 {
+                            ema(history.total_loss.points(), alpha)
+                        } else {
+                            history.total_loss.points().collect()
+                        };
+                        let pts: Vec<[f64; 2]> =
+                            pts.into_iter().map(|[x, y]| [x, log_y(log, y)]).collect();
+                        plot.line(
+                            Line::new("total", PlotPoints::from(pts))
+                                .color(theme::total())
+                                .width(2.0),
+                        );
+                    });
+            });
+            ui.end_row();
+            ui.vertical(|ui| {
+                ui.strong("Task weights");
+                chart("weights", "weight")
+                    .label_formatter(hover_label(false, "weight"))
+                    .include_y(0.0)
+                    .show(ui, |plot| {
+                        for (k, name) in names.iter().enumerate() {
+                            if let Some(series) = history.weights.get(k) {
+                                let pts: Vec<[f64; 2]> = series.points().collect();
+                                plot.line(
+                                    Line::new(name.clone(), PlotPoints::from(pts))
+                                        .color(theme::task(k))
+                                        .width(2.0),
+                                );
+                            }
+                        }
+                    });
+            });
+            ui.vertical(|ui| {
+                ui.strong("Metric per task (R² for regression, accuracy for classification)");
+                chart("metric", "metric")
+                    .label_formatter(hover_label(false, "metric"))
+                    .show(ui, |plot| {
+                        for (k, name) in names.iter().enumerate() {
+                            let metric = kinds.get(k).map_or("", |kind| kind.metric_name());
+                            let colour = theme::task(k);
+                            let train = history.eval_series(Split::Train, k, true);
+                            plot.line(
+                                Line::new(
+                                    format!("{name} train {metric}"),
+                                    PlotPoints::from(train),
+                                )
+                                .color(colour)
+                                .width(2.0),
+                            );
+                            if prefs.show_val {
+                                let val = history.eval_series(Split::Val, k, true);
+                                plot.line(
+                                    Line::new(
+                                        format!("{name} val {metric}"),
+                                        PlotPoints::from(val.clone()),
+                                    )
+                                    .color(colour)
+                                    .style(LineStyle::dashed_loose())
+                                    .width(1.5),
+                                );
+                                plot.points(
+                                    Points::new(
+                                        format!("{name} val {metric}"),
+                                        PlotPoints::from(val),
+                                    )
+                                    .color(colour)
+                                    .radius(2.5),
+                                );
+                            }
+                        }
+                    });
+            });
+            ui.end_row();
+        });
+}

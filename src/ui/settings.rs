@@ -1,0 +1,469 @@
+//! The left panel's editors: dataset, tasks, weighting strategy, optimizer and training
+//! settings. Each edits the [`ExperimentSpec`] in place and reports what changed, so the app
+//! can send live changes (task weights, learning rate) to a running trainer.
+
+use egui::Ui;
+
+use super::theme;
+use crate::data::builtin;
+use crate::experiment::{
+    DatasetSpec, ExperimentSpec, HeadSpec, LayerSpec, MmoeSpec, OptimizerSpec, PlaygroundSpec,
+    TaskKind, TaskSpec, WeightingSpec,
+};
+
+/// What an edit touched.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Edits {
+    /// Task weights (or the strategy) changed: send them to the trainer now.
+    pub weights: bool,
+    /// The learning rate changed: send it to the trainer now.
+    pub lr: bool,
+    /// Anything that needs a restart to take effect.
+    pub structure: bool,
+}
+
+impl std::ops::BitOrAssign for Edits {
+    fn bitor_assign(&mut self, o: Self) {
+        self.weights |= o.weights;
+        self.lr |= o.lr;
+        self.structure |= o.structure;
+    }
+}
+
+/// What the panel knows about the current data (computed by the app, cached).
+#[derive(Clone, Debug, Default)]
+pub struct DataSummary {
+    /// Label columns: name and kind.
+    pub targets: Vec<(String, TaskKind)>,
+    /// Number of classes per label column.
+    pub classes: Vec<(String, usize)>,
+    /// Measured Pearson correlation between consecutive task pairs' labels.
+    pub correlations: Vec<(String, String, f64)>,
+    /// Rows and input features.
+    pub rows: usize,
+    /// Input features.
+    pub features: usize,
+    /// Why the data could not be loaded, if so.
+    pub error: Option<String>,
+}
+
+/// Dataset source and generator parameters. Returns true on a change.
+pub fn dataset_ui(
+    ui: &mut Ui,
+    spec: &mut ExperimentSpec,
+    summary: &DataSummary,
+    pick_csv: &mut bool,
+) -> bool {
+    let mut changed = false;
+    let current = match &spec.dataset {
+        DatasetSpec::Mmoe(_) => 0,
+        DatasetSpec::Playground(_) => 1,
+        DatasetSpec::Csv(_) => 2,
+    };
+    let mut choice = current;
+    egui::ComboBox::from_label("Source")
+        .selected_text(["MMoE synthetic (regression)", "Playground 2-D", "CSV file"][current])
+        .show_ui(ui, |ui| {
+            ui.selectable_value(&mut choice, 0, "MMoE synthetic (regression)");
+            ui.selectable_value(&mut choice, 1, "Playground 2-D");
+            ui.selectable_value(&mut choice, 2, "CSV file");
+        });
+    if choice != current {
+        match choice {
+            0 => set_builtin(spec, DatasetSpec::Mmoe(MmoeSpec::default())),
+            1 => set_builtin(spec, DatasetSpec::Playground(PlaygroundSpec::default())),
+            _ => *pick_csv = true,
+        }
+        changed = true;
+    }
+    match &mut spec.dataset {
+        DatasetSpec::Mmoe(m) => {
+            ui.weak("Ma et al., KDD 2018: y = wᵀx + Σ sin(αᵢwᵀx + βᵢ) + ε, with cos(w₁, w₂) = p.");
+            egui::Grid::new("mmoe-params").num_columns(2).show(ui, |ui| {
+                ui.label("Correlation p");
+                changed |= ui.add(egui::Slider::new(&mut m.correlation, -1.0..=1.0).fixed_decimals(2)).changed();
+                ui.end_row();
+                ui.label("");
+                for (a, b, r) in &summary.correlations {
+                    ui.label(egui::RichText::new(format!("measured corr({a}, {b}) = {r:.2}")).color(theme::ok()))
+                        .on_hover_text("Pearson correlation of the generated labels. It is lower than p because of the sine terms.");
+                }
+                ui.end_row();
+                ui.label("Samples");
+                changed |= ui.add(egui::DragValue::new(&mut m.samples).range(10..=1_000_000).speed(100)).changed();
+                ui.end_row();
+                ui.label("Input dimension d");
+                changed |= ui.add(egui::DragValue::new(&mut m.dim).range(1..=1024)).changed();
+                ui.end_row();
+                ui.label("Tasks");
+                changed |= ui.add(egui::DragValue::new(&mut m.tasks).range(1..=8)).on_hover_text("Tasks come in pairs with cos(w₁, w₂) = p; different pairs are unrelated.").changed();
+                ui.end_row();
+                ui.label("Scale c");
+                changed |= ui.add(egui::DragValue::new(&mut m.scale).range(0.01..=10.0).speed(0.01)).changed();
+                ui.end_row();
+                ui.label("Sine terms m");
+                changed |= ui.add(egui::DragValue::new(&mut m.sin_terms).range(0..=50)).changed();
+                ui.end_row();
+                ui.label("Noise σ");
+                changed |= ui.add(egui::DragValue::new(&mut m.noise_std).range(0.0..=10.0).speed(0.01)).changed();
+                ui.end_row();
+            });
+            let dim = m.dim;
+            let k = m.tasks;
+            if changed {
+                spec.model.input = dim;
+                if spec.tasks.len() != k || spec.tasks.iter().any(|t| !t.target.starts_with('y')) {
+                    let mut tasks: Vec<TaskSpec> = builtin::mmoe_targets(&MmoeSpec {
+                        tasks: k,
+                        ..MmoeSpec::default()
+                    })
+                    .into_iter()
+                    .map(|(name, kind)| task_for(&name, kind))
+                    .collect();
+                    for (t, old) in tasks.iter_mut().zip(&spec.tasks) {
+                        t.weight = old.weight;
+                    }
+                    spec.tasks = tasks;
+                    spec.sync_heads();
+                }
+            }
+        }
+        DatasetSpec::Playground(p) => {
+            ui.weak("Points in [−6, 6]² with several labels each, as in TensorFlow Playground.");
+            egui::Grid::new("pg-params").num_columns(2).show(ui, |ui| {
+                ui.label("Samples");
+                changed |= ui.add(egui::DragValue::new(&mut p.samples).range(10..=100_000).speed(10)).changed();
+                ui.end_row();
+                ui.label("Noise");
+                changed |= ui.add(egui::Slider::new(&mut p.noise, 0.0..=0.5)).changed();
+                ui.end_row();
+                ui.label("XOR rotation (°)");
+                changed |= ui.add(egui::Slider::new(&mut p.xor_angle_deg, 0.0..=90.0)).on_hover_text("Angle of the xor_rotated task: 0° is the same task as xor, 90° its exact opposite.").changed();
+                ui.end_row();
+            });
+            for (a, b, r) in &summary.correlations {
+                ui.label(
+                    egui::RichText::new(format!("measured corr({a}, {b}) = {r:.2}"))
+                        .color(theme::ok()),
+                );
+            }
+        }
+        DatasetSpec::Csv(c) => {
+            ui.horizontal(|ui| {
+                ui.label(format!("File: {}", c.path.display()));
+                if ui.button("Open CSV…").clicked() {
+                    *pick_csv = true;
+                }
+            });
+            ui.weak("Header row; task targets are columns you pick below, every other column is a numeric input.");
+        }
+    }
+    if let Some(err) = &summary.error {
+        ui.colored_label(theme::error(), err);
+    } else {
+        ui.weak(format!(
+            "{} rows × {} features",
+            summary.rows, summary.features
+        ));
+    }
+    changed
+}
+
+fn task_for(target: &str, kind: TaskKind) -> TaskSpec {
+    TaskSpec {
+        name: target.to_owned(),
+        kind,
+        target: target.to_owned(),
+        loss: None,
+        weight: 1.0,
+    }
+}
+
+/// Switches to a built-in dataset with its default tasks and matching input size.
+pub fn set_builtin(spec: &mut ExperimentSpec, dataset: DatasetSpec) {
+    let (targets, dim, pick): (Vec<(String, TaskKind)>, usize, Vec<&str>) = match &dataset {
+        DatasetSpec::Mmoe(m) => (builtin::mmoe_targets(m), m.dim, Vec::new()),
+        DatasetSpec::Playground(_) => (
+            builtin::playground_targets(),
+            builtin::PLAYGROUND_DIM,
+            vec!["circle", "xor"],
+        ),
+        DatasetSpec::Csv(_) => (Vec::new(), spec.model.input, Vec::new()),
+    };
+    spec.tasks = targets
+        .iter()
+        .filter(|(n, _)| pick.is_empty() || pick.contains(&n.as_str()))
+        .map(|(n, k)| task_for(n, *k))
+        .collect();
+    if matches!(dataset, DatasetSpec::Playground(_)) {
+        spec.model.shared = vec![
+            LayerSpec::Linear { out: 16 },
+            LayerSpec::Tanh,
+            LayerSpec::Linear { out: 16 },
+            LayerSpec::Tanh,
+        ];
+        spec.model.heads = spec
+            .tasks
+            .iter()
+            .map(|t| HeadSpec {
+                task: t.name.clone(),
+                layers: vec![LayerSpec::Linear { out: 8 }, LayerSpec::Tanh],
+            })
+            .collect();
+    }
+    spec.model.input = dim;
+    spec.dataset = dataset;
+    spec.sync_heads();
+}
+
+/// The task list: name, target, kind, weight slider; add and remove.
+pub fn tasks_ui(ui: &mut Ui, spec: &mut ExperimentSpec, summary: &DataSummary) -> Edits {
+    let mut edits = Edits::default();
+    let is_csv = matches!(spec.dataset, DatasetSpec::Csv(_));
+    let manual = spec.weighting == WeightingSpec::Manual;
+    let mut remove = None;
+    let mut renamed: Vec<(String, String)> = Vec::new();
+    let task_count = spec.tasks.len();
+    egui::Grid::new("tasks").num_columns(5).striped(true).show(ui, |ui| {
+        ui.label("");
+        ui.strong("Name");
+        ui.strong("Target · kind");
+        ui.strong("Weight");
+        ui.label("");
+        ui.end_row();
+        for (k, task) in spec.tasks.iter_mut().enumerate() {
+            let (rect, _) = ui.allocate_exact_size(egui::Vec2::splat(12.0), egui::Sense::hover());
+            ui.painter().rect_filled(rect, 3.0, theme::task(k));
+            let old = task.name.clone();
+            if ui.add(egui::TextEdit::singleline(&mut task.name).desired_width(70.0)).changed() {
+                renamed.push((old, task.name.clone()));
+                edits.structure = true;
+            }
+            ui.horizontal(|ui| {
+                let before = task.target.clone();
+                egui::ComboBox::from_id_salt(("target", k)).selected_text(&task.target).width(80.0).show_ui(ui, |ui| {
+                    for (name, _) in &summary.targets {
+                        ui.selectable_value(&mut task.target, name.clone(), name);
+                    }
+                });
+                if task.target != before {
+                    if let Some((_, kind)) = summary.targets.iter().find(|(n, _)| *n == task.target)
+                        && !is_csv
+                    {
+                        task.kind = *kind;
+                    }
+                    edits.structure = true;
+                }
+                if is_csv {
+                    let before = task.kind;
+                    egui::ComboBox::from_id_salt(("kind", k)).selected_text(task.kind.to_string()).width(80.0).show_ui(ui, |ui| {
+                        for kind in TaskKind::ALL {
+                            ui.selectable_value(&mut task.kind, kind, kind.to_string());
+                        }
+                    });
+                    if task.kind != before {
+                        task.loss = None;
+                        edits.structure = true;
+                    }
+                } else {
+                    ui.weak(task.kind.to_string());
+                }
+            });
+            let slider = ui
+                .add(egui::Slider::new(&mut task.weight, 0.0..=5.0).fixed_decimals(2))
+                .on_hover_text("Weight of this task's loss. Takes effect on the next step while training (switches the strategy to Manual).");
+            if slider.changed() {
+                edits.weights = true;
+            }
+            if ui.add_enabled(task_count > 1, egui::Button::new("✖").small()).on_hover_text("Remove this task").clicked() {
+                remove = Some(k);
+            }
+            ui.end_row();
+        }
+    });
+    if edits.weights && !manual {
+        spec.weighting = WeightingSpec::Manual;
+    }
+    for (old, new) in renamed {
+        for head in spec.model.heads.iter_mut().filter(|h| h.task == old) {
+            head.task.clone_from(&new);
+        }
+    }
+    if let Some(k) = remove {
+        spec.tasks.remove(k);
+        spec.sync_heads();
+        edits.structure = true;
+    }
+    let unused = summary
+        .targets
+        .iter()
+        .find(|(n, _)| !spec.tasks.iter().any(|t| t.target == *n));
+    if ui
+        .add_enabled(unused.is_some() || is_csv, egui::Button::new("➕ Add task"))
+        .on_hover_text("Add a task on a label not used yet")
+        .clicked()
+        && let Some((target, kind)) = unused.or_else(|| summary.targets.first())
+    {
+        let mut name = target.clone();
+        let mut n = 2;
+        while spec.tasks.iter().any(|t| t.name == name) {
+            name = format!("{target}_{n}");
+            n += 1;
+        }
+        spec.tasks.push(TaskSpec {
+            name,
+            ..task_for(target, *kind)
+        });
+        spec.sync_heads();
+        edits.structure = true;
+    }
+    edits
+}
+
+/// Equal or manual weights, with what each does.
+pub fn weighting_ui(ui: &mut Ui, spec: &mut ExperimentSpec) -> Edits {
+    let before = spec.weighting.clone();
+    ui.radio_value(
+        &mut spec.weighting,
+        WeightingSpec::Equal,
+        WeightingSpec::Equal.label(),
+    );
+    ui.radio_value(
+        &mut spec.weighting,
+        WeightingSpec::Manual,
+        WeightingSpec::Manual.label(),
+    );
+    ui.weak(match spec.weighting {
+        WeightingSpec::Equal => "L = Σₖ Lₖ. Every task counts the same, whatever its loss scale: the baseline of the MTL literature (LibMTL's EW).",
+        WeightingSpec::Manual => "L = Σₖ wₖ·Lₖ with the weights set by the sliders in Tasks. Move a slider while training to see the trade-off shift live.",
+    });
+    Edits {
+        weights: spec.weighting != before,
+        ..Edits::default()
+    }
+}
+
+/// Optimizer kind, learning rate and hyperparameters.
+pub fn optimizer_ui(ui: &mut Ui, spec: &mut ExperimentSpec) -> Edits {
+    let mut edits = Edits::default();
+    let lr = spec.optimizer.lr();
+    let current = spec.optimizer.label();
+    egui::ComboBox::from_label("Optimizer")
+        .selected_text(current)
+        .show_ui(ui, |ui| {
+            for option in OptimizerSpec::defaults_with_lr(lr) {
+                let label = option.label();
+                if ui.selectable_label(label == current, label).clicked() && label != current {
+                    spec.optimizer = option;
+                    edits.structure = true;
+                }
+            }
+        });
+    egui::Grid::new("opt-params").num_columns(2).show(ui, |ui| {
+        ui.label("Learning rate");
+        edits.lr |= ui
+            .add(
+                egui::Slider::new(spec.optimizer.lr_mut(), 1e-5..=1.0)
+                    .logarithmic(true)
+                    .custom_formatter(|v, _| format!("{v:.1e}")),
+            )
+            .on_hover_text("Takes effect on the next step while training")
+            .changed();
+        ui.end_row();
+        let mut drag = |ui: &mut Ui, name: &str, v: &mut f64, max: f64, speed: f64| {
+            ui.label(name);
+            edits.structure |= ui
+                .add(egui::DragValue::new(v).range(0.0..=max).speed(speed))
+                .changed();
+            ui.end_row();
+        };
+        match &mut spec.optimizer {
+            OptimizerSpec::Sgd {
+                momentum,
+                nesterov,
+                weight_decay,
+                ..
+            } => {
+                drag(ui, "Momentum", momentum, 0.999, 0.01);
+                drag(ui, "Weight decay", weight_decay, 1.0, 1e-4);
+                ui.label("Nesterov");
+                edits.structure |= ui.checkbox(nesterov, "").changed();
+                ui.end_row();
+            }
+            OptimizerSpec::Adam {
+                beta1,
+                beta2,
+                eps,
+                weight_decay,
+                ..
+            }
+            | OptimizerSpec::AdamW {
+                beta1,
+                beta2,
+                eps,
+                weight_decay,
+                ..
+            } => {
+                drag(ui, "β₁", beta1, 0.999, 0.001);
+                drag(ui, "β₂", beta2, 0.99999, 0.0001);
+                drag(ui, "ε", eps, 1e-2, 1e-9);
+                drag(ui, "Weight decay", weight_decay, 1.0, 1e-4);
+            }
+            OptimizerSpec::Rmsprop {
+                alpha,
+                eps,
+                momentum,
+                weight_decay,
+                ..
+            } => {
+                drag(ui, "α", alpha, 0.9999, 0.001);
+                drag(ui, "ε", eps, 1e-2, 1e-9);
+                drag(ui, "Momentum", momentum, 0.999, 0.01);
+                drag(ui, "Weight decay", weight_decay, 1.0, 1e-4);
+            }
+        }
+    });
+    edits
+}
+
+/// Epochs, batch size, seed and validation split.
+pub fn training_ui(ui: &mut Ui, spec: &mut ExperimentSpec) -> bool {
+    let mut changed = false;
+    egui::Grid::new("training").num_columns(2).show(ui, |ui| {
+        ui.label("Epochs");
+        changed |= ui
+            .add(egui::DragValue::new(&mut spec.training.epochs).range(1..=100_000))
+            .changed();
+        ui.end_row();
+        ui.label("Batch size");
+        changed |= ui
+            .add(egui::DragValue::new(&mut spec.training.batch_size).range(1..=65_536))
+            .changed();
+        ui.end_row();
+        ui.label("Validation share");
+        changed |= ui
+            .add(
+                egui::Slider::new(&mut spec.training.validation_fraction, 0.0..=0.9)
+                    .fixed_decimals(2),
+            )
+            .changed();
+        ui.end_row();
+        ui.label("Seed");
+        ui.horizontal(|ui| {
+            changed |= ui
+                .add(egui::DragValue::new(&mut spec.seed))
+                .on_hover_text("Fixes data, initial weights, batch order and dropout")
+                .changed();
+            if ui.button("🎲").on_hover_text("New seed").clicked() {
+                spec.seed = spec
+                    .seed
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407)
+                    % 100_000;
+                changed = true;
+            }
+        });
+        ui.end_row();
+    });
+    changed
+}

@@ -1,0 +1,79 @@
+//! Every colour of the GUI lives here.
+
+use egui::Color32;
+
+use crate::palette;
+
+/// The colour of task `k` (same as in the PNG plots).
+#[expect(
+    clippy::disallowed_methods,
+    reason = "this is the one place colours are made"
+)]
+pub fn task(k: usize) -> Color32 {
+    let [r, g, b] = palette::task_colour(k);
+    Color32::from_rgb(r, g, b)
+}
+
+/// A faint version of a task colour (raw curve under a smoothed one, head backgrounds).
+pub fn faint(c: Color32, alpha: u8) -> Color32 {
+    Color32::from_rgba_unmultiplied_const(c.r(), c.g(), c.b(), alpha)
+}
+
+/// The shared trunk in the diagram.
+#[expect(
+    clippy::disallowed_methods,
+    reason = "this is the one place colours are made"
+)]
+pub fn shared() -> Color32 {
+    Color32::from_rgb(120, 144, 170)
+}
+
+/// Inputs in the diagram.
+#[expect(
+    clippy::disallowed_methods,
+    reason = "this is the one place colours are made"
+)]
+pub fn input() -> Color32 {
+    Color32::from_gray(150)
+}
+
+/// The weighted total loss.
+#[expect(
+    clippy::disallowed_methods,
+    reason = "this is the one place colours are made"
+)]
+pub fn total() -> Color32 {
+    Color32::from_gray(220)
+}
+
+/// Errors and divergence.
+#[expect(
+    clippy::disallowed_methods,
+    reason = "this is the one place colours are made"
+)]
+pub fn error() -> Color32 {
+    Color32::from_rgb(255, 110, 100)
+}
+
+/// Warnings and "needs restart" hints.
+#[expect(
+    clippy::disallowed_methods,
+    reason = "this is the one place colours are made"
+)]
+pub fn warning() -> Color32 {
+    Color32::from_rgb(240, 200, 80)
+}
+
+/// Success messages.
+#[expect(
+    clippy::disallowed_methods,
+    reason = "this is the one place colours are made"
+)]
+pub fn ok() -> Color32 {
+    Color32::from_rgb(120, 210, 140)
+}
+
+/// Text drawn on a coloured box.
+pub fn on_box() -> Color32 {
+    Color32::BLACK
+}
