@@ -17,7 +17,7 @@ use crate::ui::settings::{self, DataSummary, Edits};
 use crate::ui::{composer, theme};
 
 /// What is kept between launches.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct AppState {
     /// The experiment being edited.
@@ -26,16 +26,6 @@ pub struct AppState {
     pub view: ViewPrefs,
     /// Folder of the last file dialog.
     pub last_dir: Option<PathBuf>,
-}
-
-impl Default for AppState {
-    fn default() -> Self {
-        Self {
-            spec: ExperimentSpec::default(),
-            view: ViewPrefs::default(),
-            last_dir: None,
-        }
-    }
 }
 
 /// The application.
@@ -145,7 +135,7 @@ impl MtlApp {
                     }
                 }
                 Ok(None) => break,
-                Err(()) => {
+                Err(_) => {
                     if !matches!(self.history.phase, Phase::Failed(_)) {
                         self.history.phase =
                             Phase::Failed("the trainer stopped unexpectedly".to_owned());
@@ -345,7 +335,7 @@ impl MtlApp {
                 self.status = Some((
                     true,
                     format!("{} needs at least two columns", path.display()),
-                ))
+                ));
             }
             Err(e) => self.status = Some((true, e)),
         }

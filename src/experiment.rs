@@ -1141,7 +1141,8 @@ mod tests {
 
     #[test]
     fn each_bad_field_is_reported_with_its_place() {
-        let cases: Vec<(&str, Box<dyn Fn(&mut ExperimentSpec)>)> = vec![
+        type Mutation = Box<dyn Fn(&mut ExperimentSpec)>;
+        let cases: Vec<(&str, Mutation)> = vec![
             ("version", Box::new(|s| s.version = 9)),
             ("training.epochs", Box::new(|s| s.training.epochs = 0)),
             (

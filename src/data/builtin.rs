@@ -193,7 +193,7 @@ fn spiral_arm(x: f64, y: f64) -> bool {
     let theta = x.atan2(y); // Points are (r sin t, r cos t).
     let arm = 1.75 * TAU * r / 5.0;
     let diff = (theta - arm).rem_euclid(TAU);
-    diff < PI / 2.0 || diff > 1.5 * PI
+    !(PI / 2.0..=1.5 * PI).contains(&diff)
 }
 
 /// The Playground's `reg-gauss` label: the signed bump with the largest magnitude.

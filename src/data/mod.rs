@@ -252,6 +252,10 @@ pub struct PreparedData {
 impl PreparedData {
     /// Chooses the spec's tasks from `data`, splits the rows with the spec's seed and
     /// validation fraction, and standardises the inputs.
+    #[expect(
+        clippy::too_many_lines,
+        reason = "task selection, split and standardisation in order"
+    )]
     pub fn new(spec: &ExperimentSpec, data: &Dataset) -> Result<Self, DataError> {
         if data.features() != spec.model.input {
             return Err(DataError::Mismatch(format!(

@@ -60,7 +60,7 @@ enum Layer {
     },
     Act(Act),
     Dropout(f32),
-    LayerNorm {
+    Norm {
         weight: usize,
         bias: usize,
         eps: f64,
@@ -206,7 +206,7 @@ impl Model {
                     }
                     _ => h,
                 },
-                Layer::LayerNorm { weight, bias, eps } => {
+                Layer::Norm { weight, bias, eps } => {
                     let mean = h.mean_keepdim(D::Minus1)?;
                     let centred = h.broadcast_sub(&mean)?;
                     let var = centred.sqr()?.mean_keepdim(D::Minus1)?;
@@ -337,7 +337,7 @@ fn build_layers(
             LayerSpec::LayerNorm { eps } => {
                 let weight = add("weight", Var::ones(*width, DType::F32, device)?);
                 let bias = add("bias", Var::zeros(*width, DType::F32, device)?);
-                Layer::LayerNorm {
+                Layer::Norm {
                     weight,
                     bias,
                     eps: *eps,

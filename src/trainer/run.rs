@@ -143,7 +143,10 @@ impl Session {
 
     /// Epochs done as a fraction (e.g. 2.5 in the middle of the third epoch).
     pub fn epoch_progress(&self) -> f64 {
-        self.epochs_done as f64 + self.cursor as f64 / self.data.train.rows.max(1) as f64
+        // After the last batch of an epoch the counter has moved on and the cursor is at the
+        // end; that position is the start of the next epoch, not its end.
+        let rows = self.data.train.rows.max(1);
+        self.epochs_done as f64 + (self.cursor % rows) as f64 / rows as f64
     }
 
     /// Optimizer steps per epoch.

@@ -36,6 +36,11 @@ pub struct RunOptions {
     pub initial_weights: Option<PathBuf>,
 }
 
+/// The trainer thread has ended and every event was received.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("the trainer thread has ended")]
+pub struct Disconnected;
+
 /// The UI's handle on one run's thread. Dropping it stops the run and joins the thread.
 pub struct TrainerHandle {
     run_id: u64,
@@ -101,22 +106,22 @@ impl TrainerHandle {
         self.steps_done.load(Ordering::SeqCst)
     }
 
-    /// The next event, if one is waiting. `Err(())` when the thread has ended and every event
-    /// was received.
-    pub fn try_recv(&self) -> Result<Option<TrainerEvent>, ()> {
+    /// The next event, if one is waiting. [`Disconnected`] when the thread has ended and
+    /// every event was received.
+    pub fn try_recv(&self) -> Result<Option<TrainerEvent>, Disconnected> {
         match self.events.as_ref().map(Receiver::try_recv) {
             Some(Ok(ev)) => Ok(Some(ev)),
             Some(Err(TryRecvError::Empty)) => Ok(None),
-            Some(Err(TryRecvError::Disconnected)) | None => Err(()),
+            Some(Err(TryRecvError::Disconnected)) | None => Err(Disconnected),
         }
     }
 
     /// Waits up to `timeout` for the next event.
-    pub fn recv_timeout(&self, timeout: Duration) -> Result<Option<TrainerEvent>, ()> {
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<Option<TrainerEvent>, Disconnected> {
         match self.events.as_ref().map(|e| e.recv_timeout(timeout)) {
             Some(Ok(ev)) => Ok(Some(ev)),
             Some(Err(RecvTimeoutError::Timeout)) => Ok(None),
-            Some(Err(RecvTimeoutError::Disconnected)) | None => Err(()),
+            Some(Err(RecvTimeoutError::Disconnected)) | None => Err(Disconnected),
         }
     }
 }

@@ -228,7 +228,8 @@ pub fn diagram_ui(ui: &mut Ui, spec: &ExperimentSpec, classes: &dyn Fn(&str) -> 
     let height = (rows as f32 * row_h + 28.0).max(70.0);
     let (rect, _) = ui.allocate_exact_size(Vec2::new(width, height), Sense::hover());
     let painter = ui.painter_at(rect);
-    let col_w = (rect.width() - 8.0) / cols as f32;
+    let label_w = 8.0 + 7.0 * spec.tasks.iter().map(|t| t.name.len()).max().unwrap_or(4) as f32;
+    let col_w = (rect.width() - 8.0 - label_w) / cols as f32;
     let box_w = (col_w - 8.0).clamp(20.0, 70.0);
     let box_h = 20.0;
     let font = FontId::proportional(11.0);

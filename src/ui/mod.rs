@@ -6,3 +6,12 @@ pub mod history;
 pub mod plots;
 pub mod settings;
 pub mod theme;
+
+/// One grid row: a label and the widget it names (for screen readers and UI tests), then
+/// the end of the row.
+pub fn grid_row(ui: &mut egui::Ui, label: &str, widget: impl egui::Widget) -> egui::Response {
+    let name = ui.label(label);
+    let response = ui.add(widget).labelled_by(name.id);
+    ui.end_row();
+    response
+}

@@ -100,180 +100,191 @@ fn hover_label(
     }
 }
 
-/// The four charts in a 2 × 2 grid filling `ui`.
-pub fn charts_ui(ui: &mut Ui, history: &RunHistory, prefs: &ViewPrefs) {
-    let names: Vec<String> = history
-        .info
-        .as_ref()
-        .map(|i| i.task_names.clone())
-        .unwrap_or_default();
-    let kinds = history
-        .info
-        .as_ref()
-        .map(|i| i.task_kinds.clone())
-        .unwrap_or_default();
-    let link = ui.scope_id().with("mtl-charts-x");
-    let gap = ui.spacing().item_spacing.y;
-    let h = ((ui.available_height() - 2.0 * 22.0 - gap * 3.0) / 2.0).max(120.0);
-    let w = ((ui.available_width() - ui.spacing().item_spacing.x) / 2.0).max(200.0);
-    let log = prefs.log_scale;
-    let alpha = prefs.smoothing;
+/// What every chart of one frame shares.
+struct Charts<'a> {
+    history: &'a RunHistory,
+    prefs: &'a ViewPrefs,
+    names: Vec<String>,
+    link: egui::Id,
+    size: egui::Vec2,
+}
 
-    let chart = |id: &str, y_label: &str| {
+impl Charts<'_> {
+    fn plot(&self, id: &str, y_label: &str) -> Plot<'_> {
         Plot::new(id.to_owned())
-            .height(h)
-            .width(w)
+            .height(self.size.y)
+            .width(self.size.x)
             .legend(Legend::default())
-            .link_axis(link, [true, false])
-            .link_cursor(link, [true, false])
+            .link_axis(self.link, [true, false])
+            .link_cursor(self.link, [true, false])
             .x_axis_label("epoch")
             .y_axis_label(y_label.to_owned())
-    };
+    }
 
+    fn y(&self, points: impl IntoIterator<Item = [f64; 2]>) -> Vec<[f64; 2]> {
+        let log = self.prefs.log_scale;
+        points
+            .into_iter()
+            .map(|[x, y]| [x, log_y(log, y)])
+            .collect()
+    }
+
+    /// Validation points of task `k` as a dashed line with markers.
+    fn val_series(
+        &self,
+        plot: &mut egui_plot::PlotUi<'_>,
+        name: String,
+        colour: egui::Color32,
+        points: Vec<[f64; 2]>,
+    ) {
+        plot.line(
+            Line::new(name.clone(), PlotPoints::from(points.clone()))
+                .color(colour)
+                .style(LineStyle::dashed_loose())
+                .width(1.5),
+        );
+        plot.points(
+            Points::new(name, PlotPoints::from(points))
+                .color(colour)
+                .radius(2.5),
+        );
+    }
+
+    fn loss_ui(&self, ui: &mut Ui) {
+        let log = self.prefs.log_scale;
+        let alpha = self.prefs.smoothing;
+        ui.strong("Loss per task");
+        self.plot("loss", "loss")
+            .y_axis_formatter(y_formatter(log))
+            .label_formatter(hover_label(log, "loss"))
+            .show(ui, |plot| {
+                for (k, name) in self.names.iter().enumerate() {
+                    let colour = theme::task(k);
+                    if let Some(series) = self.history.task_loss.get(k) {
+                        let raw = self.y(series.points());
+                        if alpha > 0.0 {
+                            // Unnamed: the raw curve stays out of the legend.
+                            plot.line(
+                                Line::new("", PlotPoints::from(raw))
+                                    .color(theme::faint(colour, 60))
+                                    .width(1.0),
+                            );
+                            let smooth = self.y(ema(series.points(), alpha));
+                            plot.line(
+                                Line::new(format!("{name} train"), PlotPoints::from(smooth))
+                                    .color(colour)
+                                    .width(2.0),
+                            );
+                        } else {
+                            plot.line(
+                                Line::new(format!("{name} train"), PlotPoints::from(raw))
+                                    .color(colour)
+                                    .width(2.0),
+                            );
+                        }
+                    }
+                    if self.prefs.show_val {
+                        let val = self.y(self.history.eval_series(Split::Val, k, false));
+                        self.val_series(plot, format!("{name} val"), colour, val);
+                    }
+                }
+            });
+    }
+
+    fn total_ui(&self, ui: &mut Ui) {
+        let log = self.prefs.log_scale;
+        ui.strong("Total weighted loss  Σ w·L");
+        self.plot("total", "loss")
+            .y_axis_formatter(y_formatter(log))
+            .label_formatter(hover_label(log, "total"))
+            .show(ui, |plot| {
+                let pts = if self.prefs.smoothing > 0.0 {
+                    ema(self.history.total_loss.points(), self.prefs.smoothing)
+                } else {
+                    self.history.total_loss.points().collect()
+                };
+                plot.line(
+                    Line::new("total", PlotPoints::from(self.y(pts)))
+                        .color(theme::total())
+                        .width(2.0),
+                );
+            });
+    }
+
+    fn weights_ui(&self, ui: &mut Ui) {
+        ui.strong("Task weights");
+        self.plot("weights", "weight")
+            .label_formatter(hover_label(false, "weight"))
+            .include_y(0.0)
+            .show(ui, |plot| {
+                for (k, name) in self.names.iter().enumerate() {
+                    if let Some(series) = self.history.weights.get(k) {
+                        let pts: Vec<[f64; 2]> = series.points().collect();
+                        plot.line(
+                            Line::new(name.clone(), PlotPoints::from(pts))
+                                .color(theme::task(k))
+                                .width(2.0),
+                        );
+                    }
+                }
+            });
+    }
+
+    fn metric_ui(&self, ui: &mut Ui) {
+        let kinds = self
+            .history
+            .info
+            .as_ref()
+            .map(|i| i.task_kinds.clone())
+            .unwrap_or_default();
+        ui.strong("Metric per task (R² for regression, accuracy for classification)");
+        self.plot("metric", "metric")
+            .label_formatter(hover_label(false, "metric"))
+            .show(ui, |plot| {
+                for (k, name) in self.names.iter().enumerate() {
+                    let metric = kinds.get(k).map_or("", |kind| kind.metric_name());
+                    let colour = theme::task(k);
+                    let train = self.history.eval_series(Split::Train, k, true);
+                    plot.line(
+                        Line::new(format!("{name} train {metric}"), PlotPoints::from(train))
+                            .color(colour)
+                            .width(2.0),
+                    );
+                    if self.prefs.show_val {
+                        let val = self.history.eval_series(Split::Val, k, true);
+                        self.val_series(plot, format!("{name} val {metric}"), colour, val);
+                    }
+                }
+            });
+    }
+}
+
+/// The four charts in a 2 × 2 grid filling `ui`.
+pub fn charts_ui(ui: &mut Ui, history: &RunHistory, prefs: &ViewPrefs) {
+    let gap = ui.spacing().item_spacing.y;
+    let charts = Charts {
+        history,
+        prefs,
+        names: history
+            .info
+            .as_ref()
+            .map(|i| i.task_names.clone())
+            .unwrap_or_default(),
+        link: ui.scope_id().with("mtl-charts-x"),
+        size: egui::vec2(
+            ((ui.available_width() - ui.spacing().item_spacing.x) / 2.0).max(200.0),
+            ((ui.available_height() - 2.0 * 22.0 - gap * 3.0) / 2.0).max(120.0),
+        ),
+    };
     egui::Grid::new("charts")
         .num_columns(2)
         .spacing([ui.spacing().item_spacing.x, gap])
         .show(ui, |ui| {
-            ui.vertical(|ui| {
-                ui.strong("Loss per task");
-                chart("loss", "loss")
-                    .y_axis_formatter(y_formatter(log))
-                    .label_formatter(hover_label(log, "loss"))
-                    .show(ui, |plot| {
-                        for (k, name) in names.iter().enumerate() {
-                            let colour = theme::task(k);
-                            if let Some(series) = history.task_loss.get(k) {
-                                let raw: Vec<[f64; 2]> =
-                                    series.points().map(|[x, y]| [x, log_y(log, y)]).collect();
-                                if alpha > 0.0 {
-                                    plot.line(
-                                        Line::new(
-                                            format!("{name} train (raw)"),
-                                            PlotPoints::from(raw),
-                                        )
-                                        .color(theme::faint(colour, 60))
-                                        .width(1.0),
-                                    );
-                                    let smooth: Vec<[f64; 2]> = ema(series.points(), alpha)
-                                        .into_iter()
-                                        .map(|[x, y]| [x, log_y(log, y)])
-                                        .collect();
-                                    plot.line(
-                                        Line::new(
-                                            format!("{name} train"),
-                                            PlotPoints::from(smooth),
-                                        )
-                                        .color(colour)
-                                        .width(2.0),
-                                    );
-                                } else {
-                                    plot.line(
-                                        Line::new(format!("{name} train"), PlotPoints::from(raw))
-                                            .color(colour)
-                                            .width(2.0),
-                                    );
-                                }
-                            }
-                            if prefs.show_val {
-                                let val: Vec<[f64; 2]> = history
-                                    .eval_series(Split::Val, k, false)
-                                    .into_iter()
-                                    .map(|[x, y]| [x, log_y(log, y)])
-                                    .collect();
-                                plot.line(
-                                    Line::new(format!("{name} val"), PlotPoints::from(val.clone()))
-                                        .color(colour)
-                                        .style(LineStyle::dashed_loose())
-                                        .width(1.5),
-                                );
-                                plot.points(
-                                    Points::new(format!("{name} val"), PlotPoints::from(val))
-                                        .color(colour)
-                                        .radius(2.5),
-                                );
-                            }
-                        }
-                    });
-            });
-            ui.vertical(|ui| {
-                ui.strong("Total weighted loss  Σ wₖ·Lₖ");
-                chart("total", "loss")
-                    .y_axis_formatter(y_formatter(log))
-                    .label_formatter(hover_label(log, "total"))
-                    .show(ui, |plot| {
-                        let pts: Vec<[f64; 2]> = if alpha > 0.0 {
-                            ema(history.total_loss.points(), alpha)
-                        } else {
-                            history.total_loss.points().collect()
-                        };
-                        let pts: Vec<[f64; 2]> =
-                            pts.into_iter().map(|[x, y]| [x, log_y(log, y)]).collect();
-                        plot.line(
-                            Line::new("total", PlotPoints::from(pts))
-                                .color(theme::total())
-                                .width(2.0),
-                        );
-                    });
-            });
+            ui.vertical(|ui| charts.loss_ui(ui));
+            ui.vertical(|ui| charts.total_ui(ui));
             ui.end_row();
-            ui.vertical(|ui| {
-                ui.strong("Task weights");
-                chart("weights", "weight")
-                    .label_formatter(hover_label(false, "weight"))
-                    .include_y(0.0)
-                    .show(ui, |plot| {
-                        for (k, name) in names.iter().enumerate() {
-                            if let Some(series) = history.weights.get(k) {
-                                let pts: Vec<[f64; 2]> = series.points().collect();
-                                plot.line(
-                                    Line::new(name.clone(), PlotPoints::from(pts))
-                                        .color(theme::task(k))
-                                        .width(2.0),
-                                );
-                            }
-                        }
-                    });
-            });
-            ui.vertical(|ui| {
-                ui.strong("Metric per task (R² for regression, accuracy for classification)");
-                chart("metric", "metric")
-                    .label_formatter(hover_label(false, "metric"))
-                    .show(ui, |plot| {
-                        for (k, name) in names.iter().enumerate() {
-                            let metric = kinds.get(k).map_or("", |kind| kind.metric_name());
-                            let colour = theme::task(k);
-                            let train = history.eval_series(Split::Train, k, true);
-                            plot.line(
-                                Line::new(
-                                    format!("{name} train {metric}"),
-                                    PlotPoints::from(train),
-                                )
-                                .color(colour)
-                                .width(2.0),
-                            );
-                            if prefs.show_val {
-                                let val = history.eval_series(Split::Val, k, true);
-                                plot.line(
-                                    Line::new(
-                                        format!("{name} val {metric}"),
-                                        PlotPoints::from(val.clone()),
-                                    )
-                                    .color(colour)
-                                    .style(LineStyle::dashed_loose())
-                                    .width(1.5),
-                                );
-                                plot.points(
-                                    Points::new(
-                                        format!("{name} val {metric}"),
-                                        PlotPoints::from(val),
-                                    )
-                                    .color(colour)
-                                    .radius(2.5),
-                                );
-                            }
-                        }
-                    });
-            });
+            ui.vertical(|ui| charts.weights_ui(ui));
+            ui.vertical(|ui| charts.metric_ui(ui));
             ui.end_row();
         });
 }

@@ -78,35 +78,23 @@ pub fn dataset_ui(
     }
     match &mut spec.dataset {
         DatasetSpec::Mmoe(m) => {
-            ui.weak("Ma et al., KDD 2018: y = wᵀx + Σ sin(αᵢwᵀx + βᵢ) + ε, with cos(w₁, w₂) = p.");
+            ui.weak("Ma et al., KDD 2018: y = w·x + Σ sin(α·w·x + β) + ε, with cos(w₁, w₂) = p.");
             egui::Grid::new("mmoe-params").num_columns(2).show(ui, |ui| {
-                ui.label("Correlation p");
-                changed |= ui.add(egui::Slider::new(&mut m.correlation, -1.0..=1.0).fixed_decimals(2)).changed();
-                ui.end_row();
+                changed |= super::grid_row(ui, "Correlation p", egui::Slider::new(&mut m.correlation, -1.0..=1.0).fixed_decimals(2)).changed();
                 ui.label("");
                 for (a, b, r) in &summary.correlations {
                     ui.label(egui::RichText::new(format!("measured corr({a}, {b}) = {r:.2}")).color(theme::ok()))
                         .on_hover_text("Pearson correlation of the generated labels. It is lower than p because of the sine terms.");
                 }
                 ui.end_row();
-                ui.label("Samples");
-                changed |= ui.add(egui::DragValue::new(&mut m.samples).range(10..=1_000_000).speed(100)).changed();
-                ui.end_row();
-                ui.label("Input dimension d");
-                changed |= ui.add(egui::DragValue::new(&mut m.dim).range(1..=1024)).changed();
-                ui.end_row();
-                ui.label("Tasks");
-                changed |= ui.add(egui::DragValue::new(&mut m.tasks).range(1..=8)).on_hover_text("Tasks come in pairs with cos(w₁, w₂) = p; different pairs are unrelated.").changed();
-                ui.end_row();
-                ui.label("Scale c");
-                changed |= ui.add(egui::DragValue::new(&mut m.scale).range(0.01..=10.0).speed(0.01)).changed();
-                ui.end_row();
-                ui.label("Sine terms m");
-                changed |= ui.add(egui::DragValue::new(&mut m.sin_terms).range(0..=50)).changed();
-                ui.end_row();
-                ui.label("Noise σ");
-                changed |= ui.add(egui::DragValue::new(&mut m.noise_std).range(0.0..=10.0).speed(0.01)).changed();
-                ui.end_row();
+                changed |= super::grid_row(ui, "Samples", egui::DragValue::new(&mut m.samples).range(10..=1_000_000).speed(100)).changed();
+                changed |= super::grid_row(ui, "Input dimension d", egui::DragValue::new(&mut m.dim).range(1..=1024)).changed();
+                changed |= super::grid_row(ui, "Tasks", egui::DragValue::new(&mut m.tasks).range(1..=8))
+                    .on_hover_text("Tasks come in pairs with cos(w₁, w₂) = p; different pairs are unrelated.")
+                    .changed();
+                changed |= super::grid_row(ui, "Scale c", egui::DragValue::new(&mut m.scale).range(0.01..=10.0).speed(0.01)).changed();
+                changed |= super::grid_row(ui, "Sine terms m", egui::DragValue::new(&mut m.sin_terms).range(0..=50)).changed();
+                changed |= super::grid_row(ui, "Noise σ", egui::DragValue::new(&mut m.noise_std).range(0.0..=10.0).speed(0.01)).changed();
             });
             let dim = m.dim;
             let k = m.tasks;
@@ -131,15 +119,9 @@ pub fn dataset_ui(
         DatasetSpec::Playground(p) => {
             ui.weak("Points in [−6, 6]² with several labels each, as in TensorFlow Playground.");
             egui::Grid::new("pg-params").num_columns(2).show(ui, |ui| {
-                ui.label("Samples");
-                changed |= ui.add(egui::DragValue::new(&mut p.samples).range(10..=100_000).speed(10)).changed();
-                ui.end_row();
-                ui.label("Noise");
-                changed |= ui.add(egui::Slider::new(&mut p.noise, 0.0..=0.5)).changed();
-                ui.end_row();
-                ui.label("XOR rotation (°)");
-                changed |= ui.add(egui::Slider::new(&mut p.xor_angle_deg, 0.0..=90.0)).on_hover_text("Angle of the xor_rotated task: 0° is the same task as xor, 90° its exact opposite.").changed();
-                ui.end_row();
+                changed |= super::grid_row(ui, "Samples", egui::DragValue::new(&mut p.samples).range(10..=100_000).speed(10)).changed();
+                changed |= super::grid_row(ui, "Noise", egui::Slider::new(&mut p.noise, 0.0..=0.5)).changed();
+                changed |= super::grid_row(ui, "XOR rotation (°)", egui::Slider::new(&mut p.xor_angle_deg, 0.0..=90.0)).on_hover_text("Angle of the xor_rotated task: 0° is the same task as xor, 90° its exact opposite.").changed();
             });
             for (a, b, r) in &summary.correlations {
                 ui.label(
@@ -217,6 +199,7 @@ pub fn set_builtin(spec: &mut ExperimentSpec, dataset: DatasetSpec) {
 }
 
 /// The task list: name, target, kind, weight slider; add and remove.
+#[expect(clippy::too_many_lines, reason = "one grid of task rows")]
 pub fn tasks_ui(ui: &mut Ui, spec: &mut ExperimentSpec, summary: &DataSummary) -> Edits {
     let mut edits = Edits::default();
     let is_csv = matches!(spec.dataset, DatasetSpec::Csv(_));
@@ -226,8 +209,8 @@ pub fn tasks_ui(ui: &mut Ui, spec: &mut ExperimentSpec, summary: &DataSummary) -
     let task_count = spec.tasks.len();
     egui::Grid::new("tasks").num_columns(5).striped(true).show(ui, |ui| {
         ui.label("");
-        ui.strong("Name");
-        ui.strong("Target · kind");
+        let name_header = ui.strong("Name").id;
+        let target_header = ui.strong("Target · kind").id;
         ui.strong("Weight");
         ui.label("");
         ui.end_row();
@@ -235,17 +218,26 @@ pub fn tasks_ui(ui: &mut Ui, spec: &mut ExperimentSpec, summary: &DataSummary) -
             let (rect, _) = ui.allocate_exact_size(egui::Vec2::splat(12.0), egui::Sense::hover());
             ui.painter().rect_filled(rect, 3.0, theme::task(k));
             let old = task.name.clone();
-            if ui.add(egui::TextEdit::singleline(&mut task.name).desired_width(70.0)).changed() {
+            if ui
+                .add(egui::TextEdit::singleline(&mut task.name).desired_width(70.0))
+                .labelled_by(name_header)
+                .changed()
+            {
                 renamed.push((old, task.name.clone()));
                 edits.structure = true;
             }
             ui.horizontal(|ui| {
                 let before = task.target.clone();
-                egui::ComboBox::from_id_salt(("target", k)).selected_text(&task.target).width(80.0).show_ui(ui, |ui| {
-                    for (name, _) in &summary.targets {
-                        ui.selectable_value(&mut task.target, name.clone(), name);
-                    }
-                });
+                egui::ComboBox::from_id_salt(("target", k))
+                    .selected_text(&task.target)
+                    .width(80.0)
+                    .show_ui(ui, |ui| {
+                        for (name, _) in &summary.targets {
+                            ui.selectable_value(&mut task.target, name.clone(), name);
+                        }
+                    })
+                    .response
+                    .labelled_by(target_header);
                 if task.target != before {
                     if let Some((_, kind)) = summary.targets.iter().find(|(n, _)| *n == task.target)
                         && !is_csv
@@ -334,8 +326,8 @@ pub fn weighting_ui(ui: &mut Ui, spec: &mut ExperimentSpec) -> Edits {
         WeightingSpec::Manual.label(),
     );
     ui.weak(match spec.weighting {
-        WeightingSpec::Equal => "L = Σₖ Lₖ. Every task counts the same, whatever its loss scale: the baseline of the MTL literature (LibMTL's EW).",
-        WeightingSpec::Manual => "L = Σₖ wₖ·Lₖ with the weights set by the sliders in Tasks. Move a slider while training to see the trade-off shift live.",
+        WeightingSpec::Equal => "L = Σ L(task). Every task counts the same, whatever its loss scale: the baseline of the MTL literature (LibMTL's EW).",
+        WeightingSpec::Manual => "L = Σ w(task)·L(task) with the weights set by the sliders in Tasks. Move a slider while training to see the trade-off shift live.",
     });
     Edits {
         weights: spec.weighting != before,
@@ -360,22 +352,22 @@ pub fn optimizer_ui(ui: &mut Ui, spec: &mut ExperimentSpec) -> Edits {
             }
         });
     egui::Grid::new("opt-params").num_columns(2).show(ui, |ui| {
-        ui.label("Learning rate");
-        edits.lr |= ui
-            .add(
-                egui::Slider::new(spec.optimizer.lr_mut(), 1e-5..=1.0)
-                    .logarithmic(true)
-                    .custom_formatter(|v, _| format!("{v:.1e}")),
-            )
-            .on_hover_text("Takes effect on the next step while training")
-            .changed();
-        ui.end_row();
+        edits.lr |= super::grid_row(
+            ui,
+            "Learning rate",
+            egui::Slider::new(spec.optimizer.lr_mut(), 1e-5..=1.0)
+                .logarithmic(true)
+                .custom_formatter(|v, _| format!("{v:.1e}")),
+        )
+        .on_hover_text("Takes effect on the next step while training")
+        .changed();
         let mut drag = |ui: &mut Ui, name: &str, v: &mut f64, max: f64, speed: f64| {
-            ui.label(name);
-            edits.structure |= ui
-                .add(egui::DragValue::new(v).range(0.0..=max).speed(speed))
-                .changed();
-            ui.end_row();
+            edits.structure |= super::grid_row(
+                ui,
+                name,
+                egui::DragValue::new(v).range(0.0..=max).speed(speed),
+            )
+            .changed();
         };
         match &mut spec.optimizer {
             OptimizerSpec::Sgd {
@@ -386,8 +378,8 @@ pub fn optimizer_ui(ui: &mut Ui, spec: &mut ExperimentSpec) -> Edits {
             } => {
                 drag(ui, "Momentum", momentum, 0.999, 0.01);
                 drag(ui, "Weight decay", weight_decay, 1.0, 1e-4);
-                ui.label("Nesterov");
-                edits.structure |= ui.checkbox(nesterov, "").changed();
+                ui.label("");
+                edits.structure |= ui.checkbox(nesterov, "Nesterov").changed();
                 ui.end_row();
             }
             OptimizerSpec::Adam {
@@ -430,28 +422,29 @@ pub fn optimizer_ui(ui: &mut Ui, spec: &mut ExperimentSpec) -> Edits {
 pub fn training_ui(ui: &mut Ui, spec: &mut ExperimentSpec) -> bool {
     let mut changed = false;
     egui::Grid::new("training").num_columns(2).show(ui, |ui| {
-        ui.label("Epochs");
-        changed |= ui
-            .add(egui::DragValue::new(&mut spec.training.epochs).range(1..=100_000))
-            .changed();
-        ui.end_row();
-        ui.label("Batch size");
-        changed |= ui
-            .add(egui::DragValue::new(&mut spec.training.batch_size).range(1..=65_536))
-            .changed();
-        ui.end_row();
-        ui.label("Validation share");
-        changed |= ui
-            .add(
-                egui::Slider::new(&mut spec.training.validation_fraction, 0.0..=0.9)
-                    .fixed_decimals(2),
-            )
-            .changed();
-        ui.end_row();
-        ui.label("Seed");
+        changed |= super::grid_row(
+            ui,
+            "Epochs",
+            egui::DragValue::new(&mut spec.training.epochs).range(1..=100_000),
+        )
+        .changed();
+        changed |= super::grid_row(
+            ui,
+            "Batch size",
+            egui::DragValue::new(&mut spec.training.batch_size).range(1..=65_536),
+        )
+        .changed();
+        changed |= super::grid_row(
+            ui,
+            "Validation share",
+            egui::Slider::new(&mut spec.training.validation_fraction, 0.0..=0.9).fixed_decimals(2),
+        )
+        .changed();
+        let seed_label = ui.label("Seed").id;
         ui.horizontal(|ui| {
             changed |= ui
                 .add(egui::DragValue::new(&mut spec.seed))
+                .labelled_by(seed_label)
                 .on_hover_text("Fixes data, initial weights, batch order and dropout")
                 .changed();
             if ui.button("🎲").on_hover_text("New seed").clicked() {

@@ -1,0 +1,185 @@
+//! The headless command line, end to end on a temporary folder.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn mtl(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mtl-studio"))
+        .args(args)
+        .output()
+        .expect("runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn init_train_and_predict_end_to_end() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let spec_path = dir.path().join("exp.toml");
+    let out = mtl(&["init", "-o", spec_path.to_str().expect("utf8")]);
+    assert!(out.status.success(), "init: {}", text(&out.stderr));
+    // Make it small: fewer samples keeps the test quick.
+    let spec_text = std::fs::read_to_string(&spec_path)
+        .expect("read")
+        .replace("samples = 12000", "samples = 1500");
+    std::fs::write(&spec_path, spec_text).expect("write");
+
+    let run = dir.path().join("run");
+    let out = mtl(&[
+        "train",
+        spec_path.to_str().expect("utf8"),
+        "--out",
+        run.to_str().expect("utf8"),
+        "--epochs",
+        "3",
+        "--quiet",
+    ]);
+    assert!(out.status.success(), "train: {}", text(&out.stderr));
+    for f in ["metrics.csv", "model.safetensors", "spec.json", "loss.png"] {
+        assert!(
+            run.join(f).metadata().map(|m| m.len() > 0).unwrap_or(false),
+            "{f} written"
+        );
+    }
+    let metrics = std::fs::read_to_string(run.join("metrics.csv")).expect("metrics");
+    assert!(
+        metrics.starts_with("epoch,step,split,task,loss"),
+        "header: {metrics}"
+    );
+    assert_eq!(
+        metrics.lines().count(),
+        1 + 4 * 4,
+        "epochs 0..=3 × (train, val) × 2 tasks"
+    );
+    let last_val_y1 = metrics
+        .lines()
+        .filter(|l| l.starts_with("3,") && l.contains(",val,y1,"))
+        .count();
+    assert_eq!(last_val_y1, 1, "one row per epoch, split and task");
+    let png = std::fs::read(run.join("loss.png")).expect("png");
+    assert_eq!(&png[..4], b"\x89PNG", "a PNG image");
+
+    // Predict on rows with the model's input columns x1..x16 (and an extra column, ignored).
+    let input = dir.path().join("in.csv");
+    let header: Vec<String> = (1..=16)
+        .map(|i| format!("x{i}"))
+        .chain(["note".to_owned()])
+        .collect();
+    let row: Vec<String> = (0..16)
+        .map(|i| format!("{}", i as f32 * 0.1))
+        .chain(["hello".to_owned()])
+        .collect();
+    std::fs::write(
+        &input,
+        format!(
+            "{}\n{}\n{}\n",
+            header.join(","),
+            row.join(","),
+            row.join(",")
+        ),
+    )
+    .expect("write");
+    let out = mtl(&[
+        "predict",
+        run.to_str().expect("utf8"),
+        input.to_str().expect("utf8"),
+    ]);
+    assert!(out.status.success(), "predict: {}", text(&out.stderr));
+    let csv = text(&out.stdout);
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines[0], "y1,y2", "one column per regression task");
+    assert_eq!(lines.len(), 3, "one line per input row");
+    assert_eq!(lines[1], lines[2], "same input, same prediction");
+    assert!(
+        lines[1]
+            .split(',')
+            .all(|v| v.parse::<f32>().is_ok_and(f32::is_finite)),
+        "numbers: {}",
+        lines[1]
+    );
+}
+
+#[test]
+fn same_seed_same_metrics_from_the_cli() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let spec_path = dir.path().join("s.toml");
+    let spec = common::small_spec(1000, 2);
+    std::fs::write(&spec_path, spec.to_toml().expect("toml")).expect("write");
+    let run = |name: &str| {
+        let out_dir = dir.path().join(name);
+        let out = mtl(&[
+            "train",
+            spec_path.to_str().expect("utf8"),
+            "--out",
+            out_dir.to_str().expect("utf8"),
+            "-q",
+        ]);
+        assert!(out.status.success(), "train: {}", text(&out.stderr));
+        std::fs::read_to_string(out_dir.join("metrics.csv")).expect("metrics")
+    };
+    assert_eq!(run("a"), run("b"), "identical metrics for the same seed");
+}
+
+fn assert_one_line_error(out: &Output, needle: &str) {
+    assert!(!out.status.success(), "must fail");
+    let err = text(&out.stderr);
+    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+    assert!(err.starts_with("error: "), "starts with error: {err}");
+    assert!(err.contains(needle), "'{err}' mentions '{needle}'");
+}
+
+#[test]
+fn bad_input_exits_non_zero_with_a_clear_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bad = dir.path().join("bad.toml");
+    let p = |path: &Path| path.to_str().expect("utf8").to_owned();
+    let out_dir = p(&dir.path().join("o"));
+
+    let out = mtl(&[
+        "train",
+        &p(&dir.path().join("missing.toml")),
+        "--out",
+        &out_dir,
+    ]);
+    assert_one_line_error(&out, "missing.toml");
+
+    std::fs::write(&bad, "version = 1\nseed = \n").expect("write");
+    let out = mtl(&["train", &p(&bad), "--out", &out_dir]);
+    assert_one_line_error(&out, "line 2");
+
+    let mut spec = mtl_studio::experiment::ExperimentSpec::default();
+    spec.model.shared[2] = mtl_studio::experiment::LayerSpec::Linear { out: 0 };
+    std::fs::write(&bad, spec.to_toml().expect("toml")).expect("write");
+    let out = mtl(&["train", &p(&bad), "--out", &out_dir]);
+    assert_one_line_error(&out, "model.shared[2]: Linear out=0 must be >= 1");
+    let out = mtl(&["validate", &p(&bad)]);
+    assert_one_line_error(&out, "model.shared[2]");
+
+    let csv = dir.path().join("in.csv");
+    std::fs::write(&csv, "a,b\n1,2\n").expect("write");
+    let out = mtl(&["predict", &p(&dir.path().join("nomodel")), &p(&csv)]);
+    assert_one_line_error(&out, "nomodel");
+}
+
+#[test]
+fn bench_prints_one_json_line_per_thread_count() {
+    let out = mtl(&["bench", "--threads", "1", "--epochs", "1"]);
+    assert!(out.status.success(), "bench: {}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let line = stdout.lines().next().expect("a line");
+    let v: serde_json::Value = serde_json::from_str(line).expect("JSON");
+    assert_eq!(v["threads"], 1, "thread count: {line}");
+    assert!(
+        v["samples_per_sec"].as_f64().is_some_and(|s| s > 0.0),
+        "throughput: {line}"
+    );
+    assert_eq!(
+        v["final_test_mse"].as_array().map(Vec::len),
+        Some(2),
+        "two task MSEs: {line}"
+    );
+}

@@ -1,0 +1,315 @@
+//! The trainer: losses fall, runs are reproducible, stop is prompt, divergence is caught,
+//! failures are reported, and exported weights reload with identical predictions.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use mtl_studio::experiment::{CsvSpec, DatasetSpec, ExperimentSpec, OptimizerSpec};
+use mtl_studio::export;
+use mtl_studio::trainer::{
+    RunOptions, RunState, Session, Split, TrainError, TrainerCommand, TrainerEvent, TrainerHandle,
+    no_waker,
+};
+
+fn losses(session: &Session, split: Split) -> Vec<f64> {
+    session
+        .evaluate(split)
+        .expect("evaluate")
+        .iter()
+        .map(|t| t.loss)
+        .collect()
+}
+
+#[test]
+fn both_tasks_losses_fall_on_the_default_experiment() {
+    let spec = ExperimentSpec::default();
+    let mut s = Session::new(&spec).expect("session");
+    let before = losses(&s, Split::Val);
+    while s.epochs_done() < 3 {
+        s.train_step().expect("step");
+    }
+    let after = losses(&s, Split::Val);
+    for (k, (b, a)) in before.iter().zip(&after).enumerate() {
+        assert!(
+            a < &(b * 0.5),
+            "task {k}: validation loss {b} -> {a} should at least halve"
+        );
+    }
+    let metrics: Vec<f64> = s
+        .evaluate(Split::Val)
+        .expect("eval")
+        .iter()
+        .map(|t| t.metric)
+        .collect();
+    assert!(
+        metrics.iter().all(|r2| *r2 > 0.5),
+        "R² above 0.5 after 3 epochs: {metrics:?}"
+    );
+}
+
+#[test]
+fn same_seed_gives_identical_curves_and_another_seed_does_not() {
+    let curve = |seed: u64| {
+        let mut spec = common::small_spec(1500, 2);
+        spec.seed = seed;
+        spec.model
+            .shared
+            .insert(2, mtl_studio::experiment::LayerSpec::Dropout { p: 0.2 });
+        let mut s = Session::new(&spec).expect("session");
+        (0..60)
+            .map(|_| s.train_step().expect("step").task_losses)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        curve(7),
+        curve(7),
+        "same seed, same loss curve (dropout included)"
+    );
+    assert_ne!(curve(7), curve(8), "another seed, another curve");
+}
+
+#[test]
+fn task_weights_change_the_objective_from_the_next_step() {
+    let spec = common::small_spec(1500, 1);
+    let mut s = Session::new(&spec).expect("session");
+    s.set_task_weights(&[0.0, 1.0]).expect("weights");
+    let out = s.train_step().expect("step");
+    let y2 = out.task_losses[1].expect("y2 labelled");
+    assert!(
+        (out.total_loss - y2).abs() < 1e-6,
+        "with weights (0, 1) the total is task 2's loss"
+    );
+}
+
+#[test]
+fn a_nan_loss_is_caught_with_task_and_step_and_weights_stay_finite() {
+    let mut spec = common::small_spec(1500, 50);
+    spec.optimizer = OptimizerSpec::Sgd {
+        lr: 1e4,
+        momentum: 0.9,
+        nesterov: false,
+        weight_decay: 0.0,
+    };
+    let mut s = Session::new(&spec).expect("session");
+    let mut caught = None;
+    for _ in 0..500 {
+        match s.train_step() {
+            Ok(_) => {}
+            Err(TrainError::Diverged { task, step, value }) => {
+                caught = Some((task, step, value));
+                break;
+            }
+            Err(e) => panic!("unexpected error {e}"),
+        }
+    }
+    let (task, step, value) = caught.expect("an lr of 1e4 must diverge");
+    assert!(
+        ["y1", "y2"].contains(&task.as_str()),
+        "names the task: {task}"
+    );
+    assert_eq!(
+        step,
+        s.step_count() + 1,
+        "the diverging step is the one after the last good one"
+    );
+    assert!(!value.is_finite(), "reports the bad value");
+}
+
+#[test]
+fn the_worker_pauses_on_divergence_and_says_so() {
+    let mut spec = common::small_spec(1500, 50);
+    spec.optimizer = OptimizerSpec::Sgd {
+        lr: 1e4,
+        momentum: 0.9,
+        nesterov: false,
+        weight_decay: 0.0,
+    };
+    let handle = TrainerHandle::spawn(1, spec, RunOptions::default(), no_waker()).expect("spawn");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut diverged = false;
+    let mut paused_after = false;
+    while Instant::now() < deadline && !paused_after {
+        match handle.recv_timeout(Duration::from_millis(200)) {
+            Ok(Some(TrainerEvent::Diverged { .. })) => diverged = true,
+            Ok(Some(TrainerEvent::State {
+                state: RunState::Paused,
+                ..
+            })) if diverged => paused_after = true,
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    assert!(
+        diverged && paused_after,
+        "a Diverged event, then the run pauses"
+    );
+}
+
+#[test]
+fn stop_takes_effect_within_one_step() {
+    let spec = common::small_spec(5000, 1000);
+    let handle = TrainerHandle::spawn(1, spec, RunOptions::default(), no_waker()).expect("spawn");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while handle.steps_done() < 20 && Instant::now() < deadline {
+        // Keep the event channel drained, as the UI does.
+        while let Ok(Some(_)) = handle.try_recv() {}
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let at_stop = handle.steps_done();
+    handle.stop();
+    let mut stopped = false;
+    while !stopped && Instant::now() < deadline {
+        if let Ok(Some(TrainerEvent::State {
+            state: RunState::Stopped,
+            ..
+        })) = handle.recv_timeout(Duration::from_millis(100))
+        {
+            stopped = true;
+        }
+    }
+    assert!(stopped, "a Stopped state arrives");
+    let after = handle.steps_done();
+    assert!(
+        after <= at_stop + 1,
+        "at most one step after stop: {at_stop} -> {after}"
+    );
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(handle.steps_done(), after, "no steps after Stopped");
+}
+
+#[test]
+fn pause_step_and_live_changes_work_through_the_thread() {
+    let spec = common::small_spec(2000, 1000);
+    let handle = TrainerHandle::spawn(
+        1,
+        spec,
+        RunOptions {
+            start_paused: true,
+            initial_weights: None,
+        },
+        no_waker(),
+    )
+    .expect("spawn");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let wait_state = |want: RunState| {
+        while Instant::now() < deadline {
+            if let Ok(Some(TrainerEvent::State { state, .. })) =
+                handle.recv_timeout(Duration::from_millis(100))
+                && state == want
+            {
+                return true;
+            }
+        }
+        false
+    };
+    assert!(wait_state(RunState::Paused), "starts paused");
+    assert_eq!(handle.steps_done(), 0, "no steps while paused");
+    handle.send(TrainerCommand::SetTaskWeights(vec![0.25, 0.75]));
+    handle.send(TrainerCommand::SetLearningRate(0.005));
+    handle.send(TrainerCommand::Step(3));
+    let mut last = None;
+    while Instant::now() < deadline {
+        match handle.recv_timeout(Duration::from_millis(100)) {
+            Ok(Some(TrainerEvent::Step(m))) => last = Some(m),
+            Ok(Some(TrainerEvent::State {
+                state: RunState::Paused,
+                ..
+            })) => break,
+            _ => {}
+        }
+    }
+    assert_eq!(handle.steps_done(), 3, "Step(3) runs exactly three steps");
+    let m = last.expect("step events");
+    assert_eq!(m.task_weights, vec![0.25, 0.75], "new weights used");
+    assert!((m.lr - 0.005).abs() < 1e-12, "new learning rate used");
+}
+
+#[test]
+fn a_failing_run_reports_why_and_the_handle_survives() {
+    let spec = ExperimentSpec {
+        dataset: DatasetSpec::Csv(CsvSpec {
+            path: "/definitely/missing.csv".into(),
+        }),
+        ..ExperimentSpec::default()
+    };
+    let handle = TrainerHandle::spawn(4, spec, RunOptions::default(), no_waker()).expect("spawn");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut message = None;
+    while message.is_none() && Instant::now() < deadline {
+        if let Ok(Some(TrainerEvent::Failed { run_id, message: m })) =
+            handle.recv_timeout(Duration::from_millis(100))
+        {
+            assert_eq!(run_id, 4, "carries the run id");
+            message = Some(m);
+        }
+    }
+    let message = message.expect("a Failed event");
+    assert!(
+        message.contains("/definitely/missing.csv"),
+        "names the file: {message}"
+    );
+}
+
+#[test]
+fn export_then_load_gives_identical_predictions() {
+    let spec = common::small_spec(1500, 1);
+    let mut s = Session::new(&spec).expect("session");
+    for _ in 0..30 {
+        s.train_step().expect("step");
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("model.safetensors");
+    s.save(&path).expect("save");
+    assert!(
+        dir.path().join("spec.json").exists(),
+        "spec JSON beside the weights"
+    );
+
+    let raw: Vec<f32> = (0..16 * 5).map(|i| (i as f32 * 0.37).sin() * 2.0).collect();
+    let expected = s.predict(&raw).expect("predict");
+
+    let file = export::load_model(&path).expect("load");
+    assert_eq!(file.spec, spec, "the spec travels with the weights");
+    let names: Vec<&str> = file.tensors.iter().map(|t| t.name.as_str()).collect();
+    assert!(
+        names.contains(&"shared.0.weight") && names.contains(&"heads.y2.2.bias"),
+        "readable names: {names:?}"
+    );
+    let reloaded = Session::from_model_file(&file).expect("rebuild");
+    assert_eq!(
+        reloaded.predict(&raw).expect("predict"),
+        expected,
+        "identical predictions after reload"
+    );
+
+    let mut fresh = Session::new(&spec).expect("fresh");
+    assert_ne!(
+        fresh.predict(&raw).expect("predict"),
+        expected,
+        "an untrained model differs"
+    );
+    fresh.load_weights(&path).expect("load into session");
+    assert_eq!(
+        fresh.predict(&raw).expect("predict"),
+        expected,
+        "identical after load_weights"
+    );
+}
+
+#[test]
+fn loading_weights_of_another_architecture_is_refused() {
+    let spec = common::small_spec(1500, 1);
+    let s = Session::new(&spec).expect("session");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("model.safetensors");
+    s.save(&path).expect("save");
+    let mut other = spec.clone();
+    other.model.shared[0] = mtl_studio::experiment::LayerSpec::Linear { out: 10 };
+    let mut t = Session::new(&other).expect("session");
+    let err = t
+        .load_weights(&path)
+        .expect_err("shape mismatch")
+        .to_string();
+    assert!(err.contains("shared.0.weight"), "names the tensor: {err}");
+}

@@ -1,0 +1,134 @@
+//! The GUI, driven headless with egui_kittest: clicks change what they should.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use egui_kittest::Harness;
+use egui_kittest::kittest::{NodeT as _, Queryable as _};
+use mtl_studio::app::{AppState, MtlApp};
+use mtl_studio::experiment::LayerSpec;
+use mtl_studio::ui::history::Phase;
+
+fn harness() -> Harness<'static, MtlApp> {
+    let ctx = egui::Context::default();
+    let state = AppState {
+        spec: common::small_spec(3000, 500),
+        ..AppState::default()
+    };
+    let app = MtlApp::new(&ctx, state);
+    Harness::builder()
+        .with_size([1400.0, 900.0])
+        .build_ui_state(|ui, app: &mut MtlApp| app.show(ui), app)
+}
+
+/// Steps frames until `done` holds (the trainer runs on its own thread), or fails after 60 s.
+fn step_until(h: &mut Harness<'static, MtlApp>, what: &str, done: impl Fn(&MtlApp) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !done(h.state()) {
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        h.step();
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    h.step();
+}
+
+/// Texts shown in the window (labels' values) that contain `needle`.
+fn texts_containing(h: &Harness<'static, MtlApp>, needle: &str) -> Vec<String> {
+    h.query_all_by(move |n| n.value().is_some_and(|v| v.contains(needle)))
+        .filter_map(|n| n.accesskit_node().value())
+        .collect()
+}
+
+/// The status bar's step counter (`step N`), if shown.
+fn step_labels(h: &Harness<'static, MtlApp>) -> Vec<String> {
+    texts_containing(h, "step ")
+        .into_iter()
+        .filter(|l| l.starts_with("step "))
+        .collect()
+}
+
+#[test]
+fn clicking_train_advances_the_step_counter_and_space_pauses() {
+    let mut h = harness();
+    h.run_steps(2);
+    assert!(
+        step_labels(&h).is_empty(),
+        "no step counter before training"
+    );
+    h.get_by_label("▶ Train").click();
+    h.run_steps(1);
+    step_until(&mut h, "training steps", |app| {
+        app.history.last_step.as_ref().is_some_and(|m| m.step > 0)
+    });
+    let first = h.state().history.last_step.as_ref().map_or(0, |m| m.step);
+    step_until(&mut h, "more steps", |app| {
+        app.history
+            .last_step
+            .as_ref()
+            .is_some_and(|m| m.step > first)
+    });
+    let shown = step_labels(&h);
+    assert!(
+        !shown.is_empty(),
+        "the status bar shows the step: {shown:?}"
+    );
+    let n: u64 = shown[0]
+        .trim_start_matches("step ")
+        .parse()
+        .expect("a number");
+    assert!(n > first, "the counter advanced past {first}: {n}");
+    assert!(
+        h.query_by_label("⏸ Pause").is_some(),
+        "Train turned into Pause"
+    );
+
+    h.key_press(egui::Key::Space);
+    step_until(&mut h, "pause", |app| {
+        app.history.phase == Phase::Run(mtl_studio::trainer::RunState::Paused)
+    });
+    let paused_at = h.state().steps_done();
+    std::thread::sleep(Duration::from_millis(100));
+    h.run_steps(3);
+    assert_eq!(h.state().steps_done(), paused_at, "no steps while paused");
+    assert!(
+        h.query_by_label("▶ Resume").is_some(),
+        "Pause turned into Resume"
+    );
+}
+
+#[test]
+fn adding_a_trunk_layer_from_the_composer_edits_the_spec() {
+    let mut h = harness();
+    h.run_steps(2);
+    let before = h.state().state.spec.model.shared.len();
+    h.get_by_label("➕ Add trunk layer").click();
+    h.run_steps(2);
+    h.get_by_label("Linear(32)").click();
+    h.run_steps(2);
+    let shared = &h.state().state.spec.model.shared;
+    assert_eq!(shared.len(), before + 1, "one more trunk layer");
+    assert_eq!(
+        shared.last(),
+        Some(&LayerSpec::Linear { out: 32 }),
+        "the chosen layer"
+    );
+    assert!(
+        h.state().state.spec.validate().is_empty(),
+        "still a valid model"
+    );
+}
+
+#[test]
+fn an_invalid_spec_disables_train_and_names_the_field() {
+    let mut h = harness();
+    h.state_mut().state.spec.tasks[1].name = "y1".to_owned();
+    h.run_steps(2);
+    assert!(
+        !texts_containing(&h, "tasks[1].name: 'y1' is used by an earlier task").is_empty(),
+        "the problem is shown with its place"
+    );
+    h.get_by_label("▶ Train").click();
+    h.run_steps(3);
+    assert_eq!(h.state().history.phase, Phase::Idle, "no run starts");
+}
