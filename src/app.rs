@@ -271,6 +271,19 @@ impl MtlApp {
             return;
         };
         self.remember_dir(&path);
+        self.save_weights_to(path);
+    }
+
+    /// Asks the trainer to write the current weights to `path` (a `Saved` event or a warning
+    /// reports the result in the status bar).
+    pub fn save_weights_to(&mut self, path: PathBuf) {
+        if self.trainer.is_none() {
+            self.status = Some((
+                true,
+                "Nothing to export yet: train or load a model first.".to_owned(),
+            ));
+            return;
+        }
         self.send(TrainerCommand::SaveWeights(path));
     }
 

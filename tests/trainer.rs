@@ -313,3 +313,85 @@ fn loading_weights_of_another_architecture_is_refused() {
         .to_string();
     assert!(err.contains("shared.0.weight"), "names the tensor: {err}");
 }
+
+#[test]
+fn a_csv_task_with_missing_labels_trains_on_its_labelled_rows() {
+    use mtl_studio::experiment::{HeadSpec, TaskKind, TaskSpec};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("data.csv");
+    let mut text = String::from("a,b,sum,sign\n");
+    for i in 0..400 {
+        let (a, b) = ((i % 20) as f32 / 10.0 - 1.0, (i / 20) as f32 / 10.0 - 1.0);
+        // Every third row has no `sum` label; `sign` is text.
+        let sum = if i % 3 == 0 {
+            String::new()
+        } else {
+            format!("{}", a + b)
+        };
+        let sign = if a > b { "pos" } else { "neg" };
+        text.push_str(&format!("{a},{b},{sum},{sign}\n"));
+    }
+    std::fs::write(&path, text).expect("write");
+    let mut spec = ExperimentSpec {
+        dataset: DatasetSpec::Csv(CsvSpec { path }),
+        tasks: vec![
+            TaskSpec {
+                name: "sum".into(),
+                kind: TaskKind::Regression,
+                target: "sum".into(),
+                loss: None,
+                weight: 1.0,
+            },
+            TaskSpec {
+                name: "sign".into(),
+                kind: TaskKind::Binary,
+                target: "sign".into(),
+                loss: None,
+                weight: 1.0,
+            },
+        ],
+        ..ExperimentSpec::default()
+    };
+    spec.model.input = 2;
+    spec.model.heads = spec
+        .tasks
+        .iter()
+        .map(|t| HeadSpec {
+            task: t.name.clone(),
+            layers: vec![],
+        })
+        .collect();
+    spec.optimizer = OptimizerSpec::defaults_with_lr(0.01)[1].clone();
+    spec.training.batch_size = 32;
+    let mut s = Session::new(&spec).expect("session");
+    let labelled = s.data().train.labels[0].count();
+    assert!(
+        labelled < s.data().train.rows,
+        "some rows lack the regression label"
+    );
+    assert_eq!(
+        s.data().train.labels[1].count(),
+        s.data().train.rows,
+        "the class label is complete"
+    );
+    let before = s.evaluate(Split::Val).expect("eval");
+    while s.epochs_done() < 30 {
+        let out = s.train_step().expect("step");
+        assert!(
+            out.task_losses.iter().flatten().all(|l| l.is_finite()),
+            "finite losses"
+        );
+    }
+    let after = s.evaluate(Split::Val).expect("eval");
+    assert!(
+        after[0].loss < before[0].loss * 0.2,
+        "regression loss falls: {} -> {}",
+        before[0].loss,
+        after[0].loss
+    );
+    assert!(
+        after[1].metric > 0.9,
+        "the sign is learned: accuracy {}",
+        after[1].metric
+    );
+}

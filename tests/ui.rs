@@ -132,3 +132,44 @@ fn an_invalid_spec_disables_train_and_names_the_field() {
     h.run_steps(3);
     assert_eq!(h.state().history.phase, Phase::Idle, "no run starts");
 }
+
+#[test]
+fn export_from_the_app_then_load_restores_the_model_paused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("model.safetensors");
+    let mut h = harness();
+    h.run_steps(1);
+    h.state_mut().save_weights_to(path.clone());
+    assert!(
+        h.state().status.as_ref().is_some_and(|(err, _)| *err),
+        "nothing to export before a run"
+    );
+
+    h.get_by_label("▶ Train").click();
+    step_until(&mut h, "some steps", |app| app.steps_done() > 20);
+    h.state_mut().save_weights_to(path.clone());
+    step_until(&mut h, "saved", |app| {
+        app.status
+            .as_ref()
+            .is_some_and(|(_, m)| m.starts_with("Saved weights"))
+    });
+    assert!(
+        path.exists() && dir.path().join("spec.json").exists(),
+        "weights and spec written"
+    );
+
+    // Change the editor's spec, then load: the file's spec comes back and a paused run starts.
+    h.state_mut().state.spec.seed = 999;
+    h.state_mut().load_weights(&path);
+    step_until(&mut h, "loaded and paused", |app| {
+        app.history.phase == Phase::Run(mtl_studio::trainer::RunState::Paused)
+    });
+    assert_ne!(
+        h.state().state.spec.seed,
+        999,
+        "the spec of the weights file is restored"
+    );
+    assert_eq!(h.state().steps_done(), 0, "a loaded model waits paused");
+    let loaded = texts_containing(&h, "Loaded weights");
+    assert!(!loaded.is_empty(), "the status bar says so");
+}
