@@ -333,6 +333,7 @@ impl MtlApp {
         match read_header(&path) {
             Ok(columns) if columns.len() >= 2 => {
                 let target = columns[columns.len() - 1].clone();
+                self.state.spec.name = format!("CSV {}", path.display());
                 self.state.spec.dataset = DatasetSpec::Csv(crate::experiment::CsvSpec { path });
                 self.state.spec.tasks = vec![crate::experiment::TaskSpec {
                     name: task_name_from(&target),

@@ -3,6 +3,9 @@
 //! batch 256, MMoE synthetic data (d = 100, p = 0.5, c = 1, m = 10, noise variance 0.01),
 //! 20,000 training rows and 5,000 test rows, equal weighting, 10 epochs.
 //!
+//! The data are drawn exactly as the PyTorch script draws them (NumPy's `RandomState(0)`, see
+//! [`reference_data`]), so the final test MSE of both can be compared.
+//!
 //! Only the training loop is timed (batch gather, forward, backward, optimizer step). Each
 //! thread count runs in a child process started with `RAYON_NUM_THREADS`, because candle's
 //! matrix multiply reads its thread count from the environment and the process's thread pool
@@ -12,9 +15,11 @@ use std::process::Command;
 use std::time::Instant;
 
 use crate::cli::CliError;
+use crate::data::numpy_rng::RandomState;
+use crate::data::{Labels, PreparedData, SplitData, TaskInfo};
 use crate::experiment::{
-    DatasetSpec, ExperimentSpec, HeadSpec, LayerSpec, MmoeSpec, OptimizerSpec, TaskKind, TaskSpec,
-    TrainingSpec, WeightingSpec,
+    DatasetSpec, ExperimentSpec, HeadSpec, LayerSpec, LossKind, MmoeSpec, OptimizerSpec, TaskKind,
+    TaskSpec, TrainingSpec, WeightingSpec,
 };
 use crate::trainer::{Session, Split};
 
@@ -66,10 +71,90 @@ pub fn reference_spec(epochs: usize) -> ExperimentSpec {
     }
 }
 
+/// Rows of the benchmark's training and test sets.
+const TRAIN_ROWS: usize = 20_000;
+const TEST_ROWS: usize = 5_000;
+
+/// The data of `torch_bench.py`'s `make_data()`, drawn with the same NumPy generator
+/// (`RandomState(0)`) in the same order, so both programs train and test on identical rows.
+/// Inputs are already N(0, 1) and are not standardised, as in the PyTorch script.
+pub fn reference_data() -> PreparedData {
+    let (d, m, p, c, noise_std) = (100, 10, 0.5f64, 1.0f64, 0.1f64);
+    let mut rs = RandomState::new(0);
+    let a: Vec<f64> = (0..d).map(|_| rs.standard_normal()).collect();
+    let mut b: Vec<f64> = (0..d).map(|_| rs.standard_normal()).collect();
+    let norm = |v: &[f64]| v.iter().map(|x| x * x).sum::<f64>().sqrt();
+    let na = norm(&a);
+    let u1: Vec<f64> = a.iter().map(|x| x / na).collect();
+    let dot: f64 = b.iter().zip(&u1).map(|(x, y)| x * y).sum();
+    b.iter_mut().zip(&u1).for_each(|(x, u)| *x -= dot * u);
+    let nb = norm(&b);
+    let u2: Vec<f64> = b.iter().map(|x| x / nb).collect();
+    let w1: Vec<f64> = u1.iter().map(|x| c * x).collect();
+    let w2: Vec<f64> = u1
+        .iter()
+        .zip(&u2)
+        .map(|(x, y)| c * (p * x + (1.0 - p * p).sqrt() * y))
+        .collect();
+    let alpha: Vec<f64> = (0..m).map(|_| rs.standard_normal()).collect();
+    let beta: Vec<f64> = (0..m).map(|_| rs.standard_normal()).collect();
+    let mut draw = |n: usize| {
+        let x: Vec<f64> = (0..n * d).map(|_| rs.standard_normal()).collect();
+        let labels = [&w1, &w2]
+            .iter()
+            .map(|w| {
+                let z: Vec<f64> = x
+                    .chunks(d)
+                    .map(|row| row.iter().zip(w.iter()).map(|(a, b)| a * b).sum())
+                    .collect();
+                let values = z
+                    .iter()
+                    .map(|z| {
+                        let s: f64 = alpha
+                            .iter()
+                            .zip(&beta)
+                            .map(|(a, b)| (z * a + b).sin())
+                            .sum();
+                        (z + s + rs.normal(0.0, noise_std)) as f32
+                    })
+                    .collect();
+                Labels {
+                    values,
+                    mask: vec![1.0; n],
+                }
+            })
+            .collect();
+        SplitData {
+            rows: n,
+            features: d,
+            x: x.iter().map(|v| *v as f32).collect(),
+            labels,
+        }
+    };
+    let train = draw(TRAIN_ROWS);
+    let val = draw(TEST_ROWS);
+    let task = |name: &str| TaskInfo {
+        name: name.to_owned(),
+        kind: TaskKind::Regression,
+        loss: LossKind::Mse,
+        out_dim: 1,
+        classes: Vec::new(),
+    };
+    PreparedData {
+        name: "torch_bench.py make_data()".to_owned(),
+        feature_names: (1..=d).map(|i| format!("x{i}")).collect(),
+        tasks: vec![task("y1"), task("y2")],
+        train,
+        val,
+        input_mean: vec![0.0; d],
+        input_std: vec![1.0; d],
+    }
+}
+
 /// Trains the reference model in this process and returns the JSON line.
 pub fn measure_here(epochs: usize) -> Result<String, CliError> {
     let spec = reference_spec(epochs);
-    let mut session = Session::new(&spec)?;
+    let mut session = Session::with_data(&spec, reference_data())?;
     let mut rows = 0usize;
     let started = Instant::now();
     while session.epochs_done() < epochs {
@@ -114,4 +199,47 @@ pub fn measure_threads(threads: &[usize], epochs: usize) -> Result<Vec<String>, 
         lines.push(String::from_utf8_lossy(&out.stdout).trim().to_owned());
     }
     Ok(lines)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reference_data_equal_torch_bench_make_data() {
+        // Values printed by torch_bench.make_data(): ytr[0, 0], ytr[19999, 1], yte[4999, 0],
+        // xte[4999, 99] (float32), and the training label variances.
+        let data = reference_data();
+        let close = |a: f32, b: f32| (a - b).abs() < 1e-5;
+        assert!(
+            close(data.train.labels[0].values[0], 1.287_990_7),
+            "ytr[0,0]"
+        );
+        assert!(
+            close(data.train.labels[1].values[19_999], 0.269_449_65),
+            "ytr[19999,1]"
+        );
+        assert!(
+            close(data.val.labels[0].values[4_999], -0.462_052_64),
+            "yte[4999,0]"
+        );
+        assert!(
+            close(data.val.x[4_999 * 100 + 99], -1.733_800_3),
+            "xte[4999,99]"
+        );
+        for (k, expected) in [0.411_632_9, 0.420_313_5].into_iter().enumerate() {
+            let v = &data.train.labels[k].values;
+            let mean = v.iter().map(|x| f64::from(*x)).sum::<f64>() / v.len() as f64;
+            // torch.var is the unbiased estimate (n − 1).
+            let var = v
+                .iter()
+                .map(|x| (f64::from(*x) - mean).powi(2))
+                .sum::<f64>()
+                / (v.len() - 1) as f64;
+            assert!(
+                (var - expected).abs() < 1e-5,
+                "label variance of task {k}: {var}"
+            );
+        }
+    }
 }

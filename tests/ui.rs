@@ -173,3 +173,33 @@ fn export_from_the_app_then_load_restores_the_model_paused() {
     let loaded = texts_containing(&h, "Loaded weights");
     assert!(!loaded.is_empty(), "the status bar says so");
 }
+
+#[test]
+fn moving_a_weight_slider_while_training_reaches_the_trainer() {
+    let mut h = harness();
+    h.get_by_label("▶ Train").click();
+    step_until(&mut h, "training", |app| app.steps_done() > 5);
+    h.get_by_label("Weight of y2").set_value_accesskit(2.5);
+    h.run_steps(2);
+    let spec = &h.state().state.spec;
+    assert_eq!(
+        spec.weighting,
+        mtl_studio::experiment::WeightingSpec::Manual,
+        "a slider switches to manual weights"
+    );
+    assert!(
+        (spec.tasks[1].weight - 2.5).abs() < 1e-6,
+        "the spec holds the new weight"
+    );
+    step_until(&mut h, "the trainer uses the new weights", |app| {
+        app.history
+            .last_step
+            .as_ref()
+            .is_some_and(|m| (m.task_weights[1] - 2.5).abs() < 1e-6)
+    });
+    let w = h.state().history.weights[1].last().expect("weight series");
+    assert!(
+        (w[1] - 2.5).abs() < 1e-6,
+        "the task-weight chart shows it: {w:?}"
+    );
+}

@@ -7,6 +7,7 @@
 
 pub mod builtin;
 pub mod csv;
+pub mod numpy_rng;
 
 use std::path::PathBuf;
 

@@ -177,7 +177,23 @@ pub fn set_builtin(spec: &mut ExperimentSpec, dataset: DatasetSpec) {
         .filter(|(n, _)| pick.is_empty() || pick.contains(&n.as_str()))
         .map(|(n, k)| task_for(n, *k))
         .collect();
+    spec.name = match &dataset {
+        DatasetSpec::Mmoe(_) => "MMoE synthetic, two related tasks".to_owned(),
+        DatasetSpec::Playground(_) => "Playground 2-D: circle and xor".to_owned(),
+        DatasetSpec::Csv(c) => format!("CSV {}", c.path.display()),
+    };
+    if matches!(dataset, DatasetSpec::Mmoe(_)) {
+        let defaults = ExperimentSpec::default();
+        spec.model = defaults.model;
+        spec.optimizer = defaults.optimizer;
+        spec.training = defaults.training;
+    }
     if matches!(dataset, DatasetSpec::Playground(_)) {
+        // Small data and a small tanh network: a larger step and more epochs, as the
+        // Playground's defaults, so both tasks are learned within seconds.
+        spec.optimizer = OptimizerSpec::defaults_with_lr(0.01)[1].clone();
+        spec.training.batch_size = 16;
+        spec.training.epochs = 60;
         spec.model.shared = vec![
             LayerSpec::Linear { out: 16 },
             LayerSpec::Tanh,
@@ -219,7 +235,7 @@ pub fn tasks_ui(ui: &mut Ui, spec: &mut ExperimentSpec, summary: &DataSummary) -
             ui.painter().rect_filled(rect, 3.0, theme::task(k));
             let old = task.name.clone();
             if ui
-                .add(egui::TextEdit::singleline(&mut task.name).desired_width(70.0))
+                .add(egui::TextEdit::singleline(&mut task.name).desired_width(80.0))
                 .labelled_by(name_header)
                 .changed()
             {
@@ -264,6 +280,10 @@ pub fn tasks_ui(ui: &mut Ui, spec: &mut ExperimentSpec, summary: &DataSummary) -
             let slider = ui
                 .add(egui::Slider::new(&mut task.weight, 0.0..=5.0).fixed_decimals(2))
                 .on_hover_text("Weight of this task's loss. Takes effect on the next step while training (switches the strategy to Manual).");
+            let weight = f64::from(task.weight);
+            let enabled = ui.is_enabled();
+            let name = format!("Weight of {}", task.name);
+            slider.widget_info(|| egui::WidgetInfo::slider(enabled, weight, &name));
             if slider.changed() {
                 edits.weights = true;
             }
