@@ -130,7 +130,7 @@ pub enum DataError {
         source: std::io::Error,
     },
     /// A CSV file has a problem at a place.
-    #[error("{message} (line {line}, column {column}): {path}")]
+    #[error("{message} ({}): {}", place(*line, *column), path.display())]
     Csv {
         /// The file.
         path: PathBuf,
@@ -144,6 +144,15 @@ pub enum DataError {
     /// The dataset does not fit the tasks or the model.
     #[error("{0}")]
     Mismatch(String),
+}
+
+/// `line 3, column 2`, or `line 3` when the whole row is meant.
+fn place(line: u64, column: usize) -> String {
+    if column == 0 {
+        format!("line {line}")
+    } else {
+        format!("line {line}, column {column}")
+    }
 }
 
 /// Loads (or generates) the dataset an experiment names.
