@@ -194,7 +194,7 @@ impl MtlApp {
             let mut s = s.clone();
             s.tasks.iter_mut().for_each(|t| t.weight = 1.0);
             *s.optimizer.lr_mut() = 1.0;
-            s.weighting = WeightingSpec::Equal;
+            s.weighting = WeightingSpec::default();
             s
         };
         normalise(&info.spec) != normalise(&self.state.spec)

@@ -61,7 +61,7 @@ pub fn reference_spec(epochs: usize) -> ExperimentSpec {
                 .collect(),
         },
         tasks,
-        weighting: WeightingSpec::Equal,
+        weighting: WeightingSpec::default(),
         optimizer: OptimizerSpec::defaults_with_lr(1e-3)[1].clone(),
         training: TrainingSpec {
             epochs,

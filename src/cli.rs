@@ -67,6 +67,18 @@ pub enum Command {
         #[arg(short, long)]
         output: Option<PathBuf>,
     },
+    /// Run weighting strategies on given per-task gradients (format
+    /// `mtl-studio-aggregate-v1`) and write their combined gradients and weights as JSON.
+    Aggregate {
+        /// The cases file.
+        cases: PathBuf,
+        /// Write here instead of standard output.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// Seed of the stochastic strategies (RLW, GradDrop, random orders).
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
     /// Train the reference model of `shared/bench` and print samples/s as JSON lines.
     Bench {
         /// Thread counts to measure, e.g. `1,2`.
@@ -153,6 +165,22 @@ pub fn run(command: Command) -> Result<(), CliError> {
             input,
             output,
         } => predict(&model, &input, output.as_deref()),
+        Command::Aggregate {
+            cases,
+            output,
+            seed,
+        } => {
+            let text = std::fs::read_to_string(&cases).map_err(|e| {
+                CliError::Other(format!("cannot read cases: {e}: {}", cases.display()))
+            })?;
+            let result = crate::weighting::aggregate::run_file(&text, seed)
+                .map_err(|e| CliError::Other(format!("{e}: {}", cases.display())))?;
+            let text = serde_json::to_string_pretty(&result).unwrap_or_default();
+            match output {
+                Some(path) => Ok(export::write_atomic(&path, text.as_bytes())?),
+                None => stdout_line(&text),
+            }
+        }
         Command::Bench {
             threads,
             epochs,
@@ -193,7 +221,7 @@ impl TrainReport {
         let parts: Vec<String> = self
             .rows
             .iter()
-            .filter(|r| r.epoch == last_epoch && r.split == split)
+            .filter(|r| r.epoch == last_epoch && r.split == split && r.loss.is_finite())
             .map(|r| {
                 format!(
                     "{}: loss {:.4}, {} {:.3}",
@@ -260,10 +288,12 @@ pub fn train_to_dir(
     eval_rows(&session, &mut rows)?;
     let started = Instant::now();
     let mut failure = None;
+    let mut dynamics = EpochDynamics::new(session.data().tasks.len());
     while session.epochs_done() < spec.training.epochs {
         match session.train_step() {
             Ok(outcome) => {
                 bar.inc(1);
+                dynamics.add(&outcome);
                 if outcome.epoch_finished {
                     eval_rows(&session, &mut rows)?;
                     let msg: Vec<String> = rows
@@ -279,6 +309,7 @@ pub fn train_to_dir(
                         rows.last().map_or("", |r| r.split),
                         msg.join(", ")
                     ));
+                    dynamics.flush(&session, &mut rows);
                 }
             }
             Err(e) => {
@@ -314,6 +345,73 @@ pub fn train_to_dir(
     })
 }
 
+/// Per-epoch means of the task weights and gradient cosines, for `metrics.csv`.
+struct EpochDynamics {
+    weights: Vec<f64>,
+    steps: usize,
+    cosines: Vec<f64>,
+    measured: usize,
+}
+
+impl EpochDynamics {
+    fn new(k: usize) -> Self {
+        Self {
+            weights: vec![0.0; k],
+            steps: 0,
+            cosines: vec![0.0; k * k],
+            measured: 0,
+        }
+    }
+
+    fn add(&mut self, outcome: &crate::trainer::StepOutcome) {
+        for (sum, w) in self.weights.iter_mut().zip(&outcome.task_weights) {
+            *sum += f64::from(*w);
+        }
+        self.steps += 1;
+        if let Some(c) = &outcome.grad_cosines {
+            for (sum, v) in self.cosines.iter_mut().zip(c) {
+                *sum += v;
+            }
+            self.measured += 1;
+        }
+    }
+
+    /// Rows `epoch,step,train,<task>,,weight,<mean>` and `…,<a>|<b>,,grad_cosine,<mean>`.
+    fn flush(&mut self, session: &Session, rows: &mut Vec<MetricRow>) {
+        let tasks = &session.data().tasks;
+        let row = |task: String, metric: &'static str, value: f64| MetricRow {
+            epoch: session.epochs_done(),
+            step: session.step_count(),
+            split: "train",
+            task,
+            loss: f64::NAN,
+            metric,
+            value,
+        };
+        for (t, sum) in tasks.iter().zip(&self.weights) {
+            rows.push(row(
+                t.name.clone(),
+                "weight",
+                sum / self.steps.max(1) as f64,
+            ));
+        }
+        if self.measured > 0 {
+            let k = tasks.len();
+            for a in 0..k {
+                for b in a + 1..k {
+                    let name = format!("{}|{}", tasks[a].name, tasks[b].name);
+                    rows.push(row(
+                        name,
+                        "grad_cosine",
+                        self.cosines[a * k + b] / self.measured as f64,
+                    ));
+                }
+            }
+        }
+        *self = Self::new(tasks.len());
+    }
+}
+
 /// Train (solid) and validation (dashed) loss per task and epoch.
 pub fn loss_curves(rows: &[MetricRow], tasks: &[String]) -> Vec<Curve> {
     let mut curves = Vec::new();
@@ -321,7 +419,7 @@ pub fn loss_curves(rows: &[MetricRow], tasks: &[String]) -> Vec<Curve> {
         for split in ["train", "val"] {
             let points: Vec<(f64, f64)> = rows
                 .iter()
-                .filter(|r| r.task == *task && r.split == split)
+                .filter(|r| r.task == *task && r.split == split && r.loss.is_finite())
                 .map(|r| (r.epoch as f64, r.loss))
                 .collect();
             if !points.is_empty() {

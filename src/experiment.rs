@@ -358,31 +358,142 @@ impl fmt::Display for LayerSpec {
     }
 }
 
-/// How the task losses are combined into one objective.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "strategy", rename_all = "snake_case", deny_unknown_fields)]
-pub enum WeightingSpec {
-    /// Every task weight is 1: the loss is the plain sum (LibMTL's EW).
-    #[default]
-    Equal,
-    /// Each task's loss is multiplied by its `tasks[].weight`; weights can change live.
-    Manual,
+/// How the task losses (or their gradients) are combined: a strategy of
+/// [`crate::weighting`] with its hyperparameters under their LibMTL names.
+///
+/// ```toml
+/// [weighting]
+/// strategy = "cagrad"
+/// calpha = 0.5
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WeightingSpec {
+    /// Strategy key (`ew`, `manual`, `uw`, `pcgrad`, `mgda`, …); `equal` means `ew`.
+    pub strategy: String,
+    /// Take per-task gradients with respect to the shared representation (the trunk's
+    /// output) instead of the shared parameters: one backward pass through the trunk instead
+    /// of K (LibMTL's `rep_grad`). Only for strategies that produce task weights.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub rep_grad: bool,
+    /// Hyperparameters by LibMTL name; absent ones take LibMTL's defaults.
+    #[serde(flatten)]
+    pub params: crate::weighting::Params,
+}
+
+impl Default for WeightingSpec {
+    fn default() -> Self {
+        Self::of("ew")
+    }
 }
 
 impl WeightingSpec {
-    /// The task weights this strategy starts with.
+    /// Strategy `key` with default hyperparameters.
+    pub fn of(key: &str) -> Self {
+        Self {
+            strategy: key.to_owned(),
+            rep_grad: false,
+            params: crate::weighting::Params::new(),
+        }
+    }
+
+    /// The strategy key, with `equal` read as `ew`.
+    pub fn key(&self) -> &str {
+        match self.strategy.as_str() {
+            "equal" => "ew",
+            other => other,
+        }
+    }
+
+    /// True for the manual strategy, whose weights are the tasks' `weight`s.
+    pub fn is_manual(&self) -> bool {
+        self.key() == "manual"
+    }
+
+    /// The task weights shown before the first step: the manual weights, or ones.
     pub fn initial_weights(&self, tasks: &[TaskSpec]) -> Vec<f32> {
-        match self {
-            Self::Equal => vec![1.0; tasks.len()],
-            Self::Manual => tasks.iter().map(|t| t.weight).collect(),
+        if self.is_manual() {
+            tasks.iter().map(|t| t.weight).collect()
+        } else {
+            vec![1.0; tasks.len()]
         }
     }
 
     /// Display name.
     pub fn label(&self) -> &'static str {
-        match self {
-            Self::Equal => "Equal weights (EW)",
-            Self::Manual => "Manual static weights",
+        crate::weighting::method(self.key()).map_or("unknown strategy", |m| m.label)
+    }
+
+    /// Builds the strategy for `tasks` (manual weights come from the tasks).
+    pub fn build(
+        &self,
+        tasks: &[TaskSpec],
+    ) -> Result<Box<dyn crate::weighting::Strategy>, crate::weighting::WeightingError> {
+        let mut params = self.params.clone();
+        if self.is_manual() {
+            params.insert(
+                "weights".to_owned(),
+                serde_json::Value::from(
+                    tasks
+                        .iter()
+                        .map(|t| f64::from(t.weight))
+                        .collect::<Vec<_>>(),
+                ),
+            );
+        }
+        crate::weighting::build(self.key(), &params, tasks.len())
+    }
+
+    fn problems(&self, out: &mut Problems) {
+        let Some(method) = crate::weighting::method(self.key()) else {
+            out.push(
+                "weighting.strategy",
+                format!(
+                    "'{}' is not a strategy (known: {})",
+                    self.strategy,
+                    crate::weighting::methods()
+                        .map(|m| m.key)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            );
+            return;
+        };
+        const STRING_PARAMS: [&str; 3] = ["order", "mgda_gn", "init_loss_scale"];
+        for (name, value) in &self.params {
+            let known = method.hypers.iter().any(|h| h.name == name);
+            if STRING_PARAMS.contains(&name.as_str()) {
+                continue;
+            }
+            if !known {
+                out.push(
+                    &format!("weighting.{name}"),
+                    format!(
+                        "{} has no parameter '{name}' (it has: {})",
+                        method.label,
+                        if method.hypers.is_empty() {
+                            "none".to_owned()
+                        } else {
+                            method
+                                .hypers
+                                .iter()
+                                .map(|h| h.name)
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        }
+                    ),
+                );
+            } else if !value.as_f64().is_some_and(f64::is_finite) {
+                out.push(
+                    &format!("weighting.{name}"),
+                    format!("{value} must be a number"),
+                );
+            }
+        }
+        if self.rep_grad && method.family == crate::weighting::Family::Loss {
+            out.push(
+                "weighting.rep_grad",
+                format!("{} uses only the losses; representation gradients would leave the trunk untrained", method.label),
+            );
         }
     }
 }
@@ -648,7 +759,7 @@ impl Default for ExperimentSpec {
                     .collect(),
             },
             tasks,
-            weighting: WeightingSpec::Equal,
+            weighting: WeightingSpec::default(),
             optimizer: OptimizerSpec::defaults_with_lr(1e-3)[1].clone(),
             training: TrainingSpec::default(),
         }
@@ -784,6 +895,7 @@ impl ExperimentSpec {
         self.validate_tasks(targets.as_deref(), &mut out);
         self.validate_model(&mut out);
         self.optimizer.problems(&mut out);
+        self.weighting.problems(&mut out);
         let t = &self.training;
         if t.epochs == 0 {
             out.push("training.epochs", "epochs=0 must be >= 1".to_owned());
@@ -1067,9 +1179,12 @@ layers = [{ type = "linear", out = 32 }, { type = "relu" }]
 task = "y2"
 layers = [{ type = "linear", out = 32 }, { type = "relu" }]
 
-# strategy = "equal" (every weight 1) | "manual" (tasks[].weight)
+# strategy = "ew" (every weight 1) | "manual" (tasks[].weight) | "uw" | "dwa" | "gls" | "rlw" |
+# "stch" | "famo" | "gradnorm" | "mgda" | "pcgrad" | "gradvac" | "imtl" | "cagrad" | "nash_mtl" |
+# "aligned_mtl" | "db_mtl" | "fairgrad" | "excess_mtl" | "moco" | "graddrop" | "upgrad",
+# with hyperparameters under their LibMTL names, e.g. calpha = 0.5 for cagrad.
 [weighting]
-strategy = "equal"
+strategy = "ew"
 
 # kind = "sgd" (lr, momentum, nesterov, weight_decay) | "adam" | "adamw" (lr, beta1, beta2,
 # eps, weight_decay) | "rmsprop" (lr, alpha, eps, momentum, weight_decay)

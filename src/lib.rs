@@ -21,3 +21,4 @@ pub mod palette;
 pub mod rng;
 pub mod trainer;
 pub mod ui;
+pub mod weighting;

@@ -48,7 +48,7 @@ impl Optimizer {
 
     /// Applies one update to every variable that has a gradient in `grads`.
     pub fn step(&mut self, vars: &[&Var], grads: &GradStore) -> candle_core::Result<()> {
-        self.step += 1;
+        self.begin_step();
         for (i, var) in vars.iter().enumerate() {
             let Some(grad) = grads.get(var.as_tensor()) else {
                 continue;
@@ -57,6 +57,12 @@ impl Optimizer {
             self.update(i, var, &g)?;
         }
         Ok(())
+    }
+
+    /// Starts a step whose updates are then applied one variable at a time with
+    /// [`Self::update`] (for gradients built outside autograd, e.g. combined task gradients).
+    pub fn begin_step(&mut self) {
+        self.step += 1;
     }
 
     /// Applies one update to variable `i` with gradient `g` (flattened). Used by [`Self::step`]

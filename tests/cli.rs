@@ -50,10 +50,17 @@ fn init_train_and_predict_end_to_end() {
         metrics.starts_with("epoch,step,split,task,loss"),
         "header: {metrics}"
     );
+    let loss_rows = metrics.lines().filter(|l| l.contains(",r2,")).count();
+    assert_eq!(loss_rows, 4 * 4, "epochs 0..=3 × (train, val) × 2 tasks");
+    let weight_rows = metrics.lines().filter(|l| l.contains(",weight,")).count();
     assert_eq!(
-        metrics.lines().count(),
-        1 + 4 * 4,
-        "epochs 0..=3 × (train, val) × 2 tasks"
+        weight_rows,
+        3 * 2,
+        "a mean task weight per trained epoch and task"
+    );
+    assert!(
+        metrics.lines().any(|l| l.contains(",y1|y2,,grad_cosine,")),
+        "gradient cosines are logged"
     );
     let last_val_y1 = metrics
         .lines()

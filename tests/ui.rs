@@ -184,7 +184,7 @@ fn moving_a_weight_slider_while_training_reaches_the_trainer() {
     let spec = &h.state().state.spec;
     assert_eq!(
         spec.weighting,
-        mtl_studio::experiment::WeightingSpec::Manual,
+        mtl_studio::experiment::WeightingSpec::of("manual"),
         "a slider switches to manual weights"
     );
     assert!(

@@ -165,10 +165,24 @@ impl Model {
 
     /// Runs the trunk and every head; returns one `[batch, out_k]` tensor per task.
     pub fn forward(&self, x: &Tensor, mut mode: Mode<'_>) -> candle_core::Result<Vec<Tensor>> {
-        let h = self.run(&self.shared, x.clone(), &mut mode)?;
+        let h = self.forward_trunk(x, &mut mode)?;
+        self.forward_heads(&h, &mut mode)
+    }
+
+    /// Runs the trunk only: the shared representation `[batch, trunk_width]`.
+    pub fn forward_trunk(&self, x: &Tensor, mode: &mut Mode<'_>) -> candle_core::Result<Tensor> {
+        self.run(&self.shared, x.clone(), mode)
+    }
+
+    /// Runs every head on a shared representation.
+    pub fn forward_heads(
+        &self,
+        h: &Tensor,
+        mode: &mut Mode<'_>,
+    ) -> candle_core::Result<Vec<Tensor>> {
         self.heads
             .iter()
-            .map(|head| self.run(head, h.clone(), &mut mode))
+            .map(|head| self.run(head, h.clone(), mode))
             .collect()
     }
 

@@ -79,6 +79,10 @@ pub struct StepMetrics {
     pub samples_per_sec: f64,
     /// Seconds spent stepping so far (pauses excluded).
     pub elapsed_secs: f64,
+    /// Norms of the per-task shared gradients, as last measured.
+    pub grad_norms: Option<Vec<f64>>,
+    /// K × K cosines between task gradients (row-major), as last measured.
+    pub grad_cosines: Option<Vec<f64>>,
 }
 
 /// Which rows a metric was computed on.

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use candle_core::{Device, Tensor};
+use candle_core::{Device, Tensor, Var};
 use rand::seq::SliceRandom as _;
 use rand_chacha::ChaCha8Rng;
 
@@ -15,7 +15,12 @@ use crate::export::{self, ExportError, ModelFile};
 use crate::model::loss::{TaskTarget, task_loss};
 use crate::model::{Mode, Model, ModelError, Part};
 use crate::optim::Optimizer;
+use crate::weighting::{self, StepInput, StepOutput, Strategy, api};
 use crate::{metrics, rng};
+
+/// Loss-only strategies also measure the task gradients every this many steps, for the
+/// gradient-norm and cosine views (0: never).
+pub const DIAGNOSTICS_EVERY: u64 = 10;
 
 /// Rows per forward pass when evaluating a whole split.
 const EVAL_CHUNK: usize = 4096;
@@ -38,6 +43,9 @@ pub enum TrainError {
     /// A tensor operation failed.
     #[error("tensor error: {0}")]
     Candle(#[from] candle_core::Error),
+    /// The weighting strategy failed.
+    #[error("weighting: {0}")]
+    Weighting(String),
     /// A task's loss is NaN or infinite.
     #[error("task '{task}' diverged at step {step}: its loss is {value}")]
     Diverged {
@@ -48,6 +56,12 @@ pub enum TrainError {
         /// The loss value.
         value: f32,
     },
+}
+
+impl From<crate::weighting::WeightingError> for TrainError {
+    fn from(e: crate::weighting::WeightingError) -> Self {
+        Self::Weighting(e.0)
+    }
 }
 
 /// What one training step did.
@@ -63,6 +77,12 @@ pub struct StepOutcome {
     pub rows: usize,
     /// True when this step completed an epoch.
     pub epoch_finished: bool,
+    /// The effective task weights of this step.
+    pub task_weights: Vec<f32>,
+    /// Norms of the per-task shared gradients, when they were computed this step.
+    pub grad_norms: Option<Vec<f64>>,
+    /// K × K cosines between the task gradients, when computed this step.
+    pub grad_cosines: Option<Vec<f64>>,
 }
 
 /// One training run.
@@ -78,6 +98,11 @@ pub struct Session {
     cursor: usize,
     epochs_done: usize,
     step: u64,
+    strategy: Box<dyn Strategy>,
+    strategy_rng: ChaCha8Rng,
+    loss_history: Vec<Vec<f64>>,
+    epoch_losses: Vec<(f64, usize)>,
+    diagnostics_every: u64,
 }
 
 impl Session {
@@ -93,7 +118,17 @@ impl Session {
     pub fn with_data(spec: &ExperimentSpec, data: PreparedData) -> Result<Self, TrainError> {
         let model = Model::new(spec, &data.tasks, &Device::Cpu)?;
         let optimizer = Optimizer::new(&spec.optimizer, model.params().len());
+        let strategy = spec
+            .weighting
+            .build(&spec.tasks)
+            .map_err(|e| TrainError::Weighting(e.0))?;
+        let k = data.tasks.len();
         let mut session = Self {
+            strategy,
+            strategy_rng: rng::stream(spec.seed, "weighting"),
+            loss_history: vec![Vec::new(); k],
+            epoch_losses: vec![(0.0, 0); k],
+            diagnostics_every: DIAGNOSTICS_EVERY,
             weights: spec.weighting.initial_weights(&spec.tasks),
             spec: spec.clone(),
             batch_rng: rng::stream(spec.seed, "batches"),
@@ -172,8 +207,31 @@ impl Session {
         if let Some(w) = weights.iter().find(|w| !(w.is_finite() && **w >= 0.0)) {
             return Err(format!("task weight {w} must be a number >= 0"));
         }
+        let key = self.spec.weighting.key();
+        if key != "ew" && key != "manual" {
+            return Err(format!(
+                "task weights apply to equal or manual weighting; this run uses {} (Restart to switch)",
+                self.spec.weighting.label()
+            ));
+        }
+        // Equal weighting with new weights is manual weighting from now on.
+        self.spec.weighting = crate::experiment::WeightingSpec::of("manual");
+        for (task, w) in self.spec.tasks.iter_mut().zip(weights) {
+            task.weight = *w;
+        }
+        self.strategy = self
+            .spec
+            .weighting
+            .build(&self.spec.tasks)
+            .map_err(|e| e.0)?;
         self.weights = weights.to_vec();
         Ok(())
+    }
+
+    /// Measure task gradients every `n` steps even when the strategy does not need them
+    /// (0: never). Benchmarks switch it off.
+    pub fn set_diagnostics_every(&mut self, n: u64) {
+        self.diagnostics_every = n;
     }
 
     /// The learning rate of the next step.
@@ -208,6 +266,12 @@ impl Session {
 
     /// Trains on the next batch. A NaN or infinite task loss returns
     /// [`TrainError::Diverged`] before any weight changes.
+    ///
+    /// Loss-only strategies back-propagate Σ cₖ·Lₖ once. Gradient strategies take one
+    /// backward pass per task (or, with representation gradients, one per task through the
+    /// heads only), combine the shared gradients and step the optimizer with the combined
+    /// shared gradient plus each head's own (weighted) gradient.
+    #[expect(clippy::too_many_lines, reason = "forward, losses, strategy, bookkeeping: one step in order")]
     pub fn train_step(&mut self) -> Result<StepOutcome, TrainError> {
         if self.cursor >= self.order.len() {
             self.reshuffle();
@@ -216,16 +280,29 @@ impl Session {
         let batch = self.data.train.gather(&self.order[self.cursor..end]);
         self.cursor = end;
         let step = self.step + 1;
+        let epoch = self.epochs_done;
 
         let device = self.model.device().clone();
         let x = Tensor::from_slice(&batch.x, (batch.rows, batch.features), &device)?;
-        let outputs = self.model.forward(&x, Mode::Train(&mut self.dropout_rng))?;
-        let mut total: Option<Tensor> = None;
-        let mut task_losses = Vec::with_capacity(outputs.len());
+        let rep_grad = self.spec.weighting.rep_grad;
+        let mut mode = Mode::Train(&mut self.dropout_rng);
+        let trunk = self.model.forward_trunk(&x, &mut mode)?;
+        // With representation gradients the heads run on a detached leaf copy of the trunk's
+        // output, so each task's backward pass stops at the representation.
+        let rep = if rep_grad {
+            Some(Var::from_tensor(&trunk.detach())?)
+        } else {
+            None
+        };
+        let outputs = self
+            .model
+            .forward_heads(rep.as_ref().map_or(&trunk, |v| v.as_tensor()), &mut mode)?;
+
+        let mut losses = Vec::with_capacity(outputs.len());
         for (k, (out, task)) in outputs.iter().zip(&self.data.tasks).enumerate() {
             let target = TaskTarget::new(&batch.labels[k], task.loss, &device)?;
             if target.count == 0 {
-                task_losses.push(None);
+                losses.push(None);
                 continue;
             }
             let loss = task_loss(out, &target, task.loss)?;
@@ -237,34 +314,254 @@ impl Session {
                     value,
                 });
             }
-            task_losses.push(Some(value));
-            let weighted = (loss * f64::from(self.weights[k]))?;
-            total = Some(match total {
-                None => weighted,
-                Some(t) => (t + weighted)?,
-            });
+            losses.push(Some((loss, value)));
         }
-        let total_loss = match &total {
-            Some(t) => {
+        let task_losses: Vec<Option<f32>> =
+            losses.iter().map(|l| l.as_ref().map(|(_, v)| *v)).collect();
+        let loss_values: Vec<f64> = task_losses
+            .iter()
+            .map(|l| l.map_or(0.0, f64::from))
+            .collect();
+
+        let needs = self.strategy.needs_grads(epoch);
+        let diagnose = self.diagnostics_every > 0
+            && step % self.diagnostics_every == 1 % self.diagnostics_every;
+        let (out, diagnostics) = if needs || diagnose || rep_grad {
+            self.gradient_step(&losses, &loss_values, epoch, needs, rep.as_ref(), &trunk)?
+        } else {
+            let input = StepInput {
+                epoch,
+                losses: &loss_values,
+                grads: None,
+                loss_history: &self.loss_history,
+                rep_value: None,
+            };
+            let out = self.strategy.combine(&input, &mut self.strategy_rng)?;
+            let mut total: Option<Tensor> = None;
+            for ((loss, c), _) in losses.iter().zip(&out.effective).zip(0..) {
+                if let Some((loss, _)) = loss {
+                    let weighted = (loss * *c)?;
+                    total = Some(match total {
+                        None => weighted,
+                        Some(t) => (t + weighted)?,
+                    });
+                }
+            }
+            if let Some(t) = &total {
                 let grads = t.backward()?;
                 let vars: Vec<_> = self.model.params().iter().map(|p| &p.var).collect();
                 self.optimizer.step(&vars, &grads)?;
-                t.to_scalar::<f32>()?
             }
-            None => 0.0,
+            (out, None)
         };
+        self.strategy.learn(self.optimizer.lr());
+        if self.strategy.needs_losses_after() {
+            let after = self.batch_losses(&batch)?;
+            self.strategy.after_step(&after);
+        }
+        let total_loss = out
+            .effective
+            .iter()
+            .zip(&loss_values)
+            .map(|(c, l)| c * l)
+            .sum::<f64>() as f32;
+        self.weights = out.effective.iter().map(|w| *w as f32).collect();
+        for ((sum, n), l) in self.epoch_losses.iter_mut().zip(&task_losses) {
+            if let Some(l) = l {
+                *sum += f64::from(*l);
+                *n += 1;
+            }
+        }
+
         self.step = step;
         let epoch_finished = self.cursor >= self.order.len();
         if epoch_finished {
             self.epochs_done += 1;
+            for (history, (sum, n)) in self.loss_history.iter_mut().zip(&mut self.epoch_losses) {
+                history.push(if *n > 0 { *sum / *n as f64 } else { 0.0 });
+                (*sum, *n) = (0.0, 0);
+            }
         }
+        let (grad_norms, grad_cosines) = diagnostics.unzip();
         Ok(StepOutcome {
             step,
             task_losses,
             total_loss,
             rows: batch.rows,
             epoch_finished,
+            task_weights: self.weights.clone(),
+            grad_norms,
+            grad_cosines,
         })
+    }
+
+    /// Per-task gradients, the strategy's combination, and the optimizer step. Returns the
+    /// strategy's output and (norms, cosines) of the task gradients.
+    #[expect(clippy::type_complexity, reason = "a private pair of diagnostics")]
+    #[expect(clippy::too_many_lines, reason = "per-task gradients, combination and update in order")]
+    fn gradient_step(
+        &mut self,
+        losses: &[Option<(Tensor, f32)>],
+        loss_values: &[f64],
+        epoch: usize,
+        strategy_needs: bool,
+        rep: Option<&Var>,
+        trunk: &Tensor,
+    ) -> Result<(StepOutput, Option<(Vec<f64>, Vec<f64>)>), TrainError> {
+        let params = self.model.params();
+        let shared: Vec<usize> = (0..params.len())
+            .filter(|&i| params[i].part == Part::Shared)
+            .collect();
+        let k = losses.len();
+        // Per task: the flattened shared (or representation) gradient, the per-row
+        // representation gradient, and the head's own gradients.
+        let mut task_grads: Vec<Vec<f64>> = Vec::with_capacity(k);
+        let mut rep_rows: Vec<Option<Tensor>> = Vec::with_capacity(k);
+        let mut head_grads: Vec<Vec<(usize, Vec<f32>)>> = Vec::with_capacity(k);
+        for (t, loss) in losses.iter().enumerate() {
+            let Some((loss, _)) = loss else {
+                let d = match rep {
+                    Some(r) => r.dims()[1],
+                    None => shared.iter().map(|&i| params[i].var.elem_count()).sum(),
+                };
+                task_grads.push(vec![0.0; d]);
+                rep_rows.push(None);
+                head_grads.push(Vec::new());
+                continue;
+            };
+            let grads = loss.backward()?;
+            match rep {
+                Some(r) => {
+                    let g = grads.get(r.as_tensor()).cloned().unwrap_or(r.zeros_like()?);
+                    let summed: Vec<f32> = g.sum(0)?.to_vec1()?;
+                    task_grads.push(summed.into_iter().map(f64::from).collect());
+                    rep_rows.push(Some(g));
+                }
+                None => {
+                    let mut flat = Vec::new();
+                    for &i in &shared {
+                        let var = &params[i].var;
+                        match grads.get(var.as_tensor()) {
+                            Some(g) => flat.extend(
+                                g.flatten_all()?
+                                    .to_vec1::<f32>()?
+                                    .into_iter()
+                                    .map(f64::from),
+                            ),
+                            None => flat.extend(std::iter::repeat_n(0.0, var.elem_count())),
+                        }
+                    }
+                    task_grads.push(flat);
+                    rep_rows.push(None);
+                }
+            }
+            let mut own = Vec::new();
+            for (i, p) in params.iter().enumerate() {
+                if p.part == Part::Head(t)
+                    && let Some(g) = grads.get(p.var.as_tensor())
+                {
+                    own.push((i, g.flatten_all()?.to_vec1::<f32>()?));
+                }
+            }
+            head_grads.push(own);
+        }
+        let norms: Vec<f64> = task_grads.iter().map(|g| api::dot(g, g).sqrt()).collect();
+        let cosines = weighting::cosines(&task_grads);
+        let rep_value: Option<Vec<f64>> = match rep {
+            Some(r) => Some(
+                r.sum(0)?
+                    .to_vec1::<f32>()?
+                    .into_iter()
+                    .map(f64::from)
+                    .collect(),
+            ),
+            None => None,
+        };
+        let input = StepInput {
+            epoch,
+            losses: loss_values,
+            grads: Some(&task_grads),
+            loss_history: &self.loss_history,
+            rep_value: rep_value.as_deref(),
+        };
+        let out = self.strategy.combine(&input, &mut self.strategy_rng)?;
+        if out
+            .effective
+            .iter()
+            .chain(&out.head_weights)
+            .any(|w| !w.is_finite())
+        {
+            return Err(TrainError::Weighting(format!(
+                "{} produced a non-finite task weight at step {}",
+                self.strategy.name(),
+                self.step + 1
+            )));
+        }
+
+        self.optimizer.begin_step();
+        let params = self.model.params();
+        match rep {
+            Some(_) => {
+                // Combined representation gradient Σ cₖ ∂Lₖ/∂rep, pushed once through the trunk.
+                let mut combined: Option<Tensor> = None;
+                for (row, c) in rep_rows.iter().zip(&out.effective) {
+                    if let Some(row) = row {
+                        let scaled = (row * *c)?;
+                        combined = Some(match combined {
+                            None => scaled,
+                            Some(acc) => (acc + scaled)?,
+                        });
+                    }
+                }
+                if let Some(combined) = combined {
+                    let grads = (trunk * combined.detach())?.sum_all()?.backward()?;
+                    for &i in &shared {
+                        if let Some(g) = grads.get(params[i].var.as_tensor()) {
+                            let g = g.flatten_all()?.to_vec1::<f32>()?;
+                            self.optimizer.update(i, &params[i].var, &g)?;
+                        }
+                    }
+                }
+            }
+            None => {
+                let combined = match (&out.shared_grad, strategy_needs) {
+                    (Some(g), true) => g.clone(),
+                    _ => api::weighted_sum(&task_grads, &out.effective),
+                };
+                let mut offset = 0;
+                for &i in &shared {
+                    let n = params[i].var.elem_count();
+                    let g: Vec<f32> = combined[offset..offset + n]
+                        .iter()
+                        .map(|v| *v as f32)
+                        .collect();
+                    offset += n;
+                    self.optimizer.update(i, &params[i].var, &g)?;
+                }
+            }
+        }
+        for (own, w) in head_grads.iter().zip(&out.head_weights) {
+            for (i, g) in own {
+                let g: Vec<f32> = g.iter().map(|v| v * *w as f32).collect();
+                self.optimizer.update(*i, &params[*i].var, &g)?;
+            }
+        }
+        Ok((out, Some((norms, cosines))))
+    }
+
+    /// Task losses of a batch with the current weights (no gradients; dropout off).
+    fn batch_losses(&self, batch: &SplitData) -> Result<Vec<f64>, TrainError> {
+        let device = self.model.device();
+        let x = Tensor::from_slice(&batch.x, (batch.rows, batch.features), device)?;
+        let outputs = self.model.forward(&x, Mode::Eval)?;
+        let mut out = Vec::with_capacity(outputs.len());
+        for (k, (pred, task)) in outputs.iter().zip(&self.data.tasks).enumerate() {
+            let target = TaskTarget::new(&batch.labels[k], task.loss, device)?;
+            out.push(f64::from(
+                task_loss(pred, &target, task.loss)?.to_scalar::<f32>()?,
+            ));
+        }
+        Ok(out)
     }
 
     /// Raw model outputs for a split's standardised rows, `[rows, out_k]` per task.

@@ -154,6 +154,8 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 /// Running sums between two `Step` events.
 #[derive(Default)]
 struct Aggregate {
+    grad_norms: Option<Vec<f64>>,
+    grad_cosines: Option<Vec<f64>>,
     losses: Vec<(f64, usize)>,
     total: f64,
     steps: usize,
@@ -379,6 +381,10 @@ impl Worker {
                 }
             }
             agg.total += f64::from(outcome.total_loss);
+            if outcome.grad_norms.is_some() {
+                agg.grad_norms.clone_from(&outcome.grad_norms);
+                agg.grad_cosines.clone_from(&outcome.grad_cosines);
+            }
             agg.steps += 1;
             agg.rows += outcome.rows;
 
@@ -445,6 +451,8 @@ impl Worker {
                 0.0
             },
             elapsed_secs: stepping.as_secs_f64(),
+            grad_norms: agg.grad_norms.clone(),
+            grad_cosines: agg.grad_cosines.clone(),
         });
         match self.events.try_send(event) {
             Ok(()) => {

@@ -36,6 +36,10 @@ pub struct RunHistory {
     pub total_loss: Decimated<[f64; 2]>,
     /// Per task: weight against epoch.
     pub weights: Vec<Decimated<[f64; 2]>>,
+    /// Per task: norm of its shared gradient against epoch (when measured).
+    pub grad_norms: Vec<Decimated<[f64; 2]>>,
+    /// The latest K × K cosine matrix between task gradients (row-major).
+    pub cosines: Option<Vec<f64>>,
     /// Every evaluation, in order.
     pub evals: Vec<EvalMetrics>,
     /// The latest step summary.
@@ -54,6 +58,8 @@ impl RunHistory {
             task_loss: Vec::new(),
             total_loss: Decimated::new(POINT_BUDGET),
             weights: Vec::new(),
+            grad_norms: Vec::new(),
+            cosines: None,
             evals: Vec::new(),
             last_step: None,
             diverged: None,
@@ -72,6 +78,7 @@ impl RunHistory {
                 let k = info.task_names.len();
                 self.task_loss = vec![Decimated::new(POINT_BUDGET); k];
                 self.weights = vec![Decimated::new(POINT_BUDGET); k];
+                self.grad_norms = vec![Decimated::new(POINT_BUDGET); k];
                 self.info = Some(*info);
                 None
             }
@@ -84,6 +91,14 @@ impl RunHistory {
                 self.total_loss.push([m.epoch, f64::from(m.total_loss)]);
                 for (series, w) in self.weights.iter_mut().zip(&m.task_weights) {
                     series.push([m.epoch, f64::from(*w)]);
+                }
+                if let Some(norms) = &m.grad_norms {
+                    for (series, n) in self.grad_norms.iter_mut().zip(norms) {
+                        series.push([m.epoch, *n]);
+                    }
+                }
+                if m.grad_cosines.is_some() {
+                    self.cosines.clone_from(&m.grad_cosines);
                 }
                 self.last_step = Some(m);
                 None

@@ -212,7 +212,7 @@ impl Charts<'_> {
     }
 
     fn weights_ui(&self, ui: &mut Ui) {
-        ui.strong("Task weights");
+        ui.strong("Effective task weights");
         self.plot("weights", "weight")
             .label_formatter(hover_label(false, "weight"))
             .include_y(0.0)
@@ -230,6 +230,105 @@ impl Charts<'_> {
             });
     }
 
+    fn grad_norms_ui(&self, ui: &mut Ui) {
+        ui.strong("Gradient norm per task  ‖∇L‖ on the trunk");
+        self.plot("gradnorms", "norm")
+            .label_formatter(hover_label(false, "‖g‖"))
+            .include_y(0.0)
+            .show(ui, |plot| {
+                for (k, name) in self.names.iter().enumerate() {
+                    if let Some(series) = self.history.grad_norms.get(k) {
+                        let pts: Vec<[f64; 2]> = series.points().collect();
+                        plot.line(
+                            Line::new(name.clone(), PlotPoints::from(pts))
+                                .color(theme::task(k))
+                                .width(2.0),
+                        );
+                    }
+                }
+            });
+    }
+
+    /// The K × K matrix of cosines between task gradients, conflicts (cos < 0) in the
+    /// contrasting colour.
+    fn cosine_ui(&self, ui: &mut Ui) {
+        ui.strong("Gradient cosine between tasks");
+        let (rect, _) = ui.allocate_exact_size(self.size, egui::Sense::hover());
+        let painter = ui.painter_at(rect);
+        painter.rect_filled(rect, 4.0, ui.visuals().extreme_bg_color);
+        let k = self.names.len();
+        let Some(cos) = self
+            .history
+            .cosines
+            .as_ref()
+            .filter(|c| c.len() == k * k && k > 0)
+        else {
+            painter.text(
+                rect.center(),
+                egui::Align2::CENTER_CENTER,
+                "measured while training",
+                egui::FontId::proportional(14.0),
+                ui.visuals().weak_text_color(),
+            );
+            return;
+        };
+        let label_w = 70.0;
+        let cell = ((rect.width() - label_w - 10.0).min(rect.height() - 40.0) / k as f32).max(10.0);
+        let origin = rect.left_top() + egui::vec2(label_w, 24.0);
+        let font = egui::FontId::proportional(if cell > 40.0 { 15.0 } else { 11.0 });
+        for (i, name) in self.names.iter().enumerate() {
+            let y = origin.y + cell * (i as f32 + 0.5);
+            painter.text(
+                egui::pos2(origin.x - 6.0, y),
+                egui::Align2::RIGHT_CENTER,
+                name,
+                font.clone(),
+                theme::task(i),
+            );
+            let x = origin.x + cell * (i as f32 + 0.5);
+            painter.text(
+                egui::pos2(x, origin.y - 4.0),
+                egui::Align2::CENTER_BOTTOM,
+                name,
+                font.clone(),
+                theme::task(i),
+            );
+            for j in 0..k {
+                let v = cos[i * k + j];
+                let r = egui::Rect::from_min_size(
+                    origin + egui::vec2(cell * j as f32, cell * i as f32),
+                    egui::vec2(cell, cell),
+                )
+                .shrink(1.0);
+                painter.rect_filled(r, 2.0, theme::cosine(v));
+                if cell > 24.0 {
+                    painter.text(
+                        r.center(),
+                        egui::Align2::CENTER_CENTER,
+                        format!("{v:+.2}"),
+                        font.clone(),
+                        theme::on_box(),
+                    );
+                }
+            }
+        }
+        let legend_y = origin.y + cell * k as f32 + 14.0;
+        painter.text(
+            egui::pos2(origin.x, legend_y),
+            egui::Align2::LEFT_CENTER,
+            "■ conflict (cos < 0)",
+            font.clone(),
+            theme::cosine(-0.8),
+        );
+        painter.text(
+            egui::pos2(origin.x + 150.0, legend_y),
+            egui::Align2::LEFT_CENTER,
+            "■ agreement",
+            font,
+            theme::cosine(0.8),
+        );
+    }
+
     fn metric_ui(&self, ui: &mut Ui) {
         let kinds = self
             .history
@@ -237,7 +336,7 @@ impl Charts<'_> {
             .as_ref()
             .map(|i| i.task_kinds.clone())
             .unwrap_or_default();
-        ui.strong("Metric per task (R² for regression, accuracy for classification)");
+        ui.strong("Metric per task (R² or accuracy)");
         self.plot("metric", "metric")
             .label_formatter(hover_label(false, "metric"))
             .show(ui, |plot| {
@@ -272,19 +371,21 @@ pub fn charts_ui(ui: &mut Ui, history: &RunHistory, prefs: &ViewPrefs) {
             .unwrap_or_default(),
         link: ui.scope_id().with("mtl-charts-x"),
         size: egui::vec2(
-            ((ui.available_width() - ui.spacing().item_spacing.x) / 2.0).max(200.0),
+            ((ui.available_width() - 2.0 * ui.spacing().item_spacing.x) / 3.0).max(180.0),
             ((ui.available_height() - 2.0 * 22.0 - gap * 3.0) / 2.0).max(120.0),
         ),
     };
     egui::Grid::new("charts")
-        .num_columns(2)
+        .num_columns(3)
         .spacing([ui.spacing().item_spacing.x, gap])
         .show(ui, |ui| {
             ui.vertical(|ui| charts.loss_ui(ui));
             ui.vertical(|ui| charts.total_ui(ui));
+            ui.vertical(|ui| charts.grad_norms_ui(ui));
             ui.end_row();
             ui.vertical(|ui| charts.weights_ui(ui));
             ui.vertical(|ui| charts.metric_ui(ui));
+            ui.vertical(|ui| charts.cosine_ui(ui));
             ui.end_row();
         });
 }

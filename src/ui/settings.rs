@@ -219,7 +219,7 @@ pub fn set_builtin(spec: &mut ExperimentSpec, dataset: DatasetSpec) {
 pub fn tasks_ui(ui: &mut Ui, spec: &mut ExperimentSpec, summary: &DataSummary) -> Edits {
     let mut edits = Edits::default();
     let is_csv = matches!(spec.dataset, DatasetSpec::Csv(_));
-    let manual = spec.weighting == WeightingSpec::Manual;
+    let manual = spec.weighting.is_manual();
     let mut remove = None;
     let mut renamed: Vec<(String, String)> = Vec::new();
     let task_count = spec.tasks.len();
@@ -294,7 +294,7 @@ pub fn tasks_ui(ui: &mut Ui, spec: &mut ExperimentSpec, summary: &DataSummary) -
         }
     });
     if edits.weights && !manual {
-        spec.weighting = WeightingSpec::Manual;
+        spec.weighting = WeightingSpec::of("manual");
     }
     for (old, new) in renamed {
         for head in spec.model.heads.iter_mut().filter(|h| h.task == old) {
@@ -332,25 +332,70 @@ pub fn tasks_ui(ui: &mut Ui, spec: &mut ExperimentSpec, summary: &DataSummary) -
     edits
 }
 
-/// Equal or manual weights, with what each does.
+/// The strategy picker, grouped by family, with what the chosen one does, its formula, its
+/// paper and its hyperparameters.
 pub fn weighting_ui(ui: &mut Ui, spec: &mut ExperimentSpec) -> Edits {
+    use crate::weighting::{self, Family};
     let before = spec.weighting.clone();
-    ui.radio_value(
-        &mut spec.weighting,
-        WeightingSpec::Equal,
-        WeightingSpec::Equal.label(),
-    );
-    ui.radio_value(
-        &mut spec.weighting,
-        WeightingSpec::Manual,
-        WeightingSpec::Manual.label(),
-    );
-    ui.weak(match spec.weighting {
-        WeightingSpec::Equal => "L = Σ L(task). Every task counts the same, whatever its loss scale: the baseline of the MTL literature (LibMTL's EW).",
-        WeightingSpec::Manual => "L = Σ w(task)·L(task) with the weights set by the sliders in Tasks. Move a slider while training to see the trade-off shift live.",
-    });
+    let current = spec.weighting.key().to_owned();
+    egui::ComboBox::from_label("Strategy")
+        .selected_text(spec.weighting.label())
+        .height(600.0)
+        .show_ui(ui, |ui| {
+            for (family, title) in [
+                (Family::Loss, "Loss-based"),
+                (Family::Gradient, "Gradient-based"),
+            ] {
+                ui.label(egui::RichText::new(title).strong());
+                for m in weighting::methods().filter(|m| m.family == family) {
+                    if ui
+                        .selectable_label(current == m.key, format!("   {}", m.label))
+                        .on_hover_text(m.about)
+                        .clicked()
+                    {
+                        spec.weighting = WeightingSpec::of(m.key);
+                    }
+                }
+            }
+        });
+    if let Some(m) = weighting::method(spec.weighting.key()) {
+        ui.label(m.about);
+        ui.label(egui::RichText::new(m.formula).monospace());
+        ui.weak(m.paper);
+        if !m.hypers.is_empty() {
+            egui::Grid::new("strategy-params")
+                .num_columns(2)
+                .show(ui, |ui| {
+                    for h in m.hypers {
+                        let mut v = spec
+                            .weighting
+                            .params
+                            .get(h.name)
+                            .and_then(serde_json::Value::as_f64)
+                            .unwrap_or(h.default);
+                        let r = super::grid_row(
+                            ui,
+                            h.name,
+                            egui::DragValue::new(&mut v).speed((h.default.abs() * 0.01).max(1e-4)),
+                        )
+                        .on_hover_text(h.help);
+                        if r.changed() {
+                            spec.weighting
+                                .params
+                                .insert(h.name.to_owned(), serde_json::Value::from(v));
+                        }
+                    }
+                });
+        }
+        if m.family == Family::Gradient {
+            ui.checkbox(&mut spec.weighting.rep_grad, "Representation gradients (faster)")
+                .on_hover_text("Take each task's gradient with respect to the trunk's output instead of the trunk's parameters: one backward pass through the trunk instead of K. Uses the strategy's task weights.");
+        }
+    }
+    let changed = spec.weighting != before;
     Edits {
-        weights: spec.weighting != before,
+        weights: changed && spec.weighting.is_manual(),
+        structure: changed,
         ..Edits::default()
     }
 }

@@ -77,3 +77,22 @@ pub fn ok() -> Color32 {
 pub fn on_box() -> Color32 {
     Color32::BLACK
 }
+
+/// A cosine in [−1, 1] as a diverging colour: conflicts (negative) warm red, agreement blue,
+/// zero grey.
+#[expect(
+    clippy::disallowed_methods,
+    reason = "this is the one place colours are made"
+)]
+pub fn cosine(v: f64) -> Color32 {
+    let t = v.clamp(-1.0, 1.0) as f32;
+    let grey = [150.0f32, 150.0, 150.0];
+    let end = if t < 0.0 {
+        [235.0f32, 90.0, 60.0]
+    } else {
+        [70.0f32, 150.0, 235.0]
+    };
+    let a = t.abs();
+    let mix = |i: usize| (grey[i] + (end[i] - grey[i]) * a) as u8;
+    Color32::from_rgb(mix(0), mix(1), mix(2))
+}

@@ -1,0 +1,188 @@
+//! The contract every loss-weighting or gradient-combination strategy implements.
+//!
+//! A strategy is a pure, stateful function of one training step's task losses and (when it
+//! needs them) the per-task gradients on the shared parameters. It returns the combined
+//! shared gradient and the weights to show. The same code runs in the trainer and in the
+//! headless `mtl-studio aggregate` command, so it can be checked number by number against
+//! LibMTL's reference outputs.
+//!
+//! # Shapes
+//! - K tasks, d shared parameters (or representation entries)
+//! - `grads`: K rows of length d (row k = ∇ of task k's loss w.r.t. the shared parameters)
+//! - `losses`: K; `loss_history`: K rows, one value per completed epoch
+
+use std::fmt;
+
+use rand_chacha::ChaCha8Rng;
+
+/// Hyperparameters by LibMTL name (`"calpha": 0.5`, `"order": "identity"`, …).
+pub type Params = serde_json::Map<String, serde_json::Value>;
+
+/// A strategy could not be built or could not combine this step's inputs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WeightingError(pub String);
+
+impl fmt::Display for WeightingError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for WeightingError {}
+
+/// What a strategy reads at one step.
+#[derive(Clone, Copy, Debug)]
+pub struct StepInput<'a> {
+    /// Current epoch, 0-based (as LibMTL counts).
+    pub epoch: usize,
+    /// Task losses on this batch (K).
+    pub losses: &'a [f64],
+    /// Per-task shared gradients, K × d. Always present when [`Strategy::needs_grads`] is
+    /// true; may be absent for loss-only strategies.
+    pub grads: Option<&'a [Vec<f64>]>,
+    /// Per-epoch mean training losses of the completed epochs, K rows.
+    pub loss_history: &'a [Vec<f64>],
+    /// The shared representation's value (length d), for GradDrop.
+    pub rep_value: Option<&'a [f64]>,
+}
+
+/// What a strategy decides at one step.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StepOutput {
+    /// The combined gradient for the shared parameters (length d). For loss-based strategies
+    /// this is Σₖ effectiveₖ·gₖ when gradients were given, and `None` otherwise (the trainer
+    /// then back-propagates Σₖ effectiveₖ·Lₖ once).
+    pub shared_grad: Option<Vec<f64>>,
+    /// Weights as LibMTL returns them (display and reference checks).
+    pub weights: Vec<f64>,
+    /// Effective weights cₖ on ∇Lₖ for the shared update, where one exists
+    /// (shared_grad = Σ cₖ gₖ); shown in the GUI on one scale.
+    pub effective: Vec<f64>,
+    /// Weight on each task's loss for its own head's gradient (1 for gradient-manipulation
+    /// methods, the loss weights for loss-based ones).
+    pub head_weights: Vec<f64>,
+}
+
+/// One strategy with its state.
+pub trait Strategy: Send {
+    /// LibMTL's name, e.g. `pcgrad`.
+    fn name(&self) -> &'static str;
+
+    /// Whether per-task gradients are needed at this epoch (loss-only strategies: false).
+    fn needs_grads(&self, epoch: usize) -> bool;
+
+    /// Combines one step. `rng` drives stochastic choices (RLW, GradDrop, random orders).
+    fn combine(
+        &mut self,
+        input: &StepInput<'_>,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<StepOutput, WeightingError>;
+
+    /// Called after the optimizer step with the losses recomputed on the same batch (FAMO).
+    fn after_step(&mut self, _losses_after: &[f64]) {}
+
+    /// Whether [`Strategy::after_step`] needs the losses after the step.
+    fn needs_losses_after(&self) -> bool {
+        false
+    }
+
+    /// Trains the strategy's own learnable parameters (UW's and IMTL's loss scales,
+    /// GradNorm's logits) by one plain gradient step of size `lr`, using the gradients
+    /// computed in the last [`Strategy::combine`]. The `aggregate` command never calls this.
+    fn learn(&mut self, _lr: f64) {}
+}
+
+/// A hyperparameter and its LibMTL default.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Hyper {
+    /// LibMTL name.
+    pub name: &'static str,
+    /// Default value.
+    pub default: f64,
+    /// One line on what it does.
+    pub help: &'static str,
+}
+
+/// How a strategy is presented to users.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct MethodInfo {
+    /// LibMTL-style key used in specs and the aggregate command (lower case), e.g. `cagrad`.
+    pub key: &'static str,
+    /// Display name, e.g. `CAGrad`.
+    pub label: &'static str,
+    /// `loss` (weights from losses only) or `gradient` (combines per-task gradients).
+    pub family: Family,
+    /// The paper, e.g. `Liu et al., NeurIPS 2021`.
+    pub paper: &'static str,
+    /// One paragraph: what it does and why.
+    pub about: &'static str,
+    /// The formula in plain text.
+    pub formula: &'static str,
+    /// Numeric hyperparameters with defaults.
+    pub hypers: &'static [Hyper],
+}
+
+/// Strategy families.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Family {
+    /// Weights computed from the losses.
+    Loss,
+    /// Per-task gradients combined on the shared parameters.
+    Gradient,
+}
+
+/// Reads a numeric hyperparameter, or its default.
+pub fn param_f64(params: &Params, name: &str, default: f64) -> Result<f64, WeightingError> {
+    match params.get(name) {
+        None => Ok(default),
+        Some(v) => v
+            .as_f64()
+            .ok_or_else(|| WeightingError(format!("parameter '{name}' must be a number, got {v}"))),
+    }
+}
+
+/// Σₖ cₖ·gₖ.
+pub fn weighted_sum(grads: &[Vec<f64>], c: &[f64]) -> Vec<f64> {
+    let d = grads.first().map_or(0, Vec::len);
+    let mut out = vec![0.0; d];
+    for (g, w) in grads.iter().zip(c) {
+        for (o, v) in out.iter_mut().zip(g) {
+            *o += w * v;
+        }
+    }
+    out
+}
+
+/// The Gramian G Gᵀ (K × K).
+pub fn gramian(grads: &[Vec<f64>]) -> Vec<Vec<f64>> {
+    grads
+        .iter()
+        .map(|a| grads.iter().map(|b| dot(a, b)).collect())
+        .collect()
+}
+
+/// a · b.
+pub fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// Gradients from the input, or an error naming the strategy.
+pub fn require_grads<'a>(
+    input: &StepInput<'a>,
+    name: &str,
+) -> Result<&'a [Vec<f64>], WeightingError> {
+    input
+        .grads
+        .ok_or_else(|| WeightingError(format!("{name} needs per-task gradients")))
+}
+
+/// The output of a loss-based strategy with effective weights `c` (and LibMTL's logged
+/// `weights`): the shared gradient is Σ cₖ gₖ when gradients are given.
+pub fn loss_based(input: &StepInput<'_>, c: Vec<f64>, weights: Vec<f64>) -> StepOutput {
+    StepOutput {
+        shared_grad: input.grads.map(|g| weighted_sum(g, &c)),
+        weights,
+        head_weights: c.clone(),
+        effective: c,
+    }
+}
