@@ -243,3 +243,89 @@ mod tests {
         }
     }
 }
+
+/// One line of the strategy-cost benchmark.
+fn cost_line(tasks: usize, strategy: &str, rep_grad: bool, ms: f64, ew_ms: f64) -> String {
+    serde_json::json!({
+        "tasks": tasks,
+        "strategy": strategy,
+        "rep_grad": rep_grad,
+        "ms_per_step": (ms * 1000.0).round() / 1000.0,
+        "relative_to_ew": (ms / ew_ms * 100.0).round() / 100.0,
+    })
+    .to_string()
+}
+
+/// The reference model with `tasks` MMoE tasks (pairs share a correlation of 0.5).
+fn reference_spec_with_tasks(tasks: usize, strategy: &str, rep_grad: bool) -> ExperimentSpec {
+    let mut spec = reference_spec(1);
+    let lin = |out| LayerSpec::Linear { out };
+    spec.tasks = (1..=tasks)
+        .map(|i| TaskSpec {
+            name: format!("y{i}"),
+            kind: TaskKind::Regression,
+            target: format!("y{i}"),
+            loss: None,
+            weight: 1.0,
+        })
+        .collect();
+    spec.model.heads = spec
+        .tasks
+        .iter()
+        .map(|t| HeadSpec {
+            task: t.name.clone(),
+            layers: vec![lin(64), LayerSpec::Relu],
+        })
+        .collect();
+    if let DatasetSpec::Mmoe(m) = &mut spec.dataset {
+        m.tasks = tasks;
+        m.samples = 5_000;
+    }
+    spec.weighting = WeightingSpec::of(strategy);
+    spec.weighting.rep_grad = rep_grad;
+    spec
+}
+
+/// Milliseconds per training step of `spec` (median of five blocks of `steps` steps, after a
+/// warm-up block), with gradient diagnostics off so EW pays nothing extra.
+fn ms_per_step(spec: &ExperimentSpec, steps: usize) -> Result<f64, CliError> {
+    let mut session = Session::new(spec)?;
+    session.set_diagnostics_every(0);
+    let mut blocks = Vec::new();
+    for block in 0..6 {
+        let started = Instant::now();
+        for _ in 0..steps {
+            session.train_step()?;
+        }
+        if block > 0 {
+            blocks.push(started.elapsed().as_secs_f64() * 1000.0 / steps as f64);
+        }
+    }
+    blocks.sort_by(f64::total_cmp);
+    Ok(blocks[blocks.len() / 2])
+}
+
+/// Step cost of each strategy relative to EW on the reference model with `task_counts` tasks,
+/// with parameter gradients and (where allowed) representation gradients.
+pub fn measure_strategies(
+    task_counts: &[usize],
+    strategies: &[String],
+    steps: usize,
+) -> Result<Vec<String>, CliError> {
+    let mut lines = Vec::new();
+    for &k in task_counts {
+        let ew_ms = ms_per_step(&reference_spec_with_tasks(k, "ew", false), steps)?;
+        lines.push(cost_line(k, "ew", false, ew_ms, ew_ms));
+        for strategy in strategies {
+            for rep in [false, true] {
+                let spec = reference_spec_with_tasks(k, strategy, rep);
+                if !spec.validate().is_empty() {
+                    continue;
+                }
+                let ms = ms_per_step(&spec, steps)?;
+                lines.push(cost_line(k, strategy, rep, ms, ew_ms));
+            }
+        }
+    }
+    Ok(lines)
+}

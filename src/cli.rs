@@ -67,6 +67,8 @@ pub enum Command {
         #[arg(short, long)]
         output: Option<PathBuf>,
     },
+    /// List every weighting strategy with its paper and hyperparameters (Markdown table).
+    Strategies,
     /// Run weighting strategies on given per-task gradients (format
     /// `mtl-studio-aggregate-v1`) and write their combined gradients and weights as JSON.
     Aggregate {
@@ -90,6 +92,13 @@ pub enum Command {
         /// Internal: measure in this process (the parent sets the thread count).
         #[arg(long, hide = true)]
         child: bool,
+        /// Instead of throughput, measure the step cost of these strategies relative to EW
+        /// (e.g. `mgda,pcgrad`), in this process.
+        #[arg(long, value_delimiter = ',')]
+        strategies: Vec<String>,
+        /// Task counts for `--strategies`.
+        #[arg(long, default_value = "2,5", value_delimiter = ',')]
+        tasks: Vec<usize>,
     },
 }
 
@@ -165,6 +174,33 @@ pub fn run(command: Command) -> Result<(), CliError> {
             input,
             output,
         } => predict(&model, &input, output.as_deref()),
+        Command::Strategies => {
+            stdout_line("| key | strategy | family | paper | hyperparameters (default) |")?;
+            stdout_line("| --- | --- | --- | --- | --- |")?;
+            for m in crate::weighting::methods() {
+                let hypers: Vec<String> = m
+                    .hypers
+                    .iter()
+                    .map(|h| format!("`{}`={}", h.name, h.default))
+                    .collect();
+                let family = match m.family {
+                    crate::weighting::Family::Loss => "loss",
+                    crate::weighting::Family::Gradient => "gradient",
+                };
+                stdout_line(&format!(
+                    "| `{}` | {} | {family} | {} | {} |",
+                    m.key,
+                    m.label,
+                    m.paper,
+                    if hypers.is_empty() {
+                        "–".to_owned()
+                    } else {
+                        hypers.join(", ")
+                    }
+                ))?;
+            }
+            Ok(())
+        }
         Command::Aggregate {
             cases,
             output,
@@ -185,8 +221,15 @@ pub fn run(command: Command) -> Result<(), CliError> {
             threads,
             epochs,
             child,
+            strategies,
+            tasks,
         } => {
-            if child {
+            if !strategies.is_empty() {
+                for line in crate::bench::measure_strategies(&tasks, &strategies, 20)? {
+                    stdout_line(&line)?;
+                }
+                Ok(())
+            } else if child {
                 let line = crate::bench::measure_here(epochs)?;
                 stdout_line(&line)
             } else {

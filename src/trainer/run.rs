@@ -271,7 +271,10 @@ impl Session {
     /// backward pass per task (or, with representation gradients, one per task through the
     /// heads only), combine the shared gradients and step the optimizer with the combined
     /// shared gradient plus each head's own (weighted) gradient.
-    #[expect(clippy::too_many_lines, reason = "forward, losses, strategy, bookkeeping: one step in order")]
+    #[expect(
+        clippy::too_many_lines,
+        reason = "forward, losses, strategy, bookkeeping: one step in order"
+    )]
     pub fn train_step(&mut self) -> Result<StepOutcome, TrainError> {
         if self.cursor >= self.order.len() {
             self.reshuffle();
@@ -398,7 +401,10 @@ impl Session {
     /// Per-task gradients, the strategy's combination, and the optimizer step. Returns the
     /// strategy's output and (norms, cosines) of the task gradients.
     #[expect(clippy::type_complexity, reason = "a private pair of diagnostics")]
-    #[expect(clippy::too_many_lines, reason = "per-task gradients, combination and update in order")]
+    #[expect(
+        clippy::too_many_lines,
+        reason = "per-task gradients, combination and update in order"
+    )]
     fn gradient_step(
         &mut self,
         losses: &[Option<(Tensor, f32)>],

@@ -231,14 +231,18 @@ impl Charts<'_> {
     }
 
     fn grad_norms_ui(&self, ui: &mut Ui) {
-        ui.strong("Gradient norm per task  ‖∇L‖ on the trunk");
+        ui.strong("Gradient norm per task (trunk)");
         self.plot("gradnorms", "norm")
             .label_formatter(hover_label(false, "‖g‖"))
             .include_y(0.0)
             .show(ui, |plot| {
                 for (k, name) in self.names.iter().enumerate() {
                     if let Some(series) = self.history.grad_norms.get(k) {
-                        let pts: Vec<[f64; 2]> = series.points().collect();
+                        let pts: Vec<[f64; 2]> = if self.prefs.smoothing > 0.0 {
+                            ema(series.points(), self.prefs.smoothing)
+                        } else {
+                            series.points().collect()
+                        };
                         plot.line(
                             Line::new(name.clone(), PlotPoints::from(pts))
                                 .color(theme::task(k))
@@ -273,7 +277,7 @@ impl Charts<'_> {
             return;
         };
         let label_w = 70.0;
-        let cell = ((rect.width() - label_w - 10.0).min(rect.height() - 40.0) / k as f32).max(10.0);
+        let cell = ((rect.width() - label_w - 10.0).min(rect.height() - 64.0) / k as f32).max(10.0);
         let origin = rect.left_top() + egui::vec2(label_w, 24.0);
         let font = egui::FontId::proportional(if cell > 40.0 { 15.0 } else { 11.0 });
         for (i, name) in self.names.iter().enumerate() {
@@ -321,9 +325,9 @@ impl Charts<'_> {
             theme::cosine(-0.8),
         );
         painter.text(
-            egui::pos2(origin.x + 150.0, legend_y),
+            egui::pos2(origin.x, legend_y + 18.0),
             egui::Align2::LEFT_CENTER,
-            "■ agreement",
+            "■ agreement (cos > 0)",
             font,
             theme::cosine(0.8),
         );
