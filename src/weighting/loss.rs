@@ -272,7 +272,6 @@ fn build_stch(params: &Params, k: usize) -> Result<Box<dyn Strategy>, WeightingE
         k,
         mu,
         // Checked above: a whole number in [0, 1e9).
-        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
         warmup_epoch: warmup as usize,
         loss_sum: vec![0.0; k],
         loss_count: 0,
@@ -374,9 +373,7 @@ fn linspace(a: f64, b: f64, n: usize) -> Vec<f64> {
     if n == 1 {
         return vec![a];
     }
-    #[allow(clippy::cast_precision_loss)]
     let step = (b - a) / (n - 1) as f64;
-    #[allow(clippy::cast_precision_loss)]
     (0..n)
         .map(|i| if i + 1 == n { b } else { a + step * i as f64 })
         .collect()
@@ -668,7 +665,6 @@ impl Strategy for DynamicWeightAverage {
                 }
                 r.push(ratio / self.temperature);
             }
-            #[allow(clippy::cast_precision_loss)]
             let kf = self.k as f64;
             softmax(&r).into_iter().map(|s| kf * s).collect()
         } else {
@@ -715,7 +711,6 @@ impl Strategy for GeometricLoss {
                 input.losses[i]
             )));
         }
-        #[allow(clippy::cast_precision_loss)]
         let kf = self.k as f64;
         let log_sum: f64 = input.losses.iter().map(|l| l.ln()).sum();
         let effective: Vec<f64> = input
@@ -806,7 +801,6 @@ impl SmoothTchebycheff {
             return Ok(z.clone());
         }
         let z: Vec<f64> = if self.loss_count > 0 {
-            #[allow(clippy::cast_precision_loss)]
             let n = self.loss_count as f64;
             self.loss_sum.iter().map(|s| s / n).collect()
         } else {
@@ -883,7 +877,6 @@ impl Strategy for SmoothTchebycheff {
             .map(|(l, z)| l / z + 1e-20)
             .collect();
         let scaled: Vec<f64> = ratio.iter().map(|r| r.ln() / self.mu).collect();
-        #[allow(clippy::cast_precision_loss)]
         let kf = self.k as f64;
         let c: Vec<f64> = softmax(&scaled)
             .iter()
@@ -1037,7 +1030,6 @@ pub struct GradNorm {
 impl GradNorm {
     /// Loss weights w = K·softmax(ω) (K).
     fn weights(&self) -> Vec<f64> {
-        #[allow(clippy::cast_precision_loss)]
         let kf = self.omega.len() as f64;
         softmax(&self.omega).into_iter().map(|s| kf * s).collect()
     }
@@ -1050,7 +1042,6 @@ impl GradNorm {
             .map(|g| g.iter().map(|x| x * x).sum::<f64>().sqrt())
             .collect();
         let big_g: Vec<f64> = w.iter().zip(&norms).map(|(w, n)| w.abs() * n).collect();
-        #[allow(clippy::cast_precision_loss)]
         let mean_g = big_g.iter().sum::<f64>() / big_g.len() as f64;
         // b_k = ∂L_grad/∂w_k = sign(G_k − target_k) · sign(w_k) · ‖g_k‖ (0 where G_k = 0, as
         // torch's norm backward).
@@ -1113,7 +1104,6 @@ impl Strategy for GradNorm {
             .zip(input.loss_history)
             .map(|(l, h)| l / h[0])
             .collect();
-        #[allow(clippy::cast_precision_loss)]
         let mean_tilde = tilde.iter().sum::<f64>() / k as f64;
         let rates: Vec<f64> = tilde.iter().map(|t| t / mean_tilde).collect();
         let grad = if rates.iter().all(|r| r.is_finite()) {
