@@ -201,49 +201,6 @@ pub fn measure_threads(threads: &[usize], epochs: usize) -> Result<Vec<String>, 
     Ok(lines)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reference_data_equal_torch_bench_make_data() {
-        // Values printed by torch_bench.make_data(): ytr[0, 0], ytr[19999, 1], yte[4999, 0],
-        // xte[4999, 99] (float32), and the training label variances.
-        let data = reference_data();
-        let close = |a: f32, b: f32| (a - b).abs() < 1e-5;
-        assert!(
-            close(data.train.labels[0].values[0], 1.287_990_7),
-            "ytr[0,0]"
-        );
-        assert!(
-            close(data.train.labels[1].values[19_999], 0.269_449_65),
-            "ytr[19999,1]"
-        );
-        assert!(
-            close(data.val.labels[0].values[4_999], -0.462_052_64),
-            "yte[4999,0]"
-        );
-        assert!(
-            close(data.val.x[4_999 * 100 + 99], -1.733_800_3),
-            "xte[4999,99]"
-        );
-        for (k, expected) in [0.411_632_9, 0.420_313_5].into_iter().enumerate() {
-            let v = &data.train.labels[k].values;
-            let mean = v.iter().map(|x| f64::from(*x)).sum::<f64>() / v.len() as f64;
-            // torch.var is the unbiased estimate (n − 1).
-            let var = v
-                .iter()
-                .map(|x| (f64::from(*x) - mean).powi(2))
-                .sum::<f64>()
-                / (v.len() - 1) as f64;
-            assert!(
-                (var - expected).abs() < 1e-5,
-                "label variance of task {k}: {var}"
-            );
-        }
-    }
-}
-
 /// One line of the strategy-cost benchmark.
 fn cost_line(tasks: usize, strategy: &str, rep_grad: bool, ms: f64, ew_ms: f64) -> String {
     serde_json::json!({
@@ -328,4 +285,47 @@ pub fn measure_strategies(
         }
     }
     Ok(lines)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reference_data_equal_torch_bench_make_data() {
+        // Values printed by torch_bench.make_data(): ytr[0, 0], ytr[19999, 1], yte[4999, 0],
+        // xte[4999, 99] (float32), and the training label variances.
+        let data = reference_data();
+        let close = |a: f32, b: f32| (a - b).abs() < 1e-5;
+        assert!(
+            close(data.train.labels[0].values[0], 1.287_990_7),
+            "ytr[0,0]"
+        );
+        assert!(
+            close(data.train.labels[1].values[19_999], 0.269_449_65),
+            "ytr[19999,1]"
+        );
+        assert!(
+            close(data.val.labels[0].values[4_999], -0.462_052_64),
+            "yte[4999,0]"
+        );
+        assert!(
+            close(data.val.x[4_999 * 100 + 99], -1.733_800_3),
+            "xte[4999,99]"
+        );
+        for (k, expected) in [0.411_632_9, 0.420_313_5].into_iter().enumerate() {
+            let v = &data.train.labels[k].values;
+            let mean = v.iter().map(|x| f64::from(*x)).sum::<f64>() / v.len() as f64;
+            // torch.var is the unbiased estimate (n − 1).
+            let var = v
+                .iter()
+                .map(|x| (f64::from(*x) - mean).powi(2))
+                .sum::<f64>()
+                / (v.len() - 1) as f64;
+            assert!(
+                (var - expected).abs() < 1e-5,
+                "label variance of task {k}: {var}"
+            );
+        }
+    }
 }

@@ -174,33 +174,7 @@ pub fn run(command: Command) -> Result<(), CliError> {
             input,
             output,
         } => predict(&model, &input, output.as_deref()),
-        Command::Strategies => {
-            stdout_line("| key | strategy | family | paper | hyperparameters (default) |")?;
-            stdout_line("| --- | --- | --- | --- | --- |")?;
-            for m in crate::weighting::methods() {
-                let hypers: Vec<String> = m
-                    .hypers
-                    .iter()
-                    .map(|h| format!("`{}`={}", h.name, h.default))
-                    .collect();
-                let family = match m.family {
-                    crate::weighting::Family::Loss => "loss",
-                    crate::weighting::Family::Gradient => "gradient",
-                };
-                stdout_line(&format!(
-                    "| `{}` | {} | {family} | {} | {} |",
-                    m.key,
-                    m.label,
-                    m.paper,
-                    if hypers.is_empty() {
-                        "–".to_owned()
-                    } else {
-                        hypers.join(", ")
-                    }
-                ))?;
-            }
-            Ok(())
-        }
+        Command::Strategies => print_strategies(),
         Command::Aggregate {
             cases,
             output,
@@ -240,6 +214,35 @@ pub fn run(command: Command) -> Result<(), CliError> {
             }
         }
     }
+}
+
+/// Prints every strategy as a Markdown table.
+fn print_strategies() -> Result<(), CliError> {
+    stdout_line("| key | strategy | family | paper | hyperparameters (default) |")?;
+    stdout_line("| --- | --- | --- | --- | --- |")?;
+    for m in crate::weighting::methods() {
+        let hypers: Vec<String> = m
+            .hypers
+            .iter()
+            .map(|h| format!("`{}`={}", h.name, h.default))
+            .collect();
+        let family = match m.family {
+            crate::weighting::Family::Loss => "loss",
+            crate::weighting::Family::Gradient => "gradient",
+        };
+        stdout_line(&format!(
+            "| `{}` | {} | {family} | {} | {} |",
+            m.key,
+            m.label,
+            m.paper,
+            if hypers.is_empty() {
+                "–".to_owned()
+            } else {
+                hypers.join(", ")
+            }
+        ))?;
+    }
+    Ok(())
 }
 
 /// What a headless training run produced.
