@@ -35,6 +35,8 @@ pub struct MtlApp {
     trainer: Option<TrainerHandle>,
     /// The current run's history.
     pub history: RunHistory,
+    /// Earlier runs, oldest first, for comparison in the charts.
+    pub past_runs: Vec<RunHistory>,
     next_run_id: u64,
     waker: Waker,
     /// The latest status message: (is an error, text).
@@ -43,6 +45,9 @@ pub struct MtlApp {
     summary_key: String,
     about_open: bool,
 }
+
+/// Earlier runs kept for comparison.
+const MAX_PAST_RUNS: usize = 4;
 
 /// Budget for draining trainer events in one frame.
 const DRAIN_BUDGET: Duration = Duration::from_millis(5);
@@ -56,6 +61,7 @@ impl MtlApp {
             state,
             trainer: None,
             history: RunHistory::new(0, Phase::Idle),
+            past_runs: Vec::new(),
             next_run_id: 1,
             waker,
             status: None,
@@ -91,7 +97,14 @@ impl MtlApp {
         ) {
             Ok(handle) => {
                 self.trainer = Some(handle);
-                self.history = RunHistory::new(run_id, Phase::Starting);
+                let old =
+                    std::mem::replace(&mut self.history, RunHistory::new(run_id, Phase::Starting));
+                if old.evals.len() > 1 {
+                    self.past_runs.push(old);
+                    if self.past_runs.len() > MAX_PAST_RUNS {
+                        self.past_runs.remove(0);
+                    }
+                }
                 self.status = None;
             }
             Err(e) => self.status = Some((true, format!("Cannot start the trainer thread: {e}"))),
@@ -647,8 +660,10 @@ impl MtlApp {
         if let Phase::Failed(msg) = &self.history.phase {
             ui.colored_label(theme::error(), format!("Training failed: {msg}"));
         }
-        plots::toolbar_ui(ui, &mut self.state.view);
-        plots::charts_ui(ui, &self.history, &self.state.view);
+        if plots::toolbar_ui(ui, &mut self.state.view, self.past_runs.len()) {
+            self.past_runs.clear();
+        }
+        plots::charts_ui(ui, &self.history, &self.past_runs, &self.state.view);
     }
 }
 

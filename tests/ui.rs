@@ -203,3 +203,36 @@ fn moving_a_weight_slider_while_training_reaches_the_trainer() {
         "the task-weight chart shows it: {w:?}"
     );
 }
+
+#[test]
+fn restarting_with_another_strategy_keeps_the_earlier_run_for_comparison() {
+    let mut h = harness();
+    h.get_by_label("▶ Train").click();
+    step_until(&mut h, "an epoch", |app| app.history.evals.len() >= 4);
+    h.state_mut().state.spec.weighting = mtl_studio::experiment::WeightingSpec::of("uw");
+    h.run_steps(2);
+    h.get_by_label("⟲ Restart").click();
+    h.run_steps(1);
+    step_until(&mut h, "the new run", |app| {
+        app.history.run_id == 2 && app.history.evals.len() >= 4
+    });
+    let app = h.state();
+    assert_eq!(app.past_runs.len(), 1, "the first run is kept");
+    assert!(
+        app.past_runs[0].label().contains("EW"),
+        "labelled by its strategy: {}",
+        app.past_runs[0].label()
+    );
+    assert!(
+        app.history.label().contains("UW"),
+        "the new run uses UW: {} {:?} {}",
+        app.history.label(),
+        app.history.phase,
+        app.history.evals.len()
+    );
+    assert!(
+        !texts_containing(&h, "Compare 1 earlier run").is_empty()
+            || h.query_by_label_contains("Compare 1 earlier run").is_some(),
+        "the comparison toggle counts it"
+    );
+}

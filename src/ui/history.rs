@@ -66,6 +66,14 @@ impl RunHistory {
         }
     }
 
+    /// `run 3 · PCGrad`, for legends.
+    pub fn label(&self) -> String {
+        match &self.info {
+            Some(info) => format!("run {} · {}", self.run_id, info.spec.weighting.label()),
+            None => format!("run {}", self.run_id),
+        }
+    }
+
     /// Number of tasks of the run (0 before it started).
     pub fn task_count(&self) -> usize {
         self.info.as_ref().map_or(0, |i| i.task_names.len())

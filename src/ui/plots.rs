@@ -21,6 +21,8 @@ pub struct ViewPrefs {
     pub smoothing: f64,
     /// Draw validation curves.
     pub show_val: bool,
+    /// Overlay the validation curves of earlier runs.
+    pub compare: bool,
 }
 
 impl Default for ViewPrefs {
@@ -29,12 +31,14 @@ impl Default for ViewPrefs {
             log_scale: true,
             smoothing: 0.6,
             show_val: true,
+            compare: true,
         }
     }
 }
 
-/// The toolbar above the charts.
-pub fn toolbar_ui(ui: &mut Ui, prefs: &mut ViewPrefs) {
+/// The toolbar above the charts. Returns true when the user asks to clear earlier runs.
+pub fn toolbar_ui(ui: &mut Ui, prefs: &mut ViewPrefs, earlier_runs: usize) -> bool {
+    let mut clear = false;
     ui.horizontal(|ui| {
         ui.checkbox(&mut prefs.log_scale, "Log scale")
             .on_hover_text("Plot losses on a logarithmic axis (egui_plot draws log10 of the loss; the axis shows the loss itself).");
@@ -44,7 +48,14 @@ pub fn toolbar_ui(ui: &mut Ui, prefs: &mut ViewPrefs) {
             .on_hover_text("Exponential moving average of the training curves (debiased, as TensorBoard's). The raw curve stays faint underneath.");
         ui.separator();
         ui.checkbox(&mut prefs.show_val, "Validation").on_hover_text("Draw validation loss and metric (dashed, one point per epoch).");
+        ui.separator();
+        ui.add_enabled(earlier_runs > 0, egui::Checkbox::new(&mut prefs.compare, format!("Compare {earlier_runs} earlier run(s)")))
+            .on_hover_text("Overlay the validation loss and metric of earlier runs (dotted), e.g. the same model under another strategy.");
+        if ui.add_enabled(earlier_runs > 0, egui::Button::new("Clear")).on_hover_text("Forget the earlier runs").clicked() {
+            clear = true;
+        }
     });
+    clear
 }
 
 fn log_y(log: bool, y: f64) -> f64 {
@@ -103,6 +114,7 @@ fn hover_label(
 /// What every chart of one frame shares.
 struct Charts<'a> {
     history: &'a RunHistory,
+    past: &'a [RunHistory],
     prefs: &'a ViewPrefs,
     names: Vec<String>,
     link: egui::Id,
@@ -188,7 +200,32 @@ impl Charts<'_> {
                         self.val_series(plot, format!("{name} val"), colour, val);
                     }
                 }
+                self.past_ui(plot, false);
             });
+    }
+
+    /// Earlier runs' validation curves, dotted, one style per run.
+    fn past_ui(&self, plot: &mut egui_plot::PlotUi<'_>, metric: bool) {
+        for past in self.past {
+            let names = past
+                .info
+                .as_ref()
+                .map(|i| i.task_names.clone())
+                .unwrap_or_default();
+            for (k, name) in names.iter().enumerate() {
+                let points = past.eval_series(Split::Val, k, metric);
+                let points = if metric { points } else { self.y(points) };
+                plot.line(
+                    Line::new(
+                        format!("{} {name} val", past.label()),
+                        PlotPoints::from(points),
+                    )
+                    .color(theme::faint(theme::task(k), 170))
+                    .style(LineStyle::dotted_dense())
+                    .width(2.0),
+                );
+            }
+        }
     }
 
     fn total_ui(&self, ui: &mut Ui) {
@@ -358,15 +395,17 @@ impl Charts<'_> {
                         self.val_series(plot, format!("{name} val {metric}"), colour, val);
                     }
                 }
+                self.past_ui(plot, true);
             });
     }
 }
 
 /// The four charts in a 2 × 2 grid filling `ui`.
-pub fn charts_ui(ui: &mut Ui, history: &RunHistory, prefs: &ViewPrefs) {
+pub fn charts_ui(ui: &mut Ui, history: &RunHistory, past: &[RunHistory], prefs: &ViewPrefs) {
     let gap = ui.spacing().item_spacing.y;
     let charts = Charts {
         history,
+        past: if prefs.compare { past } else { &[] },
         prefs,
         names: history
             .info
