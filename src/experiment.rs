@@ -489,6 +489,12 @@ impl WeightingSpec {
                 );
             }
         }
+        if method.key == "graddrop" {
+            out.push(
+                "weighting.strategy",
+                "GradDrop masks per-sample representation gradients, which the trainer does not provide yet; use it with `mtl-studio aggregate`".to_owned(),
+            );
+        }
         if self.rep_grad && method.family == crate::weighting::Family::Loss {
             out.push(
                 "weighting.rep_grad",

@@ -430,7 +430,16 @@ pub fn optimizer_ui(ui: &mut Ui, spec: &mut ExperimentSpec) -> Edits {
             edits.structure |= super::grid_row(
                 ui,
                 name,
-                egui::DragValue::new(v).range(0.0..=max).speed(speed),
+                egui::DragValue::new(v)
+                    .range(0.0..=max)
+                    .speed(speed)
+                    .custom_formatter(|v, _| {
+                        if v != 0.0 && v.abs() < 1e-3 {
+                            format!("{v:.1e}")
+                        } else {
+                            format!("{v}")
+                        }
+                    }),
             )
             .changed();
         };
