@@ -387,6 +387,28 @@ pub fn weighting_ui(ui: &mut Ui, spec: &mut ExperimentSpec) -> Edits {
                     }
                 });
         }
+        if m.key == "mgda" {
+            let current = spec
+                .weighting
+                .params
+                .get("mgda_gn")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or("none")
+                .to_owned();
+            let mut chosen = current.clone();
+            egui::ComboBox::from_label("Gradient normalisation (mgda_gn)")
+                .selected_text(&chosen)
+                .show_ui(ui, |ui| {
+                    for option in ["none", "l2", "loss", "loss+"] {
+                        ui.selectable_value(&mut chosen, option.to_owned(), option);
+                    }
+                });
+            if chosen != current {
+                spec.weighting
+                    .params
+                    .insert("mgda_gn".to_owned(), serde_json::Value::from(chosen));
+            }
+        }
         if m.family == Family::Gradient {
             ui.checkbox(&mut spec.weighting.rep_grad, "Representation gradients (faster)")
                 .on_hover_text("Take each task's gradient with respect to the trunk's output instead of the trunk's parameters: one backward pass through the trunk instead of K. Uses the strategy's task weights.");
