@@ -216,10 +216,15 @@ pub fn run(command: Command) -> Result<(), CliError> {
     }
 }
 
+/// The first sentence of a paragraph.
+fn first_sentence(text: &str) -> &str {
+    text.find(". ").map_or(text, |i| &text[..=i])
+}
+
 /// Prints every strategy as a Markdown table.
 fn print_strategies() -> Result<(), CliError> {
-    stdout_line("| key | strategy | family | paper | hyperparameters (default) |")?;
-    stdout_line("| --- | --- | --- | --- | --- |")?;
+    stdout_line("| key | strategy | family | what it does | paper | hyperparameters (default) |")?;
+    stdout_line("| --- | --- | --- | --- | --- | --- |")?;
     for m in crate::weighting::methods() {
         let hypers: Vec<String> = m
             .hypers
@@ -231,9 +236,10 @@ fn print_strategies() -> Result<(), CliError> {
             crate::weighting::Family::Gradient => "gradient",
         };
         stdout_line(&format!(
-            "| `{}` | {} | {family} | {} | {} |",
+            "| `{}` | {} | {family} | {} | {} | {} |",
             m.key,
             m.label,
+            first_sentence(m.about),
             m.paper,
             if hypers.is_empty() {
                 "–".to_owned()
