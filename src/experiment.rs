@@ -495,6 +495,22 @@ impl WeightingSpec {
                 "GradDrop masks per-sample representation gradients, which the trainer does not provide yet; use it with `mtl-studio aggregate`".to_owned(),
             );
         }
+        // LibMTL accepts representation gradients only for the strategies whose result is a
+        // weighting of the task gradients.
+        const REP_GRAD: [&str; 5] = ["gradnorm", "mgda", "imtl", "aligned_mtl", "excess_mtl"];
+        if self.rep_grad
+            && method.family == crate::weighting::Family::Gradient
+            && !REP_GRAD.contains(&method.key)
+        {
+            out.push(
+                "weighting.rep_grad",
+                format!(
+                    "{} works on parameter gradients only (as in LibMTL); representation gradients suit {}",
+                    method.label,
+                    REP_GRAD.join(", ")
+                ),
+            );
+        }
         if self.rep_grad && method.family == crate::weighting::Family::Loss {
             out.push(
                 "weighting.rep_grad",

@@ -338,6 +338,7 @@ pub fn weighting_ui(ui: &mut Ui, spec: &mut ExperimentSpec) -> Edits {
     use crate::weighting::{self, Family};
     let before = spec.weighting.clone();
     let current = spec.weighting.key().to_owned();
+
     egui::ComboBox::from_label("Strategy")
         .selected_text(spec.weighting.label())
         .height(600.0)
@@ -359,7 +360,8 @@ pub fn weighting_ui(ui: &mut Ui, spec: &mut ExperimentSpec) -> Edits {
             }
         });
     if let Some(m) = weighting::method(spec.weighting.key()) {
-        ui.label(m.about);
+        // The proportional font has no ‖; the monospace formula below does.
+        ui.label(m.about.replace('‖', "|"));
         ui.label(egui::RichText::new(m.formula).monospace());
         ui.weak(m.paper);
         if !m.hypers.is_empty() {
@@ -409,7 +411,7 @@ pub fn weighting_ui(ui: &mut Ui, spec: &mut ExperimentSpec) -> Edits {
                     .insert("mgda_gn".to_owned(), serde_json::Value::from(chosen));
             }
         }
-        if m.family == Family::Gradient {
+        if ["gradnorm", "mgda", "imtl", "aligned_mtl", "excess_mtl"].contains(&m.key) {
             ui.checkbox(&mut spec.weighting.rep_grad, "Representation gradients (faster)")
                 .on_hover_text("Take each task's gradient with respect to the trunk's output instead of the trunk's parameters: one backward pass through the trunk instead of K. Uses the strategy's task weights.");
         }
