@@ -612,7 +612,7 @@ impl Strategy for UncertaintyWeighting {
 /// Dynamic weight average (Liu, Johns, Davison, "End-To-End Multi-Task Learning With
 /// Attention", CVPR 2019), as LibMTL `DWA`.
 ///
-/// For epoch e ≥ 2: w = K·softmax(r/T) with rₖ = loss_history[k][e−1] / loss_history[k][e−2];
+/// For epoch e ≥ 2: w = K·softmax(r/T) with rₖ = `loss_history[k][e−1] / loss_history[k][e−2]`;
 /// for epochs 0 and 1: w = 1. Errors if the history is too short or a ratio is not finite
 /// (a zero epoch-mean loss).
 #[derive(Debug)]
@@ -1011,7 +1011,7 @@ impl Strategy for Famo {
 ///
 /// State: logits ω (K, init 1, or `init_loss_scale`), w = K·softmax(ω). Epoch 0: plain EW
 /// (w = 1, no gradients needed). From epoch 1: Gₖ = ‖wₖ·gₖ‖ (over all shared parameters),
-/// L̃ₖ = Lₖ / loss_history[k][0], rₖ = L̃ₖ/mean(L̃), L_grad = Σ |Gₖ − sg(mean(G)·rₖ^α)|; the
+/// L̃ₖ = Lₖ / `loss_history[k][0]`, rₖ = L̃ₖ/mean(L̃), L_grad = Σ |Gₖ − sg(mean(G)·rₖ^α)|; the
 /// shared gradient is Σ wₖ·gₖ and the heads get weight 1. `combine` stores ∂L_grad/∂ω for
 /// [`Strategy::learn`] (LibMTL's `loss_scale.grad`); the reference runner never steps ω.
 ///
