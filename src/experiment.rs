@@ -489,15 +489,22 @@ impl WeightingSpec {
                 );
             }
         }
-        if method.key == "graddrop" {
+        if method.key == "graddrop" && !self.rep_grad {
             out.push(
-                "weighting.strategy",
-                "GradDrop masks per-sample representation gradients, which the trainer does not provide yet; use it with `mtl-studio aggregate`".to_owned(),
+                "weighting.rep_grad",
+                "GradDrop works on representation gradients: set rep_grad = true".to_owned(),
             );
         }
         // LibMTL accepts representation gradients only for the strategies whose result is a
         // weighting of the task gradients.
-        const REP_GRAD: [&str; 5] = ["gradnorm", "mgda", "imtl", "aligned_mtl", "excess_mtl"];
+        const REP_GRAD: [&str; 6] = [
+            "gradnorm",
+            "mgda",
+            "imtl",
+            "aligned_mtl",
+            "excess_mtl",
+            "graddrop",
+        ];
         if self.rep_grad
             && method.family == crate::weighting::Family::Gradient
             && !REP_GRAD.contains(&method.key)

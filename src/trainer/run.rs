@@ -421,6 +421,11 @@ impl Session {
         let k = losses.len();
         // Per task: the flattened shared (or representation) gradient, the per-row
         // representation gradient, and the head's own gradients.
+        let masks_entries = rep.is_some() && self.strategy.name() == "graddrop";
+        let rep_flat: Vec<f32> = match rep {
+            Some(r) if masks_entries => r.flatten_all()?.to_vec1()?,
+            _ => Vec::new(),
+        };
         let mut task_grads: Vec<Vec<f64>> = Vec::with_capacity(k);
         let mut rep_rows: Vec<Option<Tensor>> = Vec::with_capacity(k);
         let mut head_grads: Vec<Vec<(usize, Vec<f32>)>> = Vec::with_capacity(k);
@@ -439,8 +444,24 @@ impl Session {
             match rep {
                 Some(r) => {
                     let g = grads.get(r.as_tensor()).cloned().unwrap_or(r.zeros_like()?);
-                    let summed: Vec<f32> = g.sum(0)?.to_vec1()?;
-                    task_grads.push(summed.into_iter().map(f64::from).collect());
+                    let summed: Vec<f64> = if masks_entries {
+                        // GradDrop reads Σ_rows ∂L/∂rep ⊙ sign(rep), per entry (LibMTL).
+                        let width = r.dims()[1];
+                        let rows: Vec<f32> = g.flatten_all()?.to_vec1()?;
+                        let mut out = vec![0.0f64; width];
+                        for (i, (gv, hv)) in rows.iter().zip(&rep_flat).enumerate() {
+                            out[i % width] +=
+                                f64::from(*gv) * f64::from(hv.signum() * f32::from(*hv != 0.0));
+                        }
+                        out
+                    } else {
+                        g.sum(0)?
+                            .to_vec1::<f32>()?
+                            .into_iter()
+                            .map(f64::from)
+                            .collect()
+                    };
+                    task_grads.push(summed);
                     rep_rows.push(Some(g));
                 }
                 None => {
@@ -474,6 +495,8 @@ impl Session {
         let norms: Vec<f64> = task_grads.iter().map(|g| api::dot(g, g).sqrt()).collect();
         let cosines = weighting::cosines(&task_grads);
         let rep_value: Option<Vec<f64>> = match rep {
+            // The signs are already folded into the gradients above.
+            Some(r) if masks_entries => Some(vec![1.0; r.dims()[1]]),
             Some(r) => Some(
                 r.sum(0)?
                     .to_vec1::<f32>()?
@@ -510,9 +533,17 @@ impl Session {
             Some(_) => {
                 // Combined representation gradient Σ cₖ ∂Lₖ/∂rep, pushed once through the trunk.
                 let mut combined: Option<Tensor> = None;
-                for (row, c) in rep_rows.iter().zip(&out.effective) {
+                let multipliers = self.strategy.feature_multipliers();
+                for (t, (row, c)) in rep_rows.iter().zip(&out.effective).enumerate() {
                     if let Some(row) = row {
-                        let scaled = (row * *c)?;
+                        let scaled = match multipliers.and_then(|m| m.get(t)) {
+                            Some(m) => {
+                                let m: Vec<f32> = m.iter().map(|v| *v as f32).collect();
+                                let m = Tensor::from_vec(m, (1, row.dims()[1]), row.device())?;
+                                row.broadcast_mul(&m)?
+                            }
+                            None => (row * *c)?,
+                        };
                         combined = Some(match combined {
                             None => scaled,
                             Some(acc) => (acc + scaled)?,

@@ -355,6 +355,8 @@ pub fn weighting_ui(ui: &mut Ui, spec: &mut ExperimentSpec) -> Edits {
                         .clicked()
                     {
                         spec.weighting = WeightingSpec::of(m.key);
+                        // GradDrop exists only on representation gradients.
+                        spec.weighting.rep_grad = m.key == "graddrop";
                     }
                 }
             }
@@ -411,7 +413,16 @@ pub fn weighting_ui(ui: &mut Ui, spec: &mut ExperimentSpec) -> Edits {
                     .insert("mgda_gn".to_owned(), serde_json::Value::from(chosen));
             }
         }
-        if ["gradnorm", "mgda", "imtl", "aligned_mtl", "excess_mtl"].contains(&m.key) {
+        if [
+            "gradnorm",
+            "mgda",
+            "imtl",
+            "aligned_mtl",
+            "excess_mtl",
+            "graddrop",
+        ]
+        .contains(&m.key)
+        {
             ui.checkbox(&mut spec.weighting.rep_grad, "Representation gradients (faster)")
                 .on_hover_text("Take each task's gradient with respect to the trunk's output instead of the trunk's parameters: one backward pass through the trunk instead of K. Uses the strategy's task weights.");
         }

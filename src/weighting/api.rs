@@ -86,6 +86,13 @@ pub trait Strategy: Send {
         false
     }
 
+    /// Per-task, per-entry multipliers of the last [`Strategy::combine`] for strategies that
+    /// mask gradient entries instead of weighting whole tasks (GradDrop): the trainer applies
+    /// them to every row's representation gradient. K rows of length d.
+    fn feature_multipliers(&self) -> Option<&[Vec<f64>]> {
+        None
+    }
+
     /// Trains the strategy's own learnable parameters (UW's and IMTL's loss scales,
     /// GradNorm's logits) by one plain gradient step of size `lr`, using the gradients
     /// computed in the last [`Strategy::combine`]. The `aggregate` command never calls this.

@@ -1276,6 +1276,8 @@ impl Strategy for ExcessMtl {
 pub struct GradDrop {
     k: usize,
     leak: f64,
+    /// The last step's multipliers `leak + (1 − leak)·mask`, K × d.
+    factors: Vec<Vec<f64>>,
 }
 
 impl GradDrop {
@@ -1284,6 +1286,7 @@ impl GradDrop {
         Ok(Self {
             k,
             leak: hyper_in(params, "leak", 0.0, 0.0, 1.0)?,
+            factors: Vec::new(),
         })
     }
 }
@@ -1291,6 +1294,10 @@ impl GradDrop {
 impl Strategy for GradDrop {
     fn name(&self) -> &'static str {
         "graddrop"
+    }
+
+    fn feature_multipliers(&self) -> Option<&[Vec<f64>]> {
+        (!self.factors.is_empty()).then_some(self.factors.as_slice())
     }
 
     fn needs_grads(&self, _epoch: usize) -> bool {
@@ -1322,6 +1329,7 @@ impl Strategy for GradDrop {
         }
         let mut out = vec![0.0; d];
         let mut kept_sq = vec![0.0; self.k];
+        let mut factors = vec![vec![0.0; d]; self.k];
         for (f, (o, r)) in out.iter_mut().zip(rep).enumerate() {
             let sign = if *r > 0.0 {
                 1.0
@@ -1335,9 +1343,15 @@ impl Strategy for GradDrop {
             let abs: f64 = s.iter().map(|v| v.abs()).sum();
             let p = 0.5 * (1.0 + sum / (abs + 1e-7));
             let u: f64 = rng.random::<f64>();
-            for ((g, sk), kept) in grads.iter().zip(&s).zip(kept_sq.iter_mut()) {
+            for (((g, sk), kept), row) in grads
+                .iter()
+                .zip(&s)
+                .zip(kept_sq.iter_mut())
+                .zip(factors.iter_mut())
+            {
                 let keep = (p > u && *sk > 0.0) || (p < u && *sk < 0.0);
                 let factor = self.leak + (1.0 - self.leak) * if keep { 1.0 } else { 0.0 };
+                row[f] = factor;
                 *o += g[f] * factor;
                 *kept += g[f] * g[f] * factor;
             }
@@ -1350,6 +1364,7 @@ impl Strategy for GradDrop {
                 if gg > 0.0 { kept / gg } else { 0.0 }
             })
             .collect();
+        self.factors = factors;
         finite(
             StepOutput {
                 shared_grad: Some(out),
