@@ -365,6 +365,19 @@ impl Worker {
                     self.set_state(state);
                     continue;
                 }
+                Err(TrainError::Weighting(message)) => {
+                    // The strategy could not combine this batch (e.g. Nash-MTL on exactly
+                    // opposite gradients). Keep the model: pause and say why.
+                    self.flush(&session, &mut agg, stepping, interval);
+                    self.send(TrainerEvent::Warning {
+                        run_id: self.run_id,
+                        message: format!("paused: {message}"),
+                    });
+                    state = RunState::Paused;
+                    steps_left = None;
+                    self.set_state(state);
+                    continue;
+                }
                 Err(e) => return Err(e),
             };
             let took = started.elapsed();
