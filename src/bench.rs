@@ -155,6 +155,8 @@ pub fn reference_data() -> PreparedData {
 pub fn measure_here(epochs: usize) -> Result<String, CliError> {
     let spec = reference_spec(epochs);
     let mut session = Session::with_data(&spec, reference_data())?;
+    // Train as the PyTorch script does: no gradient diagnostics for the charts.
+    session.set_diagnostics_every(0);
     let mut rows = 0usize;
     let started = Instant::now();
     while session.epochs_done() < epochs {
