@@ -129,7 +129,13 @@ impl Charts<'_> {
             .legend(Legend::default())
             .link_axis(self.link, [true, false])
             .link_cursor(self.link, [true, false])
-            .x_axis_label("epoch")
+            // Epoch labels are short: allow them closer than egui_plot's default of 60 points,
+            // so narrow charts of short runs still get numbers on their x axis.
+            .custom_x_axes(vec![
+                egui_plot::AxisHints::new_x()
+                    .label("epoch")
+                    .label_spacing(28.0..=48.0),
+            ])
             .y_axis_label(y_label.to_owned())
     }
 
