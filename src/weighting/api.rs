@@ -193,3 +193,75 @@ pub fn loss_based(input: &StepInput<'_>, c: Vec<f64>, weights: Vec<f64>) -> Step
         effective: c,
     }
 }
+
+/// Rejects zero tasks and parameters this method does not know (`allowed` lists its names).
+pub fn check_setup(
+    name: &str,
+    params: &Params,
+    allowed: &[&str],
+    k: usize,
+) -> Result<(), WeightingError> {
+    if k == 0 {
+        return Err(WeightingError(format!("{name}: needs at least one task")));
+    }
+    if let Some(unknown) = params.keys().find(|p| !allowed.contains(&p.as_str())) {
+        let known = if allowed.is_empty() {
+            "none".to_owned()
+        } else {
+            allowed.join(", ")
+        };
+        return Err(WeightingError(format!(
+            "{name}: unknown parameter '{unknown}' (known: {known})"
+        )));
+    }
+    Ok(())
+}
+
+/// Checks one step's input: K finite losses and, when present, K gradient rows of one length
+/// with finite entries. With `need_grads` a missing gradient matrix is an error. Returns the
+/// gradients.
+pub fn check_step<'a>(
+    name: &str,
+    input: &StepInput<'a>,
+    k: usize,
+    need_grads: bool,
+) -> Result<Option<&'a [Vec<f64>]>, WeightingError> {
+    if input.losses.len() != k {
+        return Err(WeightingError(format!(
+            "{name}: got {} losses for {k} tasks",
+            input.losses.len()
+        )));
+    }
+    if let Some(i) = input.losses.iter().position(|l| !l.is_finite()) {
+        return Err(WeightingError(format!(
+            "{name}: loss of task {i} is not finite ({})",
+            input.losses[i]
+        )));
+    }
+    let Some(grads) = input.grads else {
+        return if need_grads {
+            Err(WeightingError(format!("{name} needs per-task gradients")))
+        } else {
+            Ok(None)
+        };
+    };
+    if grads.len() != k {
+        return Err(WeightingError(format!(
+            "{name}: got {} gradient rows for {k} tasks",
+            grads.len()
+        )));
+    }
+    let d = grads.first().map_or(0, Vec::len);
+    if let Some(i) = grads.iter().position(|g| g.len() != d) {
+        return Err(WeightingError(format!(
+            "{name}: gradient rows differ in length ({d} for task 0, {} for task {i})",
+            grads[i].len()
+        )));
+    }
+    if let Some(i) = grads.iter().position(|g| g.iter().any(|x| !x.is_finite())) {
+        return Err(WeightingError(format!(
+            "{name}: the gradient of task {i} has a non-finite entry"
+        )));
+    }
+    Ok(Some(grads))
+}

@@ -16,8 +16,8 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 
 use super::api::{
-    Family, Hyper, MethodInfo, Params, StepInput, StepOutput, Strategy, WeightingError, loss_based,
-    param_f64, require_grads, weighted_sum,
+    Family, Hyper, MethodInfo, Params, StepInput, StepOutput, Strategy, WeightingError,
+    check_setup, check_step, loss_based, param_f64, require_grads, weighted_sum,
 };
 
 /// Every method of this family, for the GUI picker and the README.
@@ -386,64 +386,10 @@ fn linspace(a: f64, b: f64, n: usize) -> Vec<f64> {
 /// UW's initial log-variance s (LibMTL `loss_scale` init).
 const UW_INIT: f64 = -0.5;
 
-/// Rejects zero tasks and parameters this method does not know.
-fn check_setup(
-    name: &str,
-    params: &Params,
-    allowed: &[&str],
-    k: usize,
-) -> Result<(), WeightingError> {
-    if k == 0 {
-        return Err(WeightingError(format!("{name}: needs at least one task")));
-    }
-    if let Some(unknown) = params.keys().find(|p| !allowed.contains(&p.as_str())) {
-        let known = if allowed.is_empty() {
-            "none".to_owned()
-        } else {
-            allowed.join(", ")
-        };
-        return Err(WeightingError(format!(
-            "{name}: unknown parameter '{unknown}' (known: {known})"
-        )));
-    }
-    Ok(())
-}
-
 /// Checks the step's losses (K, finite) and, when present, gradients (K rows of one length,
 /// finite).
 fn check_input(name: &str, input: &StepInput<'_>, k: usize) -> Result<(), WeightingError> {
-    if input.losses.len() != k {
-        return Err(WeightingError(format!(
-            "{name}: got {} losses for {k} tasks",
-            input.losses.len()
-        )));
-    }
-    if let Some(i) = input.losses.iter().position(|l| !l.is_finite()) {
-        return Err(WeightingError(format!(
-            "{name}: loss of task {i} is not finite ({})",
-            input.losses[i]
-        )));
-    }
-    if let Some(grads) = input.grads {
-        if grads.len() != k {
-            return Err(WeightingError(format!(
-                "{name}: got {} gradient rows for {k} tasks",
-                grads.len()
-            )));
-        }
-        let d = grads.first().map_or(0, Vec::len);
-        if grads.iter().any(|g| g.len() != d) {
-            return Err(WeightingError(format!(
-                "{name}: gradient rows differ in length"
-            )));
-        }
-        if grads.iter().flatten().any(|x| !x.is_finite()) {
-            return Err(WeightingError(format!(
-                "{name}: a gradient entry is not finite"
-            )));
-        }
-    }
-    Ok(())
+    check_step(name, input, k, false).map(|_| ())
 }
 
 /// Fails if any number of the output is NaN or infinite (the last guard before returning).

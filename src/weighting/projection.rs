@@ -20,8 +20,8 @@ use rand::seq::SliceRandom as _;
 use rand_chacha::ChaCha8Rng;
 
 use super::api::{
-    Family, Hyper, MethodInfo, Params, StepInput, StepOutput, Strategy, WeightingError, dot,
-    gramian, loss_based, param_f64, require_grads, weighted_sum,
+    Family, Hyper, MethodInfo, Params, StepInput, StepOutput, Strategy, WeightingError,
+    check_setup, check_step, dot, gramian, loss_based, param_f64, weighted_sum,
 };
 
 /// Every method of this family, for the GUI picker and the README.
@@ -227,31 +227,6 @@ fn boxed<S: Strategy + 'static>(
 /// The ε LibMTL adds to denominators (PCGrad, GradVac, DB-MTL, MoCo).
 const EPS: f64 = 1e-8;
 
-/// Rejects unknown parameter names and a task count of zero.
-fn check_setup(
-    params: &Params,
-    allowed: &[&str],
-    method: &str,
-    k: usize,
-) -> Result<(), WeightingError> {
-    if k == 0 {
-        return Err(WeightingError(format!("{method} needs at least one task")));
-    }
-    for key in params.keys() {
-        if !allowed.contains(&key.as_str()) {
-            let known = if allowed.is_empty() {
-                "none".to_owned()
-            } else {
-                allowed.join(", ")
-            };
-            return Err(WeightingError(format!(
-                "{method}: unknown parameter '{key}' (known parameters: {known})"
-            )));
-        }
-    }
-    Ok(())
-}
-
 /// A finite numeric hyperparameter in `[lo, hi]` (either bound may be infinite), or its
 /// default.
 fn hyper_in(
@@ -297,40 +272,7 @@ fn checked_grads<'a>(
     k: usize,
     method: &str,
 ) -> Result<&'a [Vec<f64>], WeightingError> {
-    let grads = require_grads(input, method)?;
-    if grads.len() != k {
-        return Err(WeightingError(format!(
-            "{method} was built for {k} tasks but got {} gradient rows",
-            grads.len()
-        )));
-    }
-    let d = grads.first().map_or(0, Vec::len);
-    for (i, g) in grads.iter().enumerate() {
-        if g.len() != d {
-            return Err(WeightingError(format!(
-                "{method}: gradient rows differ in length ({} for task 0, {} for task {i})",
-                d,
-                g.len()
-            )));
-        }
-        if g.iter().any(|v| !v.is_finite()) {
-            return Err(WeightingError(format!(
-                "{method}: the gradient of task {i} has a non-finite entry"
-            )));
-        }
-    }
-    if input.losses.len() != k {
-        return Err(WeightingError(format!(
-            "{method} was built for {k} tasks but got {} losses",
-            input.losses.len()
-        )));
-    }
-    if let Some(i) = input.losses.iter().position(|l| !l.is_finite()) {
-        return Err(WeightingError(format!(
-            "{method}: the loss of task {i} is not finite"
-        )));
-    }
-    Ok(grads)
+    Ok(check_step(method, input, k, true)?.unwrap_or_default())
 }
 
 /// ‖v‖₂.
@@ -486,7 +428,7 @@ pub struct PcGrad {
 
 impl PcGrad {
     fn new(params: &Params, k: usize) -> Result<Self, WeightingError> {
-        check_setup(params, &["order"], "pcgrad", k)?;
+        check_setup("pcgrad", params, &["order"], k)?;
         Ok(Self {
             k,
             identity: identity_order(params, "pcgrad")?,
@@ -569,9 +511,9 @@ pub struct GradVac {
 impl GradVac {
     fn new(params: &Params, k: usize) -> Result<Self, WeightingError> {
         check_setup(
+            "gradvac",
             params,
             &["order", "GradVac_beta", "GradVac_group_type"],
-            "gradvac",
             k,
         )?;
         let group = param_f64(params, "GradVac_group_type", 0.0)?;
@@ -676,7 +618,7 @@ pub struct Imtl {
 
 impl Imtl {
     fn new(params: &Params, k: usize) -> Result<Self, WeightingError> {
-        check_setup(params, &[], "imtl", k)?;
+        check_setup("imtl", params, &[], k)?;
         Ok(Self {
             k,
             s: vec![0.0; k],
@@ -823,7 +765,7 @@ pub struct AlignedMtl {
 
 impl AlignedMtl {
     fn new(params: &Params, k: usize) -> Result<Self, WeightingError> {
-        check_setup(params, &[], "aligned_mtl", k)?;
+        check_setup("aligned_mtl", params, &[], k)?;
         Ok(Self { k })
     }
 }
@@ -905,7 +847,7 @@ pub struct DbMtl {
 
 impl DbMtl {
     fn new(params: &Params, k: usize) -> Result<Self, WeightingError> {
-        check_setup(params, &["DB_beta", "DB_beta_sigma"], "db_mtl", k)?;
+        check_setup("db_mtl", params, &["DB_beta", "DB_beta_sigma"], k)?;
         Ok(Self {
             k,
             beta: hyper_in(params, "DB_beta", 0.9, 0.0, f64::INFINITY)?,
@@ -1026,6 +968,7 @@ pub struct MoCo {
 impl MoCo {
     fn new(params: &Params, k: usize) -> Result<Self, WeightingError> {
         check_setup(
+            "moco",
             params,
             &[
                 "MoCo_beta",
@@ -1034,7 +977,6 @@ impl MoCo {
                 "MoCo_gamma_sigma",
                 "MoCo_rho",
             ],
-            "moco",
             k,
         )?;
         Ok(Self {
@@ -1169,7 +1111,7 @@ pub struct ExcessMtl {
 
 impl ExcessMtl {
     fn new(params: &Params, k: usize) -> Result<Self, WeightingError> {
-        check_setup(params, &["robust_step_size"], "excess_mtl", k)?;
+        check_setup("excess_mtl", params, &["robust_step_size"], k)?;
         Ok(Self {
             k,
             step_size: hyper_in(
@@ -1282,7 +1224,7 @@ pub struct GradDrop {
 
 impl GradDrop {
     fn new(params: &Params, k: usize) -> Result<Self, WeightingError> {
-        check_setup(params, &["leak"], "graddrop", k)?;
+        check_setup("graddrop", params, &["leak"], k)?;
         Ok(Self {
             k,
             leak: hyper_in(params, "leak", 0.0, 0.0, 1.0)?,

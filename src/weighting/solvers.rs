@@ -32,8 +32,8 @@
 use rand_chacha::ChaCha8Rng;
 
 use super::api::{
-    Family, Hyper, MethodInfo, Params, StepInput, StepOutput, Strategy, WeightingError, dot,
-    gramian, param_f64, weighted_sum,
+    Family, Hyper, MethodInfo, Params, StepInput, StepOutput, Strategy, WeightingError,
+    check_setup, check_step, dot, gramian, param_f64, weighted_sum,
 };
 
 /// Every method of this family, for the GUI picker and the README.
@@ -271,25 +271,6 @@ fn build_upgrad(params: &Params, k: usize) -> Result<Box<dyn Strategy>, Weightin
 // Shared helpers.
 // ---------------------------------------------------------------------------------------
 
-/// Rejects zero tasks and parameters this method does not know.
-fn check_setup(
-    name: &str,
-    params: &Params,
-    allowed: &[&str],
-    k: usize,
-) -> Result<(), WeightingError> {
-    if k == 0 {
-        return Err(WeightingError(format!("{name}: needs at least one task")));
-    }
-    if let Some(unknown) = params.keys().find(|p| !allowed.contains(&p.as_str())) {
-        return Err(WeightingError(format!(
-            "{name}: unknown parameter '{unknown}' (known: {})",
-            allowed.join(", ")
-        )));
-    }
-    Ok(())
-}
-
 /// Reads an integer parameter that must be at least 1.
 fn positive_count(
     params: &Params,
@@ -316,38 +297,7 @@ fn checked_input<'a>(
     input: &StepInput<'a>,
     k: usize,
 ) -> Result<Checked<'a>, WeightingError> {
-    if input.losses.len() != k {
-        return Err(WeightingError(format!(
-            "{name}: got {} losses for {k} tasks",
-            input.losses.len()
-        )));
-    }
-    if let Some(i) = input.losses.iter().position(|l| !l.is_finite()) {
-        return Err(WeightingError(format!(
-            "{name}: loss of task {i} is not finite ({})",
-            input.losses[i]
-        )));
-    }
-    let grads = input
-        .grads
-        .ok_or_else(|| WeightingError(format!("{name} needs per-task gradients")))?;
-    if grads.len() != k {
-        return Err(WeightingError(format!(
-            "{name}: got {} gradient rows for {k} tasks",
-            grads.len()
-        )));
-    }
-    let d = grads.first().map_or(0, Vec::len);
-    if grads.iter().any(|g| g.len() != d) {
-        return Err(WeightingError(format!(
-            "{name}: gradient rows differ in length"
-        )));
-    }
-    if grads.iter().flatten().any(|x| !x.is_finite()) {
-        return Err(WeightingError(format!(
-            "{name}: a gradient entry is not finite"
-        )));
-    }
+    let grads = check_step(name, input, k, true)?.unwrap_or_default();
     let g = gramian(grads);
     if g.iter().flatten().any(|x| !x.is_finite()) {
         return Err(WeightingError(format!(
