@@ -236,3 +236,35 @@ fn restarting_with_another_strategy_keeps_the_earlier_run_for_comparison() {
         "the comparison toggle counts it"
     );
 }
+
+#[test]
+fn picking_a_strategy_shows_its_paper_and_hyperparameters() {
+    let mut h = harness();
+    h.run_steps(2);
+    // The picker sits below the fold of the settings panel: scroll to it, as a user would.
+    h.get_by_role_and_label(egui::accesskit::Role::ComboBox, "Strategy")
+        .scroll_to_me();
+    h.run_steps(3);
+    h.get_by_role_and_label(egui::accesskit::Role::ComboBox, "Strategy")
+        .click();
+    h.run_steps(3);
+    h.get_by_label("   GradNorm").click();
+    h.run_steps(2);
+    assert_eq!(
+        h.state().state.spec.weighting.key(),
+        "gradnorm",
+        "the spec uses the picked strategy"
+    );
+    assert!(
+        !texts_containing(&h, "ICML 2018").is_empty(),
+        "its paper is shown"
+    );
+    assert!(
+        !texts_containing(&h, "alpha").is_empty(),
+        "its hyperparameter is listed"
+    );
+    assert!(
+        h.state().state.spec.validate().is_empty(),
+        "a valid experiment"
+    );
+}
