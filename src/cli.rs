@@ -129,8 +129,13 @@ impl From<crate::data::DataError> for CliError {
 }
 
 fn stdout_line(text: &str) -> Result<(), CliError> {
-    writeln!(std::io::stdout().lock(), "{text}")
-        .map_err(|e| CliError::Other(format!("cannot write to standard output: {e}")))
+    match writeln!(std::io::stdout().lock(), "{text}") {
+        // A reader that stopped early (`mtl-studio strategies | head`) is not an error.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        result => {
+            result.map_err(|e| CliError::Other(format!("cannot write to standard output: {e}")))
+        }
+    }
 }
 
 /// Runs a subcommand (not `Gui`).
