@@ -85,8 +85,17 @@ impl MtlApp {
             self.status = Some((true, format!("Cannot train: {}", problems[0])));
             return;
         }
-        // Dropping the old handle stops its thread after the current step and joins it.
-        self.trainer = None;
+        // Dropping the old handle stops its thread after the current step and joins it; do
+        // that on a helper thread so a long step or data generation never freezes the window.
+        if let Some(old) = self.trainer.take() {
+            old.stop();
+            let reaper = std::thread::Builder::new()
+                .name("trainer-reaper".to_owned())
+                .spawn(move || drop(old));
+            if let Err(e) = reaper {
+                log::warn!("could not stop the previous run in the background: {e}");
+            }
+        }
         let run_id = self.next_run_id;
         self.next_run_id += 1;
         match TrainerHandle::spawn(
