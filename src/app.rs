@@ -212,11 +212,15 @@ impl MtlApp {
         let Some(info) = &self.history.info else {
             return false;
         };
+        // Task weights and the learning rate apply live, and equal and manual weighting turn
+        // into each other live; everything else (including another strategy) needs a restart.
         let normalise = |s: &ExperimentSpec| {
             let mut s = s.clone();
             s.tasks.iter_mut().for_each(|t| t.weight = 1.0);
             *s.optimizer.lr_mut() = 1.0;
-            s.weighting = WeightingSpec::default();
+            if s.weighting.is_manual() || s.weighting.key() == "ew" {
+                s.weighting = WeightingSpec::default();
+            }
             s
         };
         normalise(&info.spec) != normalise(&self.state.spec)

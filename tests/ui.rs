@@ -268,3 +268,24 @@ fn picking_a_strategy_shows_its_paper_and_hyperparameters() {
         "a valid experiment"
     );
 }
+
+#[test]
+fn another_strategy_asks_for_a_restart_but_a_weight_does_not() {
+    let mut h = harness();
+    h.get_by_label("▶ Train").click();
+    h.run_steps(1);
+    step_until(&mut h, "the run", |app| app.history.info.is_some());
+    h.state_mut().state.spec.tasks[0].weight = 2.0;
+    h.state_mut().state.spec.weighting = mtl_studio::experiment::WeightingSpec::of("manual");
+    h.run_steps(2);
+    assert!(
+        texts_containing(&h, "Restart to apply").is_empty(),
+        "weights apply live"
+    );
+    h.state_mut().state.spec.weighting = mtl_studio::experiment::WeightingSpec::of("mgda");
+    h.run_steps(2);
+    assert!(
+        !texts_containing(&h, "Restart to apply").is_empty(),
+        "a new strategy needs a restart"
+    );
+}
