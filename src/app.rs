@@ -352,33 +352,66 @@ impl MtlApp {
     }
 
     fn pick_csv(&mut self) {
-        let Some(path) = self.dialog().add_filter("CSV", &["csv"]).pick_file() else {
+        let Some(path) = self.dialog().add_filter("CSV", &["csv", "gz"]).pick_file() else {
             return;
         };
         self.remember_dir(&path);
-        match read_header(&path) {
-            Ok(columns) if columns.len() >= 2 => {
-                let target = columns[columns.len() - 1].clone();
-                self.state.spec.name = format!("CSV {}", path.display());
-                self.state.spec.dataset = DatasetSpec::Csv(crate::experiment::CsvSpec { path });
-                self.state.spec.tasks = vec![crate::experiment::TaskSpec {
-                    name: task_name_from(&target),
-                    kind: crate::experiment::TaskKind::Regression,
-                    target,
-                    loss: None,
-                    weight: 1.0,
-                }];
-                self.state.spec.model.input = columns.len() - 1;
-                self.state.spec.sync_heads();
-            }
+        self.open_csv(&path);
+    }
+
+    /// Switches to a CSV file: its `task:` columns become the tasks (or, in a plain CSV, the
+    /// last column becomes a regression task), and the input size comes from the file.
+    pub fn open_csv(&mut self, path: &Path) {
+        let columns = match read_header(path) {
+            Ok(c) if c.len() >= 2 => c,
             Ok(_) => {
                 self.status = Some((
                     true,
                     format!("{} needs at least two columns", path.display()),
                 ));
+                return;
             }
-            Err(e) => self.status = Some((true, e)),
-        }
+            Err(e) => {
+                self.status = Some((true, e));
+                return;
+            }
+        };
+        let tasks: Vec<crate::experiment::TaskSpec> = match data::csv::load(path, &[]) {
+            Ok(d) if !d.targets.is_empty() => d
+                .targets
+                .iter()
+                .map(|t| crate::experiment::TaskSpec {
+                    name: task_name_from(&t.name),
+                    kind: t.kind,
+                    target: t.name.clone(),
+                    loss: None,
+                    weight: 1.0,
+                })
+                .collect(),
+            Ok(_) => {
+                let target = columns[columns.len() - 1].clone();
+                vec![crate::experiment::TaskSpec {
+                    name: task_name_from(&target),
+                    kind: crate::experiment::TaskKind::Regression,
+                    target,
+                    loss: None,
+                    weight: 1.0,
+                }]
+            }
+            Err(e) => {
+                self.status = Some((true, e.to_string()));
+                return;
+            }
+        };
+        let spec = &mut self.state.spec;
+        spec.name = format!("CSV {}", path.display());
+        spec.dataset = DatasetSpec::Csv(crate::experiment::CsvSpec {
+            path: path.to_owned(),
+        });
+        spec.tasks = tasks;
+        spec.model.input = 0;
+        spec.sync_heads();
+        self.status = Some((false, format!("Opened {}", path.display())));
     }
 
     /// The whole window.
@@ -747,8 +780,14 @@ fn summarise(spec: &ExperimentSpec) -> DataSummary {
         Ok(d) => {
             let mut targets: Vec<(String, crate::experiment::TaskKind)> =
                 d.targets.iter().map(|t| (t.name.clone(), t.kind)).collect();
-            if let DatasetSpec::Csv(c) = &spec.dataset {
-                // Any column can become a target; offer them all.
+            if let DatasetSpec::Csv(c) = &spec.dataset
+                && d.encoding.is_some()
+                && !read_header(&c.path)
+                    .unwrap_or_default()
+                    .iter()
+                    .any(|h| h.starts_with("task:"))
+            {
+                // A plain CSV: any column can become a target; offer them all.
                 targets = read_header(&c.path)
                     .unwrap_or_default()
                     .into_iter()

@@ -139,6 +139,8 @@ pub fn reference_data() -> PreparedData {
         loss: LossKind::Mse,
         out_dim: 1,
         classes: Vec::new(),
+        target_mean: 0.0,
+        target_std: 1.0,
     };
     PreparedData {
         name: "torch_bench.py make_data()".to_owned(),
@@ -148,6 +150,7 @@ pub fn reference_data() -> PreparedData {
         val,
         input_mean: vec![0.0; d],
         input_std: vec![1.0; d],
+        encoding: None,
     }
 }
 

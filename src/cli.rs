@@ -495,7 +495,11 @@ pub fn loss_curves(rows: &[MetricRow], tasks: &[String]) -> Vec<Curve> {
 fn predict(model: &Path, input: &Path, output: Option<&Path>) -> Result<(), CliError> {
     let file = export::load_model(model)?;
     let session = Session::from_model_file(&file)?;
-    let x = crate::data::csv::read_features(input, &file.feature_names)?;
+    let encoding = file
+        .input_encoding
+        .clone()
+        .unwrap_or_else(|| crate::data::csv::InputEncoding::numeric(&file.feature_names));
+    let x = crate::data::csv::read_encoded(input, &encoding)?;
     let rows = x.len() / file.feature_names.len().max(1);
     let preds = session.predict(&x)?;
     let mut w = csv::Writer::from_writer(Vec::new());

@@ -232,7 +232,7 @@ impl TaskSpec {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelSpec {
-    /// Number of input features.
+    /// Number of input features; 0 takes it from a CSV file's encoded columns.
     pub input: usize,
     /// Layers of the shared trunk, applied in order.
     pub shared: Vec<LayerSpec>,
@@ -1068,8 +1068,11 @@ impl ExperimentSpec {
 
     fn validate_model(&self, out: &mut Problems) {
         let m = &self.model;
-        if m.input == 0 {
-            out.push("model.input", "input=0 must be >= 1".to_owned());
+        if m.input == 0 && !matches!(self.dataset, DatasetSpec::Csv(_)) {
+            out.push(
+                "model.input",
+                "input=0 must be >= 1 (0, meaning \"from the file\", is for CSV data)".to_owned(),
+            );
         }
         let data_dim = match &self.dataset {
             DatasetSpec::Mmoe(d) => Some(d.dim),

@@ -395,3 +395,78 @@ fn a_csv_task_with_missing_labels_trains_on_its_labelled_rows() {
         after[1].metric
     );
 }
+
+#[test]
+fn a_csv_with_categories_and_big_units_round_trips_through_export_and_predict() {
+    use mtl_studio::data::csv::read_encoded;
+    use mtl_studio::experiment::{HeadSpec, LayerSpec, TaskKind, TaskSpec};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("grams.csv");
+    let mut text = String::from("x,colour,task:mass:reg\n");
+    for i in 0..600 {
+        let x = (i % 30) as f32 / 10.0 - 1.5;
+        let colour = if i % 2 == 0 { "red" } else { "blue" };
+        let mass = 4000.0 + 500.0 * x + if colour == "red" { 300.0 } else { 0.0 };
+        // Some inputs are missing: imputed, with an indicator feature.
+        let x_cell = if i % 50 == 7 {
+            String::new()
+        } else {
+            x.to_string()
+        };
+        text.push_str(&format!("{x_cell},{colour},{mass}\n"));
+    }
+    std::fs::write(&path, text).expect("write");
+    let mut spec = ExperimentSpec {
+        dataset: DatasetSpec::Csv(CsvSpec { path }),
+        tasks: vec![TaskSpec {
+            name: "mass".into(),
+            kind: TaskKind::Regression,
+            target: "mass".into(),
+            loss: None,
+            weight: 1.0,
+        }],
+        ..ExperimentSpec::default()
+    };
+    spec.model.input = 0; // From the file.
+    spec.model.shared = vec![LayerSpec::Linear { out: 16 }, LayerSpec::Relu];
+    spec.model.heads = vec![HeadSpec {
+        task: "mass".into(),
+        layers: vec![],
+    }];
+    spec.optimizer = OptimizerSpec::defaults_with_lr(0.01)[1].clone();
+    let mut s = Session::new(&spec).expect("session");
+    assert_eq!(
+        s.data().feature_names,
+        ["x", "x_missing", "colour=blue", "colour=red"],
+        "numeric with indicator, one-hot levels"
+    );
+    while s.epochs_done() < 40 {
+        s.train_step().expect("step");
+    }
+    let r2 = s.evaluate(Split::Val).expect("eval")[0].metric;
+    assert!(r2 > 0.95, "learned on the standardised scale: R² {r2}");
+
+    let model = dir.path().join("model.safetensors");
+    s.save(&model).expect("save");
+    let file = export::load_model(&model).expect("load");
+    let encoding = file
+        .input_encoding
+        .clone()
+        .expect("the encoding travels with the model");
+    let input = dir.path().join("new.csv");
+    std::fs::write(&input, "colour,x\nred,1.0\nblue,-1.0\n").expect("write");
+    let x = read_encoded(&input, &encoding).expect("encode");
+    let preds = Session::from_model_file(&file)
+        .expect("rebuild")
+        .predict(&x)
+        .expect("predict");
+    let (red, blue) = (preds[0][0], preds[0][1]);
+    assert!(
+        (red - 4800.0).abs() < 150.0,
+        "prediction in grams: {red} vs 4800"
+    );
+    assert!(
+        (blue - 3500.0).abs() < 150.0,
+        "prediction in grams: {blue} vs 3500"
+    );
+}

@@ -289,3 +289,46 @@ fn another_strategy_asks_for_a_restart_but_a_weight_does_not() {
         "a new strategy needs a restart"
     );
 }
+
+#[test]
+fn opening_an_mtl_csv_makes_its_task_columns_the_tasks_and_trains() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("two.csv");
+    let mut text = String::from("a,kind,task:up:class,task:level:reg\n");
+    for i in 0..300 {
+        let a = (i % 20) as f32 / 10.0 - 1.0;
+        let kind = ["p", "q", "r"][i % 3];
+        text.push_str(&format!(
+            "{a},{kind},{},{}\n",
+            if a > 0.0 { "yes" } else { "no" },
+            a * 3.0
+        ));
+    }
+    std::fs::write(&path, text).expect("write");
+    let mut h = harness();
+    h.state_mut().open_csv(&path);
+    h.run_steps(2);
+    let spec = &h.state().state.spec;
+    let tasks: Vec<(&str, mtl_studio::experiment::TaskKind)> = spec
+        .tasks
+        .iter()
+        .map(|t| (t.name.as_str(), t.kind))
+        .collect();
+    assert_eq!(
+        tasks,
+        [
+            ("up", mtl_studio::experiment::TaskKind::Binary),
+            ("level", mtl_studio::experiment::TaskKind::Regression)
+        ],
+        "task columns with detected kinds"
+    );
+    assert_eq!(spec.model.input, 4, "a, and three one-hot levels of kind");
+    assert!(
+        spec.validate().is_empty(),
+        "ready to train: {:?}",
+        spec.validate()
+    );
+    h.get_by_label("▶ Train").click();
+    h.run_steps(1);
+    step_until(&mut h, "training steps", |app| app.steps_done() > 10);
+}

@@ -123,6 +123,8 @@ pub fn mmoe(spec: &MmoeSpec, seed: u64) -> Dataset {
             .enumerate()
             .map(|(t, values)| TargetColumn::regression(&format!("y{}", t + 1), values))
             .collect(),
+        split: None,
+        encoding: None,
     }
 }
 
@@ -183,6 +185,8 @@ pub fn playground(spec: &PlaygroundSpec, seed: u64) -> Dataset {
                 _ => TargetColumn::binary(name, values),
             })
             .collect(),
+        split: None,
+        encoding: None,
     }
 }
 

@@ -1,37 +1,282 @@
-//! A plain CSV loader: a header row, one column per task target (named by `tasks[].target`),
-//! every other column a numeric input. An empty cell (or `NA`, `NaN`, `?`) in a target column
-//! is a missing label, which masks only that task for that row. Every problem is reported with
-//! the file, line and column.
+//! CSV files, in the MTL-CSV v1 convention (`shared/reference/datasets.md` §4.3) and as plain
+//! CSV:
+//!
+//! - `task:NAME`, `task:NAME:class`, `task:NAME:reg` columns are task targets (the suffix
+//!   forces the kind; otherwise it is detected). In a plain CSV, the columns named by the
+//!   spec's `tasks[].target` are the targets.
+//! - `split` holds `train` / `val` (`valid`) / `test` and fixes the split.
+//! - `id:…` and `meta:…` columns are carried by the file but are not inputs.
+//! - Every other column is an input: numeric, or categorical (any non-numeric value, or a
+//!   `:cat` suffix), one-hot encoded with at most [`MAX_LEVELS`] levels.
+//! - Missing values (empty, `NA`, `N/A`, `NaN`, `null`, `None`, `?`): in a target, the row
+//!   has no label for that task (masked); in a numeric input, the column mean is imputed and a
+//!   `NAME_missing` indicator is added when more than 1% are missing; in a categorical input,
+//!   `(missing)` is a level of its own. Rows without any label are dropped.
+//!
+//! `.csv.gz` files are decompressed. Every problem is reported with the file, line and column.
 
 use std::collections::BTreeSet;
+use std::io::Read as _;
 use std::path::Path;
 
-use super::{DataError, Dataset, TargetColumn};
+use serde::{Deserialize, Serialize};
+
+use super::{DataError, Dataset, SplitTag, TargetColumn};
 use crate::experiment::{TaskKind, TaskSpec};
 
-/// Most classes a multiclass column may have.
+/// Most classes a classification target may have.
 pub const MAX_CLASSES: usize = 1000;
 
+/// Most levels a categorical input may have.
+pub const MAX_LEVELS: usize = 50;
+
+/// The level that stands for a missing categorical value.
+pub const MISSING_LEVEL: &str = "(missing)";
+
 fn is_missing(cell: &str) -> bool {
-    matches!(
-        cell.trim(),
-        "" | "NA" | "na" | "NaN" | "nan" | "?" | "null" | "None"
-    )
+    let c = cell.trim();
+    c.is_empty()
+        || ["na", "n/a", "nan", "null", "none", "?"]
+            .iter()
+            .any(|m| c.eq_ignore_ascii_case(m))
 }
 
-/// Loads `path` for `tasks`.
+/// How raw input columns become model features; saved with exported models so that
+/// `predict` encodes new rows the same way.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct InputEncoding {
+    /// The input columns, in feature order.
+    pub columns: Vec<InputColumn>,
+}
+
+/// One raw input column and its features.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InputColumn {
+    /// Column name in the file (without a `:cat` suffix).
+    pub name: String,
+    /// How it is encoded.
+    pub kind: InputKind,
+}
+
+/// Encoding of one input column.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum InputKind {
+    /// A number; missing values take `impute`; with `indicator`, a 0/1 `NAME_missing`
+    /// feature follows.
+    Numeric {
+        /// Value used for a missing cell.
+        impute: f32,
+        /// Whether a missing-indicator feature follows.
+        indicator: bool,
+    },
+    /// One 0/1 feature per level (`NAME=level`).
+    Categorical {
+        /// The levels, in feature order.
+        levels: Vec<String>,
+    },
+}
+
+impl InputEncoding {
+    /// Plain numeric columns with these names and no imputation (a missing value is an error).
+    pub fn numeric(names: &[String]) -> Self {
+        Self {
+            columns: names
+                .iter()
+                .map(|n| InputColumn {
+                    name: n.clone(),
+                    kind: InputKind::Numeric {
+                        impute: f32::NAN,
+                        indicator: false,
+                    },
+                })
+                .collect(),
+        }
+    }
+
+    /// Feature names, in order.
+    pub fn feature_names(&self) -> Vec<String> {
+        let mut names = Vec::new();
+        for c in &self.columns {
+            match &c.kind {
+                InputKind::Numeric { indicator, .. } => {
+                    names.push(c.name.clone());
+                    if *indicator {
+                        names.push(format!("{}_missing", c.name));
+                    }
+                }
+                InputKind::Categorical { levels } => {
+                    names.extend(levels.iter().map(|l| format!("{}={l}", c.name)));
+                }
+            }
+        }
+        names
+    }
+
+    /// Appends the features of one row (`cells[i]` is column `i`'s raw text). `at` gives the
+    /// place for messages: (line, column index) of each cell.
+    fn encode(
+        &self,
+        cells: &[&str],
+        place: &dyn Fn(usize) -> (u64, usize),
+        path: &Path,
+        out: &mut Vec<f32>,
+    ) -> Result<(), DataError> {
+        for (i, (c, cell)) in self.columns.iter().zip(cells).enumerate() {
+            let missing = is_missing(cell);
+            match &c.kind {
+                InputKind::Numeric { impute, indicator } => {
+                    if missing && impute.is_nan() {
+                        let (line, column) = place(i);
+                        return Err(DataError::Csv {
+                            path: path.to_owned(),
+                            line,
+                            column,
+                            message: format!("input column '{}' has a missing value", c.name),
+                        });
+                    }
+                    if missing {
+                        out.push(*impute);
+                    } else {
+                        let v: f32 = cell
+                            .trim()
+                            .parse()
+                            .ok()
+                            .filter(|v: &f32| v.is_finite())
+                            .ok_or_else(|| {
+                                let (line, column) = place(i);
+                                DataError::Csv {
+                                    path: path.to_owned(),
+                                    line,
+                                    column,
+                                    message: format!(
+                                        "'{}' is not a number in input column '{}'",
+                                        cell.trim(),
+                                        c.name
+                                    ),
+                                }
+                            })?;
+                        out.push(v);
+                    }
+                    if *indicator {
+                        out.push(if missing { 1.0 } else { 0.0 });
+                    }
+                }
+                InputKind::Categorical { levels } => {
+                    let level = if missing { MISSING_LEVEL } else { cell.trim() };
+                    // A level never seen in training (when predicting) encodes as all zeros.
+                    out.extend(levels.iter().map(|l| if l == level { 1.0 } else { 0.0 }));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A column's role from its header name.
+#[derive(Clone, Debug, PartialEq)]
+enum Role {
+    Target {
+        name: String,
+        kind: Option<KindHint>,
+    },
+    Split,
+    Ignored,
+    Input {
+        name: String,
+        categorical: bool,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum KindHint {
+    Class,
+    Reg,
+    Exact(TaskKind),
+}
+
+fn role(header: &str, tasks: &[TaskSpec]) -> Role {
+    let lower = header.to_ascii_lowercase();
+    if let Some(rest) = header.strip_prefix("task:") {
+        let (name, kind) = match rest.rsplit_once(':') {
+            Some((n, "class")) => (n, Some(KindHint::Class)),
+            Some((n, "reg")) => (n, Some(KindHint::Reg)),
+            _ => (rest, None),
+        };
+        return Role::Target {
+            name: name.to_owned(),
+            kind,
+        };
+    }
+    if lower == "split" {
+        return Role::Split;
+    }
+    if lower.starts_with("id:") || lower.starts_with("meta:") {
+        return Role::Ignored;
+    }
+    if let Some(task) = tasks.iter().find(|t| t.target == header) {
+        return Role::Target {
+            name: header.to_owned(),
+            kind: Some(KindHint::Exact(task.kind)),
+        };
+    }
+    match header.strip_suffix(":cat") {
+        Some(name) => Role::Input {
+            name: name.to_owned(),
+            categorical: true,
+        },
+        None => Role::Input {
+            name: header.to_owned(),
+            categorical: false,
+        },
+    }
+}
+
+/// Loads `path` (`.csv` or `.csv.gz`) for `tasks`.
 pub fn load(path: &Path, tasks: &[TaskSpec]) -> Result<Dataset, DataError> {
-    let bytes = std::fs::read(path).map_err(|source| DataError::Io {
+    let bytes = read_bytes(path)?;
+    parse(&bytes, path, tasks)
+}
+
+/// The file's bytes, decompressed when the name ends in `.gz`.
+fn read_bytes(path: &Path) -> Result<Vec<u8>, DataError> {
+    let io = |source| DataError::Io {
         path: path.to_owned(),
         source,
-    })?;
-    parse(&bytes, path, tasks)
+    };
+    let raw = std::fs::read(path).map_err(io)?;
+    if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("gz"))
+    {
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(raw.as_slice())
+            .read_to_end(&mut out)
+            .map_err(io)?;
+        Ok(out)
+    } else {
+        Ok(raw)
+    }
+}
+
+/// Comma, or `;` / tab when the header has no comma.
+fn delimiter(bytes: &[u8]) -> u8 {
+    let first_line = bytes.split(|b| *b == b'\n').next().unwrap_or_default();
+    if first_line.contains(&b',') {
+        b','
+    } else if first_line.contains(&b';') {
+        b';'
+    } else if first_line.contains(&b'\t') {
+        b'\t'
+    } else {
+        b','
+    }
 }
 
 /// Parses CSV bytes; `path` is used in messages.
 #[expect(
     clippy::too_many_lines,
-    reason = "header checks, rows and targets read best in order"
+    reason = "header roles, rows, targets and inputs read best in order"
 )]
 pub fn parse(bytes: &[u8], path: &Path, tasks: &[TaskSpec]) -> Result<Dataset, DataError> {
     let err = |line: u64, column: usize, message: String| DataError::Csv {
@@ -40,9 +285,11 @@ pub fn parse(bytes: &[u8], path: &Path, tasks: &[TaskSpec]) -> Result<Dataset, D
         column,
         message,
     };
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let mut reader = ::csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(false)
+        .delimiter(delimiter(bytes))
         .from_reader(bytes);
     let header: Vec<String> = reader
         .headers()
@@ -61,27 +308,24 @@ pub fn parse(bytes: &[u8], path: &Path, tasks: &[TaskSpec]) -> Result<Dataset, D
             return Err(err(1, i + 1, format!("column name '{name}' appears twice")));
         }
     }
-    let mut target_cols = Vec::new();
+    let roles: Vec<Role> = header.iter().map(|h| role(h, tasks)).collect();
     for task in tasks {
-        let col = header
+        let found = roles
             .iter()
-            .position(|h| *h == task.target)
-            .ok_or_else(|| {
-                err(
-                    1,
-                    0,
-                    format!(
-                        "task '{}' needs a column '{}', which the header lacks",
-                        task.name, task.target
-                    ),
-                )
-            })?;
-        if !target_cols.iter().any(|(c, _)| *c == col) {
-            target_cols.push((col, task.kind));
+            .any(|r| matches!(r, Role::Target { name, .. } if *name == task.target));
+        if !found {
+            return Err(err(
+                1,
+                0,
+                format!(
+                    "task '{}' needs a column '{}' (or 'task:{}'), which the header lacks",
+                    task.name, task.target, task.target
+                ),
+            ));
         }
     }
     let inputs: Vec<usize> = (0..header.len())
-        .filter(|c| !target_cols.iter().any(|(t, _)| t == c))
+        .filter(|&c| matches!(roles[c], Role::Input { .. }))
         .collect();
     if inputs.is_empty() {
         return Err(err(
@@ -90,120 +334,210 @@ pub fn parse(bytes: &[u8], path: &Path, tasks: &[TaskSpec]) -> Result<Dataset, D
             "no input columns are left after the targets".to_owned(),
         ));
     }
+    let targets: Vec<usize> = (0..header.len())
+        .filter(|&c| matches!(roles[c], Role::Target { .. }))
+        .collect();
+    let split_col = roles.iter().position(|r| *r == Role::Split);
 
-    let mut x = Vec::new();
-    let mut raw_targets: Vec<Vec<Option<String>>> = vec![Vec::new(); target_cols.len()];
-    let mut rows = 0;
+    // All rows as text, with their line numbers.
+    let mut rows: Vec<(u64, Vec<String>)> = Vec::new();
     for record in reader.records() {
         let record = record.map_err(|e| csv_error(&e, path))?;
         let line = record.position().map_or(0, ::csv::Position::line);
-        for &c in &inputs {
-            let cell = record.get(c).unwrap_or_default().trim();
-            let value: f32 = cell.parse().map_err(|_| {
-                let what = if is_missing(cell) {
-                    "a missing input value".to_owned()
-                } else {
-                    format!("'{cell}' is not a number")
-                };
-                err(
-                    line,
-                    c + 1,
-                    format!("{what} in input column '{}'", header[c]),
-                )
-            })?;
-            if !value.is_finite() {
-                return Err(err(line, c + 1, format!("'{cell}' is not a finite number")));
-            }
-            x.push(value);
-        }
-        for (slot, (c, _)) in raw_targets.iter_mut().zip(&target_cols) {
-            let cell = record.get(*c).unwrap_or_default().trim();
-            slot.push((!is_missing(cell)).then(|| cell.to_owned()));
-        }
-        rows += 1;
+        rows.push((line, record.iter().map(str::to_owned).collect()));
     }
-    if rows == 0 {
+    if rows.is_empty() {
         return Err(err(
             1,
             0,
             "the file has a header but no data rows".to_owned(),
         ));
     }
-    let targets = target_cols
+    // Rows without any label teach nothing.
+    if !targets.is_empty() {
+        let before = rows.len();
+        rows.retain(|(_, cells)| targets.iter().any(|&c| !is_missing(&cells[c])));
+        if rows.len() < before {
+            log::warn!(
+                "{}: dropped {} row(s) without any label",
+                path.display(),
+                before - rows.len()
+            );
+        }
+        if rows.is_empty() {
+            return Err(err(1, 0, "no row has a label for any task".to_owned()));
+        }
+    }
+
+    let split = match split_col {
+        None => None,
+        Some(c) => Some(
+            rows.iter()
+                .map(
+                    |(line, cells)| match cells[c].trim().to_ascii_lowercase().as_str() {
+                        "train" => Ok(SplitTag::Train),
+                        "val" | "valid" | "validation" => Ok(SplitTag::Val),
+                        "test" => Ok(SplitTag::Test),
+                        other => Err(err(
+                            *line,
+                            c + 1,
+                            format!("split '{other}' must be train, val or test"),
+                        )),
+                    },
+                )
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
+    };
+
+    // Input encoding from the whole file.
+    let mut columns = Vec::with_capacity(inputs.len());
+    for &c in &inputs {
+        let Role::Input { name, categorical } = &roles[c] else {
+            continue;
+        };
+        let present: Vec<&str> = rows
+            .iter()
+            .map(|(_, r)| r[c].trim())
+            .filter(|v| !is_missing(v))
+            .collect();
+        let numeric = !categorical
+            && present
+                .iter()
+                .all(|v| v.parse::<f32>().is_ok_and(f32::is_finite));
+        let kind = if numeric {
+            let missing = rows.len() - present.len();
+            if present.is_empty() {
+                return Err(err(
+                    1,
+                    c + 1,
+                    format!("input column '{name}' has no values"),
+                ));
+            }
+            let mean = present
+                .iter()
+                .filter_map(|v| v.parse::<f64>().ok())
+                .sum::<f64>()
+                / present.len() as f64;
+            InputKind::Numeric {
+                impute: mean as f32,
+                indicator: missing * 100 > rows.len(),
+            }
+        } else {
+            let mut levels: Vec<String> = present
+                .iter()
+                .map(|v| (*v).to_owned())
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            if present.len() < rows.len() {
+                levels.push(MISSING_LEVEL.to_owned());
+            }
+            if levels.len() > MAX_LEVELS {
+                return Err(err(
+                    1,
+                    c + 1,
+                    format!(
+                        "input column '{name}' has {} distinct values; a categorical input may have at most {MAX_LEVELS}",
+                        levels.len()
+                    ),
+                ));
+            }
+            InputKind::Categorical { levels }
+        };
+        columns.push(InputColumn {
+            name: name.clone(),
+            kind,
+        });
+    }
+    let encoding = InputEncoding { columns };
+    let mut x = Vec::new();
+    for (line, cells) in &rows {
+        let raw: Vec<&str> = inputs.iter().map(|&c| cells[c].as_str()).collect();
+        encoding.encode(&raw, &|i| (*line, inputs[i] + 1), path, &mut x)?;
+    }
+
+    let targets = targets
         .iter()
-        .zip(raw_targets)
-        .map(|(&(c, kind), cells)| target_column(&header[c], kind, &cells, c + 1, path))
+        .map(|&c| {
+            let Role::Target { name, kind } = &roles[c] else {
+                unreachable!("filtered to targets above")
+            };
+            let cells: Vec<(u64, Option<String>)> = rows
+                .iter()
+                .map(|(line, r)| (*line, (!is_missing(&r[c])).then(|| r[c].trim().to_owned())))
+                .collect();
+            target_column(name, *kind, &cells, c + 1, path)
+        })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Dataset {
         name: path
             .file_name()
             .map_or_else(|| "CSV".to_owned(), |n| n.to_string_lossy().into_owned()),
-        feature_names: inputs.iter().map(|&c| header[c].clone()).collect(),
-        rows,
+        feature_names: encoding.feature_names(),
+        rows: rows.len(),
         x,
         targets,
+        split,
+        encoding: Some(encoding),
     })
 }
 
-/// Reads the columns `features` (by name, in any order; other columns are ignored) of a CSV
-/// file with a header, as row-major `[rows, features]`. Used to run an exported model.
-pub fn read_features(path: &Path, features: &[String]) -> Result<Vec<f32>, DataError> {
-    let bytes = std::fs::read(path).map_err(|source| DataError::Io {
-        path: path.to_owned(),
-        source,
-    })?;
-    let err = |line: u64, column: usize, message: String| DataError::Csv {
-        path: path.to_owned(),
-        line,
-        column,
-        message,
-    };
+/// Reads raw rows of a CSV file and encodes them as an exported model's features. Columns are
+/// found by name, in any order; other columns are ignored.
+pub fn read_encoded(path: &Path, encoding: &InputEncoding) -> Result<Vec<f32>, DataError> {
+    let bytes = read_bytes(path)?;
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
     let mut reader = ::csv::ReaderBuilder::new()
         .has_headers(true)
-        .from_reader(bytes.as_slice());
+        .delimiter(delimiter(bytes))
+        .from_reader(bytes);
     let header: Vec<String> = reader
         .headers()
         .map_err(|e| csv_error(&e, path))?
         .iter()
-        .map(|h| h.trim().to_owned())
+        .map(|h| h.trim().trim_end_matches(":cat").to_owned())
         .collect();
-    let columns = features
+    let columns = encoding
+        .columns
         .iter()
-        .map(|f| {
-            header.iter().position(|h| h == f).ok_or_else(|| {
-                err(
-                    1,
-                    0,
-                    format!(
-                        "the header has no input column '{f}' (the model needs: {})",
-                        features.join(", ")
+        .map(|c| {
+            header
+                .iter()
+                .position(|h| *h == c.name)
+                .ok_or_else(|| DataError::Csv {
+                    path: path.to_owned(),
+                    line: 1,
+                    column: 0,
+                    message: format!(
+                        "the header has no input column '{}' (the model needs: {})",
+                        c.name,
+                        encoding
+                            .columns
+                            .iter()
+                            .map(|c| c.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ),
-                )
-            })
+                })
         })
         .collect::<Result<Vec<_>, _>>()?;
     let mut x = Vec::new();
     for record in reader.records() {
         let record = record.map_err(|e| csv_error(&e, path))?;
         let line = record.position().map_or(0, ::csv::Position::line);
-        for (&c, name) in columns.iter().zip(features) {
-            let cell = record.get(c).unwrap_or_default().trim();
-            let v: f32 = cell
-                .parse()
-                .ok()
-                .filter(|v: &f32| v.is_finite())
-                .ok_or_else(|| {
-                    err(
-                        line,
-                        c + 1,
-                        format!("'{cell}' is not a number in input column '{name}'"),
-                    )
-                })?;
-            x.push(v);
-        }
+        let cells: Vec<&str> = columns
+            .iter()
+            .map(|&c| record.get(c).unwrap_or_default())
+            .collect();
+        encoding.encode(&cells, &|i| (line, columns[i] + 1), path, &mut x)?;
     }
     if x.is_empty() {
-        return Err(err(1, 0, "the file has no data rows".to_owned()));
+        return Err(DataError::Csv {
+            path: path.to_owned(),
+            line: 1,
+            column: 0,
+            message: "the file has no data rows".to_owned(),
+        });
     }
     Ok(x)
 }
@@ -213,7 +547,9 @@ fn csv_error(e: &::csv::Error, path: &Path) -> DataError {
     let message = match e.kind() {
         ::csv::ErrorKind::UnequalLengths {
             expected_len, len, ..
-        } => format!("row has {len} fields but the header has {expected_len}"),
+        } => {
+            format!("row has {len} fields but the header has {expected_len}")
+        }
         ::csv::ErrorKind::Utf8 { err, .. } => {
             format!("text is not valid UTF-8 (field {})", err.field() + 1)
         }
@@ -227,14 +563,41 @@ fn csv_error(e: &::csv::Error, path: &Path) -> DataError {
     }
 }
 
+/// Kind detection of MTL-CSV v1 (§4.3, rule 4) over the labelled values.
+fn detect_kind(values: &[&str]) -> TaskKind {
+    let bool_word = |v: &str| {
+        ["true", "false", "yes", "no"]
+            .iter()
+            .any(|w| v.eq_ignore_ascii_case(w))
+    };
+    let numbers: Option<Vec<f64>> = values.iter().map(|v| v.parse::<f64>().ok()).collect();
+    let class = match numbers {
+        None => true,
+        Some(_) if values.iter().any(|v| bool_word(v)) => true,
+        Some(nums) => {
+            let distinct: BTreeSet<i64> = nums.iter().map(|v| *v as i64).collect();
+            nums.iter().all(|v| v.fract() == 0.0)
+                && distinct.len() <= 20
+                && distinct.len() <= 2.max(values.len() / 5)
+        }
+    };
+    if !class {
+        TaskKind::Regression
+    } else if values.iter().collect::<BTreeSet<_>>().len() == 2 {
+        TaskKind::Binary
+    } else {
+        TaskKind::Multiclass
+    }
+}
+
 fn target_column(
     name: &str,
-    kind: TaskKind,
-    cells: &[Option<String>],
+    hint: Option<KindHint>,
+    cells: &[(u64, Option<String>)],
     column: usize,
     path: &Path,
 ) -> Result<TargetColumn, DataError> {
-    let present: Vec<bool> = cells.iter().map(Option::is_some).collect();
+    let present: Vec<bool> = cells.iter().map(|(_, c)| c.is_some()).collect();
     if !present.iter().any(|p| *p) {
         return Err(DataError::Csv {
             path: path.to_owned(),
@@ -243,10 +606,19 @@ fn target_column(
             message: format!("target column '{name}' has no labels"),
         });
     }
+    let labelled: Vec<&str> = cells.iter().filter_map(|(_, c)| c.as_deref()).collect();
+    let distinct = labelled.iter().collect::<BTreeSet<_>>().len();
+    let kind = match hint {
+        Some(KindHint::Exact(k)) => k,
+        Some(KindHint::Reg) => TaskKind::Regression,
+        Some(KindHint::Class) if distinct <= 2 => TaskKind::Binary,
+        Some(KindHint::Class) => TaskKind::Multiclass,
+        None => detect_kind(&labelled),
+    };
     let (values, classes) = match kind {
         TaskKind::Regression => {
             let mut values = Vec::with_capacity(cells.len());
-            for (row, cell) in cells.iter().enumerate() {
+            for (line, cell) in cells {
                 let v = match cell {
                     None => 0.0,
                     Some(s) => {
@@ -255,7 +627,7 @@ fn target_column(
                             .filter(|v| v.is_finite())
                             .ok_or_else(|| DataError::Csv {
                                 path: path.to_owned(),
-                                line: row as u64 + 2,
+                                line: *line,
                                 column,
                                 message: format!(
                                     "'{s}' is not a number in regression target '{name}'"
@@ -282,11 +654,11 @@ fn target_column(
 fn class_values(
     name: &str,
     kind: TaskKind,
-    cells: &[Option<String>],
+    cells: &[(u64, Option<String>)],
     column: usize,
     path: &Path,
 ) -> Result<(Vec<f32>, Vec<String>), DataError> {
-    let distinct: BTreeSet<&str> = cells.iter().flatten().map(String::as_str).collect();
+    let distinct: BTreeSet<&str> = cells.iter().filter_map(|(_, c)| c.as_deref()).collect();
     let mut classes: Vec<String> = distinct.iter().map(|s| (*s).to_owned()).collect();
     if classes.iter().all(|c| c.parse::<f64>().is_ok()) {
         classes.sort_by(|a, b| {
@@ -318,7 +690,9 @@ fn class_values(
         }
         TaskKind::Binary if classes.len() == 1 => {
             // One observed class: keep it as class 1 if it looks positive, else class 0.
-            let positive = matches!(classes[0].as_str(), "1" | "true" | "yes" | "True" | "Yes");
+            let positive = ["1", "true", "yes"]
+                .iter()
+                .any(|w| classes[0].eq_ignore_ascii_case(w));
             let other = if positive { "0" } else { "1" }.to_owned();
             if positive {
                 classes.insert(0, other);
@@ -336,7 +710,7 @@ fn class_values(
     }
     let values = cells
         .iter()
-        .map(|c| {
+        .map(|(_, c)| {
             c.as_ref()
                 .and_then(|s| classes.iter().position(|k| k == s))
                 .map_or(0.0, |i| i as f32)
@@ -376,16 +750,86 @@ mod tests {
     }
 
     #[test]
+    fn mtl_csv_roles_categories_imputation_and_split() {
+        let text = "id:row,island,mass,flag:cat,task:species:class,task:size:reg,split\n\
+                    1,A,10,1,x,1.5,train\n\
+                    2,B,,2,y,,val\n\
+                    3,,30,1,,2.5,test\n\
+                    4,A,20,2,,,train\n";
+        let d = parse(text.as_bytes(), Path::new("m.csv"), &[]).expect("parses");
+        assert_eq!(d.rows, 3, "the row without any label is dropped");
+        assert_eq!(
+            d.feature_names,
+            [
+                "island=A",
+                "island=B",
+                "island=(missing)",
+                "mass",
+                "mass_missing",
+                "flag=1",
+                "flag=2"
+            ],
+            "one-hot levels, a missing level, an imputation indicator"
+        );
+        assert_eq!(&d.x[..7], [1.0, 0.0, 0.0, 10.0, 0.0, 1.0, 0.0], "row 1");
+        assert_eq!(
+            &d.x[7..14],
+            [0.0, 1.0, 0.0, 20.0, 1.0, 0.0, 1.0],
+            "row 2: mass imputed with the mean 20"
+        );
+        assert_eq!(
+            d.targets[0].name, "species",
+            "task: prefix and kind suffix removed"
+        );
+        assert_eq!(d.targets[0].kind, TaskKind::Binary, "two classes: binary");
+        assert_eq!(d.targets[1].kind, TaskKind::Regression, "reg suffix");
+        assert_eq!(
+            d.split,
+            Some(vec![SplitTag::Train, SplitTag::Val, SplitTag::Test]),
+            "split column"
+        );
+    }
+
+    #[test]
+    fn kind_detection_follows_the_convention() {
+        assert_eq!(
+            detect_kind(&["1.5", "2.25", "3"]),
+            TaskKind::Regression,
+            "fractions"
+        );
+        assert_eq!(detect_kind(&["a", "b", "c"]), TaskKind::Multiclass, "text");
+        assert_eq!(
+            detect_kind(&["yes", "no", "yes"]),
+            TaskKind::Binary,
+            "boolean words"
+        );
+        let ints: Vec<String> = (0..100).map(|i| (i % 3).to_string()).collect();
+        let ints: Vec<&str> = ints.iter().map(String::as_str).collect();
+        assert_eq!(
+            detect_kind(&ints),
+            TaskKind::Multiclass,
+            "few integer values"
+        );
+        let many: Vec<String> = (0..100).map(|i| i.to_string()).collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        assert_eq!(
+            detect_kind(&many),
+            TaskKind::Regression,
+            "many integer values"
+        );
+    }
+
+    #[test]
     fn errors_name_line_and_column() {
         let tasks = [task("y", TaskKind::Regression)];
         let cases = [
             ("a,y\n1,2\n3,x\n", "line 3, column 2"),
-            ("a,y\n1,2\nq,3\n", "line 3, column 1"),
             ("a,y\n1,2\n1,2,3\n", "line 3"),
             ("a,y\n", "no data rows"),
             ("", "empty"),
             ("a,a,y\n1,2,3\n", "appears twice"),
             ("a,b\n1,2\n", "lacks"),
+            ("a,y,split\n1,2,later\n", "line 2, column 3"),
         ];
         for (text, expected) in cases {
             let err = parse(text.as_bytes(), Path::new("bad.csv"), &tasks)
@@ -396,6 +840,33 @@ mod tests {
                 "'{err}' should contain '{expected}'"
             );
             assert!(err.ends_with("bad.csv"), "'{err}' ends with the file");
+        }
+        let many: String = (0..60).map(|i| format!("v{i},1\n")).collect();
+        let err = parse(
+            format!("a,y\n{many}").as_bytes(),
+            Path::new("bad.csv"),
+            &tasks,
+        )
+        .expect_err("too many levels");
+        assert!(err.to_string().contains("at most 50"), "{err}");
+    }
+
+    #[test]
+    fn every_shipped_dataset_file_loads() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/datasets");
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return; // The shared folder is not part of a clean clone.
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let name = path.to_string_lossy().into_owned();
+            if name.ends_with(".csv") || name.ends_with(".csv.gz") {
+                let d = load(&path, &[]).unwrap_or_else(|e| panic!("{e}"));
+                assert!(
+                    d.rows > 10 && !d.targets.is_empty(),
+                    "{name}: rows and targets"
+                );
+            }
         }
     }
 }

@@ -29,6 +29,21 @@ pub struct Dataset {
     pub x: Vec<f32>,
     /// Every label column the dataset offers.
     pub targets: Vec<TargetColumn>,
+    /// A fixed split per row (a CSV `split` column), if the file has one.
+    pub split: Option<Vec<SplitTag>>,
+    /// How a CSV file's raw columns became the features (kept for `predict`).
+    pub encoding: Option<csv::InputEncoding>,
+}
+
+/// A row's place in a fixed split.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SplitTag {
+    /// Training row.
+    Train,
+    /// Validation row.
+    Val,
+    /// Test row (used for validation when a file has no validation rows).
+    Test,
 }
 
 /// One label column.
@@ -177,6 +192,17 @@ pub struct TaskInfo {
     pub out_dim: usize,
     /// Class names (binary and multiclass).
     pub classes: Vec<String>,
+    /// Regression targets of CSV data are learned standardised, `(y − mean) / std`;
+    /// predictions are mapped back. 0 and 1 (the identity) otherwise.
+    #[serde(default)]
+    pub target_mean: f32,
+    /// See `target_mean`.
+    #[serde(default = "one_f32")]
+    pub target_std: f32,
+}
+
+fn one_f32() -> f32 {
+    1.0
 }
 
 /// The labels of one task on one split.
@@ -257,6 +283,8 @@ pub struct PreparedData {
     pub input_mean: Vec<f32>,
     /// Per-feature standard deviation used to standardise (1 for constant features).
     pub input_std: Vec<f32>,
+    /// How raw CSV columns become the features, when the data came from a CSV file.
+    pub encoding: Option<csv::InputEncoding>,
 }
 
 impl PreparedData {
@@ -312,17 +340,44 @@ impl PreparedData {
                 loss: task.loss(),
                 out_dim,
                 classes: col.classes.clone(),
+                target_mean: 0.0,
+                target_std: 1.0,
             });
             columns.push(col);
         }
 
-        let mut order: Vec<usize> = (0..data.rows).collect();
-        order.shuffle(&mut rng::stream(spec.seed, "data.split"));
-        let n_val = ((data.rows as f64) * spec.training.validation_fraction).round() as usize;
-        let n_val = n_val.min(data.rows - 1);
-        let (val_idx, train_idx) = order.split_at(n_val);
-        let mut train_idx = train_idx.to_vec();
-        let mut val_idx = val_idx.to_vec();
+        let (mut train_idx, mut val_idx) = match &data.split {
+            // A fixed split from the file: validation rows, or test rows when there are none.
+            Some(tags) => {
+                let rows = |want: SplitTag| {
+                    (0..data.rows)
+                        .filter(|&i| tags[i] == want)
+                        .collect::<Vec<_>>()
+                };
+                let val = rows(SplitTag::Val);
+                let val = if val.is_empty() {
+                    rows(SplitTag::Test)
+                } else {
+                    val
+                };
+                (rows(SplitTag::Train), val)
+            }
+            None => {
+                let mut order: Vec<usize> = (0..data.rows).collect();
+                order.shuffle(&mut rng::stream(spec.seed, "data.split"));
+                let n_val =
+                    ((data.rows as f64) * spec.training.validation_fraction).round() as usize;
+                let n_val = n_val.min(data.rows - 1);
+                let (val_idx, train_idx) = order.split_at(n_val);
+                (train_idx.to_vec(), val_idx.to_vec())
+            }
+        };
+        if train_idx.is_empty() {
+            return Err(DataError::Mismatch(format!(
+                "dataset '{}' has no training rows",
+                data.name
+            )));
+        }
         train_idx.sort_unstable();
         val_idx.sort_unstable();
 
@@ -355,7 +410,37 @@ impl PreparedData {
                 labels,
             }
         };
-        let train = make(&train_idx);
+        let mut train = make(&train_idx);
+        let mut val = make(&val_idx);
+        if data.encoding.is_some() {
+            // CSV data: learn regression targets on a unit scale (body mass in grams would
+            // otherwise dwarf every other loss); predictions are mapped back.
+            for (k, task) in tasks.iter_mut().enumerate() {
+                if task.kind != TaskKind::Regression {
+                    continue;
+                }
+                let labels = &train.labels[k];
+                let n = labels.count().max(1) as f64;
+                let pairs = || {
+                    labels
+                        .values
+                        .iter()
+                        .zip(&labels.mask)
+                        .filter(|(_, m)| **m > 0.0)
+                        .map(|(v, _)| f64::from(*v))
+                };
+                let mean = pairs().sum::<f64>() / n;
+                let std = (pairs().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt();
+                let std = if std > 1e-12 { std } else { 1.0 };
+                task.target_mean = mean as f32;
+                task.target_std = std as f32;
+                for split in [&mut train, &mut val] {
+                    for v in &mut split.labels[k].values {
+                        *v = (*v - task.target_mean) / task.target_std;
+                    }
+                }
+            }
+        }
         for (task, labels) in tasks.iter().zip(&train.labels) {
             if labels.count() == 0 {
                 return Err(DataError::Mismatch(format!(
@@ -368,10 +453,11 @@ impl PreparedData {
             name: data.name.clone(),
             feature_names: data.feature_names.clone(),
             tasks,
-            val: make(&val_idx),
+            val,
             train,
             input_mean: mean,
             input_std: std,
+            encoding: data.encoding.clone(),
         })
     }
 

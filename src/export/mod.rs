@@ -7,8 +7,9 @@
 //! `shared.<i>.weight`, `shared.<i>.bias`, `heads.<task>.<i>.weight`, … (PyTorch layout,
 //! `Linear` weight `[out, in]`), plus `normalizer.mean` and `normalizer.std` (`[features]`):
 //! standardise inputs as `(x − mean) / std` before the first layer. The safetensors metadata
-//! holds `format` (`mtl-studio/1`), `spec` (the experiment spec as JSON), `tasks` and
-//! `feature_names` (JSON), so the file alone is enough to rebuild and run the model.
+//! holds `format` (`mtl-studio/1`), `spec` (the experiment spec as JSON), `tasks`,
+//! `feature_names` and, for CSV data, `input_encoding` (JSON: each raw column's imputation
+//! value or one-hot levels), so the file alone is enough to rebuild and run the model.
 
 pub mod plot;
 
@@ -93,6 +94,8 @@ pub struct ModelFile {
     pub feature_names: Vec<String>,
     /// The tasks (kind, loss, output width, class names).
     pub tasks: Vec<TaskInfo>,
+    /// How raw CSV columns become the features (absent for built-in data).
+    pub input_encoding: Option<crate::data::csv::InputEncoding>,
 }
 
 /// Where the spec JSON goes beside a weights file: `spec.json` for `model.safetensors`,
@@ -146,12 +149,16 @@ pub fn save_model(path: &Path, file: &ModelFile) -> Result<(), ExportError> {
     let tasks = serde_json::to_string(&file.tasks).map_err(|e| format_err(e.to_string()))?;
     let features =
         serde_json::to_string(&file.feature_names).map_err(|e| format_err(e.to_string()))?;
-    let metadata = HashMap::from([
+    let mut metadata = HashMap::from([
         ("format".to_owned(), FORMAT.to_owned()),
         ("spec".to_owned(), file.spec.to_json()),
         ("tasks".to_owned(), tasks),
         ("feature_names".to_owned(), features),
     ]);
+    if let Some(encoding) = &file.input_encoding {
+        let json = serde_json::to_string(encoding).map_err(|e| format_err(e.to_string()))?;
+        metadata.insert("input_encoding".to_owned(), json);
+    }
     let bytes =
         safetensors::serialize(views, Some(metadata)).map_err(|e| format_err(e.to_string()))?;
     write_atomic(path, &bytes)?;
@@ -221,6 +228,13 @@ pub fn load_model(path: &Path) -> Result<ModelFile, ExportError> {
             }),
         }
     }
+    let input_encoding = match meta.get("input_encoding") {
+        Some(json) => Some(
+            serde_json::from_str(json)
+                .map_err(|e| bad(format!("metadata 'input_encoding': {e}")))?,
+        ),
+        None => None,
+    };
     let (Some(input_mean), Some(input_std)) = (mean, std) else {
         return Err(bad(
             "tensors 'normalizer.mean' and 'normalizer.std' are missing".to_owned(),
@@ -238,6 +252,7 @@ pub fn load_model(path: &Path) -> Result<ModelFile, ExportError> {
         input_std,
         feature_names,
         tasks,
+        input_encoding,
     })
 }
 
@@ -245,7 +260,11 @@ pub fn load_model(path: &Path) -> Result<ModelFile, ExportError> {
 /// probability of class 1 for binary tasks, class probabilities for multiclass tasks.
 pub fn to_predictions(task: &TaskInfo, mut out: Vec<f32>) -> Vec<f32> {
     match task.kind {
-        TaskKind::Regression => out,
+        TaskKind::Regression => {
+            out.iter_mut()
+                .for_each(|v| *v = *v * task.target_std + task.target_mean);
+            out
+        }
         TaskKind::Binary => {
             out.iter_mut().for_each(|z| *z = 1.0 / (1.0 + (-*z).exp()));
             out

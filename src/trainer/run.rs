@@ -110,8 +110,13 @@ impl Session {
     pub fn new(spec: &ExperimentSpec) -> Result<Self, TrainError> {
         spec.check()?;
         let dataset = data::load(spec)?;
-        let prepared = PreparedData::new(spec, &dataset)?;
-        Self::with_data(spec, prepared)
+        let mut spec = spec.clone();
+        if spec.model.input == 0 {
+            // "From the file": a CSV's encoded feature count.
+            spec.model.input = dataset.features();
+        }
+        let prepared = PreparedData::new(&spec, &dataset)?;
+        Self::with_data(&spec, prepared)
     }
 
     /// Builds a session on data that are already prepared.
@@ -673,6 +678,7 @@ impl Session {
             input_std: self.data.input_std.clone(),
             feature_names: self.data.feature_names.clone(),
             tasks: self.data.tasks.clone(),
+            input_encoding: self.data.encoding.clone(),
         })
     }
 
@@ -707,6 +713,7 @@ impl Session {
             val: empty,
             input_mean: file.input_mean.clone(),
             input_std: file.input_std.clone(),
+            encoding: file.input_encoding.clone(),
         };
         let mut session = Self::with_data(&file.spec, prepared)?;
         session.model.load(&file.tensors)?;
