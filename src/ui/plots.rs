@@ -319,7 +319,8 @@ impl Charts<'_> {
             );
             return;
         };
-        let label_w = 70.0;
+        let longest = self.names.iter().map(String::len).max().unwrap_or(4) as f32;
+        let label_w = (12.0 + 8.0 * longest).clamp(40.0, 140.0);
         let cell = ((rect.width() - label_w - 10.0).min(rect.height() - 64.0) / k as f32).max(10.0);
         let origin = rect.left_top() + egui::vec2(label_w, 24.0);
         let font = egui::FontId::proportional(if cell > 40.0 { 15.0 } else { 11.0 });

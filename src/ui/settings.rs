@@ -137,7 +137,7 @@ pub fn dataset_ui(
                     *pick_csv = true;
                 }
             });
-            ui.weak("Header row; task targets are columns you pick below, every other column is a numeric input.");
+            ui.weak("MTL-CSV: task:NAME columns are tasks, a split column fixes the split, every other column is an input (text columns are one-hot encoded, missing numbers imputed).");
         }
     }
     if let Some(err) = &summary.error {
