@@ -1166,7 +1166,9 @@ seed = 42
 #   mmoe:       synthetic regression tasks of Ma et al. (KDD 2018); labels y1, y2, ...
 #   playground: 2-D points (x1, x2) with labels circle, xor, xor_rotated, gauss, spiral
 #               (binary) and plane, gauss_bumps (regression); keys samples, noise, xor_angle_deg
-#   csv:        path = "data.csv"; header row; task targets are columns, the rest are inputs
+#   csv:        path = "data.csv" (or .csv.gz), MTL-CSV v1: task:NAME columns are targets,
+#               a split column fixes the split, other columns are inputs (text: one-hot);
+#               set model.input = 0 to take the input size from the file
 [dataset]
 source = "mmoe"
 samples = 12000
