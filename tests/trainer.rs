@@ -82,8 +82,8 @@ fn task_weights_change_the_objective_from_the_next_step() {
     );
 }
 
-#[test]
-fn a_nan_loss_is_caught_with_task_and_step_and_weights_stay_finite() {
+/// A small experiment whose SGD step (lr 10⁴) makes the losses blow up within a few steps.
+fn diverging_spec() -> ExperimentSpec {
     let mut spec = common::small_spec(1500, 50);
     spec.optimizer = OptimizerSpec::Sgd {
         lr: 1e4,
@@ -91,6 +91,12 @@ fn a_nan_loss_is_caught_with_task_and_step_and_weights_stay_finite() {
         nesterov: false,
         weight_decay: 0.0,
     };
+    spec
+}
+
+#[test]
+fn a_nan_loss_is_caught_with_task_and_step_and_weights_stay_finite() {
+    let spec = diverging_spec();
     let mut s = Session::new(&spec).expect("session");
     let mut caught = None;
     for _ in 0..500 {
@@ -118,13 +124,7 @@ fn a_nan_loss_is_caught_with_task_and_step_and_weights_stay_finite() {
 
 #[test]
 fn the_worker_pauses_on_divergence_and_says_so() {
-    let mut spec = common::small_spec(1500, 50);
-    spec.optimizer = OptimizerSpec::Sgd {
-        lr: 1e4,
-        momentum: 0.9,
-        nesterov: false,
-        weight_decay: 0.0,
-    };
+    let spec = diverging_spec();
     let handle = TrainerHandle::spawn(1, spec, RunOptions::default(), no_waker()).expect("spawn");
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut diverged = false;

@@ -273,6 +273,27 @@ fn delimiter(bytes: &[u8]) -> u8 {
     }
 }
 
+/// A strict reader over CSV bytes (a UTF-8 BOM skipped, the delimiter detected) and the
+/// trimmed header.
+fn open<'a>(
+    bytes: &'a [u8],
+    path: &Path,
+) -> Result<(::csv::Reader<&'a [u8]>, Vec<String>), DataError> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let mut reader = ::csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(false)
+        .delimiter(delimiter(bytes))
+        .from_reader(bytes);
+    let header = reader
+        .headers()
+        .map_err(|e| csv_error(&e, path))?
+        .iter()
+        .map(|h| h.trim().to_owned())
+        .collect();
+    Ok((reader, header))
+}
+
 /// Parses CSV bytes; `path` is used in messages.
 #[expect(
     clippy::too_many_lines,
@@ -285,18 +306,7 @@ pub fn parse(bytes: &[u8], path: &Path, tasks: &[TaskSpec]) -> Result<Dataset, D
         column,
         message,
     };
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    let mut reader = ::csv::ReaderBuilder::new()
-        .has_headers(true)
-        .flexible(false)
-        .delimiter(delimiter(bytes))
-        .from_reader(bytes);
-    let header: Vec<String> = reader
-        .headers()
-        .map_err(|e| csv_error(&e, path))?
-        .iter()
-        .map(|h| h.trim().to_owned())
-        .collect();
+    let (mut reader, header) = open(bytes, path)?;
     if header.is_empty() || header.iter().all(String::is_empty) {
         return Err(err(1, 0, "the file is empty (no header row)".to_owned()));
     }
@@ -486,16 +496,10 @@ pub fn parse(bytes: &[u8], path: &Path, tasks: &[TaskSpec]) -> Result<Dataset, D
 /// found by name, in any order; other columns are ignored.
 pub fn read_encoded(path: &Path, encoding: &InputEncoding) -> Result<Vec<f32>, DataError> {
     let bytes = read_bytes(path)?;
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
-    let mut reader = ::csv::ReaderBuilder::new()
-        .has_headers(true)
-        .delimiter(delimiter(bytes))
-        .from_reader(bytes);
-    let header: Vec<String> = reader
-        .headers()
-        .map_err(|e| csv_error(&e, path))?
+    let (mut reader, header) = open(&bytes, path)?;
+    let header: Vec<String> = header
         .iter()
-        .map(|h| h.trim().trim_end_matches(":cat").to_owned())
+        .map(|h| h.trim_end_matches(":cat").to_owned())
         .collect();
     let columns = encoding
         .columns

@@ -265,3 +265,19 @@ pub fn check_step<'a>(
     }
     Ok(Some(grads))
 }
+
+/// Returns `out` if every number in it is finite, else an error naming the strategy (the last
+/// guard before a strategy returns: weights must never be NaN or infinite).
+pub fn finite_output(name: &str, out: StepOutput) -> Result<StepOutput, WeightingError> {
+    let finite = out.weights.iter().all(|x| x.is_finite())
+        && out.effective.iter().all(|x| x.is_finite())
+        && out.head_weights.iter().all(|x| x.is_finite())
+        && out.shared_grad.iter().flatten().all(|x| x.is_finite());
+    if finite {
+        Ok(out)
+    } else {
+        Err(WeightingError(format!(
+            "{name}: the weights overflowed (losses or gradients too large or too small)"
+        )))
+    }
+}

@@ -17,7 +17,7 @@ use rand_distr::StandardNormal;
 
 use super::api::{
     Family, Hyper, MethodInfo, Params, StepInput, StepOutput, Strategy, WeightingError,
-    check_setup, check_step, loss_based, param_f64, require_grads, weighted_sum,
+    check_setup, check_step, finite_output, loss_based, param_f64, require_grads, weighted_sum,
 };
 
 /// Every method of this family, for the GUI picker and the README.
@@ -390,24 +390,6 @@ const UW_INIT: f64 = -0.5;
 /// finite).
 fn check_input(name: &str, input: &StepInput<'_>, k: usize) -> Result<(), WeightingError> {
     check_step(name, input, k, false).map(|_| ())
-}
-
-/// Fails if any number of the output is NaN or infinite (the last guard before returning).
-fn finite_output(name: &str, out: StepOutput) -> Result<StepOutput, WeightingError> {
-    let finite = out.weights.iter().all(|x| x.is_finite())
-        && out.effective.iter().all(|x| x.is_finite())
-        && out.head_weights.iter().all(|x| x.is_finite())
-        && out
-            .shared_grad
-            .as_ref()
-            .is_none_or(|g| g.iter().all(|x| x.is_finite()));
-    if finite {
-        Ok(out)
-    } else {
-        Err(WeightingError(format!(
-            "{name}: the weights overflowed (losses or gradients too large or too small)"
-        )))
-    }
 }
 
 /// Numerically stable softmax (subtracts the max first; same value as torch's).

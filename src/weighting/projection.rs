@@ -21,7 +21,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::api::{
     Family, Hyper, MethodInfo, Params, StepInput, StepOutput, Strategy, WeightingError,
-    check_setup, check_step, dot, gramian, loss_based, param_f64, weighted_sum,
+    check_setup, check_step, dot, finite_output, gramian, loss_based, param_f64, weighted_sum,
 };
 
 /// Every method of this family, for the GUI picker and the README.
@@ -295,19 +295,9 @@ fn visit_order(k: usize, skip: Option<usize>, identity: bool, rng: &mut ChaCha8R
     order
 }
 
-/// Returns `out` if every number in it is finite, else an error naming `method`.
+/// [`finite_output`] with the arguments in this file's order.
 fn finite(out: StepOutput, method: &str) -> Result<StepOutput, WeightingError> {
-    let ok = out.shared_grad.iter().flatten().all(|v| v.is_finite())
-        && out.weights.iter().all(|v| v.is_finite())
-        && out.effective.iter().all(|v| v.is_finite())
-        && out.head_weights.iter().all(|v| v.is_finite());
-    if ok {
-        Ok(out)
-    } else {
-        Err(WeightingError(format!(
-            "{method} produced non-finite values (gradients or losses too large?)"
-        )))
-    }
+    finite_output(method, out)
 }
 
 /// Eigen-decomposition of a small symmetric matrix (n × n) by cyclic Jacobi rotations.

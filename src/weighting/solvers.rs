@@ -33,7 +33,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::api::{
     Family, Hyper, MethodInfo, Params, StepInput, StepOutput, Strategy, WeightingError,
-    check_setup, check_step, dot, gramian, param_f64, weighted_sum,
+    check_setup, check_step, dot, finite_output, gramian, param_f64, weighted_sum,
 };
 
 /// Every method of this family, for the GUI picker and the README.
@@ -305,24 +305,6 @@ fn checked_input<'a>(
         )));
     }
     Ok((grads, g))
-}
-
-/// Fails if any number of the output is NaN or infinite (the last guard before returning).
-fn finite_output(name: &str, out: StepOutput) -> Result<StepOutput, WeightingError> {
-    let finite = out.weights.iter().all(|x| x.is_finite())
-        && out.effective.iter().all(|x| x.is_finite())
-        && out.head_weights.iter().all(|x| x.is_finite())
-        && out
-            .shared_grad
-            .as_ref()
-            .is_none_or(|g| g.iter().all(|x| x.is_finite()));
-    if finite {
-        Ok(out)
-    } else {
-        Err(WeightingError(format!(
-            "{name}: the weights overflowed (gradients too large or too small)"
-        )))
-    }
 }
 
 /// M·x for a K × K matrix M.
