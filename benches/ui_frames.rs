@@ -74,6 +74,7 @@ fn main() {
             elapsed_secs: s as f64 / 1000.0,
             grad_norms: Some(vec![0.3, 0.4]),
             grad_cosines: Some(vec![1.0, 0.2, 0.2, 1.0]),
+            arch: None,
         }));
         if s % 150 == 0 {
             for split in [Split::Train, Split::Val] {

@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::data;
-use crate::experiment::{DatasetSpec, ExperimentSpec, WeightingSpec};
+use crate::experiment::{Architecture, DatasetSpec, ExperimentSpec, WeightingSpec};
 use crate::export;
-use crate::trainer::{RunOptions, RunState, TrainerCommand, TrainerHandle, Waker};
+use crate::trainer::{Penalty, RunOptions, RunState, TrainerCommand, TrainerHandle, Waker};
 use crate::ui::history::{Phase, RunHistory};
 use crate::ui::plots::{self, ViewPrefs};
 use crate::ui::settings::{self, DataSummary, Edits};
@@ -205,6 +205,20 @@ impl MtlApp {
             let lr = self.state.spec.optimizer.lr();
             self.send(TrainerCommand::SetLearningRate(lr));
         }
+        if edits.penalty {
+            let model = &self.state.spec.model;
+            let soft = match model.architecture {
+                Architecture::Soft { lambda, .. } => Some(lambda),
+                _ => None,
+            };
+            let relationship = model.relationship.as_ref().map(|r| r.lambda);
+            if let Some(lambda) = soft {
+                self.send(TrainerCommand::SetPenalty(Penalty::Soft, lambda));
+            }
+            if let Some(lambda) = relationship {
+                self.send(TrainerCommand::SetPenalty(Penalty::Relationship, lambda));
+            }
+        }
     }
 
     /// True when the edited spec differs from the running one in more than live settings.
@@ -218,6 +232,13 @@ impl MtlApp {
             let mut s = s.clone();
             s.tasks.iter_mut().for_each(|t| t.weight = 1.0);
             *s.optimizer.lr_mut() = 1.0;
+            // So do soft sharing's λ and relationship learning's λ₂.
+            if let Architecture::Soft { lambda, .. } = &mut s.model.architecture {
+                *lambda = 1.0;
+            }
+            if let Some(r) = &mut s.model.relationship {
+                r.lambda = 1.0;
+            }
             if s.weighting.is_manual() || s.weighting.key() == "ew" {
                 s.weighting = WeightingSpec::default();
             }
@@ -663,7 +684,7 @@ impl MtlApp {
                         .find(|(n, _)| n == target)
                         .map_or(2, |(_, c)| *c)
                 };
-                edits.structure |= composer::composer_ui(ui, &mut self.state.spec, &classes);
+                edits |= composer::composer_ui(ui, &mut self.state.spec, &classes);
             });
         egui::CollapsingHeader::new("Loss weighting")
             .default_open(true)

@@ -57,8 +57,11 @@ pub fn reference_spec(epochs: usize) -> ExperimentSpec {
                 .map(|t| HeadSpec {
                     task: t.name.clone(),
                     layers: vec![lin(64), LayerSpec::Relu],
+                    links: Vec::new(),
                 })
                 .collect(),
+            architecture: crate::experiment::Architecture::Hard,
+            relationship: None,
         },
         tasks,
         weighting: WeightingSpec::default(),
@@ -237,6 +240,7 @@ fn reference_spec_with_tasks(tasks: usize, strategy: &str, rep_grad: bool) -> Ex
         .map(|t| HeadSpec {
             task: t.name.clone(),
             layers: vec![lin(64), LayerSpec::Relu],
+            links: Vec::new(),
         })
         .collect();
     if let DatasetSpec::Mmoe(m) = &mut spec.dataset {

@@ -408,6 +408,7 @@ struct EpochDynamics {
     steps: usize,
     cosines: Vec<f64>,
     measured: usize,
+    arch: Option<crate::model::ArchState>,
 }
 
 impl EpochDynamics {
@@ -417,6 +418,7 @@ impl EpochDynamics {
             steps: 0,
             cosines: vec![0.0; k * k],
             measured: 0,
+            arch: None,
         }
     }
 
@@ -431,9 +433,14 @@ impl EpochDynamics {
             }
             self.measured += 1;
         }
+        if outcome.arch.is_some() {
+            self.arch.clone_from(&outcome.arch);
+        }
     }
 
-    /// Rows `epoch,step,train,<task>,,weight,<mean>` and `…,<a>|<b>,,grad_cosine,<mean>`.
+    /// Rows `epoch,step,train,<task>,,weight,<mean>` and `…,<a>|<b>,,grad_cosine,<mean>`;
+    /// and, as last measured, `<a>|<b>` rows `tower_distance` and `omega` (a ≤ b),
+    /// `unit<u>:<a>|<b>` rows `stitch` (α of row a, column b), `<gate>|expert<e>` rows `gate`.
     fn flush(&mut self, session: &Session, rows: &mut Vec<MetricRow>) {
         let tasks = &session.data().tasks;
         let row = |task: String, metric: &'static str, value: f64| MetricRow {
@@ -462,6 +469,43 @@ impl EpochDynamics {
                         "grad_cosine",
                         self.cosines[a * k + b] / self.measured as f64,
                     ));
+                }
+            }
+        }
+        if let Some(arch) = &self.arch {
+            let k = tasks.len();
+            let pair = |a: usize, b: usize| format!("{}|{}", tasks[a].name, tasks[b].name);
+            for (metric, matrix, diagonal) in [
+                ("tower_distance", arch.tower_distances.as_ref(), false),
+                ("omega", arch.omega.as_ref(), true),
+            ] {
+                let Some(m) = matrix else { continue };
+                for a in 0..k {
+                    for b in a + usize::from(!diagonal)..k {
+                        rows.push(row(pair(a, b), metric, m[a * k + b]));
+                    }
+                }
+            }
+            for (u, alpha) in arch.stitch.iter().enumerate() {
+                for a in 0..k {
+                    for b in 0..k {
+                        rows.push(row(
+                            format!("unit{u}:{}", pair(a, b)),
+                            "stitch",
+                            alpha[a * k + b],
+                        ));
+                    }
+                }
+            }
+            let one_gate = arch.gates.len() == 1;
+            for (g, weights) in arch.gates.iter().enumerate() {
+                let gate = if one_gate {
+                    "all".to_owned()
+                } else {
+                    tasks[g].name.clone()
+                };
+                for (e, w) in weights.iter().enumerate() {
+                    rows.push(row(format!("{gate}|expert{e}"), "gate", *w));
                 }
             }
         }

@@ -13,6 +13,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::builtin;
 
+mod arch;
+
+pub use arch::{
+    Architecture, Coupling, LinkSpec, MAX_EXPERTS, Plan, RelationshipSpec, Take, block_ends,
+};
+
 /// The current version of the spec file format.
 pub const SPEC_VERSION: u32 = 1;
 
@@ -234,8 +240,15 @@ impl TaskSpec {
 pub struct ModelSpec {
     /// Number of input features; 0 takes it from a CSV file's encoded columns.
     pub input: usize,
-    /// Layers of the shared trunk, applied in order.
+    /// Layers of the shared trunk, applied in order (with other architectures: of each
+    /// tower, column or expert).
     pub shared: Vec<LayerSpec>,
+    /// How the tasks share `shared`: hard sharing unless set.
+    #[serde(default)]
+    pub architecture: Architecture,
+    /// Multi-task relationship learning over the heads' output layers, when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relationship: Option<RelationshipSpec>,
     /// One head per task. Each head's output layer (sized by the task's kind) is added
     /// automatically after its layers.
     pub heads: Vec<HeadSpec>,
@@ -250,6 +263,9 @@ pub struct HeadSpec {
     /// Hidden layers, applied in order after the trunk.
     #[serde(default)]
     pub layers: Vec<LayerSpec>,
+    /// Inputs taken from other tasks' heads (concatenated to the representation).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<LinkSpec>,
 }
 
 /// One layer of the trunk or of a head.
@@ -784,8 +800,11 @@ impl Default for ExperimentSpec {
                     .map(|t| HeadSpec {
                         task: t.name.clone(),
                         layers: hidden(32),
+                        links: Vec::new(),
                     })
                     .collect(),
+                architecture: Architecture::Hard,
+                relationship: None,
             },
             tasks,
             weighting: WeightingSpec::default(),
@@ -923,6 +942,7 @@ impl ExperimentSpec {
         let targets = self.validate_dataset(&mut out);
         self.validate_tasks(targets.as_deref(), &mut out);
         self.validate_model(&mut out);
+        self.validate_sharing(&mut out);
         self.optimizer.problems(&mut out);
         self.weighting.problems(&mut out);
         let t = &self.training;
@@ -1146,8 +1166,13 @@ impl ExperimentSpec {
                 .unwrap_or_else(|| HeadSpec {
                     task: task.name.clone(),
                     layers: vec![LayerSpec::Linear { out: 32 }, LayerSpec::Relu],
+                    links: Vec::new(),
                 });
             heads.push(head);
+        }
+        for head in &mut heads {
+            head.links
+                .retain(|l| self.tasks.iter().any(|t| t.name == l.from));
         }
         self.model.heads = heads;
     }

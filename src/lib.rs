@@ -14,6 +14,7 @@ pub mod cli;
 pub mod data;
 pub mod experiment;
 pub mod export;
+pub mod linalg;
 pub mod metrics;
 pub mod model;
 pub mod optim;

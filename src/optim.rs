@@ -23,6 +23,7 @@ pub struct Optimizer {
     lr: f64,
     step: u64,
     state: Vec<State>,
+    lr_scales: Vec<f64>,
 }
 
 impl Optimizer {
@@ -33,6 +34,7 @@ impl Optimizer {
             lr: spec.lr(),
             step: 0,
             state: vec![State::default(); params],
+            lr_scales: vec![1.0; params],
         }
     }
 
@@ -44,6 +46,13 @@ impl Optimizer {
     /// Changes the learning rate from the next step on.
     pub fn set_lr(&mut self, lr: f64) {
         self.lr = lr;
+    }
+
+    /// Multiplies variable `i`'s learning rate by `scale` (e.g. cross-stitch units).
+    pub fn set_lr_scale(&mut self, i: usize, scale: f64) {
+        if let Some(s) = self.lr_scales.get_mut(i) {
+            *s = scale;
+        }
     }
 
     /// Applies one update to every variable that has a gradient in `grads`.
@@ -74,7 +83,7 @@ impl Optimizer {
             state.a = vec![0.0; w.len()];
             state.b = vec![0.0; w.len()];
         }
-        let lr = self.lr as f32;
+        let lr = (self.lr * self.lr_scales.get(i).copied().unwrap_or(1.0)) as f32;
         let t = self.step.max(1) as i32;
         match self.spec {
             OptimizerSpec::Sgd {

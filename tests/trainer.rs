@@ -359,6 +359,7 @@ fn a_csv_task_with_missing_labels_trains_on_its_labelled_rows() {
         .map(|t| HeadSpec {
             task: t.name.clone(),
             layers: vec![],
+            links: Vec::new(),
         })
         .collect();
     spec.optimizer = OptimizerSpec::defaults_with_lr(0.01)[1].clone();
@@ -432,6 +433,7 @@ fn a_csv_with_categories_and_big_units_round_trips_through_export_and_predict() 
     spec.model.heads = vec![HeadSpec {
         task: "mass".into(),
         layers: vec![],
+        links: Vec::new(),
     }];
     spec.optimizer = OptimizerSpec::defaults_with_lr(0.01)[1].clone();
     let mut s = Session::new(&spec).expect("session");

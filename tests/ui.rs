@@ -102,7 +102,7 @@ fn adding_a_trunk_layer_from_the_composer_edits_the_spec() {
     let mut h = harness();
     h.run_steps(2);
     let before = h.state().state.spec.model.shared.len();
-    h.get_by_label("➕ Add trunk layer").click();
+    h.get_by_label("➕ Add shared layer").click();
     h.run_steps(2);
     h.get_by_label("Linear(32)").click();
     h.run_steps(2);
@@ -331,4 +331,89 @@ fn opening_an_mtl_csv_makes_its_task_columns_the_tasks_and_trains() {
     h.get_by_label("▶ Train").click();
     h.run_steps(1);
     step_until(&mut h, "training steps", |app| app.steps_done() > 10);
+}
+
+#[test]
+fn picking_mmoe_and_linking_heads_edits_the_spec_and_training_shows_the_gates() {
+    let mut h = harness();
+    h.run_steps(2);
+    h.get_by_role_and_label(egui::accesskit::Role::ComboBox, "Architecture")
+        .click();
+    h.run_steps(3);
+    h.get_by_label("MMoE").click();
+    h.run_steps(2);
+    assert_eq!(
+        h.state().state.spec.model.architecture,
+        mtl_studio::experiment::Architecture::Mmoe { experts: 4 },
+        "the spec uses the picked architecture"
+    );
+    assert!(
+        !texts_containing(&h, "Each expert").is_empty(),
+        "the layer list is titled for experts"
+    );
+    h.get_by_label("➕ Input from another task into y2")
+        .scroll_to_me();
+    h.run_steps(2);
+    h.get_by_label("➕ Input from another task into y2")
+        .click_accesskit();
+    h.run_steps(2);
+    // The menu's entry is drawn last (the popup sits above everything else).
+    h.get_all_by_label("y1")
+        .last()
+        .expect("the menu lists task y1")
+        .click();
+    h.run_steps(2);
+    let links = &h.state().state.spec.model.heads[1].links;
+    assert_eq!(links.len(), 1, "one link into y2");
+    assert_eq!(links[0].from, "y1", "from y1");
+    assert!(h.state().state.spec.validate().is_empty(), "a valid model");
+
+    h.get_by_label("▶ Train").click();
+    h.run_steps(1);
+    step_until(&mut h, "gate weights", |app| {
+        app.history
+            .arch
+            .as_ref()
+            .is_some_and(|a| a.gates.len() == 2)
+    });
+    assert!(
+        !texts_containing(&h, "Gate weights per task").is_empty(),
+        "the gate view is shown"
+    );
+}
+
+#[test]
+fn moving_soft_sharing_lambda_while_training_applies_without_a_restart() {
+    let mut h = harness();
+    h.state_mut().state.spec.model.architecture = mtl_studio::experiment::Architecture::Soft {
+        lambda: 0.01,
+        coupling: mtl_studio::experiment::Coupling::AllPairs,
+    };
+    h.run_steps(2);
+    h.get_by_label("▶ Train").click();
+    h.run_steps(1);
+    step_until(&mut h, "tower distances", |app| {
+        app.history
+            .tower_distance
+            .first()
+            .is_some_and(|s| s.points().count() > 2)
+    });
+    let last = |app: &MtlApp| {
+        app.history
+            .tower_distance
+            .first()
+            .and_then(|s| s.last())
+            .map_or(f64::NAN, |p| p[1])
+    };
+    let at_change = last(h.state());
+    h.get_by_role_and_label(egui::accesskit::Role::Slider, "Coupling λ")
+        .set_value_accesskit(100.0);
+    h.run_steps(2);
+    assert!(
+        texts_containing(&h, "Restart to apply").is_empty(),
+        "λ applies live, without a restart"
+    );
+    step_until(&mut h, "the towers pulled together", |app| {
+        last(app) < 0.8 * at_change
+    });
 }

@@ -6,7 +6,8 @@ pub mod run;
 pub mod worker;
 
 pub use protocol::{
-    EvalMetrics, RunInfo, RunState, Split, StepMetrics, TaskEval, TrainerCommand, TrainerEvent,
+    EvalMetrics, Penalty, RunInfo, RunState, Split, StepMetrics, TaskEval, TrainerCommand,
+    TrainerEvent,
 };
 pub use run::{Session, StepOutcome, TrainError};
 pub use worker::{RunOptions, TrainerHandle, Waker, no_waker};

@@ -18,10 +18,21 @@ pub enum TrainerCommand {
     SetTaskWeights(Vec<f32>),
     /// New learning rate, used from the next step on.
     SetLearningRate(f64),
+    /// New penalty strength λ, from the next step on.
+    SetPenalty(Penalty, f64),
     /// Write the weights (and the spec) to this `.safetensors` file.
     SaveWeights(PathBuf),
     /// Replace the weights with those of this file (same architecture).
     LoadWeights(PathBuf),
+}
+
+/// Which penalty [`TrainerCommand::SetPenalty`] sets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Penalty {
+    /// Soft sharing's λ.
+    Soft,
+    /// Relationship learning's λ₂.
+    Relationship,
 }
 
 /// What state the run is in.
@@ -83,6 +94,9 @@ pub struct StepMetrics {
     pub grad_norms: Option<Vec<f64>>,
     /// K × K cosines between task gradients (row-major), as last measured.
     pub grad_cosines: Option<Vec<f64>>,
+    /// The architecture's state (tower distances, Ω, cross-stitch units, gates), as last
+    /// measured.
+    pub arch: Option<crate::model::ArchState>,
 }
 
 /// Which rows a metric was computed on.

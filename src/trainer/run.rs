@@ -8,12 +8,12 @@ use candle_core::{Device, Tensor, Var};
 use rand::seq::SliceRandom as _;
 use rand_chacha::ChaCha8Rng;
 
-use super::protocol::{RunInfo, Split, TaskEval};
+use super::protocol::{Penalty, RunInfo, Split, TaskEval};
 use crate::data::{self, DataError, PreparedData, SplitData};
 use crate::experiment::{ExperimentSpec, SpecError};
 use crate::export::{self, ExportError, ModelFile};
 use crate::model::loss::{TaskTarget, task_loss};
-use crate::model::{Mode, Model, ModelError, Part};
+use crate::model::{ArchState, Mode, Model, ModelError, Part, Rep};
 use crate::optim::Optimizer;
 use crate::weighting::{self, StepInput, StepOutput, Strategy, api};
 use crate::{metrics, rng};
@@ -83,6 +83,9 @@ pub struct StepOutcome {
     pub grad_norms: Option<Vec<f64>>,
     /// K × K cosines between the task gradients, when computed this step.
     pub grad_cosines: Option<Vec<f64>>,
+    /// The architecture's state (tower distances, Ω, cross-stitch units, gates), on
+    /// diagnostic steps.
+    pub arch: Option<ArchState>,
 }
 
 /// One training run.
@@ -122,7 +125,10 @@ impl Session {
     /// Builds a session on data that are already prepared.
     pub fn with_data(spec: &ExperimentSpec, data: PreparedData) -> Result<Self, TrainError> {
         let model = Model::new(spec, &data.tasks, &Device::Cpu)?;
-        let optimizer = Optimizer::new(&spec.optimizer, model.params().len());
+        let mut optimizer = Optimizer::new(&spec.optimizer, model.params().len());
+        for (i, p) in model.params().iter().enumerate() {
+            optimizer.set_lr_scale(i, p.lr_scale);
+        }
         let strategy = spec
             .weighting
             .build(&spec.tasks)
@@ -253,6 +259,36 @@ impl Session {
         Ok(())
     }
 
+    /// Sets soft sharing's λ or relationship learning's λ₂ from the next step on.
+    pub fn set_penalty(&mut self, which: Penalty, lambda: f64) -> Result<(), String> {
+        if !(lambda.is_finite() && lambda >= 0.0) {
+            return Err(format!("penalty λ={lambda} must be a number >= 0"));
+        }
+        match which {
+            Penalty::Soft => {
+                if !self.model.set_soft_lambda(lambda) {
+                    return Err("this run does not use soft sharing (Restart to switch)".into());
+                }
+                if let crate::experiment::Architecture::Soft { lambda: l, .. } =
+                    &mut self.spec.model.architecture
+                {
+                    *l = lambda;
+                }
+            }
+            Penalty::Relationship => {
+                if !self.model.set_relationship_lambda(lambda) {
+                    return Err(
+                        "this run does not learn task relationships (Restart to switch)".into(),
+                    );
+                }
+                if let Some(r) = &mut self.spec.model.relationship {
+                    r.lambda = lambda;
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Facts about this run for the UI.
     pub fn info(&self) -> RunInfo {
         RunInfo {
@@ -294,17 +330,20 @@ impl Session {
         let x = Tensor::from_slice(&batch.x, (batch.rows, batch.features), &device)?;
         let rep_grad = self.spec.weighting.rep_grad;
         let mut mode = Mode::Train(&mut self.dropout_rng);
-        let trunk = self.model.forward_trunk(&x, &mut mode)?;
+        let body = self.model.forward_trunk(&x, &mut mode)?;
         // With representation gradients the heads run on a detached leaf copy of the trunk's
-        // output, so each task's backward pass stops at the representation.
-        let rep = if rep_grad {
-            Some(Var::from_tensor(&trunk.detach())?)
-        } else {
-            None
+        // output, so each task's backward pass stops at the representation. (Validation
+        // allows them only where every head reads one representation.)
+        let (rep, trunk) = match (&body, rep_grad) {
+            (Rep::One(t), true) => (Some(Var::from_tensor(&t.detach())?), Some(t.clone())),
+            _ => (None, None),
         };
-        let outputs = self
-            .model
-            .forward_heads(rep.as_ref().map_or(&trunk, |v| v.as_tensor()), &mut mode)?;
+        let outputs = match &rep {
+            Some(v) => self
+                .model
+                .forward_heads(&Rep::One(v.as_tensor().clone()), &mut mode)?,
+            None => self.model.forward_heads(&body, &mut mode)?,
+        };
 
         let mut losses = Vec::with_capacity(outputs.len());
         for (k, (out, task)) in outputs.iter().zip(&self.data.tasks).enumerate() {
@@ -334,8 +373,22 @@ impl Session {
         let needs = self.strategy.needs_grads(epoch);
         let diagnose = self.diagnostics_every > 0
             && step % self.diagnostics_every == 1 % self.diagnostics_every;
-        let (out, diagnostics) = if needs || diagnose || rep_grad {
-            self.gradient_step(&losses, &loss_values, epoch, needs, rep.as_ref(), &trunk)?
+        let arch = if diagnose {
+            Some(self.model.arch_state(&x)?)
+        } else {
+            None
+        };
+        let has_shared = self.model.param_count(Part::Shared) > 0;
+        let penalty = self.model.penalty()?;
+        let (out, diagnostics) = if needs || (diagnose && has_shared) || rep_grad {
+            self.gradient_step(
+                &losses,
+                &loss_values,
+                epoch,
+                needs,
+                rep.as_ref().zip(trunk.as_ref()),
+                penalty.as_ref(),
+            )?
         } else {
             let input = StepInput {
                 epoch,
@@ -355,6 +408,12 @@ impl Session {
                     });
                 }
             }
+            if let Some(p) = penalty {
+                total = Some(match total {
+                    None => p,
+                    Some(t) => (t + p)?,
+                });
+            }
             if let Some(t) = &total {
                 let grads = t.backward()?;
                 let vars: Vec<_> = self.model.params().iter().map(|p| &p.var).collect();
@@ -362,6 +421,11 @@ impl Session {
             }
             (out, None)
         };
+        if let Some(every) = self.model.relationship_every()
+            && step.is_multiple_of(every)
+        {
+            self.model.update_relationship()?;
+        }
         self.strategy.learn(self.optimizer.lr());
         if self.strategy.needs_losses_after() {
             let after = self.batch_losses(&batch)?;
@@ -400,11 +464,17 @@ impl Session {
             task_weights: self.weights.clone(),
             grad_norms,
             grad_cosines,
+            arch,
         })
     }
 
     /// Per-task gradients, the strategy's combination, and the optimizer step. Returns the
     /// strategy's output and (norms, cosines) of the task gradients.
+    ///
+    /// Shared parameters get the strategy's combined gradient. A task's own parameters get
+    /// Σₜ wₜ·∂Lₜ/∂θ over the tasks whose loss reaches them (only their own task, unless a
+    /// link feeds one head into another), with wₜ the strategy's head weight. The
+    /// architecture's penalty gradient is added to every parameter it touches.
     #[expect(clippy::type_complexity, reason = "a private pair of diagnostics")]
     #[expect(
         clippy::too_many_lines,
@@ -416,8 +486,8 @@ impl Session {
         loss_values: &[f64],
         epoch: usize,
         strategy_needs: bool,
-        rep: Option<&Var>,
-        trunk: &Tensor,
+        rep: Option<(&Var, &Tensor)>,
+        penalty: Option<&Tensor>,
     ) -> Result<(StepOutput, Option<(Vec<f64>, Vec<f64>)>), TrainError> {
         let params = self.model.params();
         let shared: Vec<usize> = (0..params.len())
@@ -425,29 +495,29 @@ impl Session {
             .collect();
         let k = losses.len();
         // Per task: the flattened shared (or representation) gradient, the per-row
-        // representation gradient, and the head's own gradients.
+        // representation gradient, and the gradients of task-owned parameters.
         let masks_entries = rep.is_some() && self.strategy.name() == "graddrop";
         let rep_flat: Vec<f32> = match rep {
-            Some(r) if masks_entries => r.flatten_all()?.to_vec1()?,
+            Some((r, _)) if masks_entries => r.flatten_all()?.to_vec1()?,
             _ => Vec::new(),
         };
         let mut task_grads: Vec<Vec<f64>> = Vec::with_capacity(k);
         let mut rep_rows: Vec<Option<Tensor>> = Vec::with_capacity(k);
-        let mut head_grads: Vec<Vec<(usize, Vec<f32>)>> = Vec::with_capacity(k);
-        for (t, loss) in losses.iter().enumerate() {
+        let mut own_grads: Vec<Vec<(usize, Vec<f32>)>> = Vec::with_capacity(k);
+        for loss in losses {
             let Some((loss, _)) = loss else {
                 let d = match rep {
-                    Some(r) => r.dims()[1],
+                    Some((r, _)) => r.dims()[1],
                     None => shared.iter().map(|&i| params[i].var.elem_count()).sum(),
                 };
                 task_grads.push(vec![0.0; d]);
                 rep_rows.push(None);
-                head_grads.push(Vec::new());
+                own_grads.push(Vec::new());
                 continue;
             };
             let grads = loss.backward()?;
             match rep {
-                Some(r) => {
+                Some((r, _)) => {
                     let g = grads.get(r.as_tensor()).cloned().unwrap_or(r.zeros_like()?);
                     let summed: Vec<f64> = if masks_entries {
                         // GradDrop reads Σ_rows ∂L/∂rep ⊙ sign(rep), per entry (LibMTL).
@@ -489,20 +559,20 @@ impl Session {
             }
             let mut own = Vec::new();
             for (i, p) in params.iter().enumerate() {
-                if p.part == Part::Head(t)
+                if p.part != Part::Shared
                     && let Some(g) = grads.get(p.var.as_tensor())
                 {
                     own.push((i, g.flatten_all()?.to_vec1::<f32>()?));
                 }
             }
-            head_grads.push(own);
+            own_grads.push(own);
         }
         let norms: Vec<f64> = task_grads.iter().map(|g| api::dot(g, g).sqrt()).collect();
         let cosines = weighting::cosines(&task_grads);
         let rep_value: Option<Vec<f64>> = match rep {
             // The signs are already folded into the gradients above.
-            Some(r) if masks_entries => Some(vec![1.0; r.dims()[1]]),
-            Some(r) => Some(
+            Some((r, _)) if masks_entries => Some(vec![1.0; r.dims()[1]]),
+            Some((r, _)) => Some(
                 r.sum(0)?
                     .to_vec1::<f32>()?
                     .into_iter()
@@ -532,10 +602,17 @@ impl Session {
             )));
         }
 
-        self.optimizer.begin_step();
+        // One gradient per parameter, then one optimizer update each.
         let params = self.model.params();
+        let mut update: Vec<Option<Vec<f32>>> = vec![None; params.len()];
+        let mut accumulate = |i: usize, g: &[f32], scale: f32| {
+            let slot = update[i].get_or_insert_with(|| vec![0.0; g.len()]);
+            for (s, v) in slot.iter_mut().zip(g) {
+                *s += scale * v;
+            }
+        };
         match rep {
-            Some(_) => {
+            Some((_, trunk)) => {
                 // Combined representation gradient Σ cₖ ∂Lₖ/∂rep, pushed once through the trunk.
                 let mut combined: Option<Tensor> = None;
                 let multipliers = self.strategy.feature_multipliers();
@@ -559,8 +636,7 @@ impl Session {
                     let grads = (trunk * combined.detach())?.sum_all()?.backward()?;
                     for &i in &shared {
                         if let Some(g) = grads.get(params[i].var.as_tensor()) {
-                            let g = g.flatten_all()?.to_vec1::<f32>()?;
-                            self.optimizer.update(i, &params[i].var, &g)?;
+                            accumulate(i, &g.flatten_all()?.to_vec1::<f32>()?, 1.0);
                         }
                     }
                 }
@@ -578,14 +654,27 @@ impl Session {
                         .map(|v| *v as f32)
                         .collect();
                     offset += n;
-                    self.optimizer.update(i, &params[i].var, &g)?;
+                    accumulate(i, &g, 1.0);
                 }
             }
         }
-        for (own, w) in head_grads.iter().zip(&out.head_weights) {
+        for (own, w) in own_grads.iter().zip(&out.head_weights) {
             for (i, g) in own {
-                let g: Vec<f32> = g.iter().map(|v| v * *w as f32).collect();
-                self.optimizer.update(*i, &params[*i].var, &g)?;
+                accumulate(*i, g, *w as f32);
+            }
+        }
+        if let Some(p) = penalty {
+            let grads = p.backward()?;
+            for (i, param) in params.iter().enumerate() {
+                if let Some(g) = grads.get(param.var.as_tensor()) {
+                    accumulate(i, &g.flatten_all()?.to_vec1::<f32>()?, 1.0);
+                }
+            }
+        }
+        self.optimizer.begin_step();
+        for (i, g) in update.iter().enumerate() {
+            if let Some(g) = g {
+                self.optimizer.update(i, &params[i].var, g)?;
             }
         }
         Ok((out, Some((norms, cosines))))

@@ -156,6 +156,7 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 struct Aggregate {
     grad_norms: Option<Vec<f64>>,
     grad_cosines: Option<Vec<f64>>,
+    arch: Option<crate::model::ArchState>,
     losses: Vec<(f64, usize)>,
     total: f64,
     steps: usize,
@@ -299,6 +300,14 @@ impl Worker {
                             });
                         }
                     }
+                    TrainerCommand::SetPenalty(which, lambda) => {
+                        if let Err(message) = session.set_penalty(which, lambda) {
+                            self.send(TrainerEvent::Warning {
+                                run_id: self.run_id,
+                                message,
+                            });
+                        }
+                    }
                     TrainerCommand::SetLearningRate(lr) => {
                         if let Err(message) = session.set_lr(lr) {
                             self.send(TrainerEvent::Warning {
@@ -398,6 +407,9 @@ impl Worker {
                 agg.grad_norms.clone_from(&outcome.grad_norms);
                 agg.grad_cosines.clone_from(&outcome.grad_cosines);
             }
+            if outcome.arch.is_some() {
+                agg.arch.clone_from(&outcome.arch);
+            }
             agg.steps += 1;
             agg.rows += outcome.rows;
 
@@ -466,6 +478,7 @@ impl Worker {
             elapsed_secs: stepping.as_secs_f64(),
             grad_norms: agg.grad_norms.clone(),
             grad_cosines: agg.grad_cosines.clone(),
+            arch: agg.arch.clone(),
         });
         match self.events.try_send(event) {
             Ok(()) => {

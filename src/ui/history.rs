@@ -40,6 +40,10 @@ pub struct RunHistory {
     pub grad_norms: Vec<Decimated<[f64; 2]>>,
     /// The latest K × K cosine matrix between task gradients (row-major).
     pub cosines: Option<Vec<f64>>,
+    /// Soft sharing: per pair of towers (a < b, in order) the distance against epoch.
+    pub tower_distance: Vec<Decimated<[f64; 2]>>,
+    /// The architecture's latest state (Ω, cross-stitch units, gates).
+    pub arch: Option<crate::model::ArchState>,
     /// Every evaluation, in order.
     pub evals: Vec<EvalMetrics>,
     /// The latest step summary.
@@ -60,6 +64,8 @@ impl RunHistory {
             weights: Vec::new(),
             grad_norms: Vec::new(),
             cosines: None,
+            tower_distance: Vec::new(),
+            arch: None,
             evals: Vec::new(),
             last_step: None,
             diverged: None,
@@ -87,6 +93,8 @@ impl RunHistory {
                 self.task_loss = vec![Decimated::new(POINT_BUDGET); k];
                 self.weights = vec![Decimated::new(POINT_BUDGET); k];
                 self.grad_norms = vec![Decimated::new(POINT_BUDGET); k];
+                self.tower_distance =
+                    vec![Decimated::new(POINT_BUDGET); k * k.saturating_sub(1) / 2];
                 self.info = Some(*info);
                 None
             }
@@ -107,6 +115,18 @@ impl RunHistory {
                 }
                 if m.grad_cosines.is_some() {
                     self.cosines.clone_from(&m.grad_cosines);
+                }
+                if let Some(arch) = &m.arch {
+                    if let Some(d) = &arch.tower_distances {
+                        let k = self.task_count();
+                        let pairs = (0..k).flat_map(|a| (a + 1..k).map(move |b| (a, b)));
+                        for (series, (a, b)) in self.tower_distance.iter_mut().zip(pairs) {
+                            if let Some(v) = d.get(a * k + b) {
+                                series.push([m.epoch, *v]);
+                            }
+                        }
+                    }
+                    self.arch = Some(arch.clone());
                 }
                 self.last_step = Some(m);
                 None

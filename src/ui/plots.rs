@@ -74,7 +74,8 @@ fn y_formatter(
     }
 }
 
-fn format_value(v: f64) -> String {
+/// A number for axes and labels: at most 4 decimals, scientific when very large or small.
+pub fn format_value(v: f64) -> String {
     if v == 0.0 {
         "0".to_owned()
     } else if v.abs() >= 1000.0 || v.abs() < 0.001 {
@@ -300,81 +301,305 @@ impl Charts<'_> {
     /// contrasting colour.
     fn cosine_ui(&self, ui: &mut Ui) {
         ui.strong("Gradient cosine between tasks");
-        let (rect, _) = ui.allocate_exact_size(self.size, egui::Sense::hover());
-        let painter = ui.painter_at(rect);
-        painter.rect_filled(rect, 4.0, ui.visuals().extreme_bg_color);
         let k = self.names.len();
-        let Some(cos) = self
+        let cos = self
             .history
             .cosines
             .as_ref()
-            .filter(|c| c.len() == k * k && k > 0)
-        else {
+            .filter(|c| c.len() == k * k && k > 0);
+        let labels = self.task_labels();
+        self.heatmap(
+            ui,
+            self.size,
+            &labels,
+            &labels,
+            cos.map(Vec::as_slice),
+            &|v| v,
+            "measured while training",
+            &[
+                ("■ conflict (cos < 0)", -0.8),
+                ("■ agreement (cos > 0)", 0.8),
+            ],
+        );
+    }
+
+    fn task_labels(&self) -> Vec<(String, egui::Color32)> {
+        self.names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.clone(), theme::task(i)))
+            .collect()
+    }
+
+    /// A matrix of values in [−1, 1] as coloured cells (with the values when they fit), row
+    /// and column labels, and a legend of (text, value) swatches.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one painter, its labels and legend"
+    )]
+    fn heatmap(
+        &self,
+        ui: &mut Ui,
+        size: egui::Vec2,
+        rows: &[(String, egui::Color32)],
+        cols: &[(String, egui::Color32)],
+        values: Option<&[f64]>,
+        shade: &dyn Fn(f64) -> f64,
+        empty: &str,
+        legend: &[(&str, f64)],
+    ) {
+        let (rect, _) = ui.allocate_exact_size(size, egui::Sense::hover());
+        let painter = ui.painter_at(rect);
+        painter.rect_filled(rect, 4.0, ui.visuals().extreme_bg_color);
+        let (nr, nc) = (rows.len(), cols.len());
+        let Some(values) = values.filter(|v| v.len() == nr * nc && nr * nc > 0) else {
             painter.text(
                 rect.center(),
                 egui::Align2::CENTER_CENTER,
-                "measured while training",
+                empty,
                 egui::FontId::proportional(14.0),
                 ui.visuals().weak_text_color(),
             );
             return;
         };
-        let longest = self.names.iter().map(String::len).max().unwrap_or(4) as f32;
+        let longest = rows.iter().map(|r| r.0.len()).max().unwrap_or(4) as f32;
         let label_w = (12.0 + 8.0 * longest).clamp(40.0, 140.0);
-        let cell = ((rect.width() - label_w - 10.0).min(rect.height() - 64.0) / k as f32).max(10.0);
+        let legend_h = 18.0 * legend.len() as f32 + 10.0;
+        let cell = ((rect.width() - label_w - 10.0) / nc as f32)
+            .min((rect.height() - 28.0 - legend_h) / nr as f32)
+            .max(8.0);
         let origin = rect.left_top() + egui::vec2(label_w, 24.0);
         let font = egui::FontId::proportional(if cell > 40.0 { 15.0 } else { 11.0 });
-        for (i, name) in self.names.iter().enumerate() {
-            let y = origin.y + cell * (i as f32 + 0.5);
+        let signed = values.iter().any(|v| *v < 0.0);
+        for (i, (name, colour)) in rows.iter().enumerate() {
             painter.text(
-                egui::pos2(origin.x - 6.0, y),
+                egui::pos2(origin.x - 6.0, origin.y + cell * (i as f32 + 0.5)),
                 egui::Align2::RIGHT_CENTER,
                 name,
                 font.clone(),
-                theme::task(i),
+                *colour,
             );
-            let x = origin.x + cell * (i as f32 + 0.5);
+        }
+        for (j, (name, colour)) in cols.iter().enumerate() {
             painter.text(
-                egui::pos2(x, origin.y - 4.0),
+                egui::pos2(origin.x + cell * (j as f32 + 0.5), origin.y - 4.0),
                 egui::Align2::CENTER_BOTTOM,
                 name,
                 font.clone(),
-                theme::task(i),
+                *colour,
             );
-            for j in 0..k {
-                let v = cos[i * k + j];
+        }
+        for i in 0..nr {
+            for j in 0..nc {
+                let v = values[i * nc + j];
                 let r = egui::Rect::from_min_size(
                     origin + egui::vec2(cell * j as f32, cell * i as f32),
                     egui::vec2(cell, cell),
                 )
                 .shrink(1.0);
-                painter.rect_filled(r, 2.0, theme::cosine(v));
+                painter.rect_filled(r, 2.0, theme::cosine(shade(v).clamp(-1.0, 1.0)));
                 if cell > 24.0 {
                     painter.text(
                         r.center(),
                         egui::Align2::CENTER_CENTER,
-                        format!("{v:+.2}"),
+                        if signed {
+                            format!("{v:+.2}")
+                        } else {
+                            format!("{v:.2}")
+                        },
                         font.clone(),
                         theme::on_box(),
                     );
                 }
             }
         }
-        let legend_y = origin.y + cell * k as f32 + 14.0;
+        let mut y = origin.y + cell * nr as f32 + 14.0;
+        for (text, v) in legend {
+            painter.text(
+                egui::pos2(origin.x, y),
+                egui::Align2::LEFT_CENTER,
+                *text,
+                font.clone(),
+                theme::cosine(*v),
+            );
+            y += 18.0;
+        }
+    }
+
+    /// In place of the gradient cosines, for soft sharing.
+    fn no_shared_gradient_ui(&self, ui: &mut Ui) {
+        ui.strong("Gradient cosine between tasks");
+        let (rect, _) = ui.allocate_exact_size(self.size, egui::Sense::hover());
+        let painter = ui.painter_at(rect);
+        painter.rect_filled(rect, 4.0, ui.visuals().extreme_bg_color);
         painter.text(
-            egui::pos2(origin.x, legend_y),
-            egui::Align2::LEFT_CENTER,
-            "■ conflict (cos < 0)",
-            font.clone(),
-            theme::cosine(-0.8),
+            rect.center(),
+            egui::Align2::CENTER_CENTER,
+            "Soft sharing: every task owns its tower,\nso no gradient is shared to compare.\nThe towers meet only through λ.",
+            egui::FontId::proportional(14.0),
+            ui.visuals().weak_text_color(),
         );
-        painter.text(
-            egui::pos2(origin.x, legend_y + 18.0),
-            egui::Align2::LEFT_CENTER,
-            "■ agreement (cos > 0)",
-            font,
-            theme::cosine(0.8),
+    }
+
+    /// Soft sharing: the distance ‖θₐ − θ_b‖ between each pair of towers.
+    fn tower_distance_ui(&self, ui: &mut Ui) {
+        ui.strong("Distance between towers |θa − θb|");
+        self.plot("towers", "distance")
+            .label_formatter(hover_label(false, "distance"))
+            .include_y(0.0)
+            .show(ui, |plot| {
+                let k = self.names.len();
+                let pairs = (0..k).flat_map(|a| (a + 1..k).map(move |b| (a, b)));
+                for (series, (a, b)) in self.history.tower_distance.iter().zip(pairs) {
+                    let pts: Vec<[f64; 2]> = series.points().collect();
+                    plot.line(
+                        Line::new(
+                            format!("{} – {}", self.names[a], self.names[b]),
+                            PlotPoints::from(pts),
+                        )
+                        .color(theme::task(a))
+                        .style(if b == a + 1 {
+                            LineStyle::Solid
+                        } else {
+                            LineStyle::dashed_loose()
+                        })
+                        .width(2.0),
+                    );
+                }
+            });
+    }
+
+    /// Relationship learning: the task correlations ρᵢⱼ = Ωᵢⱼ / √(Ωᵢᵢ Ωⱼⱼ).
+    fn omega_ui(&self, ui: &mut Ui, size: egui::Vec2) {
+        ui.strong("Learned task relationship (correlation from Ω)");
+        let k = self.names.len();
+        let rho = self
+            .history
+            .arch
+            .as_ref()
+            .and_then(|a| a.omega.as_ref())
+            .filter(|o| o.len() == k * k)
+            .map(|o| {
+                (0..k * k)
+                    .map(|ij| {
+                        let (i, j) = (ij / k, ij % k);
+                        o[ij] / (o[i * k + i] * o[j * k + j]).sqrt().max(f64::MIN_POSITIVE)
+                    })
+                    .collect::<Vec<f64>>()
+            });
+        let labels = self.task_labels();
+        self.heatmap(
+            ui,
+            size,
+            &labels,
+            &labels,
+            rho.as_deref(),
+            &|v| v,
+            "updated while training",
+            &[
+                ("■ negatively related", -0.8),
+                ("■ positively related", 0.8),
+            ],
         );
+    }
+
+    /// Cross-stitch: each unit's α (row: the column it feeds; column: the column read).
+    fn stitch_ui(&self, ui: &mut Ui, size: egui::Vec2) {
+        let units = self
+            .history
+            .arch
+            .as_ref()
+            .map(|a| a.stitch.clone())
+            .unwrap_or_default();
+        ui.strong("Cross-stitch units α (row reads column)");
+        let labels = self.task_labels();
+        if units.is_empty() {
+            self.heatmap(
+                ui,
+                size,
+                &labels,
+                &labels,
+                None,
+                &|v| v,
+                "learned while training",
+                &[],
+            );
+            return;
+        }
+        let n = units.len() as f32;
+        let gap = ui.spacing().item_spacing.x;
+        let each = egui::vec2(((size.x - gap * (n - 1.0)) / n).max(60.0), size.y - 18.0);
+        ui.horizontal(|ui| {
+            for (u, alpha) in units.iter().enumerate() {
+                ui.vertical(|ui| {
+                    ui.label(format!("unit {}", u + 1));
+                    self.heatmap(ui, each, &labels, &labels, Some(alpha), &|v| v, "", &[]);
+                });
+            }
+        });
+    }
+
+    /// Mixtures: each gate's mean weight on each expert over a batch.
+    fn gates_ui(&self, ui: &mut Ui, size: egui::Vec2) {
+        ui.strong("Gate weights per task (mean over a batch)");
+        let gates = self
+            .history
+            .arch
+            .as_ref()
+            .map(|a| a.gates.clone())
+            .unwrap_or_default();
+        let experts = gates.first().map_or(0, Vec::len);
+        let rows: Vec<(String, egui::Color32)> = if gates.len() == 1 {
+            vec![("all tasks".to_owned(), theme::shared())]
+        } else {
+            self.task_labels()
+        };
+        let cols: Vec<(String, egui::Color32)> = (0..experts)
+            .map(|e| (format!("e{}", e + 1), theme::shared()))
+            .collect();
+        let flat: Vec<f64> = gates.iter().flatten().copied().collect();
+        self.heatmap(
+            ui,
+            size,
+            &rows,
+            &cols,
+            (!flat.is_empty()).then_some(flat.as_slice()),
+            // Against an even share 1/n: more in blue, less in red.
+            &|v| v * experts as f64 - 1.0,
+            "measured while training",
+            &[
+                ("■ more than an even share", 0.8),
+                ("■ less than an even share", -0.8),
+            ],
+        );
+    }
+
+    /// The architecture's live views, if it has any.
+    fn arch_views(&self) -> Vec<ArchView> {
+        let Some(info) = &self.history.info else {
+            return Vec::new();
+        };
+        let mut views = Vec::new();
+        match info.spec.model.architecture {
+            crate::experiment::Architecture::Soft { .. } => views.push(ArchView::Towers),
+            crate::experiment::Architecture::CrossStitch { .. } => views.push(ArchView::Stitch),
+            crate::experiment::Architecture::Mmoe { .. }
+            | crate::experiment::Architecture::Moe { .. } => views.push(ArchView::Gates),
+            crate::experiment::Architecture::Hard => {}
+        }
+        if info.spec.model.relationship.is_some() {
+            views.push(ArchView::Omega);
+        }
+        views
+    }
+
+    fn arch_view_ui(&self, ui: &mut Ui, view: ArchView) {
+        match view {
+            ArchView::Towers => self.tower_distance_ui(ui),
+            ArchView::Omega => self.omega_ui(ui, self.size),
+            ArchView::Stitch => self.stitch_ui(ui, self.size),
+            ArchView::Gates => self.gates_ui(ui, self.size),
+        }
     }
 
     fn metric_ui(&self, ui: &mut Ui) {
@@ -407,10 +632,20 @@ impl Charts<'_> {
     }
 }
 
-/// The four charts in a 2 × 2 grid filling `ui`.
+/// A live view of an architecture's own state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ArchView {
+    Towers,
+    Omega,
+    Stitch,
+    Gates,
+}
+
+/// The charts in a grid filling `ui`: 2 × 3, plus a third row with the architecture's own
+/// views (tower distances, Ω, cross-stitch units, gates) when it has any.
 pub fn charts_ui(ui: &mut Ui, history: &RunHistory, past: &[RunHistory], prefs: &ViewPrefs) {
     let gap = ui.spacing().item_spacing.y;
-    let charts = Charts {
+    let mut charts = Charts {
         history,
         past: if prefs.compare { past } else { &[] },
         prefs,
@@ -420,22 +655,46 @@ pub fn charts_ui(ui: &mut Ui, history: &RunHistory, past: &[RunHistory], prefs: 
             .map(|i| i.task_names.clone())
             .unwrap_or_default(),
         link: ui.scope_id().with("mtl-charts-x"),
-        size: egui::vec2(
-            ((ui.available_width() - 2.0 * ui.spacing().item_spacing.x) / 3.0).max(180.0),
-            ((ui.available_height() - 2.0 * 22.0 - gap * 3.0) / 2.0).max(120.0),
-        ),
+        size: egui::Vec2::ZERO,
     };
+    let mut views = charts.arch_views();
+    // Soft sharing has no shared parameters, so no shared gradients: its own views take the
+    // gradient charts' places.
+    let soft = views.first() == Some(&ArchView::Towers);
+    let in_gradient_cells: Vec<ArchView> = if soft {
+        views.drain(..views.len().min(2)).collect()
+    } else {
+        Vec::new()
+    };
+    let rows = if views.is_empty() { 2.0 } else { 3.0 };
+    charts.size = egui::vec2(
+        ((ui.available_width() - 2.0 * ui.spacing().item_spacing.x) / 3.0).max(180.0),
+        ((ui.available_height() - rows * 22.0 - gap * (rows + 1.0)) / rows).max(110.0),
+    );
     egui::Grid::new("charts")
         .num_columns(3)
         .spacing([ui.spacing().item_spacing.x, gap])
         .show(ui, |ui| {
             ui.vertical(|ui| charts.loss_ui(ui));
             ui.vertical(|ui| charts.total_ui(ui));
-            ui.vertical(|ui| charts.grad_norms_ui(ui));
+            match in_gradient_cells.first() {
+                Some(view) => ui.vertical(|ui| charts.arch_view_ui(ui, *view)),
+                None => ui.vertical(|ui| charts.grad_norms_ui(ui)),
+            };
             ui.end_row();
             ui.vertical(|ui| charts.weights_ui(ui));
             ui.vertical(|ui| charts.metric_ui(ui));
-            ui.vertical(|ui| charts.cosine_ui(ui));
+            match (soft, in_gradient_cells.get(1)) {
+                (_, Some(view)) => ui.vertical(|ui| charts.arch_view_ui(ui, *view)),
+                (true, None) => ui.vertical(|ui| charts.no_shared_gradient_ui(ui)),
+                (false, None) => ui.vertical(|ui| charts.cosine_ui(ui)),
+            };
             ui.end_row();
+            if !views.is_empty() {
+                for view in &views {
+                    ui.vertical(|ui| charts.arch_view_ui(ui, *view));
+                }
+                ui.end_row();
+            }
         });
 }

@@ -18,6 +18,8 @@ pub struct Edits {
     pub weights: bool,
     /// The learning rate changed: send it to the trainer now.
     pub lr: bool,
+    /// Soft sharing's λ or relationship learning's λ₂ changed: send it to the trainer now.
+    pub penalty: bool,
     /// Anything that needs a restart to take effect.
     pub structure: bool,
 }
@@ -26,6 +28,7 @@ impl std::ops::BitOrAssign for Edits {
     fn bitor_assign(&mut self, o: Self) {
         self.weights |= o.weights;
         self.lr |= o.lr;
+        self.penalty |= o.penalty;
         self.structure |= o.structure;
     }
 }
@@ -206,6 +209,7 @@ pub fn set_builtin(spec: &mut ExperimentSpec, dataset: DatasetSpec) {
             .map(|t| HeadSpec {
                 task: t.name.clone(),
                 layers: vec![LayerSpec::Linear { out: 8 }, LayerSpec::Tanh],
+                links: Vec::new(),
             })
             .collect();
     }
@@ -297,8 +301,13 @@ pub fn tasks_ui(ui: &mut Ui, spec: &mut ExperimentSpec, summary: &DataSummary) -
         spec.weighting = WeightingSpec::of("manual");
     }
     for (old, new) in renamed {
-        for head in spec.model.heads.iter_mut().filter(|h| h.task == old) {
-            head.task.clone_from(&new);
+        for head in &mut spec.model.heads {
+            if head.task == old {
+                head.task.clone_from(&new);
+            }
+            for link in head.links.iter_mut().filter(|l| l.from == old) {
+                link.from.clone_from(&new);
+            }
         }
     }
     if let Some(k) = remove {

@@ -19,6 +19,8 @@ use rand::Rng as _;
 use rand::seq::SliceRandom as _;
 use rand_chacha::ChaCha8Rng;
 
+use crate::linalg::sym_eigen;
+
 use super::api::{
     Family, Hyper, MethodInfo, Params, StepInput, StepOutput, Strategy, WeightingError,
     check_setup, check_step, dot, finite_output, gramian, loss_based, param_f64, weighted_sum,
@@ -298,76 +300,6 @@ fn visit_order(k: usize, skip: Option<usize>, identity: bool, rng: &mut ChaCha8R
 /// [`finite_output`] with the arguments in this file's order.
 fn finite(out: StepOutput, method: &str) -> Result<StepOutput, WeightingError> {
     finite_output(method, out)
-}
-
-/// Eigen-decomposition of a small symmetric matrix (n × n) by cyclic Jacobi rotations.
-///
-/// Returns the eigenvalues (unsorted) and V with `V[i][r]` the i-th entry of the unit
-/// eigenvector of eigenvalue r, so that A = V diag(λ) Vᵀ. The input is symmetrised first.
-fn sym_eigen(a: &[Vec<f64>]) -> (Vec<f64>, Vec<Vec<f64>>) {
-    let n = a.len();
-    let mut m: Vec<Vec<f64>> = (0..n)
-        .map(|i| (0..n).map(|j| 0.5 * (a[i][j] + a[j][i])).collect())
-        .collect();
-    let mut v: Vec<Vec<f64>> = (0..n)
-        .map(|i| (0..n).map(|j| if i == j { 1.0 } else { 0.0 }).collect())
-        .collect();
-    for sweep in 0..100 {
-        let off: f64 = (0..n)
-            .flat_map(|i| (0..n).filter(move |&j| j != i).map(move |j| (i, j)))
-            .map(|(i, j)| m[i][j] * m[i][j])
-            .sum();
-        if off == 0.0 {
-            break;
-        }
-        for p in 0..n {
-            for q in p + 1..n {
-                let apq = m[p][q];
-                if apq == 0.0 {
-                    continue;
-                }
-                // Like Numerical Recipes: after a few sweeps, an element negligible next to both
-                // diagonal entries is set to zero instead of rotated.
-                let small = 100.0 * apq.abs();
-                if sweep > 3
-                    && m[p][p].abs() + small == m[p][p].abs()
-                    && m[q][q].abs() + small == m[q][q].abs()
-                {
-                    m[p][q] = 0.0;
-                    m[q][p] = 0.0;
-                    continue;
-                }
-                let theta = (m[q][q] - m[p][p]) / (2.0 * apq);
-                let t = if theta.abs() > 1e150 {
-                    0.5 / theta
-                } else {
-                    theta.signum() / (theta.abs() + (theta * theta + 1.0).sqrt())
-                };
-                let c = 1.0 / (t * t + 1.0).sqrt();
-                let s = t * c;
-                // A <- Jᵀ A J with J the rotation in the (p, q) plane; V <- V J.
-                for row in m.iter_mut() {
-                    let (rp, rq) = (row[p], row[q]);
-                    row[p] = c * rp - s * rq;
-                    row[q] = s * rp + c * rq;
-                }
-                let (upper, lower) = m.split_at_mut(q);
-                for (xp, xq) in upper[p].iter_mut().zip(lower[0].iter_mut()) {
-                    let (pc, qc) = (*xp, *xq);
-                    *xp = c * pc - s * qc;
-                    *xq = s * pc + c * qc;
-                }
-                m[p][q] = 0.0;
-                m[q][p] = 0.0;
-                for row in v.iter_mut() {
-                    let (rp, rq) = (row[p], row[q]);
-                    row[p] = c * rp - s * rq;
-                    row[q] = s * rp + c * rq;
-                }
-            }
-        }
-    }
-    ((0..n).map(|i| m[i][i]).collect(), v)
 }
 
 /// Solves A x = b (n × n) by Gaussian elimination with partial pivoting; `None` when a pivot
@@ -1691,25 +1623,6 @@ mod tests {
             &[1.0, 1.0],
         );
         close(&out.weights, &[1.0 / 3.0, 1.0], 1e-12);
-    }
-
-    #[test]
-    fn sym_eigen_reconstructs() {
-        let a = vec![
-            vec![5.0, -1.0, 2.0, 0.3],
-            vec![-1.0, 2.0, -1.0, 0.0],
-            vec![2.0, -1.0, 3.0, 1e-9],
-            vec![0.3, 0.0, 1e-9, 0.0],
-        ];
-        let (lam, v) = sym_eigen(&a);
-        for i in 0..4 {
-            for j in 0..4 {
-                let rec: f64 = (0..4).map(|r| v[i][r] * lam[r] * v[j][r]).sum();
-                assert!((rec - a[i][j]).abs() < 1e-12, "{i} {j}");
-                let orth: f64 = (0..4).map(|r| v[r][i] * v[r][j]).sum();
-                assert!((orth - if i == j { 1.0 } else { 0.0 }).abs() < 1e-12);
-            }
-        }
     }
 
     #[test]
