@@ -790,11 +790,13 @@ fn summarise(spec: &ExperimentSpec) -> DataSummary {
     match &mut preview.dataset {
         DatasetSpec::Mmoe(m) => m.samples = m.samples.min(5000),
         DatasetSpec::Playground(p) => p.samples = p.samples.min(5000),
+        DatasetSpec::Shapes(sh) => sh.samples = sh.samples.min(500),
         DatasetSpec::Csv(_) => {}
     }
     let full_rows = match &spec.dataset {
         DatasetSpec::Mmoe(m) => Some(m.samples),
         DatasetSpec::Playground(p) => Some(p.samples),
+        DatasetSpec::Shapes(sh) => Some(sh.samples),
         DatasetSpec::Csv(_) => None,
     };
     match data::load(&preview) {

@@ -62,6 +62,7 @@ pub fn reference_spec(epochs: usize) -> ExperimentSpec {
                 .collect(),
             architecture: crate::experiment::Architecture::Hard,
             relationship: None,
+            input_shape: None,
         },
         tasks,
         weighting: WeightingSpec::default(),

@@ -25,6 +25,9 @@ pub const SPEC_VERSION: u32 = 1;
 /// Largest width a layer may have (keeps a typo like `out = 1000000` from eating all memory).
 pub const MAX_LAYER_WIDTH: usize = 16_384;
 
+/// Most channels a convolution may have.
+pub const MAX_CHANNELS: usize = 512;
+
 /// A whole experiment: data, tasks, model, weighting, optimizer and training settings.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -59,6 +62,8 @@ pub enum DatasetSpec {
     Mmoe(MmoeSpec),
     /// TensorFlow-Playground-style 2-D points with several labels each.
     Playground(PlaygroundSpec),
+    /// Shapes-32: 32 × 32 grey images of one circle, square or triangle.
+    Shapes(ShapesSpec),
     /// A CSV file with a header row; task targets are named columns, all others are inputs.
     Csv(CsvSpec),
 }
@@ -115,6 +120,25 @@ impl Default for PlaygroundSpec {
             samples: 1_000,
             noise: 0.0,
             xor_angle_deg: 30.0,
+        }
+    }
+}
+
+/// Parameters of the Shapes-32 images (see `data::builtin::shapes`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ShapesSpec {
+    /// Number of images.
+    pub samples: usize,
+    /// Standard deviation of the pixel noise.
+    pub noise: f64,
+}
+
+impl Default for ShapesSpec {
+    fn default() -> Self {
+        Self {
+            samples: 4000,
+            noise: 0.05,
         }
     }
 }
@@ -240,6 +264,10 @@ impl TaskSpec {
 pub struct ModelSpec {
     /// Number of input features; 0 takes it from a CSV file's encoded columns.
     pub input: usize,
+    /// The inputs as an image `[channels, height, width]` (channels·height·width = input),
+    /// for convolutional layers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_shape: Option<[usize; 3]>,
     /// Layers of the shared trunk, applied in order (with other architectures: of each
     /// tower, column or expert).
     pub shared: Vec<LayerSpec>,
@@ -296,6 +324,68 @@ pub enum LayerSpec {
         #[serde(default = "default_ln_eps")]
         eps: f64,
     },
+    /// 2-D convolution over an image `[channels, height, width]`, weight
+    /// `[out_channels, in_channels, kernel, kernel]` (PyTorch layout).
+    Conv2d {
+        /// Output channels.
+        out_channels: usize,
+        /// Square kernel size.
+        #[serde(default = "default_kernel")]
+        kernel: usize,
+        /// Step between kernel positions.
+        #[serde(default = "one_usize")]
+        stride: usize,
+        /// Zero padding on every side.
+        #[serde(default = "one_usize")]
+        padding: usize,
+    },
+    /// Maximum over `kernel × kernel` windows with stride `kernel`.
+    MaxPool2d {
+        /// Window size.
+        #[serde(default = "two_usize")]
+        kernel: usize,
+    },
+    /// An image `[c, h, w]` as a vector of c·h·w values (a `linear` after an image flattens
+    /// it by itself).
+    Flatten,
+}
+
+fn default_kernel() -> usize {
+    3
+}
+fn one_usize() -> usize {
+    1
+}
+fn two_usize() -> usize {
+    2
+}
+
+/// What flows between layers: a vector per row, or an image per row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shape {
+    /// `[width]`.
+    Flat(usize),
+    /// `[channels, height, width]`.
+    Image(usize, usize, usize),
+}
+
+impl Shape {
+    /// Number of values per row.
+    pub fn size(self) -> usize {
+        match self {
+            Self::Flat(n) => n,
+            Self::Image(c, h, w) => c * h * w,
+        }
+    }
+}
+
+impl fmt::Display for Shape {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Flat(n) => write!(f, "{n}"),
+            Self::Image(c, h, w) => write!(f, "{c}×{h}×{w}"),
+        }
+    }
 }
 
 fn default_ln_eps() -> f64 {
@@ -313,6 +403,14 @@ impl LayerSpec {
             Self::Gelu,
             Self::Dropout { p: 0.1 },
             Self::LayerNorm { eps: 1e-5 },
+            Self::Conv2d {
+                out_channels: 8,
+                kernel: 3,
+                stride: 1,
+                padding: 1,
+            },
+            Self::MaxPool2d { kernel: 2 },
+            Self::Flatten,
         ]
     }
 
@@ -326,6 +424,59 @@ impl LayerSpec {
             Self::Gelu => "GELU",
             Self::Dropout { .. } => "Dropout",
             Self::LayerNorm { .. } => "LayerNorm",
+            Self::Conv2d { .. } => "Conv2d",
+            Self::MaxPool2d { .. } => "MaxPool2d",
+            Self::Flatten => "Flatten",
+        }
+    }
+
+    /// The shape after this layer, given the shape before it; errors say why the layer cannot
+    /// take that input.
+    pub fn out_shape(&self, input: Shape) -> Result<Shape, String> {
+        match (self, input) {
+            (Self::Linear { out }, _) => Ok(Shape::Flat(*out)),
+            (Self::Flatten, s) => Ok(Shape::Flat(s.size())),
+            (
+                Self::Conv2d {
+                    out_channels,
+                    kernel,
+                    stride,
+                    padding,
+                },
+                Shape::Image(_, h, w),
+            ) => {
+                let side = |n: usize| {
+                    (n + 2 * padding)
+                        .checked_sub(*kernel)
+                        .map(|v| v / stride + 1)
+                };
+                match (side(h), side(w)) {
+                    (Some(oh), Some(ow)) if oh > 0 && ow > 0 => {
+                        Ok(Shape::Image(*out_channels, oh, ow))
+                    }
+                    _ => Err(format!(
+                        "a {kernel}×{kernel} kernel with padding {padding} does not fit a {h}×{w} image"
+                    )),
+                }
+            }
+            (Self::MaxPool2d { kernel }, Shape::Image(c, h, w)) => {
+                if h / kernel == 0 || w / kernel == 0 {
+                    Err(format!(
+                        "a {kernel}×{kernel} window does not fit a {h}×{w} image"
+                    ))
+                } else {
+                    Ok(Shape::Image(c, h / kernel, w / kernel))
+                }
+            }
+            (Self::Conv2d { .. } | Self::MaxPool2d { .. }, Shape::Flat(n)) => Err(format!(
+                "{} needs an image, but its input is a vector of {n} (set model.input_shape, and \
+                 keep image layers before any linear or flatten layer)",
+                self.kind_name()
+            )),
+            (Self::LayerNorm { .. }, Shape::Image(..)) => {
+                Err("LayerNorm needs a vector input: add a flatten layer before it".to_owned())
+            }
+            (_, s) => Ok(s),
         }
     }
 
@@ -339,9 +490,22 @@ impl LayerSpec {
 
     /// Number of trainable parameters, given the width before the layer.
     pub fn param_count(&self, width_in: usize) -> usize {
-        match self {
-            Self::Linear { out } => out * width_in + out,
-            Self::LayerNorm { .. } => 2 * width_in,
+        self.params_for(Shape::Flat(width_in))
+    }
+
+    /// Number of trainable parameters, given the shape before the layer.
+    pub fn params_for(&self, input: Shape) -> usize {
+        match (self, input) {
+            (Self::Linear { out }, s) => out * s.size() + out,
+            (Self::LayerNorm { .. }, s) => 2 * s.size(),
+            (
+                Self::Conv2d {
+                    out_channels,
+                    kernel,
+                    ..
+                },
+                Shape::Image(c, ..),
+            ) => out_channels * c * kernel * kernel + out_channels,
             _ => 0,
         }
     }
@@ -359,6 +523,25 @@ impl LayerSpec {
             Self::LayerNorm { eps } if !(eps.is_finite() && *eps > 0.0) => {
                 Some(format!("LayerNorm eps={eps} must be > 0"))
             }
+            Self::Conv2d {
+                out_channels,
+                kernel,
+                stride,
+                ..
+            } if *out_channels == 0
+                || *out_channels > MAX_CHANNELS
+                || *kernel == 0
+                || *kernel > 15
+                || *stride == 0 =>
+            {
+                Some(format!(
+                    "Conv2d needs 1..={MAX_CHANNELS} out_channels, a kernel in 1..=15 and a \
+                     stride >= 1 (got {out_channels}, {kernel}, {stride})"
+                ))
+            }
+            Self::MaxPool2d { kernel } if *kernel == 0 || *kernel > 16 => {
+                Some(format!("MaxPool2d kernel={kernel} must be in 1..=16"))
+            }
             _ => None,
         }
     }
@@ -369,6 +552,12 @@ impl fmt::Display for LayerSpec {
         match self {
             Self::Linear { out } => write!(f, "Linear({out})"),
             Self::Dropout { p } => write!(f, "Dropout({p})"),
+            Self::Conv2d {
+                out_channels,
+                kernel,
+                ..
+            } => write!(f, "Conv2d({out_channels}, {kernel}×{kernel})"),
+            Self::MaxPool2d { kernel } => write!(f, "MaxPool2d({kernel})"),
             other => f.write_str(other.kind_name()),
         }
     }
@@ -805,6 +994,7 @@ impl Default for ExperimentSpec {
                     .collect(),
                 architecture: Architecture::Hard,
                 relationship: None,
+                input_shape: None,
             },
             tasks,
             weighting: WeightingSpec::default(),
@@ -1009,6 +1199,18 @@ impl ExperimentSpec {
                 }
                 Some(builtin::playground_targets())
             }
+            DatasetSpec::Shapes(sh) => {
+                if sh.samples < 10 || sh.samples > 200_000 {
+                    out.push(
+                        "dataset.samples",
+                        format!("{} must be in 10..=200000", sh.samples),
+                    );
+                }
+                if !(0.0..=1.0).contains(&sh.noise) {
+                    out.push("dataset.noise", format!("{} must be in [0, 1]", sh.noise));
+                }
+                Some(builtin::shapes_targets())
+            }
             DatasetSpec::Csv(c) => {
                 if c.path.as_os_str().is_empty() {
                     out.push("dataset.path", "no file given".to_owned());
@@ -1097,6 +1299,7 @@ impl ExperimentSpec {
         let data_dim = match &self.dataset {
             DatasetSpec::Mmoe(d) => Some(d.dim),
             DatasetSpec::Playground(_) => Some(builtin::PLAYGROUND_DIM),
+            DatasetSpec::Shapes(_) => Some(builtin::SHAPES_SIDE * builtin::SHAPES_SIDE),
             DatasetSpec::Csv(_) => None,
         };
         if let Some(dim) = data_dim
@@ -1139,17 +1342,61 @@ impl ExperimentSpec {
         }
     }
 
+    /// A convolutional experiment on Shapes-32: a conv trunk shared by a shape classifier
+    /// and an area regressor.
+    pub fn shapes_example() -> Self {
+        let conv = |out_channels| LayerSpec::Conv2d {
+            out_channels,
+            kernel: 3,
+            stride: 1,
+            padding: 1,
+        };
+        let side = builtin::SHAPES_SIDE;
+        let tasks: Vec<TaskSpec> = [
+            ("shape", TaskKind::Multiclass),
+            ("area", TaskKind::Regression),
+        ]
+        .iter()
+        .map(|(name, kind)| TaskSpec {
+            name: (*name).to_owned(),
+            kind: *kind,
+            target: (*name).to_owned(),
+            loss: None,
+            weight: 1.0,
+        })
+        .collect();
+        let mut spec = Self {
+            name: "Shapes-32: class and area from one conv trunk".to_owned(),
+            dataset: DatasetSpec::Shapes(ShapesSpec::default()),
+            tasks,
+            ..Self::default()
+        };
+        spec.model.input = side * side;
+        spec.model.input_shape = Some([1, side, side]);
+        spec.model.shared = vec![
+            conv(8),
+            LayerSpec::Relu,
+            LayerSpec::MaxPool2d { kernel: 2 },
+            conv(16),
+            LayerSpec::Relu,
+            LayerSpec::MaxPool2d { kernel: 2 },
+            LayerSpec::Flatten,
+            LayerSpec::Linear { out: 64 },
+            LayerSpec::Relu,
+        ];
+        spec.model.heads = Vec::new();
+        spec.sync_heads();
+        spec.training = TrainingSpec {
+            epochs: 8,
+            batch_size: 32,
+            validation_fraction: 0.2,
+        };
+        spec
+    }
+
     /// The head of task `name`, if it has one.
     pub fn head(&self, name: &str) -> Option<&HeadSpec> {
         self.model.heads.iter().find(|h| h.task == name)
-    }
-
-    /// Width of the trunk's output.
-    pub fn trunk_width(&self) -> usize {
-        self.model
-            .shared
-            .iter()
-            .fold(self.model.input, |w, l| l.out_width(w))
     }
 
     /// Keeps `model.heads` in step with `tasks`: adds an empty head for a new task, drops

@@ -27,6 +27,15 @@ fn link(from: &str, take: Take, alpha: f32, detach: bool) -> LinkSpec {
     }
 }
 
+/// Every validation problem of `spec`, joined.
+fn problems(spec: &ExperimentSpec) -> String {
+    spec.validate()
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 fn val_losses(s: &Session) -> Vec<f64> {
     s.evaluate(Split::Val)
         .expect("evaluate")
@@ -374,13 +383,6 @@ fn a_link_feeds_one_head_into_another_and_detach_stops_its_gradient() {
 
 #[test]
 fn bad_architectures_are_named_before_training() {
-    let problems = |spec: &ExperimentSpec| -> String {
-        spec.validate()
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join("; ")
-    };
     let mut cycle = spec_with(Architecture::Hard);
     for (h, from) in [(0, "y2"), (1, "y1")] {
         cycle.model.heads[h]
@@ -470,8 +472,10 @@ fn every_example_spec_loads_validates_and_trains() {
         let mut spec =
             ExperimentSpec::load(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         seen.push(spec.model.architecture.key());
-        if let mtl_studio::experiment::DatasetSpec::Mmoe(m) = &mut spec.dataset {
-            m.samples = 1000;
+        match &mut spec.dataset {
+            mtl_studio::experiment::DatasetSpec::Mmoe(m) => m.samples = 1000,
+            mtl_studio::experiment::DatasetSpec::Shapes(sh) => sh.samples = 300,
+            _ => {}
         }
         let mut s = Session::new(&spec).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let before = val_losses(&s);
@@ -502,5 +506,75 @@ fn relationship_learning_finds_the_two_related_pairs() {
     assert!(
         within > 2.0 * across && within > 0.15,
         "pairs (y1, y2) and (y3, y4) related: within {within:.3}, across at most {across:.3}"
+    );
+}
+
+#[test]
+fn a_convolutional_trunk_learns_shape_class_and_area() {
+    let mut spec = ExperimentSpec::shapes_example();
+    if let mtl_studio::experiment::DatasetSpec::Shapes(sh) = &mut spec.dataset {
+        sh.samples = 600;
+    }
+    let mut s = Session::new(&spec).expect("session");
+    let before = s.evaluate(Split::Val).expect("eval");
+    train_epochs(&mut s, 4);
+    let after = s.evaluate(Split::Val).expect("eval");
+    assert!(
+        after[0].metric > 0.6,
+        "shape accuracy {:.3} well above chance (1/3)",
+        after[0].metric
+    );
+    assert!(
+        after[1].loss < 0.5 * before[1].loss,
+        "area loss {} -> {}",
+        before[1].loss,
+        after[1].loss
+    );
+    let conv = s
+        .model()
+        .params()
+        .iter()
+        .find(|p| p.name == "shared.0.weight")
+        .expect("first conv");
+    assert_eq!(
+        conv.var.dims(),
+        [8, 1, 3, 3],
+        "PyTorch layout [out, in, k, k]"
+    );
+}
+
+#[test]
+fn image_layer_shapes_are_checked_before_training() {
+    let mut no_shape = ExperimentSpec::shapes_example();
+    no_shape.model.input_shape = None;
+    let p = problems(&no_shape);
+    assert!(
+        p.contains("model.shared[0]") && p.contains("needs an image"),
+        "{p}"
+    );
+    let mut wrong = ExperimentSpec::shapes_example();
+    wrong.model.input_shape = Some([3, 32, 32]);
+    assert!(
+        problems(&wrong).contains("model.input_shape"),
+        "{}",
+        problems(&wrong)
+    );
+    let mut pool = ExperimentSpec::shapes_example();
+    pool.model
+        .shared
+        .insert(3, LayerSpec::MaxPool2d { kernel: 16 });
+    let p = problems(&pool);
+    assert!(
+        p.contains("model.shared[6]") && p.contains("does not fit"),
+        "{p}"
+    );
+    let mut norm = ExperimentSpec::shapes_example();
+    norm.model
+        .shared
+        .insert(1, LayerSpec::LayerNorm { eps: 1e-5 });
+    assert!(
+        problems(&norm).contains("add a flatten layer"),
+        "{}",
+        problems(&norm)
     );
 }

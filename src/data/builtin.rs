@@ -5,13 +5,15 @@
 //!   task-correlation knob p.
 //! - [`playground`]: TensorFlow-Playground-style 2-D points with several labels each (circle,
 //!   xor, rotated xor, gauss, spiral; plane and Gaussian-bump regression).
+//! - [`shapes`]: Shapes-32 images (one circle, square or triangle) with class, size, area,
+//!   position and orientation labels, for convolutional trunks.
 
 use rand::Rng as _;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution as _, Normal, StandardNormal};
 
 use super::{Dataset, TargetColumn};
-use crate::experiment::{MmoeSpec, PlaygroundSpec, TaskKind};
+use crate::experiment::{MmoeSpec, PlaygroundSpec, ShapesSpec, TaskKind};
 use crate::rng;
 
 /// Input dimension of the Playground data.
@@ -262,5 +264,209 @@ mod tests {
             (0.05..0.3).contains(&circle_positive),
             "about π·2.5²/144 ≈ 14% of points lie in the circle, got {circle_positive}"
         );
+    }
+}
+
+/// Side of a Shapes-32 image.
+pub const SHAPES_SIDE: usize = 32;
+
+/// Labels of the Shapes-32 data.
+pub fn shapes_targets() -> Vec<(String, TaskKind)> {
+    SHAPES_LABELS
+        .iter()
+        .map(|(n, k)| ((*n).to_owned(), *k))
+        .collect()
+}
+
+const SHAPES_LABELS: [(&str, TaskKind); 7] = [
+    ("shape", TaskKind::Multiclass),
+    ("size", TaskKind::Regression),
+    ("area", TaskKind::Regression),
+    ("centre_x", TaskKind::Regression),
+    ("centre_y", TaskKind::Regression),
+    ("orientation_sin", TaskKind::Regression),
+    ("orientation_cos", TaskKind::Regression),
+];
+
+/// Shapes-32 (this project's recipe, after dSprites): one grey shape per 32 × 32 image.
+///
+/// Class k ∈ {circle, square, triangle}; circumradius r ~ U(6, 12) px; centre ~ U(r + 1,
+/// 31 − r) on both axes; rotation θ ~ U(0, 2π); intensity v ~ U(0.5, 1). Each pixel is
+/// rendered by 4 × 4 supersampling: image = clip(v·coverage + N(0, noise²), 0, 1). Labels:
+/// `shape` (3 classes), `size` = r/32, `area` = (pixels with coverage ≥ ½)/1024, `centre_x`
+/// and `centre_y` = c/32, and `orientation_sin`/`orientation_cos` = sin kθ, cos kθ with k = 4
+/// for squares and 3 for triangles (their symmetries), missing for circles.
+pub fn shapes(spec: &ShapesSpec, seed: u64) -> Dataset {
+    let mut rng = rng::stream(seed, "data.shapes");
+    let n = spec.samples;
+    let side = SHAPES_SIDE;
+    let noise = spec.noise.max(0.0);
+    let mut x = Vec::with_capacity(n * side * side);
+    let mut labels: Vec<Vec<f32>> = vec![Vec::with_capacity(n); SHAPES_LABELS.len()];
+    let mut present_orientation = Vec::with_capacity(n);
+    for _ in 0..n {
+        let class = rng.random_range(0..3usize);
+        let r: f64 = rng.random_range(6.0..12.0);
+        let cx: f64 = rng.random_range(r + 1.0..side as f64 - r - 1.0);
+        let cy: f64 = rng.random_range(r + 1.0..side as f64 - r - 1.0);
+        let theta: f64 = rng.random_range(0.0..std::f64::consts::TAU);
+        let v: f64 = rng.random_range(0.5..1.0);
+        let area = render_shape(class, (cx, cy, r, theta), v, noise, &mut rng, &mut x);
+        let symmetry = match class {
+            1 => 4.0,
+            _ => 3.0,
+        };
+        let s = side as f64;
+        let values = [
+            class as f64,
+            r / s,
+            area as f64 / (s * s),
+            cx / s,
+            cy / s,
+            if class == 0 {
+                0.0
+            } else {
+                (symmetry * theta).sin()
+            },
+            if class == 0 {
+                0.0
+            } else {
+                (symmetry * theta).cos()
+            },
+        ];
+        for (column, v) in labels.iter_mut().zip(values) {
+            column.push(v as f32);
+        }
+        present_orientation.push(class != 0);
+    }
+    let targets = SHAPES_LABELS
+        .iter()
+        .zip(labels)
+        .map(|((name, kind), values)| {
+            let mut column = TargetColumn::regression(name, values);
+            column.kind = *kind;
+            if *kind == TaskKind::Multiclass {
+                column.classes = vec!["circle".into(), "square".into(), "triangle".into()];
+            }
+            if name.starts_with("orientation") {
+                column.present.clone_from(&present_orientation);
+            }
+            column
+        })
+        .collect();
+    Dataset {
+        name: "Shapes-32".to_owned(),
+        feature_names: (0..side * side)
+            .map(|p| format!("px_{}_{}", p / side, p % side))
+            .collect(),
+        rows: n,
+        x,
+        targets,
+        split: None,
+        encoding: None,
+    }
+}
+
+/// Draws one Shapes-32 image (class, (cx, cy, r, θ), intensity v, pixel noise) into `x` by
+/// 4 × 4 supersampling; returns the number of pixels at least half covered.
+fn render_shape(
+    class: usize,
+    (cx, cy, r, theta): (f64, f64, f64, f64),
+    v: f64,
+    noise: f64,
+    rng: &mut ChaCha8Rng,
+    x: &mut Vec<f32>,
+) -> usize {
+    let side = SHAPES_SIDE;
+    let (sin, cos) = theta.sin_cos();
+    let triangle: Vec<(f64, f64)> = (0..3)
+        .map(|k| {
+            let a = theta + std::f64::consts::FRAC_PI_2 + std::f64::consts::TAU * k as f64 / 3.0;
+            (cx + r * a.cos(), cy + r * a.sin())
+        })
+        .collect();
+    let inside = |px: f64, py: f64| {
+        let (dx, dy) = (px - cx, py - cy);
+        match class {
+            0 => dx * dx + dy * dy <= r * r,
+            1 => {
+                let half = r / std::f64::consts::SQRT_2;
+                let u = dx * cos + dy * sin;
+                let w = -dx * sin + dy * cos;
+                u.abs() <= half && w.abs() <= half
+            }
+            _ => {
+                let cross = |(ax, ay): (f64, f64), (bx, by): (f64, f64)| {
+                    (bx - ax) * (py - ay) - (by - ay) * (px - ax)
+                };
+                let c: Vec<f64> = (0..3)
+                    .map(|k| cross(triangle[k], triangle[(k + 1) % 3]))
+                    .collect();
+                c.iter().all(|v| *v >= 0.0) || c.iter().all(|v| *v <= 0.0)
+            }
+        }
+    };
+    let mut area = 0usize;
+    for i in 0..side {
+        for j in 0..side {
+            let mut hits = 0u32;
+            for s in 0..4 {
+                for t in 0..4 {
+                    let px = j as f64 + (f64::from(s) + 0.5) / 4.0;
+                    let py = i as f64 + (f64::from(t) + 0.5) / 4.0;
+                    hits += u32::from(inside(px, py));
+                }
+            }
+            let coverage = f64::from(hits) / 16.0;
+            area += usize::from(coverage >= 0.5);
+            let value = (v * coverage + noise * normal(rng)).clamp(0.0, 1.0);
+            x.push(value as f32);
+        }
+    }
+    area
+}
+
+#[cfg(test)]
+mod shapes_tests {
+    use super::*;
+
+    #[test]
+    fn shapes_are_seeded_inside_the_image_and_labelled_as_specified() {
+        let spec = ShapesSpec {
+            samples: 60,
+            noise: 0.0,
+        };
+        let a = shapes(&spec, 3);
+        let b = shapes(&spec, 3);
+        assert_eq!(a.x, b.x, "same seed, same images");
+        assert_eq!(a.x.len(), 60 * 1024);
+        let shape = &a.targets[0];
+        let area = &a.targets[2];
+        let size = &a.targets[1];
+        let orient = &a.targets[5];
+        for row in 0..60 {
+            let img = &a.x[row * 1024..(row + 1) * 1024];
+            // The border is empty: the shape lies fully inside.
+            for k in 0..32 {
+                assert_eq!(img[k], 0.0, "top row");
+                assert_eq!(img[31 * 32 + k], 0.0, "bottom row");
+            }
+            let r = f64::from(size.values[row]) * 32.0;
+            let theory = match shape.values[row] as usize {
+                0 => std::f64::consts::PI * r * r,
+                1 => 2.0 * r * r,
+                _ => 1.299 * r * r,
+            };
+            let rendered = f64::from(area.values[row]) * 1024.0;
+            assert!(
+                (rendered - theory).abs() < 0.08 * theory,
+                "row {row}: area {rendered} vs {theory}"
+            );
+            assert_eq!(
+                orient.present[row],
+                shape.values[row] != 0.0,
+                "orientation is missing exactly for circles"
+            );
+        }
     }
 }

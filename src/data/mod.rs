@@ -175,6 +175,7 @@ pub fn load(spec: &ExperimentSpec) -> Result<Dataset, DataError> {
     match &spec.dataset {
         DatasetSpec::Mmoe(m) => Ok(builtin::mmoe(m, spec.seed)),
         DatasetSpec::Playground(p) => Ok(builtin::playground(p, spec.seed)),
+        DatasetSpec::Shapes(sh) => Ok(builtin::shapes(sh, spec.seed)),
         DatasetSpec::Csv(c) => csv::load(&c.path, &spec.tasks),
     }
 }

@@ -9,7 +9,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::{ExperimentSpec, LayerSpec, Problems};
+use super::{ExperimentSpec, LayerSpec, Problems, Shape};
 
 /// How the layers listed in `model.shared` are used.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -367,7 +367,10 @@ impl Take {
 /// Widths, head order and parameter counts of a spec's network, computed without tensors.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Plan {
-    /// Width of the representation each head reads (the output of `model.shared`).
+    /// The shape entering each layer of `model.shared`, then the shape leaving the last.
+    pub shapes: Vec<Shape>,
+    /// Width of the representation each head reads (the output of `model.shared`,
+    /// flattened).
     pub rep_width: usize,
     /// Per task: the head's input width (representation plus links).
     pub head_in: Vec<usize>,
@@ -474,6 +477,21 @@ impl ExperimentSpec {
         Ok(order)
     }
 
+    /// The shape of one input row: `model.input_shape` when set (its product must be
+    /// `model.input`), otherwise a vector of `model.input`.
+    pub fn input_shape(&self) -> Result<Shape, String> {
+        let m = &self.model;
+        match m.input_shape {
+            None => Ok(Shape::Flat(m.input)),
+            Some([c, h, w]) if c * h * w == m.input && c * h * w > 0 => Ok(Shape::Image(c, h, w)),
+            Some([c, h, w]) => Err(format!(
+                "model.input_shape: {c}×{h}×{w} = {} values, but model.input is {}",
+                c * h * w,
+                m.input
+            )),
+        }
+    }
+
     /// Widths and parameter counts of the network for tasks with output widths `out`
     /// (in task order). Errors say what cannot be built and where.
     pub fn plan(&self, out: &[usize]) -> Result<Plan, String> {
@@ -483,18 +501,22 @@ impl ExperimentSpec {
             return Err(format!("{} output widths for {k} tasks", out.len()));
         }
         let order = self.head_order()?;
-        let mut width = m.input;
+        let mut shape = self.input_shape()?;
+        let mut shapes = vec![shape];
         let mut trunk = 0usize;
         for (i, layer) in m.shared.iter().enumerate() {
-            if width == 0 {
+            if shape.size() == 0 {
                 return Err(format!(
                     "model.shared[{i}]: the input to this layer is empty"
                 ));
             }
-            trunk += layer.param_count(width);
-            width = layer.out_width(width);
+            trunk += layer.params_for(shape);
+            shape = layer
+                .out_shape(shape)
+                .map_err(|e| format!("model.shared[{i}] ({layer}): {e}"))?;
+            shapes.push(shape);
         }
-        let rep_width = width;
+        let rep_width = shape.size();
         let stitch_after = match m.architecture {
             Architecture::CrossStitch { .. } => block_ends(&m.shared),
             _ => Vec::new(),
@@ -534,7 +556,10 @@ impl ExperimentSpec {
                     ));
                 }
                 task_params[t] += layer.param_count(w);
-                w = layer.out_width(w);
+                w = layer
+                    .out_shape(Shape::Flat(w))
+                    .map_err(|e| format!("head '{}' layer {i} ({layer}): {e}", task.name))?
+                    .size();
             }
             if w == 0 {
                 return Err(format!(
@@ -546,6 +571,7 @@ impl ExperimentSpec {
             task_params[t] += LayerSpec::Linear { out: out[t] }.param_count(w);
         }
         Ok(Plan {
+            shapes,
             rep_width,
             head_in,
             hidden,
@@ -580,8 +606,21 @@ impl ExperimentSpec {
                 }
             }
         }
-        if let Err(e) = self.head_order() {
-            out.push("model.heads", e);
+        match self.head_order() {
+            Err(e) => out.push("model.heads", e),
+            Ok(_) => {
+                // Shapes through the layers (output widths do not matter here).
+                // Shapes only once each layer's own settings are sound (one message per fault).
+                let layer_faults = out.0.iter().any(|p| p.path.starts_with("model."));
+                if self.model.input > 0
+                    && !layer_faults
+                    && let Err(e) = self.plan(&vec![1; self.tasks.len()])
+                {
+                    let (path, message) = e.split_once(": ").unwrap_or(("model", e.as_str()));
+                    let path = path.split(' ').next().unwrap_or(path);
+                    out.push(path, message.to_owned());
+                }
+            }
         }
         if self.weighting.rep_grad && !m.architecture.one_representation() {
             out.push(

@@ -32,7 +32,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::data::TaskInfo;
 use crate::experiment::{
-    Architecture, Coupling, ExperimentSpec, LayerSpec, Plan, RelationshipSpec, Take,
+    Architecture, Coupling, ExperimentSpec, LayerSpec, Plan, RelationshipSpec, Shape, Take,
 };
 use crate::{linalg, rng};
 
@@ -84,15 +84,28 @@ enum Layer {
         bias: usize,
         eps: f64,
     },
+    /// `input`: the image `[c, h, w]` each row holds (rows arriving flat are reshaped).
+    Conv {
+        weight: usize,
+        bias: usize,
+        stride: usize,
+        padding: usize,
+        input: (usize, usize, usize),
+    },
+    Pool {
+        kernel: usize,
+        input: (usize, usize, usize),
+    },
+    Flatten,
 }
 
 impl Layer {
     /// Parameter indices of this layer.
     fn params(&self) -> Vec<usize> {
         match self {
-            Self::Linear { weight, bias } | Self::Norm { weight, bias, .. } => {
-                vec![*weight, *bias]
-            }
+            Self::Linear { weight, bias }
+            | Self::Norm { weight, bias, .. }
+            | Self::Conv { weight, bias, .. } => vec![*weight, *bias],
             _ => Vec::new(),
         }
     }
@@ -260,22 +273,23 @@ impl Builder<'_> {
         specs: &[LayerSpec],
         prefix: &str,
         part: Part,
-        mut width: usize,
+        mut shape: Shape,
     ) -> Result<Vec<Layer>, ModelError> {
         let mut layers = Vec::with_capacity(specs.len());
         for (i, spec) in specs.iter().enumerate() {
-            let layer = match spec {
-                LayerSpec::Linear { out } => {
+            let layer = match (spec, shape) {
+                (LayerSpec::Linear { out }, _) => {
                     let (weight, bias) =
-                        self.linear(&format!("{prefix}.{i}"), part, width, *out)?;
+                        self.linear(&format!("{prefix}.{i}"), part, shape.size(), *out)?;
                     Layer::Linear { weight, bias }
                 }
-                LayerSpec::Relu => Layer::Act(Act::Relu),
-                LayerSpec::Tanh => Layer::Act(Act::Tanh),
-                LayerSpec::Sigmoid => Layer::Act(Act::Sigmoid),
-                LayerSpec::Gelu => Layer::Act(Act::Gelu),
-                LayerSpec::Dropout { p } => Layer::Dropout(*p),
-                LayerSpec::LayerNorm { eps } => {
+                (LayerSpec::Relu, _) => Layer::Act(Act::Relu),
+                (LayerSpec::Tanh, _) => Layer::Act(Act::Tanh),
+                (LayerSpec::Sigmoid, _) => Layer::Act(Act::Sigmoid),
+                (LayerSpec::Gelu, _) => Layer::Act(Act::Gelu),
+                (LayerSpec::Dropout { p }, _) => Layer::Dropout(*p),
+                (LayerSpec::LayerNorm { eps }, _) => {
+                    let width = shape.size();
                     let w = Var::ones(width, DType::F32, self.device)?;
                     let b = Var::zeros(width, DType::F32, self.device)?;
                     Layer::Norm {
@@ -284,8 +298,46 @@ impl Builder<'_> {
                         eps: *eps,
                     }
                 }
+                (
+                    LayerSpec::Conv2d {
+                        out_channels,
+                        kernel,
+                        stride,
+                        padding,
+                    },
+                    Shape::Image(c, h, w),
+                ) => {
+                    // PyTorch's default: U(−1/√fan_in, 1/√fan_in), fan_in = c·k·k.
+                    let bound = 1.0 / ((c * kernel * kernel) as f64).sqrt();
+                    let wv = uniform_var(
+                        &mut self.init,
+                        &[*out_channels, c, *kernel, *kernel],
+                        bound,
+                        self.device,
+                    )?;
+                    let bv = uniform_var(&mut self.init, &[*out_channels], bound, self.device)?;
+                    Layer::Conv {
+                        weight: self.add(format!("{prefix}.{i}.weight"), wv, part),
+                        bias: self.add(format!("{prefix}.{i}.bias"), bv, part),
+                        stride: *stride,
+                        padding: *padding,
+                        input: (c, h, w),
+                    }
+                }
+                (LayerSpec::MaxPool2d { kernel }, Shape::Image(c, h, w)) => Layer::Pool {
+                    kernel: *kernel,
+                    input: (c, h, w),
+                },
+                (LayerSpec::Flatten, _) => Layer::Flatten,
+                (LayerSpec::Conv2d { .. } | LayerSpec::MaxPool2d { .. }, Shape::Flat(_)) => {
+                    return Err(ModelError::Mismatch(format!(
+                        "{prefix}.{i}: {spec} needs an image input"
+                    )));
+                }
             };
-            width = spec.out_width(width);
+            shape = spec
+                .out_shape(shape)
+                .map_err(|e| ModelError::Mismatch(format!("{prefix}.{i}: {e}")))?;
             layers.push(layer);
         }
         Ok(layers)
@@ -315,9 +367,12 @@ impl Model {
         };
         let shared = &spec.model.shared;
         let input = spec.model.input;
+        let input_shape = plan.shapes[0];
         let mut soft = None;
         let body = match &spec.model.architecture {
-            Architecture::Hard => Body::Trunk(b.layers(shared, "shared", Part::Shared, input)?),
+            Architecture::Hard => {
+                Body::Trunk(b.layers(shared, "shared", Part::Shared, input_shape)?)
+            }
             Architecture::Soft { lambda, coupling } => {
                 let towers = tasks
                     .iter()
@@ -327,7 +382,7 @@ impl Model {
                             shared,
                             &format!("towers.{}", task.name),
                             Part::Head(t),
-                            input,
+                            input_shape,
                         )
                     })
                     .collect::<Result<Vec<_>, _>>()?;
@@ -356,7 +411,7 @@ impl Model {
                             shared,
                             &format!("columns.{}", task.name),
                             Part::Shared,
-                            input,
+                            input_shape,
                         )
                     })
                     .collect::<Result<Vec<_>, _>>()?;
@@ -385,7 +440,7 @@ impl Model {
             }
             Architecture::Mmoe { experts } | Architecture::Moe { experts } => {
                 let list = (0..*experts)
-                    .map(|e| b.layers(shared, &format!("experts.{e}"), Part::Shared, input))
+                    .map(|e| b.layers(shared, &format!("experts.{e}"), Part::Shared, input_shape))
                     .collect::<Result<Vec<_>, _>>()?;
                 let gates = if matches!(spec.model.architecture, Architecture::Mmoe { .. }) {
                     tasks
@@ -414,7 +469,7 @@ impl Model {
             let head_spec = spec.head(&task.name);
             let prefix = format!("heads.{}", task.name);
             let layers = head_spec.map_or(&[][..], |h| &h.layers);
-            let hidden = b.layers(layers, &prefix, Part::Head(t), plan.head_in[t])?;
+            let hidden = b.layers(layers, &prefix, Part::Head(t), Shape::Flat(plan.head_in[t]))?;
             let out = b.linear(
                 &format!("{prefix}.{}", layers.len()),
                 Part::Head(t),
@@ -514,7 +569,7 @@ impl Model {
             Body::Experts { experts, gates } => {
                 let outs = experts
                     .iter()
-                    .map(|e| self.run(e, x.clone(), mode))
+                    .map(|e| self.run(e, x.clone(), mode).and_then(flat))
                     .collect::<candle_core::Result<Vec<_>>>()?;
                 let stacked = Tensor::stack(&outs, 1)?; // [batch, experts, width]
                 let mut reps = Vec::with_capacity(gates.len());
@@ -554,7 +609,7 @@ impl Model {
         let mut hidden: Vec<Option<Tensor>> = vec![None; k];
         for &t in &self.order {
             let head = &self.heads[t];
-            let mut input = rep.task(t).clone();
+            let mut input = flat(rep.task(t).clone())?;
             if !head.links.is_empty() {
                 let mut parts = vec![input];
                 for link in &head.links {
@@ -597,7 +652,22 @@ impl Model {
 
     fn apply(&self, layer: &Layer, h: Tensor, mode: &mut Mode<'_>) -> candle_core::Result<Tensor> {
         Ok(match layer {
-            Layer::Linear { weight, bias } => self.linear(&h, *weight, *bias)?,
+            Layer::Linear { weight, bias } => self.linear(&flat(h)?, *weight, *bias)?,
+            Layer::Flatten => flat(h)?,
+            Layer::Conv {
+                weight,
+                bias,
+                stride,
+                padding,
+                input,
+            } => {
+                let w = self.params[*weight].var.as_tensor();
+                let b = self.params[*bias].var.as_tensor();
+                image(h, *input)?
+                    .conv2d(w, *padding, *stride, 1, 1)?
+                    .broadcast_add(&b.reshape((1, b.elem_count(), 1, 1))?)?
+            }
+            Layer::Pool { kernel, input } => image(h, *input)?.max_pool2d(*kernel)?,
             Layer::Act(Act::Relu) => h.relu()?,
             Layer::Act(Act::Tanh) => h.tanh()?,
             Layer::Act(Act::Sigmoid) => candle_nn::ops::sigmoid(&h)?,
@@ -940,15 +1010,34 @@ impl Model {
     }
 }
 
-/// Cross-stitch: x̃ₜ = Σⱼ αₜⱼ xⱼ for columns `hs` (each `[batch, width]`).
+/// Cross-stitch: x̃ₜ = Σⱼ αₜⱼ xⱼ for columns `hs` (each `[batch, …]`, all alike).
 fn stitch(hs: &[Tensor], alpha: &Tensor) -> candle_core::Result<Vec<Tensor>> {
-    let (rows, width) = hs[0].dims2()?;
+    let shape = hs[0].shape().clone();
     let k = hs.len();
-    let stacked = Tensor::stack(hs, 0)?.reshape((k, rows * width))?;
+    let stacked = Tensor::stack(hs, 0)?.reshape((k, shape.elem_count()))?;
     let mixed = alpha.matmul(&stacked)?;
     (0..k)
-        .map(|t| mixed.get(t)?.reshape((rows, width)))
+        .map(|t| mixed.get(t)?.reshape(shape.clone()))
         .collect()
+}
+
+/// Rows as vectors: `[batch, …]` → `[batch, n]`.
+fn flat(h: Tensor) -> candle_core::Result<Tensor> {
+    if h.rank() > 2 {
+        h.flatten_from(1)
+    } else {
+        Ok(h)
+    }
+}
+
+/// Rows as images: `[batch, c·h·w]` → `[batch, c, h, w]` (images pass unchanged).
+fn image(x: Tensor, (c, h, w): (usize, usize, usize)) -> candle_core::Result<Tensor> {
+    if x.rank() == 2 {
+        let rows = x.dim(0)?;
+        x.reshape((rows, c, h, w))
+    } else {
+        Ok(x)
+    }
 }
 
 /// A row-major `f64` matrix as an `f32` tensor.
@@ -1041,7 +1130,11 @@ mod tests {
     #[test]
     fn every_layer_kind_runs_forward() {
         let mut spec = ExperimentSpec::default();
-        spec.model.shared = LayerSpec::palette();
+        // Every kind that takes vectors (image layers: tests/architectures.rs).
+        spec.model.shared = LayerSpec::palette()
+            .into_iter()
+            .filter(|l| !matches!(l, LayerSpec::Conv2d { .. } | LayerSpec::MaxPool2d { .. }))
+            .collect();
         let m = model(&spec);
         let x = Tensor::ones((3, 16), DType::F32, &Device::Cpu).expect("x");
         let mut r = rng::stream(0, "t");

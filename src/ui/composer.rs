@@ -24,39 +24,7 @@ pub fn layer_list_ui(ui: &mut Ui, id: &str, add_label: &str, layers: &mut Vec<La
                 ui.label(format!("{i}"));
                 ui.horizontal(|ui| {
                     ui.label(layer.kind_name());
-                    match layer {
-                        LayerSpec::Linear { out } => {
-                            changed |= ui
-                                .add(
-                                    egui::DragValue::new(out)
-                                        .range(1..=crate::experiment::MAX_LAYER_WIDTH)
-                                        .prefix("out "),
-                                )
-                                .on_hover_text("Output width of this layer")
-                                .changed();
-                        }
-                        LayerSpec::Dropout { p } => {
-                            changed |= ui
-                                .add(
-                                    egui::DragValue::new(p)
-                                        .range(0.0..=0.95)
-                                        .speed(0.01)
-                                        .prefix("p "),
-                                )
-                                .changed();
-                        }
-                        LayerSpec::LayerNorm { eps } => {
-                            changed |= ui
-                                .add(
-                                    egui::DragValue::new(eps)
-                                        .range(1e-12..=1.0)
-                                        .speed(1e-6)
-                                        .prefix("eps "),
-                                )
-                                .changed();
-                        }
-                        _ => {}
-                    }
+                    changed |= layer_params_ui(ui, layer);
                 });
                 ui.horizontal(|ui| {
                     if ui
@@ -104,6 +72,78 @@ pub fn layer_list_ui(ui: &mut Ui, id: &str, add_label: &str, layers: &mut Vec<La
     changed
 }
 
+/// The settings of one layer (width, probability, kernel, …). Returns true on a change.
+fn layer_params_ui(ui: &mut Ui, layer: &mut LayerSpec) -> bool {
+    let mut changed = false;
+    match layer {
+        LayerSpec::Linear { out } => {
+            changed |= ui
+                .add(
+                    egui::DragValue::new(out)
+                        .range(1..=crate::experiment::MAX_LAYER_WIDTH)
+                        .prefix("out "),
+                )
+                .on_hover_text("Output width of this layer")
+                .changed();
+        }
+        LayerSpec::Dropout { p } => {
+            changed |= ui
+                .add(
+                    egui::DragValue::new(p)
+                        .range(0.0..=0.95)
+                        .speed(0.01)
+                        .prefix("p "),
+                )
+                .changed();
+        }
+        LayerSpec::Conv2d {
+            out_channels,
+            kernel,
+            stride,
+            padding,
+        } => {
+            changed |= ui
+                .add(
+                    egui::DragValue::new(out_channels)
+                        .range(1..=crate::experiment::MAX_CHANNELS)
+                        .prefix("ch "),
+                )
+                .on_hover_text("Output channels")
+                .changed();
+            changed |= ui
+                .add(egui::DragValue::new(kernel).range(1..=15).prefix("k "))
+                .on_hover_text("Kernel size")
+                .changed();
+            changed |= ui
+                .add(egui::DragValue::new(stride).range(1..=8).prefix("s "))
+                .on_hover_text("Stride")
+                .changed();
+            changed |= ui
+                .add(egui::DragValue::new(padding).range(0..=7).prefix("p "))
+                .on_hover_text("Zero padding")
+                .changed();
+        }
+        LayerSpec::MaxPool2d { kernel } => {
+            changed |= ui
+                .add(egui::DragValue::new(kernel).range(1..=16).prefix("k "))
+                .on_hover_text("Window (and stride)")
+                .changed();
+        }
+        LayerSpec::LayerNorm { eps } => {
+            changed |= ui
+                .add(
+                    egui::DragValue::new(eps)
+                        .range(1e-12..=1.0)
+                        .speed(1e-6)
+                        .prefix("eps "),
+                )
+                .changed();
+        }
+        _ => {}
+    }
+    changed
+}
+
 /// The whole composer: architecture, layers, links, relationship learning, diagram and
 /// parameter counts. A change of soft sharing's λ or relationship learning's λ₂ is a live
 /// edit ([`Edits::penalty`]); everything else is structural.
@@ -136,7 +176,10 @@ pub fn composer_ui(
     }
     ui.add_space(4.0);
     let title = spec.model.architecture.layers_title();
-    ui.strong(format!("{title} (input {})", spec.model.input))
+    let input = spec
+        .input_shape()
+        .map_or_else(|_| spec.model.input.to_string(), |s| s.to_string());
+    ui.strong(format!("{title} (input {input})"))
         .on_hover_text(spec.model.architecture.about());
     edits.structure |= layer_list_ui(
         ui,
@@ -432,19 +475,48 @@ const EXPERT_ROWS: usize = 4;
 pub fn diagram_ui(ui: &mut Ui, spec: &ExperimentSpec, classes: &dyn Fn(&str) -> usize) {
     let arch = &spec.model.architecture;
     let k = spec.tasks.len().max(1);
+    // With many layers for the width, only layers with weights (and pooling) get a box.
+    let longest_head = spec
+        .model
+        .heads
+        .iter()
+        .map(|h| h.layers.len())
+        .max()
+        .unwrap_or(0);
+    let full_cols = 2 + spec.model.shared.len() + longest_head + 2;
+    let compact = ui.available_width() / full_cols as f32 <= 40.0;
+    let keep = |l: &LayerSpec| {
+        !compact
+            || matches!(
+                l,
+                LayerSpec::Linear { .. }
+                    | LayerSpec::Conv2d { .. }
+                    | LayerSpec::MaxPool2d { .. }
+                    | LayerSpec::LayerNorm { .. }
+            )
+    };
     let heads: Vec<Vec<String>> = spec
         .tasks
         .iter()
         .map(|t| {
             let mut boxes: Vec<String> = spec
                 .head(&t.name)
-                .map(|h| h.layers.iter().map(short).collect())
+                .map(|h| h.layers.iter().filter(|l| keep(l)).map(short).collect())
                 .unwrap_or_default();
             boxes.push(format!("out {}", out_width(t.kind, classes(&t.target))));
             boxes
         })
         .collect();
-    let body: Vec<String> = spec.model.shared.iter().map(short).collect();
+    // Indices into `model.shared` of the layers drawn.
+    let shown: Vec<usize> = (0..spec.model.shared.len())
+        .filter(|&i| keep(&spec.model.shared[i]))
+        .collect();
+    let body: Vec<String> = shown
+        .iter()
+        .map(|&i| short(&spec.model.shared[i]))
+        .collect();
+    // The drawn box at or before layer `i`.
+    let drawn_at = |i: usize| shown.iter().rposition(|&s| s <= i);
     let experts = arch.experts().unwrap_or(0);
     let expert_rows = experts.min(EXPERT_ROWS);
     let body_rows = match arch {
@@ -517,7 +589,11 @@ pub fn diagram_ui(ui: &mut Ui, spec: &ExperimentSpec, classes: &dyn Fn(&str) -> 
     let centre_row = y_of(0, 1);
     let input = draw_box(
         Pos2::new(x_of(0), centre_row),
-        &format!("in {}", spec.model.input),
+        &match spec.input_shape() {
+            Ok(crate::experiment::Shape::Image(1, h, w)) => format!("{h}×{w}"),
+            Ok(shape @ crate::experiment::Shape::Image(..)) => shape.to_string(),
+            _ => format!("in {}", spec.model.input),
+        },
         theme::input(),
     );
     // Where each task's head starts from; with a cross-stitch unit at the end, every column
@@ -543,7 +619,11 @@ pub fn diagram_ui(ui: &mut Ui, spec: &ExperimentSpec, classes: &dyn Fn(&str) -> 
             if stitched && !body.is_empty() {
                 band(1, body.len(), "shared: columns mixed by α");
             }
-            let ends = crate::experiment::block_ends(&spec.model.shared);
+            // Units sit after the drawn box at or before each block's end.
+            let ends: Vec<usize> = crate::experiment::block_ends(&spec.model.shared)
+                .into_iter()
+                .filter_map(drawn_at)
+                .collect();
             let mut grid: Vec<Vec<Rect>> = vec![Vec::new(); k];
             for (t, row) in grid.iter_mut().enumerate() {
                 let y = y_of(t, k);
@@ -597,6 +677,9 @@ pub fn diagram_ui(ui: &mut Ui, spec: &ExperimentSpec, classes: &dyn Fn(&str) -> 
             } else {
                 // Springs between corresponding parametric layers of neighbouring towers.
                 for (i, layer) in spec.model.shared.iter().enumerate() {
+                    let Some(i) = shown.iter().position(|&s| s == i) else {
+                        continue;
+                    };
                     if layer.param_count(1) == 0 {
                         continue;
                     }
@@ -819,6 +902,9 @@ fn short(layer: &LayerSpec) -> String {
         LayerSpec::Linear { out } => format!("{out}"),
         LayerSpec::Dropout { p } => format!("drop {p}"),
         LayerSpec::LayerNorm { .. } => "norm".to_owned(),
+        LayerSpec::Conv2d { out_channels, .. } => format!("conv{out_channels}"),
+        LayerSpec::MaxPool2d { kernel } => format!("pool{kernel}"),
+        LayerSpec::Flatten => "flat".to_owned(),
         other => other.kind_name().to_owned(),
     }
 }

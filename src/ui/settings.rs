@@ -8,7 +8,7 @@ use super::theme;
 use crate::data::builtin;
 use crate::experiment::{
     DatasetSpec, ExperimentSpec, HeadSpec, LayerSpec, MmoeSpec, OptimizerSpec, PlaygroundSpec,
-    TaskKind, TaskSpec, WeightingSpec,
+    ShapesSpec, TaskKind, TaskSpec, WeightingSpec,
 };
 
 /// What an edit touched.
@@ -57,48 +57,10 @@ pub fn dataset_ui(
     summary: &DataSummary,
     pick_csv: &mut bool,
 ) -> bool {
-    let mut changed = false;
-    let current = match &spec.dataset {
-        DatasetSpec::Mmoe(_) => 0,
-        DatasetSpec::Playground(_) => 1,
-        DatasetSpec::Csv(_) => 2,
-    };
-    let mut choice = current;
-    egui::ComboBox::from_label("Source")
-        .selected_text(["MMoE synthetic (regression)", "Playground 2-D", "CSV file"][current])
-        .show_ui(ui, |ui| {
-            ui.selectable_value(&mut choice, 0, "MMoE synthetic (regression)");
-            ui.selectable_value(&mut choice, 1, "Playground 2-D");
-            ui.selectable_value(&mut choice, 2, "CSV file");
-        });
-    if choice != current {
-        match choice {
-            0 => set_builtin(spec, DatasetSpec::Mmoe(MmoeSpec::default())),
-            1 => set_builtin(spec, DatasetSpec::Playground(PlaygroundSpec::default())),
-            _ => *pick_csv = true,
-        }
-        changed = true;
-    }
+    let mut changed = source_ui(ui, spec, pick_csv);
     match &mut spec.dataset {
         DatasetSpec::Mmoe(m) => {
-            ui.weak("Ma et al., KDD 2018: y = w·x + Σ sin(α·w·x + β) + ε, with cos(w₁, w₂) = p.");
-            egui::Grid::new("mmoe-params").num_columns(2).show(ui, |ui| {
-                changed |= super::grid_row(ui, "Correlation p", egui::Slider::new(&mut m.correlation, -1.0..=1.0).fixed_decimals(2)).changed();
-                ui.label("");
-                for (a, b, r) in &summary.correlations {
-                    ui.label(egui::RichText::new(format!("measured corr({a}, {b}) = {r:.2}")).color(theme::ok()))
-                        .on_hover_text("Pearson correlation of the generated labels. It is lower than p because of the sine terms.");
-                }
-                ui.end_row();
-                changed |= super::grid_row(ui, "Samples", egui::DragValue::new(&mut m.samples).range(10..=1_000_000).speed(100)).changed();
-                changed |= super::grid_row(ui, "Input dimension d", egui::DragValue::new(&mut m.dim).range(1..=1024)).changed();
-                changed |= super::grid_row(ui, "Tasks", egui::DragValue::new(&mut m.tasks).range(1..=8))
-                    .on_hover_text("Tasks come in pairs with cos(w₁, w₂) = p; different pairs are unrelated.")
-                    .changed();
-                changed |= super::grid_row(ui, "Scale c", egui::DragValue::new(&mut m.scale).range(0.01..=10.0).speed(0.01)).changed();
-                changed |= super::grid_row(ui, "Sine terms m", egui::DragValue::new(&mut m.sin_terms).range(0..=50)).changed();
-                changed |= super::grid_row(ui, "Noise σ", egui::DragValue::new(&mut m.noise_std).range(0.0..=10.0).speed(0.01)).changed();
-            });
+            changed |= mmoe_params_ui(ui, m, summary);
             let dim = m.dim;
             let k = m.tasks;
             if changed {
@@ -133,6 +95,27 @@ pub fn dataset_ui(
                 );
             }
         }
+        DatasetSpec::Shapes(sh) => {
+            ui.weak("32 × 32 images of one circle, square or triangle: class, size, area, centre and orientation (missing for circles).");
+            egui::Grid::new("shapes-params")
+                .num_columns(2)
+                .show(ui, |ui| {
+                    changed |= super::grid_row(
+                        ui,
+                        "Samples",
+                        egui::DragValue::new(&mut sh.samples)
+                            .range(10..=200_000)
+                            .speed(10),
+                    )
+                    .changed();
+                    changed |= super::grid_row(
+                        ui,
+                        "Pixel noise σ",
+                        egui::Slider::new(&mut sh.noise, 0.0..=0.5),
+                    )
+                    .changed();
+                });
+        }
         DatasetSpec::Csv(c) => {
             ui.horizontal(|ui| {
                 ui.label(format!("File: {}", c.path.display()));
@@ -151,6 +134,65 @@ pub fn dataset_ui(
             summary.rows, summary.features
         ));
     }
+    changed
+}
+
+/// The data source picker. True when the source changed (or a CSV file is to be picked).
+fn source_ui(ui: &mut Ui, spec: &mut ExperimentSpec, pick_csv: &mut bool) -> bool {
+    let mut changed = false;
+    let current = match &spec.dataset {
+        DatasetSpec::Mmoe(_) => 0,
+        DatasetSpec::Playground(_) => 1,
+        DatasetSpec::Shapes(_) => 2,
+        DatasetSpec::Csv(_) => 3,
+    };
+    const SOURCES: [&str; 4] = [
+        "MMoE synthetic (regression)",
+        "Playground 2-D",
+        "Shapes-32 images",
+        "CSV file",
+    ];
+    let mut choice = current;
+    egui::ComboBox::from_label("Source")
+        .selected_text(SOURCES[current])
+        .show_ui(ui, |ui| {
+            for (i, name) in SOURCES.iter().enumerate() {
+                ui.selectable_value(&mut choice, i, *name);
+            }
+        });
+    if choice != current {
+        match choice {
+            0 => set_builtin(spec, DatasetSpec::Mmoe(MmoeSpec::default())),
+            1 => set_builtin(spec, DatasetSpec::Playground(PlaygroundSpec::default())),
+            2 => set_builtin(spec, DatasetSpec::Shapes(ShapesSpec::default())),
+            _ => *pick_csv = true,
+        }
+        changed = true;
+    }
+    changed
+}
+
+/// The MMoE generator's settings and the measured label correlations. True on a change.
+fn mmoe_params_ui(ui: &mut Ui, m: &mut MmoeSpec, summary: &DataSummary) -> bool {
+    let mut changed = false;
+    ui.weak("Ma et al., KDD 2018: y = w·x + Σ sin(α·w·x + β) + ε, with cos(w₁, w₂) = p.");
+    egui::Grid::new("mmoe-params").num_columns(2).show(ui, |ui| {
+        changed |= super::grid_row(ui, "Correlation p", egui::Slider::new(&mut m.correlation, -1.0..=1.0).fixed_decimals(2)).changed();
+        ui.label("");
+        for (a, b, r) in &summary.correlations {
+            ui.label(egui::RichText::new(format!("measured corr({a}, {b}) = {r:.2}")).color(theme::ok()))
+                .on_hover_text("Pearson correlation of the generated labels. It is lower than p because of the sine terms.");
+        }
+        ui.end_row();
+        changed |= super::grid_row(ui, "Samples", egui::DragValue::new(&mut m.samples).range(10..=1_000_000).speed(100)).changed();
+        changed |= super::grid_row(ui, "Input dimension d", egui::DragValue::new(&mut m.dim).range(1..=1024)).changed();
+        changed |= super::grid_row(ui, "Tasks", egui::DragValue::new(&mut m.tasks).range(1..=8))
+            .on_hover_text("Tasks come in pairs with cos(w₁, w₂) = p; different pairs are unrelated.")
+            .changed();
+        changed |= super::grid_row(ui, "Scale c", egui::DragValue::new(&mut m.scale).range(0.01..=10.0).speed(0.01)).changed();
+        changed |= super::grid_row(ui, "Sine terms m", egui::DragValue::new(&mut m.sin_terms).range(0..=50)).changed();
+        changed |= super::grid_row(ui, "Noise σ", egui::DragValue::new(&mut m.noise_std).range(0.0..=10.0).speed(0.01)).changed();
+    });
     changed
 }
 
@@ -173,6 +215,11 @@ pub fn set_builtin(spec: &mut ExperimentSpec, dataset: DatasetSpec) {
             builtin::PLAYGROUND_DIM,
             vec!["circle", "xor"],
         ),
+        DatasetSpec::Shapes(_) => (
+            builtin::shapes_targets(),
+            builtin::SHAPES_SIDE * builtin::SHAPES_SIDE,
+            vec!["shape", "area"],
+        ),
         DatasetSpec::Csv(_) => (Vec::new(), spec.model.input, Vec::new()),
     };
     spec.tasks = targets
@@ -183,10 +230,18 @@ pub fn set_builtin(spec: &mut ExperimentSpec, dataset: DatasetSpec) {
     spec.name = match &dataset {
         DatasetSpec::Mmoe(_) => "MMoE synthetic, two related tasks".to_owned(),
         DatasetSpec::Playground(_) => "Playground 2-D: circle and xor".to_owned(),
+        DatasetSpec::Shapes(_) => "Shapes-32: class and area from one conv trunk".to_owned(),
         DatasetSpec::Csv(c) => format!("CSV {}", c.path.display()),
     };
     if matches!(dataset, DatasetSpec::Mmoe(_)) {
         let defaults = ExperimentSpec::default();
+        spec.model = defaults.model;
+        spec.optimizer = defaults.optimizer;
+        spec.training = defaults.training;
+    }
+    spec.model.input_shape = None;
+    if matches!(dataset, DatasetSpec::Shapes(_)) {
+        let defaults = ExperimentSpec::shapes_example();
         spec.model = defaults.model;
         spec.optimizer = defaults.optimizer;
         spec.training = defaults.training;
