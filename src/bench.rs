@@ -125,6 +125,7 @@ pub fn reference_data() -> PreparedData {
                 Labels {
                     values,
                     mask: vec![1.0; n],
+                    width: 1,
                 }
             })
             .collect();

@@ -559,6 +559,9 @@ fn predict(model: &Path, input: &Path, output: Option<&Path>) -> Result<(), CliE
                 header.push(task.name.clone());
                 header.extend(task.classes.iter().map(|c| format!("{}_p_{c}", task.name)));
             }
+            TaskKind::Segmentation => {
+                header.extend((0..task.out_dim).map(|i| format!("{}_p_{i}", task.name)));
+            }
         }
     }
     let csv_err = |e: csv::Error| CliError::Other(format!("cannot write predictions: {e}"));
@@ -589,6 +592,7 @@ fn predict(model: &Path, input: &Path, output: Option<&Path>) -> Result<(), CliE
                     );
                     record.extend(row.iter().map(ToString::to_string));
                 }
+                TaskKind::Segmentation => record.extend(row.iter().map(ToString::to_string)),
             }
         }
         w.write_record(&record).map_err(csv_err)?;

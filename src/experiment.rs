@@ -161,17 +161,24 @@ pub enum TaskKind {
     Binary,
     /// Several classes (one logit per class).
     Multiclass,
+    /// A binary mask over the pixels of an image (one logit per pixel).
+    Segmentation,
 }
 
 impl TaskKind {
     /// All kinds, in the order the GUI offers them.
-    pub const ALL: [Self; 3] = [Self::Regression, Self::Binary, Self::Multiclass];
+    pub const ALL: [Self; 4] = [
+        Self::Regression,
+        Self::Binary,
+        Self::Multiclass,
+        Self::Segmentation,
+    ];
 
     /// The loss used when the spec names none.
     pub fn default_loss(self) -> LossKind {
         match self {
             Self::Regression => LossKind::Mse,
-            Self::Binary => LossKind::Bce,
+            Self::Binary | Self::Segmentation => LossKind::Bce,
             Self::Multiclass => LossKind::CrossEntropy,
         }
     }
@@ -180,7 +187,7 @@ impl TaskKind {
     pub fn allowed_losses(self) -> &'static [LossKind] {
         match self {
             Self::Regression => &[LossKind::Mse, LossKind::Mae],
-            Self::Binary => &[LossKind::Bce],
+            Self::Binary | Self::Segmentation => &[LossKind::Bce],
             Self::Multiclass => &[LossKind::CrossEntropy],
         }
     }
@@ -190,6 +197,7 @@ impl TaskKind {
         match self {
             Self::Regression => "R²",
             Self::Binary | Self::Multiclass => "accuracy",
+            Self::Segmentation => "IoU",
         }
     }
 }
@@ -200,6 +208,7 @@ impl fmt::Display for TaskKind {
             Self::Regression => "regression",
             Self::Binary => "binary",
             Self::Multiclass => "multiclass",
+            Self::Segmentation => "segmentation",
         })
     }
 }
@@ -1342,8 +1351,8 @@ impl ExperimentSpec {
         }
     }
 
-    /// A convolutional experiment on Shapes-32: a conv trunk shared by a shape classifier
-    /// and an area regressor.
+    /// A convolutional experiment on Shapes-32: a conv trunk shared by a shape classifier, an
+    /// area regressor and a mask segmenter.
     pub fn shapes_example() -> Self {
         let conv = |out_channels| LayerSpec::Conv2d {
             out_channels,
@@ -1355,6 +1364,7 @@ impl ExperimentSpec {
         let tasks: Vec<TaskSpec> = [
             ("shape", TaskKind::Multiclass),
             ("area", TaskKind::Regression),
+            ("mask", TaskKind::Segmentation),
         ]
         .iter()
         .map(|(name, kind)| TaskSpec {
@@ -1366,7 +1376,7 @@ impl ExperimentSpec {
         })
         .collect();
         let mut spec = Self {
-            name: "Shapes-32: class and area from one conv trunk".to_owned(),
+            name: "Shapes-32: class, area and mask from one conv trunk".to_owned(),
             dataset: DatasetSpec::Shapes(ShapesSpec::default()),
             tasks,
             ..Self::default()
@@ -1381,11 +1391,15 @@ impl ExperimentSpec {
             LayerSpec::Relu,
             LayerSpec::MaxPool2d { kernel: 2 },
             LayerSpec::Flatten,
-            LayerSpec::Linear { out: 64 },
+            LayerSpec::Linear { out: 128 },
             LayerSpec::Relu,
         ];
         spec.model.heads = Vec::new();
         spec.sync_heads();
+        // The mask head decodes 1024 pixels: a wider hidden layer.
+        if let Some(head) = spec.model.heads.iter_mut().find(|h| h.task == "mask") {
+            head.layers = vec![LayerSpec::Linear { out: 256 }, LayerSpec::Relu];
+        }
         spec.training = TrainingSpec {
             epochs: 8,
             batch_size: 32,

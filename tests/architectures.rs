@@ -510,7 +510,7 @@ fn relationship_learning_finds_the_two_related_pairs() {
 }
 
 #[test]
-fn a_convolutional_trunk_learns_shape_class_and_area() {
+fn a_convolutional_trunk_learns_shape_class_area_and_mask() {
     let mut spec = ExperimentSpec::shapes_example();
     if let mtl_studio::experiment::DatasetSpec::Shapes(sh) = &mut spec.dataset {
         sh.samples = 600;
@@ -529,6 +529,12 @@ fn a_convolutional_trunk_learns_shape_class_and_area() {
         "area loss {} -> {}",
         before[1].loss,
         after[1].loss
+    );
+    assert!(
+        after[2].metric > before[2].metric + 0.2 && after[2].metric > 0.4,
+        "mask IoU {:.3} -> {:.3}",
+        before[2].metric,
+        after[2].metric
     );
     let conv = s
         .model()

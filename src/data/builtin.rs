@@ -278,7 +278,7 @@ pub fn shapes_targets() -> Vec<(String, TaskKind)> {
         .collect()
 }
 
-const SHAPES_LABELS: [(&str, TaskKind); 7] = [
+const SHAPES_LABELS: [(&str, TaskKind); 8] = [
     ("shape", TaskKind::Multiclass),
     ("size", TaskKind::Regression),
     ("area", TaskKind::Regression),
@@ -286,6 +286,7 @@ const SHAPES_LABELS: [(&str, TaskKind); 7] = [
     ("centre_y", TaskKind::Regression),
     ("orientation_sin", TaskKind::Regression),
     ("orientation_cos", TaskKind::Regression),
+    ("mask", TaskKind::Segmentation),
 ];
 
 /// Shapes-32 (this project's recipe, after dSprites): one grey shape per 32 × 32 image.
@@ -294,15 +295,17 @@ const SHAPES_LABELS: [(&str, TaskKind); 7] = [
 /// 31 − r) on both axes; rotation θ ~ U(0, 2π); intensity v ~ U(0.5, 1). Each pixel is
 /// rendered by 4 × 4 supersampling: image = clip(v·coverage + N(0, noise²), 0, 1). Labels:
 /// `shape` (3 classes), `size` = r/32, `area` = (pixels with coverage ≥ ½)/1024, `centre_x`
-/// and `centre_y` = c/32, and `orientation_sin`/`orientation_cos` = sin kθ, cos kθ with k = 4
-/// for squares and 3 for triangles (their symmetries), missing for circles.
+/// and `centre_y` = c/32, `orientation_sin`/`orientation_cos` = sin kθ, cos kθ with k = 4
+/// for squares and 3 for triangles (their symmetries), missing for circles, and `mask`, the
+/// 32 × 32 segmentation (coverage ≥ ½).
 pub fn shapes(spec: &ShapesSpec, seed: u64) -> Dataset {
     let mut rng = rng::stream(seed, "data.shapes");
     let n = spec.samples;
     let side = SHAPES_SIDE;
     let noise = spec.noise.max(0.0);
     let mut x = Vec::with_capacity(n * side * side);
-    let mut labels: Vec<Vec<f32>> = vec![Vec::with_capacity(n); SHAPES_LABELS.len()];
+    let mut masks = Vec::with_capacity(n * side * side);
+    let mut labels: Vec<Vec<f32>> = vec![Vec::with_capacity(n); SHAPES_LABELS.len() - 1];
     let mut present_orientation = Vec::with_capacity(n);
     for _ in 0..n {
         let class = rng.random_range(0..3usize);
@@ -311,7 +314,14 @@ pub fn shapes(spec: &ShapesSpec, seed: u64) -> Dataset {
         let cy: f64 = rng.random_range(r + 1.0..side as f64 - r - 1.0);
         let theta: f64 = rng.random_range(0.0..std::f64::consts::TAU);
         let v: f64 = rng.random_range(0.5..1.0);
-        let area = render_shape(class, (cx, cy, r, theta), v, noise, &mut rng, &mut x);
+        let area = render_shape(
+            class,
+            (cx, cy, r, theta),
+            v,
+            noise,
+            &mut rng,
+            (&mut x, &mut masks),
+        );
         let symmetry = match class {
             1 => 4.0,
             _ => 3.0,
@@ -339,6 +349,7 @@ pub fn shapes(spec: &ShapesSpec, seed: u64) -> Dataset {
         }
         present_orientation.push(class != 0);
     }
+    labels.push(masks);
     let targets = SHAPES_LABELS
         .iter()
         .zip(labels)
@@ -350,6 +361,10 @@ pub fn shapes(spec: &ShapesSpec, seed: u64) -> Dataset {
             }
             if name.starts_with("orientation") {
                 column.present.clone_from(&present_orientation);
+            }
+            if *kind == TaskKind::Segmentation {
+                column.width = side * side;
+                column.present = vec![true; n];
             }
             column
         })
@@ -375,7 +390,7 @@ fn render_shape(
     v: f64,
     noise: f64,
     rng: &mut ChaCha8Rng,
-    x: &mut Vec<f32>,
+    (x, masks): (&mut Vec<f32>, &mut Vec<f32>),
 ) -> usize {
     let side = SHAPES_SIDE;
     let (sin, cos) = theta.sin_cos();
@@ -419,6 +434,7 @@ fn render_shape(
             }
             let coverage = f64::from(hits) / 16.0;
             area += usize::from(coverage >= 0.5);
+            masks.push(if coverage >= 0.5 { 1.0 } else { 0.0 });
             let value = (v * coverage + noise * normal(rng)).clamp(0.0, 1.0);
             x.push(value as f32);
         }

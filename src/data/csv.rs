@@ -644,6 +644,17 @@ fn target_column(
             (values, Vec::new())
         }
         TaskKind::Binary | TaskKind::Multiclass => class_values(name, kind, cells, column, path)?,
+        TaskKind::Segmentation => {
+            return Err(DataError::Csv {
+                path: path.to_owned(),
+                line: 1,
+                column,
+                message: format!(
+                    "target column '{name}' cannot be a segmentation task: a CSV cell holds one \
+                     value, a mask needs one per pixel"
+                ),
+            });
+        }
     };
     Ok(TargetColumn {
         name: name.to_owned(),
@@ -651,6 +662,7 @@ fn target_column(
         values,
         present,
         classes,
+        width: 1,
     })
 }
 

@@ -59,6 +59,9 @@ pub struct TargetColumn {
     pub present: Vec<bool>,
     /// Class names for binary and multiclass columns (index = class).
     pub classes: Vec<String>,
+    /// Values per row: 1, or the pixels of a segmentation mask (`values` is
+    /// `[rows, width]`).
+    pub width: usize,
 }
 
 impl TargetColumn {
@@ -70,6 +73,7 @@ impl TargetColumn {
             present: vec![true; values.len()],
             values,
             classes: Vec::new(),
+            width: 1,
         }
     }
 
@@ -81,6 +85,7 @@ impl TargetColumn {
             present: vec![true; values.len()],
             values,
             classes: vec!["0".to_owned(), "1".to_owned()],
+            width: 1,
         }
     }
 
@@ -104,6 +109,9 @@ impl Dataset {
     /// Pearson correlation of two label columns over rows where both are present.
     pub fn label_correlation(&self, a: usize, b: usize) -> f64 {
         let (ta, tb) = (&self.targets[a], &self.targets[b]);
+        if ta.width != 1 || tb.width != 1 {
+            return f64::NAN;
+        }
         let pairs: Vec<(f64, f64)> = (0..self.rows)
             .filter(|&i| ta.present[i] && tb.present[i])
             .map(|i| (f64::from(ta.values[i]), f64::from(tb.values[i])))
@@ -209,10 +217,12 @@ fn one_f32() -> f32 {
 /// The labels of one task on one split.
 #[derive(Clone, Debug, Default)]
 pub struct Labels {
-    /// `[rows]` values (0 where missing).
+    /// `[rows, width]` values (0 where missing).
     pub values: Vec<f32>,
     /// `[rows]` 1.0 where labelled, 0.0 where missing.
     pub mask: Vec<f32>,
+    /// Values per row (1 except for segmentation masks).
+    pub width: usize,
 }
 
 impl Labels {
@@ -246,9 +256,16 @@ impl SplitData {
         let labels = self
             .labels
             .iter()
-            .map(|l| Labels {
-                values: idx.iter().map(|&i| l.values[i]).collect(),
-                mask: idx.iter().map(|&i| l.mask[i]).collect(),
+            .map(|l| {
+                let w = l.width.max(1);
+                Labels {
+                    values: idx
+                        .iter()
+                        .flat_map(|&i| l.values[i * w..(i + 1) * w].iter().copied())
+                        .collect(),
+                    mask: idx.iter().map(|&i| l.mask[i]).collect(),
+                    width: w,
+                }
             })
             .collect();
         Self {
@@ -328,6 +345,7 @@ impl PreparedData {
             let out_dim = match task.kind {
                 TaskKind::Regression | TaskKind::Binary => 1,
                 TaskKind::Multiclass => col.classes.len(),
+                TaskKind::Segmentation => col.width,
             };
             if task.kind == TaskKind::Multiclass && out_dim < 2 {
                 return Err(DataError::Mismatch(format!(
@@ -396,12 +414,19 @@ impl PreparedData {
             }
             let labels = columns
                 .iter()
-                .map(|c| Labels {
-                    values: idx.iter().map(|&r| c.values[r]).collect(),
-                    mask: idx
-                        .iter()
-                        .map(|&r| if c.present[r] { 1.0 } else { 0.0 })
-                        .collect(),
+                .map(|c| {
+                    let w = c.width.max(1);
+                    Labels {
+                        values: idx
+                            .iter()
+                            .flat_map(|&r| c.values[r * w..(r + 1) * w].iter().copied())
+                            .collect(),
+                        mask: idx
+                            .iter()
+                            .map(|&r| if c.present[r] { 1.0 } else { 0.0 })
+                            .collect(),
+                        width: w,
+                    }
                 })
                 .collect();
             SplitData {

@@ -257,7 +257,8 @@ pub fn load_model(path: &Path) -> Result<ModelFile, ExportError> {
 }
 
 /// Turns raw outputs `[rows, out]` of a task into predictions: the value for regression, the
-/// probability of class 1 for binary tasks, class probabilities for multiclass tasks.
+/// probability of class 1 for binary tasks, class probabilities for multiclass tasks, each
+/// pixel's probability for segmentation.
 pub fn to_predictions(task: &TaskInfo, mut out: Vec<f32>) -> Vec<f32> {
     match task.kind {
         TaskKind::Regression => {
@@ -265,7 +266,7 @@ pub fn to_predictions(task: &TaskInfo, mut out: Vec<f32>) -> Vec<f32> {
                 .for_each(|v| *v = *v * task.target_std + task.target_mean);
             out
         }
-        TaskKind::Binary => {
+        TaskKind::Binary | TaskKind::Segmentation => {
             out.iter_mut().for_each(|z| *z = 1.0 / (1.0 + (-*z).exp()));
             out
         }
@@ -310,6 +311,7 @@ pub fn metric_key(kind: TaskKind) -> &'static str {
     match kind {
         TaskKind::Regression => "r2",
         TaskKind::Binary | TaskKind::Multiclass => "accuracy",
+        TaskKind::Segmentation => "iou",
     }
 }
 

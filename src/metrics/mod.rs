@@ -9,9 +9,11 @@ use crate::experiment::TaskKind;
 /// - regression: R² = 1 − SSE/SST over labelled rows (1 is perfect, 0 is the mean predictor)
 /// - binary: accuracy with the logit threshold 0
 /// - multiclass: accuracy of the arg-max class
+/// - segmentation: intersection over union of the predicted mask (logit > 0) and the true
+///   mask, pooled over the pixels of all labelled rows (1 when both are empty)
 ///
-/// `outputs` is row-major `[rows, out]`; `values` and `mask` are `[rows]`. Returns NaN when no
-/// row is labelled.
+/// `outputs` is row-major `[rows, out]`; `values` is `[rows]` (`[rows, out]` for
+/// segmentation) and `mask` `[rows]`. Returns NaN when no row is labelled.
 pub fn task_metric(
     kind: TaskKind,
     outputs: &[f32],
@@ -19,6 +21,9 @@ pub fn task_metric(
     values: &[f32],
     mask: &[f32],
 ) -> f64 {
+    if kind == TaskKind::Segmentation {
+        return mask_iou(outputs, out, values, mask);
+    }
     let labelled = || {
         values
             .iter()
@@ -47,12 +52,35 @@ pub fn task_metric(
                 .count();
             hits as f64 / n as f64
         }
-        TaskKind::Multiclass => {
+        TaskKind::Multiclass | TaskKind::Segmentation => {
             let hits = labelled()
                 .filter(|(i, v)| argmax(&outputs[i * out..(i + 1) * out]) as f64 == *v)
                 .count();
             hits as f64 / n as f64
         }
+    }
+}
+
+/// Pooled IoU of predicted (logit > 0) and true masks over the labelled rows.
+fn mask_iou(outputs: &[f32], out: usize, values: &[f32], mask: &[f32]) -> f64 {
+    let (mut inter, mut union, mut rows) = (0usize, 0usize, 0usize);
+    for (r, m) in mask.iter().enumerate() {
+        if *m <= 0.0 {
+            continue;
+        }
+        rows += 1;
+        let pred = &outputs[r * out..(r + 1) * out];
+        let truth = &values[r * out..(r + 1) * out];
+        for (p, t) in pred.iter().zip(truth) {
+            let (p, t) = (*p > 0.0, *t > 0.5);
+            inter += usize::from(p && t);
+            union += usize::from(p || t);
+        }
+    }
+    match (rows, union) {
+        (0, _) => f64::NAN,
+        (_, 0) => 1.0,
+        _ => inter as f64 / union as f64,
     }
 }
 
@@ -112,5 +140,14 @@ mod tests {
             task_metric(TaskKind::Binary, &[1.0], 1, &[1.0], &[0.0]).is_nan(),
             "no labels: NaN"
         );
+        // Masks of 3 pixels, the second row unlabelled: predicted {0, 1}, true {1, 2} → 1/3.
+        let iou = task_metric(
+            TaskKind::Segmentation,
+            &[2.0, 1.0, -1.0, 5.0, 5.0, 5.0],
+            3,
+            &[0.0, 1.0, 1.0, 0.0, 0.0, 0.0],
+            &[1.0, 0.0],
+        );
+        assert!((iou - 1.0 / 3.0).abs() < 1e-12, "pooled IoU, got {iou}");
     }
 }

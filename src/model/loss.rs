@@ -2,7 +2,9 @@
 //!
 //! # Shapes
 //! - `pred`: `[batch, out]` (out = 1 except for multiclass)
-//! - `labels`, `mask`: `[batch]`; the mask is 1 where a row is labelled, 0 where it is not
+//! - `labels`: `[batch]`, or `[batch, pixels]` for segmentation (BCE averaged over a row's
+//!   pixels)
+//! - `mask`: `[batch]`; 1 where a row is labelled, 0 where it is not
 //! - result: a scalar
 
 use candle_core::{D, DType, Tensor};
@@ -29,7 +31,8 @@ impl TaskTarget {
         loss: LossKind,
         device: &candle_core::Device,
     ) -> candle_core::Result<Self> {
-        let n = labels.values.len();
+        let n = labels.mask.len();
+        let width = labels.width.max(1);
         let classes = if loss == LossKind::CrossEntropy {
             let idx: Vec<u32> = labels.values.iter().map(|v| *v as u32).collect();
             Some(Tensor::from_vec(idx, n, device)?)
@@ -37,7 +40,11 @@ impl TaskTarget {
             None
         };
         Ok(Self {
-            values: Tensor::from_slice(&labels.values, n, device)?,
+            values: if width > 1 {
+                Tensor::from_slice(&labels.values, (n, width), device)?
+            } else {
+                Tensor::from_slice(&labels.values, n, device)?
+            },
             classes,
             mask: Tensor::from_slice(&labels.mask, n, device)?,
             count: labels.count(),
@@ -55,10 +62,20 @@ pub fn task_loss(
         LossKind::Mse => (pred.squeeze(1)? - &target.values)?.sqr()?,
         LossKind::Mae => (pred.squeeze(1)? - &target.values)?.abs()?,
         LossKind::Bce => {
-            // Stable form: max(z, 0) − z·y + log(1 + e^−|z|).
-            let z = pred.squeeze(1)?;
+            // Stable form: max(z, 0) − z·y + log(1 + e^−|z|); a mask's pixels are averaged
+            // within each row.
+            let z = if target.values.rank() == 2 {
+                pred.clone()
+            } else {
+                pred.squeeze(1)?
+            };
             let softplus = (z.abs()?.neg()?.exp()? + 1.0)?.log()?;
-            ((z.relu()? - (&z * &target.values)?)? + softplus)?
+            let per_entry = ((z.relu()? - (&z * &target.values)?)? + softplus)?;
+            if per_entry.rank() == 2 {
+                per_entry.mean(1)?
+            } else {
+                per_entry
+            }
         }
         LossKind::CrossEntropy => {
             let logp = candle_nn::ops::log_softmax(pred, D::Minus1)?;
@@ -83,12 +100,26 @@ mod tests {
         let labels = Labels {
             values: values.to_vec(),
             mask: mask.to_vec(),
+            width: values.len() / mask.len().max(1),
         };
         TaskTarget::new(&labels, loss, &Device::Cpu).expect("target")
     }
 
     fn scalar(t: &Tensor) -> f32 {
         t.to_scalar::<f32>().expect("scalar")
+    }
+
+    #[test]
+    fn segmentation_bce_averages_pixels_then_labelled_rows() {
+        // Two rows of two pixels; the second row is unlabelled.
+        let t = target(&[1.0, 0.0, 1.0, 1.0], &[1.0, 0.0], LossKind::Bce);
+        let logits = Tensor::new(&[[0.0f32, 2.0], [9.0, 9.0]], &Device::Cpu).expect("logits");
+        let l = scalar(&task_loss(&logits, &t, LossKind::Bce).expect("loss"));
+        let bce = |z: f32, y: f32| {
+            -(y * (1.0 / (1.0 + (-z).exp())).ln() + (1.0 - y) * (1.0 / (1.0 + z.exp())).ln())
+        };
+        let expected = 0.5 * (bce(0.0, 1.0) + bce(2.0, 0.0));
+        assert!((l - expected).abs() < 1e-6, "{l} vs {expected}");
     }
 
     #[test]

@@ -218,7 +218,7 @@ pub fn set_builtin(spec: &mut ExperimentSpec, dataset: DatasetSpec) {
         DatasetSpec::Shapes(_) => (
             builtin::shapes_targets(),
             builtin::SHAPES_SIDE * builtin::SHAPES_SIDE,
-            vec!["shape", "area"],
+            vec!["shape", "area", "mask"],
         ),
         DatasetSpec::Csv(_) => (Vec::new(), spec.model.input, Vec::new()),
     };
@@ -230,7 +230,7 @@ pub fn set_builtin(spec: &mut ExperimentSpec, dataset: DatasetSpec) {
     spec.name = match &dataset {
         DatasetSpec::Mmoe(_) => "MMoE synthetic, two related tasks".to_owned(),
         DatasetSpec::Playground(_) => "Playground 2-D: circle and xor".to_owned(),
-        DatasetSpec::Shapes(_) => "Shapes-32: class and area from one conv trunk".to_owned(),
+        DatasetSpec::Shapes(_) => "Shapes-32: class, area and mask from one conv trunk".to_owned(),
         DatasetSpec::Csv(c) => format!("CSV {}", c.path.display()),
     };
     if matches!(dataset, DatasetSpec::Mmoe(_)) {
