@@ -609,7 +609,7 @@ impl Charts<'_> {
             .as_ref()
             .map(|i| i.task_kinds.clone())
             .unwrap_or_default();
-        ui.strong("Metric per task (R² or accuracy)");
+        ui.strong("Metric per task (R², accuracy or IoU)");
         self.plot("metric", "metric")
             .label_formatter(hover_label(false, "metric"))
             .show(ui, |plot| {
