@@ -547,6 +547,19 @@ fn a_convolutional_trunk_learns_shape_class_area_and_mask() {
         [8, 1, 3, 3],
         "PyTorch layout [out, in, k, k]"
     );
+
+    // The conv model (with its segmentation head) reloads with identical predictions.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("conv.safetensors");
+    s.save(&path).expect("save");
+    let again = Session::from_model_file(&mtl_studio::export::load_model(&path).expect("load"))
+        .expect("rebuild");
+    let rows: Vec<f32> = (0..2 * 1024)
+        .map(|j| (j as f32 * 0.01).sin().abs())
+        .collect();
+    let a = s.predict(&rows).expect("predict");
+    assert_eq!(a, again.predict(&rows).expect("predict"), "same outputs");
+    assert_eq!(a[2].len(), 2 * 1024, "one probability per pixel");
 }
 
 #[test]

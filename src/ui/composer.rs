@@ -754,6 +754,21 @@ pub fn diagram_ui(ui: &mut Ui, spec: &ExperimentSpec, classes: &dyn Fn(&str) -> 
                     theme::shared(),
                 )]
             };
+            // Every gate reads the raw input: a dashed line under the experts.
+            if let Some(lowest) = gates
+                .iter()
+                .map(|(c, _)| *c)
+                .max_by(|a, b| a.y.total_cmp(&b.y))
+            {
+                let floor = rect.bottom() - 3.0;
+                let route = [
+                    input.center_bottom(),
+                    Pos2::new(input.center().x, floor),
+                    Pos2::new(lowest.x, floor),
+                    lowest + Vec2::new(0.0, 8.0),
+                ];
+                painter.add(Shape::dashed_line(&route, thin, 3.0, 3.0));
+            }
             for (g, (centre, colour)) in gates.iter().enumerate() {
                 for end in &ends {
                     painter.line_segment([end.right_center(), *centre], thin);
