@@ -249,23 +249,14 @@ impl SplitData {
     /// Copies the rows `idx` (in that order) into a new split, e.g. one batch.
     pub fn gather(&self, idx: &[usize]) -> Self {
         let d = self.features;
-        let mut x = Vec::with_capacity(idx.len() * d);
-        for &i in idx {
-            x.extend_from_slice(&self.x[i * d..(i + 1) * d]);
-        }
+        let x = gather_rows(&self.x, d, idx);
         let labels = self
             .labels
             .iter()
-            .map(|l| {
-                let w = l.width.max(1);
-                Labels {
-                    values: idx
-                        .iter()
-                        .flat_map(|&i| l.values[i * w..(i + 1) * w].iter().copied())
-                        .collect(),
-                    mask: idx.iter().map(|&i| l.mask[i]).collect(),
-                    width: w,
-                }
+            .map(|l| Labels {
+                values: gather_rows(&l.values, l.width.max(1), idx),
+                mask: idx.iter().map(|&i| l.mask[i]).collect(),
+                width: l.width.max(1),
             })
             .collect();
         Self {
@@ -281,6 +272,15 @@ impl SplitData {
         let idx: Vec<usize> = (start..end).collect();
         self.gather(&idx)
     }
+}
+
+/// The rows `idx` (in that order) of a row-major `[rows, width]` buffer.
+fn gather_rows(values: &[f32], width: usize, idx: &[usize]) -> Vec<f32> {
+    let mut out = Vec::with_capacity(idx.len() * width);
+    for &i in idx {
+        out.extend_from_slice(&values[i * width..(i + 1) * width]);
+    }
+    out
 }
 
 /// A dataset made ready for training: tasks chosen, rows split, inputs standardised with the
@@ -414,19 +414,13 @@ impl PreparedData {
             }
             let labels = columns
                 .iter()
-                .map(|c| {
-                    let w = c.width.max(1);
-                    Labels {
-                        values: idx
-                            .iter()
-                            .flat_map(|&r| c.values[r * w..(r + 1) * w].iter().copied())
-                            .collect(),
-                        mask: idx
-                            .iter()
-                            .map(|&r| if c.present[r] { 1.0 } else { 0.0 })
-                            .collect(),
-                        width: w,
-                    }
+                .map(|c| Labels {
+                    values: gather_rows(&c.values, c.width.max(1), idx),
+                    mask: idx
+                        .iter()
+                        .map(|&r| if c.present[r] { 1.0 } else { 0.0 })
+                        .collect(),
+                    width: c.width.max(1),
                 })
                 .collect();
             SplitData {

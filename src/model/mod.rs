@@ -528,6 +528,11 @@ impl Model {
         &self.device
     }
 
+    /// Whether any parameter is shared by every task (soft sharing has none).
+    pub fn has_shared(&self) -> bool {
+        self.params.iter().any(|p| p.part == Part::Shared)
+    }
+
     /// Number of scalar parameters in `part`.
     pub fn param_count(&self, part: Part) -> usize {
         self.params

@@ -378,7 +378,7 @@ impl Session {
         } else {
             None
         };
-        let has_shared = self.model.param_count(Part::Shared) > 0;
+        let has_shared = self.model.has_shared();
         let penalty = self.model.penalty()?;
         let (out, diagnostics) = if needs || (diagnose && has_shared) || rep_grad {
             self.gradient_step(
