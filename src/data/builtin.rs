@@ -28,10 +28,11 @@ pub fn mmoe_targets(spec: &MmoeSpec) -> Vec<(String, TaskKind)> {
 
 /// Labels of the Playground data.
 pub fn playground_targets() -> Vec<(String, TaskKind)> {
-    PLAYGROUND_LABELS
-        .iter()
-        .map(|(n, k)| ((*n).to_owned(), *k))
-        .collect()
+    owned(&PLAYGROUND_LABELS)
+}
+
+fn owned(labels: &[(&str, TaskKind)]) -> Vec<(String, TaskKind)> {
+    labels.iter().map(|(n, k)| ((*n).to_owned(), *k)).collect()
 }
 
 const PLAYGROUND_LABELS: [(&str, TaskKind); 7] = [
@@ -272,10 +273,7 @@ pub const SHAPES_SIDE: usize = 32;
 
 /// Labels of the Shapes-32 data.
 pub fn shapes_targets() -> Vec<(String, TaskKind)> {
-    SHAPES_LABELS
-        .iter()
-        .map(|(n, k)| ((*n).to_owned(), *k))
-        .collect()
+    owned(&SHAPES_LABELS)
 }
 
 const SHAPES_LABELS: [(&str, TaskKind); 8] = [
