@@ -86,7 +86,8 @@ fn main() {
                     tasks: vec![
                         TaskEval {
                             loss: f64::from(loss),
-                            metric: 0.9
+                            metric: 0.9,
+                            all: vec![0.9, 0.1, 0.2],
                         };
                         2
                     ],

@@ -26,6 +26,20 @@ pub struct AppState {
     pub view: ViewPrefs,
     /// Folder of the last file dialog.
     pub last_dir: Option<PathBuf>,
+    /// The view in the centre.
+    pub tab: CentreTab,
+}
+
+/// The views of the centre panel.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CentreTab {
+    /// Live training charts.
+    #[default]
+    Charts,
+    /// Every metric of the latest evaluation.
+    Metrics,
+    /// The data: rows, label histograms, scatter or images.
+    Dataset,
 }
 
 /// The application.
@@ -44,6 +58,8 @@ pub struct MtlApp {
     summary: DataSummary,
     summary_key: String,
     about_open: bool,
+    dataview: crate::ui::dataview::DataViewState,
+    import: Option<crate::ui::import::Import>,
 }
 
 /// Earlier runs kept for comparison.
@@ -68,6 +84,8 @@ impl MtlApp {
             summary: DataSummary::default(),
             summary_key: String::new(),
             about_open: false,
+            dataview: crate::ui::dataview::DataViewState::default(),
+            import: None,
         };
         app.refresh_summary();
         app
@@ -372,67 +390,75 @@ impl MtlApp {
         });
     }
 
-    fn pick_csv(&mut self) {
+    fn pick_csv(&mut self, ctx: &egui::Context) {
         let Some(path) = self.dialog().add_filter("CSV", &["csv", "gz"]).pick_file() else {
             return;
         };
         self.remember_dir(&path);
-        self.open_csv(&path);
+        self.open_dataset(&path, ctx);
     }
 
-    /// Switches to a CSV file: its `task:` columns become the tasks (or, in a plain CSV, the
-    /// last column becomes a regression task), and the input size comes from the file.
-    pub fn open_csv(&mut self, path: &Path) {
-        let columns = match read_header(path) {
-            Ok(c) if c.len() >= 2 => c,
-            Ok(_) => {
-                self.status = Some((
-                    true,
-                    format!("{} needs at least two columns", path.display()),
-                ));
-                return;
-            }
-            Err(e) => {
-                self.status = Some((true, e));
-                return;
-            }
-        };
-        let tasks: Vec<crate::experiment::TaskSpec> = match data::csv::load(path, &[]) {
-            Ok(d) if !d.targets.is_empty() => d
-                .targets
-                .iter()
-                .map(|t| crate::experiment::TaskSpec {
-                    name: task_name_from(&t.name),
-                    kind: t.kind,
-                    target: t.name.clone(),
-                    loss: None,
-                    weight: 1.0,
-                })
-                .collect(),
-            Ok(_) => {
-                let target = columns[columns.len() - 1].clone();
-                vec![crate::experiment::TaskSpec {
-                    name: task_name_from(&target),
-                    kind: crate::experiment::TaskKind::Regression,
-                    target,
-                    loss: None,
-                    weight: 1.0,
-                }]
-            }
-            Err(e) => {
-                self.status = Some((true, e.to_string()));
-                return;
-            }
-        };
+    /// Starts importing a CSV file (`.csv` or `.csv.gz`): it is read and checked on a
+    /// background thread, then the import dialog shows it. The current dataset stays until the
+    /// user presses "Load dataset".
+    pub fn open_dataset(&mut self, path: &Path, ctx: &egui::Context) {
+        self.import = Some(crate::ui::import::Import::start(path, ctx));
+    }
+
+    /// The import in progress, if any.
+    pub fn import(&self) -> Option<&crate::ui::import::Import> {
+        self.import.as_ref()
+    }
+
+    /// Switches to an inspected CSV file: its tasks replace the spec's, with the roles the user
+    /// chose; the input size comes from the file.
+    pub fn load_inspected(&mut self, inspection: &crate::data::inspect::Inspection) {
+        let ready = inspection.spec();
         let spec = &mut self.state.spec;
-        spec.name = format!("CSV {}", path.display());
-        spec.dataset = DatasetSpec::Csv(crate::experiment::CsvSpec {
-            path: path.to_owned(),
-        });
-        spec.tasks = tasks;
+        spec.name = ready.name;
+        spec.dataset = ready.dataset;
+        spec.tasks = ready.tasks;
         spec.model.input = 0;
+        spec.model.input_shape = None;
         spec.sync_heads();
-        self.status = Some((false, format!("Opened {}", path.display())));
+        self.status = Some((
+            false,
+            format!(
+                "Loaded {}: {} rows, {} tasks",
+                inspection.path.display(),
+                inspection.dataset.rows,
+                inspection.tasks.len()
+            ),
+        ));
+    }
+
+    fn import_ui(&mut self, ctx: &egui::Context) {
+        let dropped: Vec<PathBuf> = ctx.input(|i| {
+            i.raw
+                .dropped_files
+                .iter()
+                .map(|f| f.path().to_path_buf())
+                .filter(|p| !p.as_os_str().is_empty())
+                .collect()
+        });
+        if let Some(path) = dropped.first() {
+            self.open_dataset(path, ctx);
+        }
+        let Some(import) = &mut self.import else {
+            return;
+        };
+        match import.window(ctx) {
+            crate::ui::import::ImportAction::None => {}
+            crate::ui::import::ImportAction::Cancel => self.import = None,
+            crate::ui::import::ImportAction::Failed(message) => {
+                self.import = None;
+                self.status = Some((true, format!("Not loaded: {message}")));
+            }
+            crate::ui::import::ImportAction::Load(inspection) => {
+                self.import = None;
+                self.load_inspected(&inspection);
+            }
+        }
     }
 
     /// The whole window.
@@ -453,11 +479,19 @@ impl MtlApp {
                 egui::ScrollArea::vertical().show(ui, |ui| self.settings_ui(ui));
             });
         egui::CentralPanel::default().show(ui, |ui| self.centre_ui(ui));
+        self.import_ui(&ctx);
         if self.about_open {
             egui::Window::new("About MTL Studio").open(&mut self.about_open).show(&ctx, |ui| {
                 ui.label("MTL Studio: compose shared trunks and task heads, weight the task losses, train live, export the weights.");
                 ui.label("Built with egui, egui_plot and candle.");
-                ui.label("MMoE synthetic data: Ma et al., KDD 2018. 2-D data after TensorFlow Playground (Apache-2.0).");
+                ui.separator();
+                ui.strong("Data");
+                ui.label("MMoE synthetic data: generated after Ma et al., KDD 2018. 2-D data: generated after TensorFlow Playground (Apache-2.0). Shapes-32: our own generator.");
+                for which in crate::data::shipped::Shipped::ALL {
+                    ui.label(which.attribution());
+                }
+                ui.label("MultiDigits is made from the Digits images (CC BY 4.0).");
+                ui.weak("The shipped files and their licences are listed in assets/DATA_LICENSES.md.");
             });
         }
     }
@@ -465,6 +499,16 @@ impl MtlApp {
     fn menu_ui(&mut self, ui: &mut egui::Ui) {
         egui::MenuBar::new().ui(ui, |ui| {
             ui.menu_button("File", |ui| {
+                if ui
+                    .button("Open dataset…")
+                    .on_hover_text(
+                        "A CSV file (.csv or .csv.gz); you can also drop one on the window.",
+                    )
+                    .clicked()
+                {
+                    ui.close();
+                    self.pick_csv(ui.ctx());
+                }
                 if ui.button("Open spec…").clicked() {
                     ui.close();
                     self.open_spec();
@@ -665,7 +709,11 @@ impl MtlApp {
                     settings::dataset_ui(ui, &mut self.state.spec, &self.summary, &mut pick_csv);
             });
         self.refresh_summary();
-        if matches!(self.state.spec.dataset, DatasetSpec::Csv(_)) && self.summary.error.is_none() {
+        if matches!(
+            self.state.spec.dataset,
+            DatasetSpec::Csv(_) | DatasetSpec::Shipped(_)
+        ) && self.summary.error.is_none()
+        {
             self.state.spec.model.input = self.summary.features;
         }
         egui::CollapsingHeader::new("Tasks")
@@ -702,7 +750,7 @@ impl MtlApp {
                 edits.structure |= settings::training_ui(ui, &mut self.state.spec);
             });
         if pick_csv {
-            self.pick_csv();
+            self.pick_csv(ui.ctx());
         }
         self.live_edits(edits);
     }
@@ -727,10 +775,55 @@ impl MtlApp {
         if let Phase::Failed(msg) = &self.history.phase {
             ui.colored_label(theme::error(), format!("Training failed: {msg}"));
         }
-        if plots::toolbar_ui(ui, &mut self.state.view, self.past_runs.len()) {
-            self.past_runs.clear();
+        ui.horizontal(|ui| {
+            for (tab, label, hint) in [
+                (
+                    CentreTab::Charts,
+                    "Charts",
+                    "Live loss, weight, gradient and metric charts",
+                ),
+                (
+                    CentreTab::Metrics,
+                    "Metrics",
+                    "Every metric of the latest evaluation, per task and split",
+                ),
+                (
+                    CentreTab::Dataset,
+                    "Dataset",
+                    "The rows, each task's labels, and the inputs as points or images",
+                ),
+            ] {
+                ui.selectable_value(&mut self.state.tab, tab, label)
+                    .on_hover_text(hint);
+            }
+        });
+        ui.separator();
+        match self.state.tab {
+            CentreTab::Charts => {
+                if plots::toolbar_ui(ui, &mut self.state.view, self.past_runs.len()) {
+                    self.past_runs.clear();
+                }
+                plots::charts_ui(ui, &self.history, &self.past_runs, &self.state.view);
+            }
+            CentreTab::Metrics => plots::metrics_table_ui(ui, &self.history),
+            CentreTab::Dataset => {
+                self.refresh_summary();
+                let note = match (&self.summary.data, self.summary.rows) {
+                    (Some(d), rows) if d.rows < rows => format!(
+                        "(showing the first {} of the {rows} generated rows)",
+                        d.rows
+                    ),
+                    _ => String::new(),
+                };
+                crate::ui::dataview::dataset_view_ui(
+                    ui,
+                    self.summary.data.as_deref(),
+                    image_shape(&self.state.spec),
+                    &note,
+                    &mut self.dataview,
+                );
+            }
         }
-        plots::charts_ui(ui, &self.history, &self.past_runs, &self.state.view);
     }
 }
 
@@ -748,18 +841,16 @@ impl eframe::App for MtlApp {
     }
 }
 
-/// A valid task name made from a column name.
-fn task_name_from(column: &str) -> String {
-    let name: String = column
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
-        .take(24)
-        .collect();
-    if name.is_empty() {
-        "task".to_owned()
-    } else {
-        name
-    }
+/// The inputs' (channels, height, width) when they are images.
+fn image_shape(spec: &ExperimentSpec) -> Option<[usize; 3]> {
+    use crate::data::shipped::MULTI_DIGITS_SIDE;
+    let side = data::builtin::SHAPES_SIDE;
+    spec.model.input_shape.or(match &spec.dataset {
+        DatasetSpec::Shapes(_) => Some([1, side, side]),
+        DatasetSpec::MultiDigits(_) => Some([1, MULTI_DIGITS_SIDE, MULTI_DIGITS_SIDE]),
+        DatasetSpec::Shipped(sh) => sh.name.image_shape(),
+        _ => None,
+    })
 }
 
 fn group_digits(v: f64) -> String {
@@ -791,13 +882,15 @@ fn summarise(spec: &ExperimentSpec) -> DataSummary {
         DatasetSpec::Mmoe(m) => m.samples = m.samples.min(5000),
         DatasetSpec::Playground(p) => p.samples = p.samples.min(5000),
         DatasetSpec::Shapes(sh) => sh.samples = sh.samples.min(500),
-        DatasetSpec::Csv(_) => {}
+        DatasetSpec::MultiDigits(m) => m.samples = m.samples.min(2000),
+        DatasetSpec::Csv(_) | DatasetSpec::Shipped(_) => {}
     }
     let full_rows = match &spec.dataset {
         DatasetSpec::Mmoe(m) => Some(m.samples),
         DatasetSpec::Playground(p) => Some(p.samples),
         DatasetSpec::Shapes(sh) => Some(sh.samples),
-        DatasetSpec::Csv(_) => None,
+        DatasetSpec::MultiDigits(m) => Some(m.samples),
+        DatasetSpec::Csv(_) | DatasetSpec::Shipped(_) => None,
     };
     match data::load(&preview) {
         Ok(d) => {
@@ -848,6 +941,7 @@ fn summarise(spec: &ExperimentSpec) -> DataSummary {
                 rows: full_rows.unwrap_or(d.rows),
                 features: d.features(),
                 error: None,
+                data: Some(Arc::new(d)),
             }
         }
         Err(e) => {
@@ -868,8 +962,9 @@ fn summarise(spec: &ExperimentSpec) -> DataSummary {
     }
 }
 
-/// Opens the desktop window (blocks until it is closed).
-pub fn run_native(spec: Option<ExperimentSpec>) -> eframe::Result<()> {
+/// Opens the desktop window (blocks until it is closed), on a spec and/or importing a CSV
+/// file.
+pub fn run_native(spec: Option<ExperimentSpec>, dataset: Option<PathBuf>) -> eframe::Result<()> {
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_title("MTL Studio")
@@ -889,7 +984,11 @@ pub fn run_native(spec: Option<ExperimentSpec>) -> eframe::Result<()> {
             if let Some(spec) = spec {
                 state.spec = spec;
             }
-            Ok(Box::new(MtlApp::new(&cc.egui_ctx, state)))
+            let mut app = MtlApp::new(&cc.egui_ctx, state);
+            if let Some(path) = dataset {
+                app.open_dataset(&path, &cc.egui_ctx);
+            }
+            Ok(Box::new(app))
         }),
     )
 }

@@ -24,16 +24,27 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Open the desktop app, optionally on a spec file.
+    /// Open the desktop app, optionally on a spec file or importing a CSV file.
     Gui {
-        /// A spec (TOML) to open instead of the last session's.
+        /// A spec (TOML) to open instead of the last session's, or a `.csv` / `.csv.gz` file
+        /// to import (the import dialog opens on it).
         spec: Option<PathBuf>,
     },
-    /// Print a commented default experiment spec (TOML).
+    /// Print a commented default experiment spec (TOML), or with `--data`, a ready spec for
+    /// a CSV file (its detected tasks and a default model).
     Init {
         /// Write it to this file instead of standard output.
         #[arg(short, long)]
         output: Option<PathBuf>,
+        /// A CSV file (`.csv` or `.csv.gz`) to make the spec for.
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
+    /// Show what a CSV file holds: each column's role and kind, label counts per task, the
+    /// split; or the first problem with its line and column (exit code 1).
+    Inspect {
+        /// The CSV file (`.csv` or `.csv.gz`).
+        file: PathBuf,
     },
     /// Check a spec and list every problem with its place.
     Validate {
@@ -142,13 +153,21 @@ fn stdout_line(text: &str) -> Result<(), CliError> {
 pub fn run(command: Command) -> Result<(), CliError> {
     match command {
         Command::Gui { .. } => Err(CliError::Other("the GUI is opened by main".to_owned())),
-        Command::Init { output } => match output {
-            Some(path) => Ok(export::write_atomic(
-                &path,
-                crate::experiment::DEFAULT_SPEC_TOML.as_bytes(),
-            )?),
-            None => stdout_line(crate::experiment::DEFAULT_SPEC_TOML.trim_end()),
-        },
+        Command::Init { output, data } => {
+            let text = match data {
+                Some(file) => spec_for_file(&file)?,
+                None => crate::experiment::DEFAULT_SPEC_TOML.to_owned(),
+            };
+            match output {
+                Some(path) => Ok(export::write_atomic(&path, text.as_bytes())?),
+                None => stdout_line(text.trim_end()),
+            }
+        }
+        Command::Inspect { file } => {
+            let inspection =
+                crate::data::inspect::inspect_file(&file, &std::collections::BTreeMap::new())?;
+            stdout_line(inspection.report().trim_end())
+        }
         Command::Validate { spec } => {
             let spec = ExperimentSpec::load(&spec)?;
             stdout_line(&format!(
@@ -221,6 +240,27 @@ pub fn run(command: Command) -> Result<(), CliError> {
     }
 }
 
+/// A ready spec (TOML) for a CSV file: its tasks, a default model, the file's absolute path.
+fn spec_for_file(file: &Path) -> Result<String, CliError> {
+    let inspection = crate::data::inspect::inspect_file(file, &std::collections::BTreeMap::new())?;
+    let mut spec = inspection.spec();
+    if let crate::experiment::DatasetSpec::Csv(c) = &mut spec.dataset {
+        c.path = std::fs::canonicalize(file).unwrap_or_else(|_| file.to_owned());
+    }
+    let toml = spec
+        .to_toml()
+        .map_err(|e| CliError::Other(format!("cannot write the spec: {e}")))?;
+    let mut head = format!(
+        "# Made by `mtl-studio init --data {}`.\n# Train it: mtl-studio train THIS.toml --out run\n",
+        file.display()
+    );
+    for note in &inspection.notes {
+        head.push_str(&format!("# note: {note}\n"));
+    }
+    head.push_str("# model.input = 0 takes the input size from the file.\n\n");
+    Ok(head + &toml)
+}
+
 /// The first sentence of a paragraph.
 fn first_sentence(text: &str) -> &str {
     text.find(". ").map_or(text, |i| &text[..=i])
@@ -275,17 +315,29 @@ impl TrainReport {
         let last_epoch = self.rows.iter().map(|r| r.epoch).max().unwrap_or(0);
         let has_val = self.rows.iter().any(|r| r.split == "val");
         let split = if has_val { "val" } else { "train" };
-        let parts: Vec<String> = self
+        let last: Vec<&MetricRow> = self
             .rows
             .iter()
             .filter(|r| r.epoch == last_epoch && r.split == split && r.loss.is_finite())
-            .map(|r| {
-                format!(
-                    "{}: loss {:.4}, {} {:.3}",
-                    r.task, r.loss, r.metric, r.value
-                )
-            })
             .collect();
+        let mut parts: Vec<String> = Vec::new();
+        for (i, r) in last.iter().enumerate() {
+            let value = if !r.value.is_finite() {
+                "n/a".to_owned()
+            } else if r.value != 0.0 && r.value.abs() < 0.01 {
+                format!("{:.3e}", r.value)
+            } else {
+                format!("{:.3}", r.value)
+            };
+            if i == 0 || last[i - 1].task != r.task {
+                parts.push(format!(
+                    "{}: loss {:.4}, {} {value}",
+                    r.task, r.loss, r.metric
+                ));
+            } else if let Some(p) = parts.last_mut() {
+                p.push_str(&format!(", {} {value}", r.metric));
+            }
+        }
         format!(
             "trained {last_epoch} epochs in {:.1}s; {split}: {}; wrote {}",
             self.seconds,
@@ -301,15 +353,14 @@ fn eval_rows(session: &Session, rows: &mut Vec<MetricRow>) -> Result<(), TrainEr
             continue;
         }
         for (eval, task) in session.evaluate(split)?.iter().zip(&session.data().tasks) {
-            rows.push(MetricRow {
-                epoch: session.epochs_done(),
-                step: session.step_count(),
-                split: split.name(),
-                task: task.name.clone(),
-                loss: eval.loss,
-                metric: export::metric_key(task.kind),
-                value: eval.metric,
-            });
+            rows.extend(export::task_eval_rows(
+                session.epochs_done(),
+                session.step_count(),
+                split.name(),
+                &task.name,
+                task.kind,
+                eval,
+            ));
         }
     }
     Ok(())

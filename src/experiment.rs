@@ -66,6 +66,39 @@ pub enum DatasetSpec {
     Shapes(ShapesSpec),
     /// A CSV file with a header row; task targets are named columns, all others are inputs.
     Csv(CsvSpec),
+    /// A real dataset shipped inside the app (Digits, Penguins, Adult, the small classics).
+    Shipped(ShippedSpec),
+    /// MultiDigits: pairs of Digits images overlaid on an 11 × 11 canvas; tasks left, right.
+    MultiDigits(MultiDigitsSpec),
+}
+
+/// A dataset shipped inside the app.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShippedSpec {
+    /// Which one: `digits`, `penguins`, `adult`, `iris`, `wine`, `breast_cancer`,
+    /// `diabetes` or `linnerud`.
+    pub name: crate::data::shipped::Shipped,
+}
+
+/// Parameters of MultiDigits (see `data::shipped::multi_digits`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MultiDigitsSpec {
+    /// Number of pairs (about a fifth are validation pairs made of held-out digits).
+    pub samples: usize,
+    /// How far the right digit is shifted right and down, in pixels (0..=3; smaller overlaps
+    /// more).
+    pub offset: usize,
+}
+
+impl Default for MultiDigitsSpec {
+    fn default() -> Self {
+        Self {
+            samples: 9000,
+            offset: 3,
+        }
+    }
 }
 
 /// Parameters of the MMoE synthetic data (see `data::builtin::mmoe`).
@@ -149,6 +182,58 @@ impl Default for ShapesSpec {
 pub struct CsvSpec {
     /// Path of the file; relative paths are taken from the spec file's folder.
     pub path: PathBuf,
+    /// Roles chosen for columns by name, overriding what the header says (the import
+    /// dialog's choices; `init --data` picks the last column of a file without `task:`
+    /// columns). Columns not named here keep their header role.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub columns: std::collections::BTreeMap<String, CsvColumnRole>,
+}
+
+/// What a CSV column is used for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CsvColumnRole {
+    /// An input; numeric when every value is a number, otherwise one-hot encoded.
+    Input,
+    /// An input one-hot encoded even when its values are numbers (integer codes).
+    Categorical,
+    /// A classification task (binary with two classes).
+    Class,
+    /// A regression task.
+    Regression,
+    /// The split column (`train` / `val` / `test`).
+    Split,
+    /// Carried but not used (ids, notes, leaky columns).
+    Ignore,
+}
+
+impl CsvColumnRole {
+    /// Every role, in the order the import dialog offers them.
+    pub const ALL: [Self; 6] = [
+        Self::Input,
+        Self::Categorical,
+        Self::Class,
+        Self::Regression,
+        Self::Split,
+        Self::Ignore,
+    ];
+
+    /// As people read it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Input => "input",
+            Self::Categorical => "input (categorical)",
+            Self::Class => "task: class",
+            Self::Regression => "task: regression",
+            Self::Split => "split",
+            Self::Ignore => "ignored",
+        }
+    }
+
+    /// Whether the column is a task target.
+    pub fn is_task(self) -> bool {
+        matches!(self, Self::Class | Self::Regression)
+    }
 }
 
 /// What a task predicts; it fixes the output size and the loss.
@@ -1226,6 +1311,19 @@ impl ExperimentSpec {
                 }
                 None
             }
+            DatasetSpec::Shipped(sh) => Some(sh.name.targets()),
+            DatasetSpec::MultiDigits(m) => {
+                if m.samples < 10 || m.samples > 200_000 {
+                    out.push(
+                        "dataset.samples",
+                        format!("{} must be in 10..=200000", m.samples),
+                    );
+                }
+                if m.offset > 3 {
+                    out.push("dataset.offset", format!("{} must be in 0..=3", m.offset));
+                }
+                Some(crate::data::shipped::multi_digits_targets())
+            }
         }
     }
 
@@ -1299,17 +1397,21 @@ impl ExperimentSpec {
 
     fn validate_model(&self, out: &mut Problems) {
         let m = &self.model;
-        if m.input == 0 && !matches!(self.dataset, DatasetSpec::Csv(_)) {
+        if m.input == 0 && !matches!(self.dataset, DatasetSpec::Csv(_) | DatasetSpec::Shipped(_)) {
             out.push(
                 "model.input",
-                "input=0 must be >= 1 (0, meaning \"from the file\", is for CSV data)".to_owned(),
+                "input=0 must be >= 1 (0, meaning \"from the file\", is for CSV and shipped data)"
+                    .to_owned(),
             );
         }
         let data_dim = match &self.dataset {
             DatasetSpec::Mmoe(d) => Some(d.dim),
             DatasetSpec::Playground(_) => Some(builtin::PLAYGROUND_DIM),
             DatasetSpec::Shapes(_) => Some(builtin::SHAPES_SIDE * builtin::SHAPES_SIDE),
-            DatasetSpec::Csv(_) => None,
+            DatasetSpec::MultiDigits(_) => Some(
+                crate::data::shipped::MULTI_DIGITS_SIDE * crate::data::shipped::MULTI_DIGITS_SIDE,
+            ),
+            DatasetSpec::Csv(_) | DatasetSpec::Shipped(_) => None,
         };
         if let Some(dim) = data_dim
             && dim != m.input
@@ -1405,6 +1507,83 @@ impl ExperimentSpec {
             batch_size: 32,
             validation_fraction: 0.2,
         };
+        spec
+    }
+
+    /// A ready experiment on a file-like dataset (CSV, shipped, MultiDigits) with the given
+    /// tasks: a hard-shared MLP trunk (64, 32) with a small head per task, Adam 1e-3, equal
+    /// weights, `model.input = 0` (taken from the file) unless the input size is fixed.
+    pub fn for_tasks(name: &str, dataset: DatasetSpec, targets: &[(String, TaskKind)]) -> Self {
+        let hidden = |out| vec![LayerSpec::Linear { out }, LayerSpec::Relu];
+        let tasks: Vec<TaskSpec> = targets
+            .iter()
+            .map(|(target, kind)| TaskSpec {
+                name: task_name_from(target),
+                kind: *kind,
+                target: target.clone(),
+                loss: None,
+                weight: 1.0,
+            })
+            .collect();
+        let mut spec = Self {
+            name: name.to_owned(),
+            dataset,
+            tasks,
+            ..Self::default()
+        };
+        spec.model.input = match &spec.dataset {
+            DatasetSpec::MultiDigits(_) => {
+                crate::data::shipped::MULTI_DIGITS_SIDE * crate::data::shipped::MULTI_DIGITS_SIDE
+            }
+            _ => 0,
+        };
+        spec.model.shared = [hidden(64), hidden(32)].concat();
+        spec.model.heads = spec
+            .tasks
+            .iter()
+            .map(|t| HeadSpec {
+                task: t.name.clone(),
+                layers: hidden(16),
+                links: Vec::new(),
+            })
+            .collect();
+        spec.training = TrainingSpec {
+            epochs: 30,
+            batch_size: 32,
+            validation_fraction: 0.2,
+        };
+        spec
+    }
+
+    /// A ready experiment on a shipped dataset with all of its tasks.
+    pub fn shipped(which: crate::data::shipped::Shipped) -> Self {
+        let mut spec = Self::for_tasks(
+            which.title(),
+            DatasetSpec::Shipped(ShippedSpec { name: which }),
+            &which.targets(),
+        );
+        if which == crate::data::shipped::Shipped::Adult {
+            // 32,561 training rows: fewer, larger steps.
+            spec.training.epochs = 8;
+            spec.training.batch_size = 256;
+        }
+        spec
+    }
+
+    /// A ready MultiDigits experiment (left and right digit).
+    pub fn multi_digits() -> Self {
+        let mut spec = Self::for_tasks(
+            "MultiDigits: left and right digit",
+            DatasetSpec::MultiDigits(MultiDigitsSpec::default()),
+            &crate::data::shipped::multi_digits_targets(),
+        );
+        spec.model.shared = vec![
+            LayerSpec::Linear { out: 128 },
+            LayerSpec::Relu,
+            LayerSpec::Linear { out: 64 },
+            LayerSpec::Relu,
+        ];
+        spec.training.epochs = 20;
         spec
     }
 
@@ -1521,6 +1700,20 @@ epochs = 40
 batch_size = 64
 validation_fraction = 0.2
 "#;
+
+/// A valid task name made from a column name (letters, digits, `_` and `-`; at most 24).
+pub fn task_name_from(column: &str) -> String {
+    let name: String = column
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+        .take(24)
+        .collect();
+    if name.is_empty() {
+        "task".to_owned()
+    } else {
+        name
+    }
+}
 
 #[cfg(test)]
 mod tests {

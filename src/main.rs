@@ -11,11 +11,16 @@ fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let cli = Cli::parse();
     let result: anyhow::Result<()> = match cli.command {
-        None => mtl_studio::app::run_native(None)
+        None => mtl_studio::app::run_native(None, None)
             .map_err(|e| anyhow::anyhow!("cannot open the window: {e}")),
         Some(Command::Gui { spec }) => {
+            let is_data = spec.as_ref().is_some_and(|p| {
+                let name = p.to_string_lossy().to_ascii_lowercase();
+                name.ends_with(".csv") || name.ends_with(".csv.gz")
+            });
+            let (spec, dataset) = if is_data { (None, spec) } else { (spec, None) };
             match spec.map(|p| ExperimentSpec::load(p.as_path())).transpose() {
-                Ok(spec) => mtl_studio::app::run_native(spec)
+                Ok(spec) => mtl_studio::app::run_native(spec, dataset)
                     .map_err(|e| anyhow::anyhow!("cannot open the window: {e}")),
                 Err(e) => Err(e.into()),
             }

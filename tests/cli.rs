@@ -62,11 +62,18 @@ fn init_train_and_predict_end_to_end() {
         metrics.lines().any(|l| l.contains(",y1|y2,,grad_cosine,")),
         "gradient cosines are logged"
     );
-    let last_val_y1 = metrics
+    let last_val_y1: Vec<&str> = metrics
         .lines()
         .filter(|l| l.starts_with("3,") && l.contains(",val,y1,"))
-        .count();
-    assert_eq!(last_val_y1, 1, "one row per epoch, split and task");
+        .collect();
+    assert_eq!(
+        last_val_y1.len(),
+        3,
+        "one row per metric (r2, mse, mae) per epoch, split and task: {last_val_y1:?}"
+    );
+    for (row, key) in last_val_y1.iter().zip(["r2", "mse", "mae"]) {
+        assert!(row.contains(&format!(",{key},")), "{row}");
+    }
     let png = std::fs::read(run.join("loss.png")).expect("png");
     assert_eq!(&png[..4], b"\x89PNG", "a PNG image");
 
@@ -188,5 +195,90 @@ fn bench_prints_one_json_line_per_thread_count() {
         v["final_test_mse"].as_array().map(Vec::len),
         Some(2),
         "two task MSEs: {line}"
+    );
+}
+
+/// A user's path with a fresh file: `init --data f.csv > s.toml && train s.toml` just works,
+/// for every dataset file the app ships (the same MTL-CSV files a user would open).
+#[test]
+fn init_data_then_train_works_for_every_shipped_file() {
+    let assets = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/datasets");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut files: Vec<_> = std::fs::read_dir(&assets)
+        .expect("assets")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    files.sort();
+    assert!(files.len() >= 8, "the shipped files: {files:?}");
+    for file in files {
+        let name = file
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .into_owned();
+        let out = mtl(&["inspect", file.to_str().expect("utf8")]);
+        assert!(
+            out.status.success(),
+            "inspect {name}: {}",
+            text(&out.stderr)
+        );
+        let report = text(&out.stdout);
+        assert!(
+            report.contains("tasks:") && report.contains("labelled"),
+            "{report}"
+        );
+
+        let out = mtl(&["init", "--data", file.to_str().expect("utf8")]);
+        assert!(out.status.success(), "init {name}: {}", text(&out.stderr));
+        let spec = dir.path().join(format!("{name}.toml"));
+        std::fs::write(&spec, &out.stdout).expect("write spec");
+        let run = dir.path().join(format!("{name}-run"));
+        let out = mtl(&[
+            "train",
+            spec.to_str().expect("utf8"),
+            "--out",
+            run.to_str().expect("utf8"),
+            "--epochs",
+            "1",
+            "--quiet",
+        ]);
+        assert!(out.status.success(), "train {name}: {}", text(&out.stderr));
+        let metrics = std::fs::read_to_string(run.join("metrics.csv")).expect("metrics");
+        assert!(
+            metrics.contains(",val,"),
+            "{name}: validation rows: {metrics}"
+        );
+    }
+}
+
+#[test]
+fn a_plain_csv_gets_its_last_column_as_the_task() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let csv = dir.path().join("plain.csv");
+    let mut text_rows = String::from("a,b,label\n");
+    for i in 0..60 {
+        text_rows.push_str(&format!(
+            "{i},{},{}\n",
+            i % 7,
+            if i % 3 == 0 { "yes" } else { "no" }
+        ));
+    }
+    std::fs::write(&csv, text_rows).expect("write");
+    let out = mtl(&["inspect", csv.to_str().expect("utf8")]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report = text(&out.stdout);
+    assert!(
+        report.contains("last column 'label' is the task"),
+        "{report}"
+    );
+    assert!(
+        report.contains("label (binary): 60 of 60 rows labelled"),
+        "{report}"
+    );
+    let out = mtl(&["init", "--data", csv.to_str().expect("utf8")]);
+    let spec = text(&out.stdout);
+    assert!(
+        spec.contains("label = \"class\""),
+        "the role is kept in the spec: {spec}"
     );
 }

@@ -230,6 +230,7 @@ fn a_failing_run_reports_why_and_the_handle_survives() {
     let spec = ExperimentSpec {
         dataset: DatasetSpec::Csv(CsvSpec {
             path: "/definitely/missing.csv".into(),
+            columns: Default::default(),
         }),
         ..ExperimentSpec::default()
     };
@@ -333,7 +334,10 @@ fn a_csv_task_with_missing_labels_trains_on_its_labelled_rows() {
     }
     std::fs::write(&path, text).expect("write");
     let mut spec = ExperimentSpec {
-        dataset: DatasetSpec::Csv(CsvSpec { path }),
+        dataset: DatasetSpec::Csv(CsvSpec {
+            path,
+            columns: Default::default(),
+        }),
         tasks: vec![
             TaskSpec {
                 name: "sum".into(),
@@ -418,7 +422,10 @@ fn a_csv_with_categories_and_big_units_round_trips_through_export_and_predict() 
     }
     std::fs::write(&path, text).expect("write");
     let mut spec = ExperimentSpec {
-        dataset: DatasetSpec::Csv(CsvSpec { path }),
+        dataset: DatasetSpec::Csv(CsvSpec {
+            path,
+            columns: Default::default(),
+        }),
         tasks: vec![TaskSpec {
             name: "mass".into(),
             kind: TaskKind::Regression,

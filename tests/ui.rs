@@ -306,8 +306,21 @@ fn opening_an_mtl_csv_makes_its_task_columns_the_tasks_and_trains() {
     }
     std::fs::write(&path, text).expect("write");
     let mut h = harness();
-    h.state_mut().open_csv(&path);
+    let before = h.state().state.spec.clone();
+    let ctx = h.ctx.clone();
+    h.state_mut().open_dataset(&path, &ctx);
+    step_until(&mut h, "the import dialog", |app| {
+        app.import()
+            .is_some_and(|i| !i.busy() && i.inspection().is_some())
+    });
+    assert_eq!(h.state().state.spec, before, "nothing changes before Load");
+    assert!(
+        !texts_containing(&h, "up (binary): 300 of 300 rows labelled").is_empty(),
+        "the dialog shows each task's coverage"
+    );
+    h.get_by_label("Load dataset").click();
     h.run_steps(2);
+    assert!(h.state().import().is_none(), "the dialog closes");
     let spec = &h.state().state.spec;
     let tasks: Vec<(&str, mtl_studio::experiment::TaskKind)> = spec
         .tasks
@@ -416,4 +429,75 @@ fn moving_soft_sharing_lambda_while_training_applies_without_a_restart() {
     step_until(&mut h, "the towers pulled together", |app| {
         last(app) < 0.8 * at_change
     });
+}
+
+#[test]
+fn a_malformed_file_is_reported_and_the_previous_dataset_stays() {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/malformed/ragged_row.csv");
+    let mut h = harness();
+    h.run_steps(2);
+    let before = h.state().state.spec.clone();
+    let ctx = h.ctx.clone();
+    h.state_mut().open_dataset(&path, &ctx);
+    step_until(&mut h, "the import to fail", |app| app.import().is_none());
+    h.run_steps(2);
+    assert_eq!(h.state().state.spec, before, "the dataset is untouched");
+    assert!(
+        !texts_containing(&h, "row has 4 fields but the header has 3 (line 3)").is_empty(),
+        "the status bar says what and where"
+    );
+}
+
+#[test]
+fn changing_a_column_role_in_the_import_dialog_changes_the_tasks() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("plain.csv");
+    let mut text = String::from("a,b,score\n");
+    for i in 0..100 {
+        text.push_str(&format!(
+            "{},{},{}\n",
+            i % 10,
+            (i * 7) % 13,
+            f64::from(i) * 0.5
+        ));
+    }
+    std::fs::write(&path, text).expect("write");
+    let mut h = harness();
+    let ctx = h.ctx.clone();
+    h.state_mut().open_dataset(&path, &ctx);
+    let ready = |app: &MtlApp| {
+        app.import()
+            .is_some_and(|i| !i.busy() && i.inspection().is_some())
+    };
+    step_until(&mut h, "the import dialog", ready);
+    let tasks = |app: &MtlApp| -> Vec<String> {
+        app.import()
+            .and_then(|i| i.inspection())
+            .map(|i| i.tasks.iter().map(|t| t.name.clone()).collect())
+            .unwrap_or_default()
+    };
+    assert_eq!(tasks(h.state()), ["score"], "the last column is the task");
+    // Make column `a` a classification task too: open its role menu, pick "task: class".
+    h.query_all_by_role(egui::accesskit::Role::ComboBox)
+        .find(|n| n.value().is_some_and(|v| v == "input"))
+        .expect("a role menu showing 'input'")
+        .click();
+    h.run_steps(2);
+    h.get_by_label("task: class").click();
+    h.run_steps(1);
+    step_until(&mut h, "the re-check", ready);
+    assert_eq!(tasks(h.state()), ["a", "score"]);
+    h.get_by_label("Load dataset").click();
+    h.run_steps(2);
+    let spec = &h.state().state.spec;
+    assert_eq!(spec.tasks.len(), 2);
+    match &spec.dataset {
+        mtl_studio::experiment::DatasetSpec::Csv(c) => assert_eq!(
+            c.columns.get("a"),
+            Some(&mtl_studio::experiment::CsvColumnRole::Class),
+            "the choice is saved in the spec"
+        ),
+        other => panic!("not a CSV dataset: {other:?}"),
+    }
 }

@@ -9,20 +9,21 @@
 //! - Every other column is an input: numeric, or categorical (any non-numeric value, or a
 //!   `:cat` suffix), one-hot encoded with at most [`MAX_LEVELS`] levels.
 //! - Missing values (empty, `NA`, `N/A`, `NaN`, `null`, `None`, `?`): in a target, the row
-//!   has no label for that task (masked); in a numeric input, the column mean is imputed and a
+//!   has no label for that task (masked); in a numeric input, the training rows' mean is imputed (once the
+//!   split is known, in `PreparedData`) and a
 //!   `NAME_missing` indicator is added when more than 1% are missing; in a categorical input,
 //!   `(missing)` is a level of its own. Rows without any label are dropped.
 //!
 //! `.csv.gz` files are decompressed. Every problem is reported with the file, line and column.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read as _;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
 use super::{DataError, Dataset, SplitTag, TargetColumn};
-use crate::experiment::{TaskKind, TaskSpec};
+use crate::experiment::{CsvColumnRole, TaskKind, TaskSpec};
 
 /// Most classes a classification target may have.
 pub const MAX_CLASSES: usize = 1000;
@@ -113,13 +114,36 @@ impl InputEncoding {
         names
     }
 
+    /// The same encoding with each numeric column's missing value set to `feature_means` of
+    /// its feature (the training rows' means, so `predict` imputes as training did).
+    pub fn with_train_imputation(&self, feature_means: &[f32]) -> Self {
+        let mut out = self.clone();
+        let mut f = 0;
+        for c in &mut out.columns {
+            match &mut c.kind {
+                InputKind::Numeric { impute, indicator } => {
+                    if let Some(m) = feature_means.get(f) {
+                        *impute = *m;
+                    }
+                    f += 1 + usize::from(*indicator);
+                }
+                InputKind::Categorical { levels } => f += levels.len(),
+            }
+        }
+        out
+    }
+
     /// Appends the features of one row (`cells[i]` is column `i`'s raw text). `at` gives the
     /// place for messages: (line, column index) of each cell.
+    ///
+    /// With `missing_as_nan`, a missing numeric cell becomes NaN (to be imputed once the
+    /// training rows are known) instead of the column's `impute` value.
     fn encode(
         &self,
         cells: &[&str],
         place: &dyn Fn(usize) -> (u64, usize),
         path: &Path,
+        missing_as_nan: bool,
         out: &mut Vec<f32>,
     ) -> Result<(), DataError> {
         for (i, (c, cell)) in self.columns.iter().zip(cells).enumerate() {
@@ -136,7 +160,7 @@ impl InputEncoding {
                         });
                     }
                     if missing {
-                        out.push(*impute);
+                        out.push(if missing_as_nan { f32::NAN } else { *impute });
                     } else {
                         let v: f32 = cell
                             .trim()
@@ -195,7 +219,44 @@ enum KindHint {
     Exact(TaskKind),
 }
 
-fn role(header: &str, tasks: &[TaskSpec]) -> Role {
+/// The name a column has as a task or input: the header without its `task:` prefix and its
+/// `:class` / `:reg` / `:cat` suffix.
+pub fn bare_name(header: &str) -> &str {
+    let rest = header.strip_prefix("task:").unwrap_or(header);
+    rest.strip_suffix(":class")
+        .or_else(|| rest.strip_suffix(":reg"))
+        .or_else(|| rest.strip_suffix(":cat"))
+        .unwrap_or(rest)
+}
+
+fn role(header: &str, tasks: &[TaskSpec], overrides: &BTreeMap<String, CsvColumnRole>) -> Role {
+    if let Some(chosen) = overrides.get(header) {
+        let name = bare_name(header).to_owned();
+        let kind = tasks
+            .iter()
+            .find(|t| t.target == name)
+            .map(|t| KindHint::Exact(t.kind));
+        return match chosen {
+            CsvColumnRole::Input => Role::Input {
+                name,
+                categorical: false,
+            },
+            CsvColumnRole::Categorical => Role::Input {
+                name,
+                categorical: true,
+            },
+            CsvColumnRole::Class => Role::Target {
+                name,
+                kind: kind.or(Some(KindHint::Class)),
+            },
+            CsvColumnRole::Regression => Role::Target {
+                name,
+                kind: kind.or(Some(KindHint::Reg)),
+            },
+            CsvColumnRole::Split => Role::Split,
+            CsvColumnRole::Ignore => Role::Ignored,
+        };
+    }
     let lower = header.to_ascii_lowercase();
     if let Some(rest) = header.strip_prefix("task:") {
         let (name, kind) = match rest.rsplit_once(':') {
@@ -234,12 +295,21 @@ fn role(header: &str, tasks: &[TaskSpec]) -> Role {
 
 /// Loads `path` (`.csv` or `.csv.gz`) for `tasks`.
 pub fn load(path: &Path, tasks: &[TaskSpec]) -> Result<Dataset, DataError> {
+    load_with(path, tasks, &BTreeMap::new())
+}
+
+/// Loads `path` for `tasks`, with the roles of some columns chosen by name.
+pub fn load_with(
+    path: &Path,
+    tasks: &[TaskSpec],
+    overrides: &BTreeMap<String, CsvColumnRole>,
+) -> Result<Dataset, DataError> {
     let bytes = read_bytes(path)?;
-    parse(&bytes, path, tasks)
+    parse_with(&bytes, path, tasks, overrides)
 }
 
 /// The file's bytes, decompressed when the name ends in `.gz`.
-fn read_bytes(path: &Path) -> Result<Vec<u8>, DataError> {
+pub fn read_bytes(path: &Path) -> Result<Vec<u8>, DataError> {
     let io = |source| DataError::Io {
         path: path.to_owned(),
         source,
@@ -273,6 +343,49 @@ fn delimiter(bytes: &[u8]) -> u8 {
     }
 }
 
+/// Finds a quoted field that is never closed (the CSV reader would silently run it to the
+/// end of the file) and reports where it opens.
+fn check_quotes(bytes: &[u8], path: &Path) -> Result<(), DataError> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let delim = delimiter(bytes);
+    let (mut line, mut field) = (1u64, 1usize);
+    let mut open: Option<(u64, usize)> = None;
+    let mut field_start = true;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if open.is_some() {
+            if b == b'"' {
+                if bytes.get(i + 1) == Some(&b'"') {
+                    i += 1;
+                } else {
+                    open = None;
+                }
+            } else if b == b'\n' {
+                line += 1;
+            }
+        } else if b == b'"' && field_start {
+            open = Some((line, field));
+        } else if b == delim {
+            field += 1;
+        } else if b == b'\n' {
+            line += 1;
+            field = 1;
+        }
+        field_start = open.is_none() && (b == delim || b == b'\n');
+        i += 1;
+    }
+    match open {
+        Some((line, column)) => Err(DataError::Csv {
+            path: path.to_owned(),
+            line,
+            column,
+            message: "a quoted field is never closed (its opening quote is here)".to_owned(),
+        }),
+        None => Ok(()),
+    }
+}
+
 /// A strict reader over CSV bytes (a UTF-8 BOM skipped, the delimiter detected) and the
 /// trimmed header.
 fn open<'a>(
@@ -294,18 +407,88 @@ fn open<'a>(
     Ok((reader, header))
 }
 
+/// The first rows of a file as text, with per-column missing counts over the whole file.
+#[derive(Clone, Debug)]
+pub struct Preview {
+    /// The trimmed header.
+    pub header: Vec<String>,
+    /// The first rows.
+    pub rows: Vec<Vec<String>>,
+    /// The delimiter in use.
+    pub delimiter: char,
+    /// Missing cells per column.
+    pub missing: Vec<usize>,
+    /// Data rows in the file.
+    pub total_rows: usize,
+}
+
+/// Reads the header, the first `keep` rows and the missing counts (the file must be
+/// well-formed: the same errors as [`parse`]).
+pub fn preview(bytes: &[u8], path: &Path, keep: usize) -> Result<Preview, DataError> {
+    check_quotes(bytes, path)?;
+    let (mut reader, header) = open(bytes, path)?;
+    let mut rows = Vec::new();
+    let mut missing = vec![0usize; header.len()];
+    let mut total_rows = 0;
+    for record in reader.records() {
+        let record = record.map_err(|e| csv_error(&e, path))?;
+        for (m, cell) in missing.iter_mut().zip(record.iter()) {
+            *m += usize::from(is_missing(cell));
+        }
+        if rows.len() < keep {
+            rows.push(record.iter().map(str::to_owned).collect());
+        }
+        total_rows += 1;
+    }
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    Ok(Preview {
+        header,
+        rows,
+        delimiter: char::from(delimiter(bytes)),
+        missing,
+        total_rows,
+    })
+}
+
+/// The task kind MTL-CSV v1's rule would give column `index` (over its non-missing values).
+pub fn detect_column_kind(bytes: &[u8], path: &Path, index: usize) -> Result<TaskKind, DataError> {
+    let (mut reader, _) = open(bytes, path)?;
+    let mut values = Vec::new();
+    for record in reader.records() {
+        let record = record.map_err(|e| csv_error(&e, path))?;
+        if let Some(cell) = record.get(index)
+            && !is_missing(cell)
+        {
+            values.push(cell.trim().to_owned());
+        }
+    }
+    let refs: Vec<&str> = values.iter().map(String::as_str).collect();
+    Ok(detect_kind(&refs))
+}
+
 /// Parses CSV bytes; `path` is used in messages.
+pub fn parse(bytes: &[u8], path: &Path, tasks: &[TaskSpec]) -> Result<Dataset, DataError> {
+    parse_with(bytes, path, tasks, &BTreeMap::new())
+}
+
+/// Parses CSV bytes with the roles of some columns chosen by name (see [`CsvColumnRole`]).
 #[expect(
     clippy::too_many_lines,
     reason = "header roles, rows, targets and inputs read best in order"
 )]
-pub fn parse(bytes: &[u8], path: &Path, tasks: &[TaskSpec]) -> Result<Dataset, DataError> {
+pub fn parse_with(
+    bytes: &[u8],
+    path: &Path,
+    tasks: &[TaskSpec],
+    overrides: &BTreeMap<String, CsvColumnRole>,
+) -> Result<Dataset, DataError> {
     let err = |line: u64, column: usize, message: String| DataError::Csv {
         path: path.to_owned(),
         line,
         column,
         message,
     };
+    check_quotes(bytes, path)?;
     let (mut reader, header) = open(bytes, path)?;
     if header.is_empty() || header.iter().all(String::is_empty) {
         return Err(err(1, 0, "the file is empty (no header row)".to_owned()));
@@ -318,7 +501,16 @@ pub fn parse(bytes: &[u8], path: &Path, tasks: &[TaskSpec]) -> Result<Dataset, D
             return Err(err(1, i + 1, format!("column name '{name}' appears twice")));
         }
     }
-    let roles: Vec<Role> = header.iter().map(|h| role(h, tasks)).collect();
+    for name in overrides.keys() {
+        if !header.contains(name) {
+            return Err(err(
+                1,
+                0,
+                format!("the spec gives a role to column '{name}', which the header lacks"),
+            ));
+        }
+    }
+    let roles: Vec<Role> = header.iter().map(|h| role(h, tasks, overrides)).collect();
     for task in tasks {
         let found = roles
             .iter()
@@ -410,10 +602,28 @@ pub fn parse(bytes: &[u8], path: &Path, tasks: &[TaskSpec]) -> Result<Dataset, D
             .map(|(_, r)| r[c].trim())
             .filter(|v| !is_missing(v))
             .collect();
-        let numeric = !categorical
-            && present
+        let is_number = |v: &str| v.parse::<f32>().is_ok_and(f32::is_finite);
+        let numbers = present.iter().filter(|v| is_number(v)).count();
+        let numeric = !categorical && numbers == present.len();
+        // A column of numbers with a few stray words is a typo, not a category.
+        if !categorical
+            && !numeric
+            && present.len() >= 10
+            && numbers * 10 >= present.len() * 9
+            && let Some((line, cells)) = rows
                 .iter()
-                .all(|v| v.parse::<f32>().is_ok_and(f32::is_finite));
+                .find(|(_, r)| !is_missing(&r[c]) && !is_number(r[c].trim()))
+        {
+            return Err(err(
+                *line,
+                c + 1,
+                format!(
+                    "'{}' is not a number, but {numbers} of the {} values of input column '{name}' are; fix the value, or name the column '{name}:cat' to treat it as categories",
+                    cells[c].trim(),
+                    present.len()
+                ),
+            ));
+        }
         let kind = if numeric {
             let missing = rows.len() - present.len();
             if present.is_empty() {
@@ -463,7 +673,7 @@ pub fn parse(bytes: &[u8], path: &Path, tasks: &[TaskSpec]) -> Result<Dataset, D
     let mut x = Vec::new();
     for (line, cells) in &rows {
         let raw: Vec<&str> = inputs.iter().map(|&c| cells[c].as_str()).collect();
-        encoding.encode(&raw, &|i| (*line, inputs[i] + 1), path, &mut x)?;
+        encoding.encode(&raw, &|i| (*line, inputs[i] + 1), path, true, &mut x)?;
     }
 
     let targets = targets
@@ -533,7 +743,7 @@ pub fn read_encoded(path: &Path, encoding: &InputEncoding) -> Result<Vec<f32>, D
             .iter()
             .map(|&c| record.get(c).unwrap_or_default())
             .collect();
-        encoding.encode(&cells, &|i| (line, columns[i] + 1), path, &mut x)?;
+        encoding.encode(&cells, &|i| (line, columns[i] + 1), path, false, &mut x)?;
     }
     if x.is_empty() {
         return Err(DataError::Csv {
@@ -548,21 +758,23 @@ pub fn read_encoded(path: &Path, encoding: &InputEncoding) -> Result<Vec<f32>, D
 
 fn csv_error(e: &::csv::Error, path: &Path) -> DataError {
     let line = e.position().map_or(0, ::csv::Position::line);
-    let message = match e.kind() {
+    let (column, message) = match e.kind() {
         ::csv::ErrorKind::UnequalLengths {
             expected_len, len, ..
-        } => {
-            format!("row has {len} fields but the header has {expected_len}")
-        }
-        ::csv::ErrorKind::Utf8 { err, .. } => {
-            format!("text is not valid UTF-8 (field {})", err.field() + 1)
-        }
-        _ => e.to_string(),
+        } => (
+            0,
+            format!("row has {len} fields but the header has {expected_len}"),
+        ),
+        ::csv::ErrorKind::Utf8 { err, .. } => (
+            err.field() + 1,
+            "the text is not valid UTF-8 (save the file as UTF-8)".to_owned(),
+        ),
+        _ => (0, e.to_string()),
     };
     DataError::Csv {
         path: path.to_owned(),
         line,
-        column: 0,
+        column,
         message,
     }
 }
@@ -788,10 +1000,14 @@ mod tests {
             "one-hot levels, a missing level, an imputation indicator"
         );
         assert_eq!(&d.x[..7], [1.0, 0.0, 0.0, 10.0, 0.0, 1.0, 0.0], "row 1");
+        assert!(
+            d.x[10].is_nan(),
+            "row 2: mass missing, imputed once the training rows are known"
+        );
         assert_eq!(
-            &d.x[7..14],
-            [0.0, 1.0, 0.0, 20.0, 1.0, 0.0, 1.0],
-            "row 2: mass imputed with the mean 20"
+            [&d.x[7..10], &d.x[11..14]].concat(),
+            [0.0, 1.0, 0.0, 1.0, 0.0, 1.0],
+            "row 2: the indicator says so"
         );
         assert_eq!(
             d.targets[0].name, "species",

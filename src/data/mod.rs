@@ -7,7 +7,9 @@
 
 pub mod builtin;
 pub mod csv;
+pub mod inspect;
 pub mod numpy_rng;
+pub mod shipped;
 
 use std::path::PathBuf;
 
@@ -184,7 +186,9 @@ pub fn load(spec: &ExperimentSpec) -> Result<Dataset, DataError> {
         DatasetSpec::Mmoe(m) => Ok(builtin::mmoe(m, spec.seed)),
         DatasetSpec::Playground(p) => Ok(builtin::playground(p, spec.seed)),
         DatasetSpec::Shapes(sh) => Ok(builtin::shapes(sh, spec.seed)),
-        DatasetSpec::Csv(c) => csv::load(&c.path, &spec.tasks),
+        DatasetSpec::Csv(c) => csv::load_with(&c.path, &spec.tasks, &c.columns),
+        DatasetSpec::Shipped(sh) => shipped::load(sh.name, &spec.tasks),
+        DatasetSpec::MultiDigits(m) => shipped::multi_digits(m, spec.seed),
     }
 }
 
@@ -382,13 +386,22 @@ impl PreparedData {
                 (rows(SplitTag::Train), val)
             }
             None => {
-                let mut order: Vec<usize> = (0..data.rows).collect();
-                order.shuffle(&mut rng::stream(spec.seed, "data.split"));
-                let n_val =
-                    ((data.rows as f64) * spec.training.validation_fraction).round() as usize;
-                let n_val = n_val.min(data.rows - 1);
-                let (val_idx, train_idx) = order.split_at(n_val);
-                (train_idx.to_vec(), val_idx.to_vec())
+                // Stratified on the first classification task, so every class is in both
+                // parts in proportion.
+                let class_column = spec
+                    .tasks
+                    .iter()
+                    .zip(&columns)
+                    .find(|(t, _)| matches!(t.kind, TaskKind::Binary | TaskKind::Multiclass))
+                    .map(|(_, c)| *c);
+                let strata: Vec<Option<u32>> = (0..data.rows)
+                    .map(|r| class_column.and_then(|c| c.present[r].then(|| c.values[r] as u32)))
+                    .collect();
+                stratified_split(
+                    &strata,
+                    spec.training.validation_fraction,
+                    &mut rng::stream(spec.seed, "data.split"),
+                )
             }
         };
         if train_idx.is_empty() {
@@ -401,6 +414,7 @@ impl PreparedData {
         val_idx.sort_unstable();
 
         let d = data.features();
+        // Missing numeric inputs (NaN) take the training rows' mean: 0 once standardised.
         let (mean, std) = column_stats(&data.x, d, &train_idx);
         let make = |idx: &[usize]| {
             let mut x = Vec::with_capacity(idx.len() * d);
@@ -409,7 +423,7 @@ impl PreparedData {
                 x.extend(
                     row.iter()
                         .zip(mean.iter().zip(&std))
-                        .map(|(v, (m, s))| (v - m) / s),
+                        .map(|(v, (m, s))| if v.is_nan() { 0.0 } else { (v - m) / s }),
                 );
             }
             let labels = columns
@@ -475,9 +489,12 @@ impl PreparedData {
             tasks,
             val,
             train,
+            encoding: data
+                .encoding
+                .as_ref()
+                .map(|e| e.with_train_imputation(&mean)),
             input_mean: mean,
             input_std: std,
-            encoding: data.encoding.clone(),
         })
     }
 
@@ -502,32 +519,72 @@ pub fn standardise(raw: &mut [f32], mean: &[f32], std: &[f32]) {
     }
 }
 
-/// Per-column mean and standard deviation over the rows `idx`.
+/// Per-column mean and standard deviation over the rows `idx`, skipping missing (NaN)
+/// cells.
 fn column_stats(x: &[f32], d: usize, idx: &[usize]) -> (Vec<f32>, Vec<f32>) {
-    let n = idx.len().max(1) as f64;
-    let mut mean = vec![0.0f64; d];
+    let mut sum = vec![0.0f64; d];
+    let mut count = vec![0usize; d];
     for &r in idx {
-        for (m, v) in mean.iter_mut().zip(&x[r * d..(r + 1) * d]) {
-            *m += f64::from(*v) / n;
+        for ((s, c), v) in sum.iter_mut().zip(&mut count).zip(&x[r * d..(r + 1) * d]) {
+            if !v.is_nan() {
+                *s += f64::from(*v);
+                *c += 1;
+            }
         }
     }
+    let mean: Vec<f64> = sum
+        .iter()
+        .zip(&count)
+        .map(|(s, c)| if *c > 0 { s / *c as f64 } else { 0.0 })
+        .collect();
     let mut var = vec![0.0f64; d];
     for &r in idx {
         for ((s, v), m) in var.iter_mut().zip(&x[r * d..(r + 1) * d]).zip(&mean) {
-            *s += (f64::from(*v) - m).powi(2) / n;
+            if !v.is_nan() {
+                *s += (f64::from(*v) - m).powi(2);
+            }
         }
     }
     let std = var
         .iter()
-        .map(|v| {
-            if v.sqrt() > 1e-12 {
-                v.sqrt() as f32
-            } else {
-                1.0
-            }
+        .zip(&count)
+        .map(|(v, c)| {
+            let sd = (v / (*c).max(1) as f64).sqrt();
+            if sd > 1e-12 { sd as f32 } else { 1.0 }
         })
         .collect();
     (mean.iter().map(|m| *m as f32).collect(), std)
+}
+
+/// Splits rows into (train, validation) at random, stratified on `strata` (one key per row,
+/// `None` for rows without that label): each stratum gives its share of validation rows, so
+/// a rare class shows up in both parts.
+fn stratified_split(
+    strata: &[Option<u32>],
+    fraction: f64,
+    rng: &mut impl rand::Rng,
+) -> (Vec<usize>, Vec<usize>) {
+    let rows = strata.len();
+    let mut groups: std::collections::BTreeMap<Option<u32>, Vec<usize>> =
+        std::collections::BTreeMap::new();
+    for (i, key) in strata.iter().enumerate() {
+        groups.entry(*key).or_default().push(i);
+    }
+    let n_val_total = ((rows as f64) * fraction).round() as usize;
+    let n_val_total = n_val_total.min(rows.saturating_sub(1));
+    let (mut train, mut val) = (Vec::new(), Vec::new());
+    let (mut seen, mut taken) = (0usize, 0usize);
+    for members in groups.values_mut() {
+        members.shuffle(rng);
+        seen += members.len();
+        // Cumulative rounding keeps the total exact and each stratum proportional.
+        let target = ((seen as f64) * n_val_total as f64 / rows as f64).round() as usize;
+        let take = target.saturating_sub(taken).min(members.len());
+        taken += take;
+        val.extend_from_slice(&members[..take]);
+        train.extend_from_slice(&members[take..]);
+    }
+    (train, val)
 }
 
 #[cfg(test)]
@@ -558,6 +615,50 @@ mod tests {
         );
         let q = PreparedData::new(&spec, &data).expect("prepares");
         assert_eq!(p.val.x, q.val.x, "same seed, same split");
+    }
+
+    #[test]
+    fn missing_inputs_take_the_training_mean_and_the_split_is_stratified() {
+        // Train rows have mass 10 and 30 (mean 20); the validation row's 1000 must not leak.
+        let text = "mass,task:y:reg,split\n10,1,train\n30,2,train\n,3,train\n1000,4,val\n";
+        let data = csv::parse(text.as_bytes(), std::path::Path::new("m.csv"), &[]).expect("parses");
+        let mut spec = ExperimentSpec {
+            tasks: vec![crate::experiment::TaskSpec {
+                name: "y".to_owned(),
+                kind: TaskKind::Regression,
+                target: "y".to_owned(),
+                loss: None,
+                weight: 1.0,
+            }],
+            ..ExperimentSpec::default()
+        };
+        spec.model.input = data.features();
+        let p = PreparedData::new(&spec, &data).expect("prepares");
+        assert!(
+            (p.input_mean[0] - 20.0).abs() < 1e-6,
+            "train mean: {:?}",
+            p.input_mean
+        );
+        let imputed = match &p.encoding.as_ref().expect("encoding").columns[0].kind {
+            csv::InputKind::Numeric { impute, .. } => *impute,
+            other => panic!("numeric expected: {other:?}"),
+        };
+        assert!(
+            (imputed - 20.0).abs() < 1e-6,
+            "predict imputes like training: {imputed}"
+        );
+        assert_eq!(
+            p.train.x[2 * p.features()],
+            0.0,
+            "the missing cell is the mean: 0 standardised"
+        );
+
+        // Stratified: a 10% class keeps its share in both parts.
+        let strata: Vec<Option<u32>> = (0..1000).map(|i| Some(u32::from(i % 10 == 0))).collect();
+        let (train, val) = stratified_split(&strata, 0.2, &mut rng::stream(1, "t"));
+        assert_eq!((train.len(), val.len()), (800, 200));
+        let rare = val.iter().filter(|&&i| i % 10 == 0).count();
+        assert_eq!(rare, 20, "exactly the class's share of the validation rows");
     }
 
     #[test]

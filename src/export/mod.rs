@@ -306,13 +306,36 @@ pub struct MetricRow {
     pub value: f64,
 }
 
-/// The metric column name of a task kind.
+/// The headline metric's name of a task kind in metrics files.
 pub fn metric_key(kind: TaskKind) -> &'static str {
-    match kind {
-        TaskKind::Regression => "r2",
-        TaskKind::Binary | TaskKind::Multiclass => "accuracy",
-        TaskKind::Segmentation => "iou",
-    }
+    crate::metrics::metric_keys(kind)
+        .first()
+        .copied()
+        .unwrap_or("metric")
+}
+
+/// One metrics-file row per metric of one task's evaluation (the loss repeated on each).
+pub fn task_eval_rows(
+    epoch: usize,
+    step: u64,
+    split: &'static str,
+    task: &str,
+    kind: TaskKind,
+    eval: &crate::trainer::TaskEval,
+) -> Vec<MetricRow> {
+    crate::metrics::metric_keys(kind)
+        .iter()
+        .zip(&eval.all)
+        .map(|(key, value)| MetricRow {
+            epoch,
+            step,
+            split,
+            task: task.to_owned(),
+            loss: eval.loss,
+            metric: key,
+            value: *value,
+        })
+        .collect()
 }
 
 /// Writes metrics as CSV with columns `epoch,step,split,task,loss,metric,value`.

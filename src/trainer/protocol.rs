@@ -119,12 +119,14 @@ impl Split {
 }
 
 /// Loss and metric of one task on one split.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct TaskEval {
     /// Masked mean loss (NaN without labels).
     pub loss: f64,
-    /// The kind's metric: R² or accuracy (NaN without labels).
+    /// The kind's headline metric: R², accuracy or IoU (NaN without labels).
     pub metric: f64,
+    /// Every metric of `metrics::metric_keys(kind)`, in that order (the first is `metric`).
+    pub all: Vec<f64>,
 }
 
 /// An evaluation over a whole split (at the start and after every epoch).

@@ -730,9 +730,16 @@ impl Session {
                 let pred = Tensor::from_slice(out, (rows.rows, task.out_dim), device)?;
                 f64::from(task_loss(&pred, &target, task.loss)?.to_scalar::<f32>()?)
             };
-            let metric =
-                metrics::task_metric(task.kind, out, task.out_dim, &labels.values, &labels.mask);
-            evals.push(TaskEval { loss, metric });
+            let all = metrics::task_metrics(
+                task.kind,
+                out,
+                task.out_dim,
+                &labels.values,
+                &labels.mask,
+                f64::from(task.target_std),
+            );
+            let metric = all.first().copied().unwrap_or(f64::NAN);
+            evals.push(TaskEval { loss, metric, all });
         }
         Ok(evals)
     }

@@ -192,14 +192,8 @@ impl RunHistory {
                 e.tasks
                     .iter()
                     .zip(info.task_names.iter().zip(&info.task_kinds))
-                    .map(move |(t, (name, kind))| MetricRow {
-                        epoch: e.epoch,
-                        step: e.step,
-                        split: e.split.name(),
-                        task: name.clone(),
-                        loss: t.loss,
-                        metric: export::metric_key(*kind),
-                        value: t.metric,
+                    .flat_map(move |(t, (name, kind))| {
+                        export::task_eval_rows(e.epoch, e.step, e.split.name(), name, *kind, t)
                     })
             })
             .collect()

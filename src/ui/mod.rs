@@ -2,7 +2,9 @@
 //! colours.
 
 pub mod composer;
+pub mod dataview;
 pub mod history;
+pub mod import;
 pub mod plots;
 pub mod settings;
 pub mod theme;

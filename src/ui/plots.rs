@@ -698,3 +698,64 @@ pub fn charts_ui(ui: &mut Ui, history: &RunHistory, past: &[RunHistory], prefs: 
             }
         });
 }
+
+/// Every metric of the latest evaluation, per task and split, with the epoch it comes from.
+pub fn metrics_table_ui(ui: &mut Ui, history: &RunHistory) {
+    let Some(info) = &history.info else {
+        ui.label("No run yet: the table fills after the first evaluation.");
+        return;
+    };
+    let latest = |split: Split| history.evals.iter().rev().find(|e| e.split == split);
+    let (train, val) = (latest(Split::Train), latest(Split::Val));
+    let Some(epoch) = train.or(val).map(|e| e.epoch) else {
+        ui.label("Waiting for the first evaluation…");
+        return;
+    };
+    ui.label(format!(
+        "Evaluated on whole splits after epoch {epoch}. MSE and MAE are in each target's original units; F1 is the positive class's for binary tasks and the macro mean for multiclass; AUC is one-vs-rest macro for multiclass."
+    ));
+    ui.add_space(4.0);
+    egui::ScrollArea::both().show(ui, |ui| {
+        egui::Grid::new("metrics_table")
+            .striped(true)
+            .spacing([18.0, 4.0])
+            .show(ui, |ui| {
+                ui.strong("task");
+                ui.strong("kind");
+                ui.strong("split");
+                ui.strong("loss");
+                ui.strong("metrics");
+                ui.end_row();
+                for (k, (name, kind)) in info.task_names.iter().zip(&info.task_kinds).enumerate() {
+                    for (split, eval) in [(Split::Train, train), (Split::Val, val)] {
+                        let Some(t) = eval.and_then(|e| e.tasks.get(k)) else {
+                            continue;
+                        };
+                        ui.colored_label(theme::task(k), name);
+                        ui.label(kind.to_string());
+                        ui.label(split.name());
+                        ui.monospace(fmt_metric(t.loss));
+                        let text: Vec<String> = crate::metrics::metric_keys(*kind)
+                            .iter()
+                            .zip(&t.all)
+                            .map(|(key, v)| {
+                                format!("{} {}", crate::metrics::metric_label(key), fmt_metric(*v))
+                            })
+                            .collect();
+                        ui.monospace(text.join("   "));
+                        ui.end_row();
+                    }
+                }
+            });
+    });
+}
+
+fn fmt_metric(v: f64) -> String {
+    if !v.is_finite() {
+        "n/a".to_owned()
+    } else if v != 0.0 && (v.abs() >= 1e4 || v.abs() < 1e-3) {
+        format!("{v:.3e}")
+    } else {
+        format!("{v:.4}")
+    }
+}

@@ -6,6 +6,7 @@ use egui::Ui;
 
 use super::theme;
 use crate::data::builtin;
+use crate::data::shipped::Shipped;
 use crate::experiment::{
     DatasetSpec, ExperimentSpec, HeadSpec, LayerSpec, MmoeSpec, OptimizerSpec, PlaygroundSpec,
     ShapesSpec, TaskKind, TaskSpec, WeightingSpec,
@@ -48,6 +49,8 @@ pub struct DataSummary {
     pub features: usize,
     /// Why the data could not be loaded, if so.
     pub error: Option<String>,
+    /// The loaded data (generated data: the rows of the preview), for the Dataset tab.
+    pub data: Option<std::sync::Arc<crate::data::Dataset>>,
 }
 
 /// Dataset source and generator parameters. Returns true on a change.
@@ -125,6 +128,11 @@ pub fn dataset_ui(
             });
             ui.weak("MTL-CSV: task:NAME columns are tasks, a split column fixes the split, every other column is an input (text columns are one-hot encoded, missing numbers imputed).");
         }
+        DatasetSpec::Shipped(sh) => {
+            ui.label(sh.name.description());
+            ui.weak(sh.name.attribution());
+        }
+        DatasetSpec::MultiDigits(m) => changed |= multi_digits_ui(ui, m),
     }
     if let Some(err) = &summary.error {
         ui.colored_label(theme::error(), err);
@@ -137,39 +145,109 @@ pub fn dataset_ui(
     changed
 }
 
+/// MultiDigits' settings. True on a change.
+fn multi_digits_ui(ui: &mut Ui, m: &mut crate::experiment::MultiDigitsSpec) -> bool {
+    let mut changed = false;
+    ui.weak("Two Digits images on an 11×11 canvas, the right one shifted down and right; overlapping pixels take the maximum (MultiMNIST at 8×8 cost). Validation pairs use held-out digits.");
+    egui::Grid::new("multidigits-params")
+        .num_columns(2)
+        .show(ui, |ui| {
+            changed |= super::grid_row(
+                ui,
+                "Pairs",
+                egui::DragValue::new(&mut m.samples)
+                    .range(10..=200_000)
+                    .speed(10),
+            )
+            .changed();
+            changed |= super::grid_row(ui, "Offset (px)", egui::Slider::new(&mut m.offset, 0..=3))
+                .on_hover_text("How far the right digit is shifted; smaller overlaps more.")
+                .changed();
+        });
+    changed
+}
+
 /// The data source picker. True when the source changed (or a CSV file is to be picked).
 fn source_ui(ui: &mut Ui, spec: &mut ExperimentSpec, pick_csv: &mut bool) -> bool {
-    let mut changed = false;
-    let current = match &spec.dataset {
-        DatasetSpec::Mmoe(_) => 0,
-        DatasetSpec::Playground(_) => 1,
-        DatasetSpec::Shapes(_) => 2,
-        DatasetSpec::Csv(_) => 3,
-    };
-    const SOURCES: [&str; 4] = [
-        "MMoE synthetic (regression)",
-        "Playground 2-D",
-        "Shapes-32 images",
-        "CSV file",
-    ];
+    let current = Source::of(&spec.dataset);
     let mut choice = current;
     egui::ComboBox::from_label("Source")
-        .selected_text(SOURCES[current])
+        .selected_text(current.title())
+        .height(520.0)
         .show_ui(ui, |ui| {
-            for (i, name) in SOURCES.iter().enumerate() {
-                ui.selectable_value(&mut choice, i, *name);
+            ui.weak("Generated");
+            for s in [
+                Source::Mmoe,
+                Source::Playground,
+                Source::Shapes,
+                Source::MultiDigits,
+            ] {
+                ui.selectable_value(&mut choice, s, s.title());
             }
+            ui.separator();
+            ui.weak("Shipped (real data)");
+            for which in Shipped::ALL {
+                ui.selectable_value(&mut choice, Source::Shipped(which), which.title())
+                    .on_hover_text(which.description());
+            }
+            ui.separator();
+            ui.weak("Your data");
+            ui.selectable_value(&mut choice, Source::Csv, Source::Csv.title());
         });
-    if choice != current {
-        match choice {
-            0 => set_builtin(spec, DatasetSpec::Mmoe(MmoeSpec::default())),
-            1 => set_builtin(spec, DatasetSpec::Playground(PlaygroundSpec::default())),
-            2 => set_builtin(spec, DatasetSpec::Shapes(ShapesSpec::default())),
-            _ => *pick_csv = true,
-        }
-        changed = true;
+    if choice == current {
+        return false;
     }
-    changed
+    match choice {
+        Source::Mmoe => set_builtin(spec, DatasetSpec::Mmoe(MmoeSpec::default())),
+        Source::Playground => set_builtin(spec, DatasetSpec::Playground(PlaygroundSpec::default())),
+        Source::Shapes => set_builtin(spec, DatasetSpec::Shapes(ShapesSpec::default())),
+        Source::MultiDigits => keep_weighting(spec, ExperimentSpec::multi_digits()),
+        Source::Shipped(which) => keep_weighting(spec, ExperimentSpec::shipped(which)),
+        Source::Csv => *pick_csv = true,
+    }
+    true
+}
+
+/// Replaces the experiment with `ready`, keeping the seed and the weighting strategy.
+fn keep_weighting(spec: &mut ExperimentSpec, mut ready: ExperimentSpec) {
+    ready.seed = spec.seed;
+    ready.weighting = spec.weighting.clone();
+    *spec = ready;
+}
+
+/// The sources the picker offers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Source {
+    Mmoe,
+    Playground,
+    Shapes,
+    MultiDigits,
+    Shipped(Shipped),
+    Csv,
+}
+
+impl Source {
+    fn of(d: &DatasetSpec) -> Self {
+        match d {
+            DatasetSpec::Mmoe(_) => Self::Mmoe,
+            DatasetSpec::Playground(_) => Self::Playground,
+            DatasetSpec::Shapes(_) => Self::Shapes,
+            DatasetSpec::MultiDigits(_) => Self::MultiDigits,
+            DatasetSpec::Shipped(s) => Self::Shipped(s.name),
+            DatasetSpec::Csv(_) => Self::Csv,
+        }
+    }
+
+    fn title(self) -> &'static str {
+        match self {
+            Self::Mmoe => "MMoE synthetic (regression)",
+            Self::Playground => "Playground 2-D",
+            Self::Shapes => "Shapes-32 images",
+            Self::MultiDigits => "MultiDigits (two digits)",
+            Self::Shipped(s) => s.title(),
+            Self::Csv => "CSV file…",
+        }
+    }
 }
 
 /// The MMoE generator's settings and the measured label correlations. True on a change.
@@ -220,7 +298,9 @@ pub fn set_builtin(spec: &mut ExperimentSpec, dataset: DatasetSpec) {
             builtin::SHAPES_SIDE * builtin::SHAPES_SIDE,
             vec!["shape", "area", "mask"],
         ),
-        DatasetSpec::Csv(_) => (Vec::new(), spec.model.input, Vec::new()),
+        DatasetSpec::Csv(_) | DatasetSpec::Shipped(_) | DatasetSpec::MultiDigits(_) => {
+            (Vec::new(), spec.model.input, Vec::new())
+        }
     };
     spec.tasks = targets
         .iter()
@@ -232,6 +312,8 @@ pub fn set_builtin(spec: &mut ExperimentSpec, dataset: DatasetSpec) {
         DatasetSpec::Playground(_) => "Playground 2-D: circle and xor".to_owned(),
         DatasetSpec::Shapes(_) => "Shapes-32: class, area and mask from one conv trunk".to_owned(),
         DatasetSpec::Csv(c) => format!("CSV {}", c.path.display()),
+        DatasetSpec::Shipped(sh) => sh.name.title().to_owned(),
+        DatasetSpec::MultiDigits(_) => "MultiDigits".to_owned(),
     };
     if matches!(dataset, DatasetSpec::Mmoe(_)) {
         let defaults = ExperimentSpec::default();

@@ -96,3 +96,44 @@ pub fn cosine(v: f64) -> Color32 {
     let mix = |i: usize| (grey[i] + (end[i] - grey[i]) * a) as u8;
     Color32::from_rgb(mix(0), mix(1), mix(2))
 }
+
+/// A pixel of a grey input image (`v` in [0, 1]); inside a true mask, tinted green so the
+/// mask shows over the image.
+#[expect(
+    clippy::disallowed_methods,
+    reason = "this is the one place colours are made"
+)]
+pub fn image_pixel(v: f32, in_mask: bool) -> Color32 {
+    let g = (v.clamp(0.0, 1.0) * 255.0) as u8;
+    if in_mask {
+        let mix = |base: u8, tint: u8| ((u16::from(base) + u16::from(tint)) / 2) as u8;
+        Color32::from_rgb(mix(g, 40), mix(g, 200), mix(g, 90))
+    } else {
+        Color32::from_gray(g)
+    }
+}
+
+/// A sequential colour for a value in [0, 1] (dark blue to yellow, after viridis).
+#[expect(
+    clippy::disallowed_methods,
+    reason = "this is the one place colours are made"
+)]
+pub fn ramp(t: f64) -> Color32 {
+    const STOPS: [[f32; 3]; 5] = [
+        [68.0, 1.0, 84.0],
+        [59.0, 82.0, 139.0],
+        [33.0, 145.0, 140.0],
+        [94.0, 201.0, 98.0],
+        [253.0, 231.0, 37.0],
+    ];
+    let t = if t.is_finite() {
+        t.clamp(0.0, 1.0) as f32
+    } else {
+        0.0
+    };
+    let x = t * 4.0;
+    let i = (x.floor() as usize).min(3);
+    let f = x - i as f32;
+    let mix = |c: usize| (STOPS[i][c] + (STOPS[i + 1][c] - STOPS[i][c]) * f) as u8;
+    Color32::from_rgb(mix(0), mix(1), mix(2))
+}
