@@ -501,3 +501,37 @@ fn changing_a_column_role_in_the_import_dialog_changes_the_tasks() {
         other => panic!("not a CSV dataset: {other:?}"),
     }
 }
+
+#[test]
+fn the_dataset_tab_shows_labels_scatter_and_table() {
+    let mut h = harness();
+    h.run_steps(2);
+    // The tab (the left panel's section has the same name).
+    h.query_all_by_label("Dataset")
+        .last()
+        .expect("the Dataset tab")
+        .click();
+    h.run_steps(2);
+    assert!(
+        !texts_containing(&h, "y1 (regression)").is_empty(),
+        "each label's distribution is shown"
+    );
+    h.get_by_label("Scatter").click();
+    h.run_steps(2);
+    assert!(
+        !texts_containing(&h, "colour by").is_empty(),
+        "the scatter offers axes and a colouring label"
+    );
+    h.get_by_label("Table").click();
+    h.run_steps(2);
+    assert!(
+        !texts_containing(&h, "row").is_empty(),
+        "the rows as a table"
+    );
+    h.get_by_label("Metrics").click();
+    h.run_steps(2);
+    assert!(
+        !texts_containing(&h, "No run yet: the table fills").is_empty(),
+        "the metrics tab explains itself before a run"
+    );
+}

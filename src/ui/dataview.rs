@@ -36,6 +36,8 @@ pub struct DataViewState {
     pub colour_by: usize,
     /// Inputs on the scatter's axes.
     pub axes: (usize, usize),
+    /// Hide the segmentation masks on the images.
+    pub hide_masks: bool,
     /// Image textures, made once per dataset: (key, textures).
     textures: Option<(String, Vec<egui::TextureHandle>)>,
 }
@@ -196,7 +198,7 @@ fn label_chart(ui: &mut Ui, k: usize, t: &TargetColumn, width: f32) {
         .y_axis_label("rows")
         .x_axis_formatter(move |mark, _| {
             if names.is_empty() {
-                format!("{:.3}", mark.value)
+                compact(mark.value)
             } else if mark.value.fract() == 0.0 && mark.value >= 0.0 {
                 names
                     .get(mark.value as usize)
@@ -209,6 +211,18 @@ fn label_chart(ui: &mut Ui, k: usize, t: &TargetColumn, width: f32) {
         .show(ui, |plot| {
             plot.bar_chart(BarChart::new(t.name.clone(), bars));
         });
+}
+
+/// A tick label: few digits, as many as the value's size needs.
+fn compact(v: f64) -> String {
+    let a = v.abs();
+    if a >= 100.0 {
+        format!("{v:.0}")
+    } else if a >= 1.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    }
 }
 
 /// A 30-bin histogram as bars.
@@ -249,7 +263,7 @@ fn scatter_ui(ui: &mut Ui, data: &Dataset, state: &mut DataViewState) {
         return;
     }
     if d >= 2 && state.axes == (0, 0) {
-        state.axes = (0, 1);
+        state.axes = default_axes(data);
     }
     state.colour_by = state.colour_by.min(data.targets.len() - 1);
     state.axes.0 = state.axes.0.min(d - 1);
@@ -257,7 +271,8 @@ fn scatter_ui(ui: &mut Ui, data: &Dataset, state: &mut DataViewState) {
     let name = |i: usize| data.feature_names.get(i).cloned().unwrap_or_default();
     ui.horizontal(|ui| {
         for (label, axis) in [("x", &mut state.axes.0), ("y", &mut state.axes.1)] {
-            egui::ComboBox::from_label(label)
+            ui.label(label);
+            egui::ComboBox::from_id_salt(("scatter-axis", label))
                 .selected_text(name(*axis))
                 .height(400.0)
                 .show_ui(ui, |ui| {
@@ -266,7 +281,8 @@ fn scatter_ui(ui: &mut Ui, data: &Dataset, state: &mut DataViewState) {
                     }
                 });
         }
-        egui::ComboBox::from_label("colour by")
+        ui.label("colour by");
+        egui::ComboBox::from_id_salt("scatter-colour")
             .selected_text(&data.targets[state.colour_by].name)
             .show_ui(ui, |ui| {
                 for (k, t) in data.targets.iter().enumerate() {
@@ -315,6 +331,34 @@ fn scatter_ui(ui: &mut Ui, data: &Dataset, state: &mut DataViewState) {
                 _ => value_bands(plot, t, rows, &point),
             }
         });
+}
+
+/// The first two inputs that take more than two values (not one-hot levels or missing
+/// indicators), or the first two inputs.
+fn default_axes(data: &Dataset) -> (usize, usize) {
+    let d = data.features();
+    let rows = data.rows.min(500);
+    let varied: Vec<usize> = (0..d)
+        .filter(|&f| {
+            let mut seen: Vec<f32> = Vec::new();
+            for r in 0..rows {
+                let v = data.x[r * d + f];
+                if !v.is_nan() && !seen.contains(&v) {
+                    seen.push(v);
+                    if seen.len() > 2 {
+                        return true;
+                    }
+                }
+            }
+            false
+        })
+        .take(2)
+        .collect();
+    match varied[..] {
+        [a, b] => (a, b),
+        [a] => (a, usize::from(a == 0)),
+        _ => (0, 1.min(d - 1)),
+    }
 }
 
 /// Points coloured in ten bands of a regression (or mask-coverage) label, low dark to high
@@ -378,8 +422,9 @@ fn images_ui(ui: &mut Ui, data: &Dataset, shape: [usize; 3], state: &mut DataVie
         .targets
         .iter()
         .find(|t| t.kind == TaskKind::Segmentation && t.width == h * w);
+    let mask = mask.filter(|_| !state.hide_masks);
     let count = data.rows.min(IMAGES);
-    let key = format!("{}|{}|{d}|{count}", data.name, data.rows);
+    let key = format!("{}|{}|{d}|{count}|{}", data.name, data.rows, mask.is_some());
     if state.textures.as_ref().is_none_or(|(k, _)| *k != key) {
         // Scale every image by the data's range, so brightness compares across images.
         let plane = h * w;
@@ -413,14 +458,22 @@ fn images_ui(ui: &mut Ui, data: &Dataset, shape: [usize; 3], state: &mut DataVie
             .collect();
         state.textures = Some((key, textures));
     }
-    if mask.is_some() {
-        ui.weak("Green: the segmentation mask.");
+    if data
+        .targets
+        .iter()
+        .any(|t| t.kind == TaskKind::Segmentation && t.width == h * w)
+    {
+        ui.horizontal(|ui| {
+            let mut show = !state.hide_masks;
+            ui.checkbox(&mut show, "Show the segmentation mask (green)");
+            state.hide_masks = !show;
+        });
     }
     let Some((_, textures)) = &state.textures else {
         return;
     };
     let size = 96.0;
-    let per_row = ((ui.available_width() / (size + 40.0)) as usize).max(1);
+    let per_row = ((ui.available_width() / (size + 18.0)) as usize).max(1);
     egui::ScrollArea::vertical().show(ui, |ui| {
         egui::Grid::new("image-grid")
             .spacing([16.0, 10.0])

@@ -128,7 +128,10 @@ impl Import {
             .id(egui::Id::unique("import-dialog"))
             .collapsible(false)
             .resizable(true)
-            .default_size([900.0, 620.0])
+            .default_rect(ctx.content_rect().shrink2(egui::vec2(
+                ctx.content_rect().width() * 0.06,
+                ctx.content_rect().height() * 0.08,
+            )))
             .show(ctx, |ui| action = self.body(ui, ctx));
         action
     }
