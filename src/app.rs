@@ -391,7 +391,11 @@ impl MtlApp {
     }
 
     fn pick_csv(&mut self, ctx: &egui::Context) {
-        let Some(path) = self.dialog().add_filter("CSV", &["csv", "gz"]).pick_file() else {
+        let Some(path) = self
+            .dialog()
+            .add_filter("Datasets (CSV, IDX)", &["csv", "gz", "ubyte"])
+            .pick_file()
+        else {
             return;
         };
         self.remember_dir(&path);
@@ -402,7 +406,50 @@ impl MtlApp {
     /// background thread, then the import dialog shows it. The current dataset stays until the
     /// user presses "Load dataset".
     pub fn open_dataset(&mut self, path: &Path, ctx: &egui::Context) {
-        self.import = Some(crate::ui::import::Import::start(path, ctx));
+        if data::idx::is_idx_images(path) {
+            self.open_idx(path);
+        } else {
+            self.import = Some(crate::ui::import::Import::start(path, ctx));
+        }
+    }
+
+    /// Switches to an IDX images file (MNIST, Fashion-MNIST) with its labels file; its tasks
+    /// replace the spec's. A file that does not read leaves the spec as it was.
+    fn open_idx(&mut self, path: &Path) {
+        let idx = crate::experiment::IdxSpec {
+            images: path.to_owned(),
+            labels: None,
+            pairs: false,
+            limit: 0,
+        };
+        let loaded = match data::idx::load(&idx, self.state.spec.seed) {
+            Ok(d) => d,
+            Err(e) => {
+                self.status = Some((true, format!("Not loaded: {e}")));
+                return;
+            }
+        };
+        let side = (loaded.features() as f64).sqrt() as usize;
+        let spec = &mut self.state.spec;
+        spec.name = loaded.name.clone();
+        spec.tasks = data::idx::targets(&idx)
+            .iter()
+            .map(|(n, k)| crate::experiment::TaskSpec {
+                name: n.clone(),
+                kind: *k,
+                target: n.clone(),
+                loss: None,
+                weight: 1.0,
+            })
+            .collect();
+        spec.dataset = DatasetSpec::Idx(idx);
+        spec.model.input = 0;
+        spec.model.input_shape = (side * side == loaded.features()).then_some([1, side, side]);
+        spec.sync_heads();
+        self.status = Some((
+            false,
+            format!("Loaded {}: {} images", path.display(), loaded.rows),
+        ));
     }
 
     /// The import in progress, if any.
@@ -711,7 +758,7 @@ impl MtlApp {
         self.refresh_summary();
         if matches!(
             self.state.spec.dataset,
-            DatasetSpec::Csv(_) | DatasetSpec::Shipped(_)
+            DatasetSpec::Csv(_) | DatasetSpec::Shipped(_) | DatasetSpec::Idx(_)
         ) && self.summary.error.is_none()
         {
             self.state.spec.model.input = self.summary.features;
@@ -848,6 +895,7 @@ fn image_shape(spec: &ExperimentSpec) -> Option<[usize; 3]> {
     spec.model.input_shape.or(match &spec.dataset {
         DatasetSpec::Shapes(_) => Some([1, side, side]),
         DatasetSpec::MultiDigits(_) => Some([1, MULTI_DIGITS_SIDE, MULTI_DIGITS_SIDE]),
+        DatasetSpec::Idx(_) => Some([1, 28, 28]),
         DatasetSpec::Shipped(sh) => sh.name.image_shape(),
         _ => None,
     })
@@ -883,14 +931,14 @@ fn summarise(spec: &ExperimentSpec) -> DataSummary {
         DatasetSpec::Playground(p) => p.samples = p.samples.min(5000),
         DatasetSpec::Shapes(sh) => sh.samples = sh.samples.min(500),
         DatasetSpec::MultiDigits(m) => m.samples = m.samples.min(2000),
-        DatasetSpec::Csv(_) | DatasetSpec::Shipped(_) => {}
+        DatasetSpec::Csv(_) | DatasetSpec::Shipped(_) | DatasetSpec::Idx(_) => {}
     }
     let full_rows = match &spec.dataset {
         DatasetSpec::Mmoe(m) => Some(m.samples),
         DatasetSpec::Playground(p) => Some(p.samples),
         DatasetSpec::Shapes(sh) => Some(sh.samples),
         DatasetSpec::MultiDigits(m) => Some(m.samples),
-        DatasetSpec::Csv(_) | DatasetSpec::Shipped(_) => None,
+        DatasetSpec::Csv(_) | DatasetSpec::Shipped(_) | DatasetSpec::Idx(_) => None,
     };
     match data::load(&preview) {
         Ok(d) => {

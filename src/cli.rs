@@ -26,8 +26,8 @@ pub struct Cli {
 pub enum Command {
     /// Open the desktop app, optionally on a spec file or importing a CSV file.
     Gui {
-        /// A spec (TOML) to open instead of the last session's, or a `.csv` / `.csv.gz` file
-        /// to import (the import dialog opens on it).
+        /// A spec (TOML) to open instead of the last session's, or a data file to load: a
+        /// `.csv` / `.csv.gz` file (the import dialog opens on it) or an IDX images file.
         spec: Option<PathBuf>,
     },
     /// Print a commented default experiment spec (TOML), or with `--data`, a ready spec for
@@ -163,6 +163,7 @@ pub fn run(command: Command) -> Result<(), CliError> {
                 None => stdout_line(text.trim_end()),
             }
         }
+        Command::Inspect { file } if crate::data::idx::is_idx_images(&file) => inspect_idx(&file),
         Command::Inspect { file } => {
             let inspection =
                 crate::data::inspect::inspect_file(&file, &std::collections::BTreeMap::new())?;
@@ -242,6 +243,30 @@ pub fn run(command: Command) -> Result<(), CliError> {
 
 /// A ready spec (TOML) for a CSV file: its tasks, a default model, the file's absolute path.
 fn spec_for_file(file: &Path) -> Result<String, CliError> {
+    if crate::data::idx::is_idx_images(file) {
+        let mut idx = idx_spec(file);
+        let d = crate::data::idx::load(&idx, 0)?;
+        idx.images = std::fs::canonicalize(file).unwrap_or_else(|_| file.to_owned());
+        let targets = crate::data::idx::targets(&idx);
+        let mut spec =
+            ExperimentSpec::for_tasks(&d.name, crate::experiment::DatasetSpec::Idx(idx), &targets);
+        spec.model.shared = vec![
+            crate::experiment::LayerSpec::Linear { out: 128 },
+            crate::experiment::LayerSpec::Relu,
+            crate::experiment::LayerSpec::Linear { out: 64 },
+            crate::experiment::LayerSpec::Relu,
+        ];
+        spec.training.epochs = 10;
+        spec.training.batch_size = 64;
+        let toml = spec
+            .to_toml()
+            .map_err(|e| CliError::Other(format!("cannot write the spec: {e}")))?;
+        return Ok(format!(
+            "# Made by `mtl-studio init --data {}` ({} images).\n# Set pairs = true under [dataset] for MultiMNIST (tasks left, right).\n\n{toml}",
+            file.display(),
+            d.rows
+        ));
+    }
     let inspection = crate::data::inspect::inspect_file(file, &std::collections::BTreeMap::new())?;
     let mut spec = inspection.spec();
     if let crate::experiment::DatasetSpec::Csv(c) = &mut spec.dataset {
@@ -259,6 +284,40 @@ fn spec_for_file(file: &Path) -> Result<String, CliError> {
     }
     head.push_str("# model.input = 0 takes the input size from the file.\n\n");
     Ok(head + &toml)
+}
+
+/// `inspect` for an IDX images file: its size and each task's class counts.
+fn inspect_idx(file: &Path) -> Result<(), CliError> {
+    let d = crate::data::idx::load(&idx_spec(file), 0)?;
+    stdout_line(&format!(
+        "{}: {} images of {} pixels (IDX)",
+        file.display(),
+        d.rows,
+        d.features()
+    ))?;
+    for t in &d.targets {
+        let counts: Vec<String> = t
+            .classes
+            .iter()
+            .enumerate()
+            .map(|(c, name)| {
+                let n = t.values.iter().filter(|v| **v as usize == c).count();
+                format!("{name}: {n}")
+            })
+            .collect();
+        stdout_line(&format!("  {} ({}): {}", t.name, t.kind, counts.join(", ")))?;
+    }
+    Ok(())
+}
+
+/// An IDX images file with its labels found by name.
+fn idx_spec(file: &Path) -> crate::experiment::IdxSpec {
+    crate::experiment::IdxSpec {
+        images: file.to_owned(),
+        labels: None,
+        pairs: false,
+        limit: 0,
+    }
 }
 
 /// The first sentence of a paragraph.

@@ -70,6 +70,26 @@ pub enum DatasetSpec {
     Shipped(ShippedSpec),
     /// MultiDigits: pairs of Digits images overlaid on an 11 × 11 canvas; tasks left, right.
     MultiDigits(MultiDigitsSpec),
+    /// MNIST-style IDX image files (MNIST-10k, Fashion-MNIST), optionally as MultiMNIST pairs.
+    Idx(IdxSpec),
+}
+
+/// IDX image files (see `data::idx`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdxSpec {
+    /// The `*-images-idx3-ubyte[.gz]` file; relative paths are taken from the spec's folder.
+    pub images: PathBuf,
+    /// The labels file; by default the images file's name with `images-idx3` replaced by
+    /// `labels-idx1`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels: Option<PathBuf>,
+    /// Make MultiMNIST pairs (tasks `left`, `right`) instead of single images.
+    #[serde(default)]
+    pub pairs: bool,
+    /// Use only the first `limit` images (0: all).
+    #[serde(default)]
+    pub limit: usize,
 }
 
 /// A dataset shipped inside the app.
@@ -1170,11 +1190,22 @@ impl ExperimentSpec {
             path: path.to_owned(),
             message,
         })?;
-        if let DatasetSpec::Csv(csv) = &mut spec.dataset
-            && csv.path.is_relative()
-            && let Some(dir) = path.parent()
-        {
-            csv.path = dir.join(&csv.path);
+        if let Some(dir) = path.parent() {
+            let absolute = |p: &mut PathBuf| {
+                if p.is_relative() {
+                    *p = dir.join(&*p);
+                }
+            };
+            match &mut spec.dataset {
+                DatasetSpec::Csv(csv) => absolute(&mut csv.path),
+                DatasetSpec::Idx(idx) => {
+                    absolute(&mut idx.images);
+                    if let Some(l) = &mut idx.labels {
+                        absolute(l);
+                    }
+                }
+                _ => {}
+            }
         }
         spec.check()?;
         Ok(spec)
@@ -1312,6 +1343,12 @@ impl ExperimentSpec {
                 None
             }
             DatasetSpec::Shipped(sh) => Some(sh.name.targets()),
+            DatasetSpec::Idx(i) => {
+                if i.images.as_os_str().is_empty() {
+                    out.push("dataset.images", "no file given".to_owned());
+                }
+                Some(crate::data::idx::targets(i))
+            }
             DatasetSpec::MultiDigits(m) => {
                 if m.samples < 10 || m.samples > 200_000 {
                     out.push(
@@ -1397,7 +1434,12 @@ impl ExperimentSpec {
 
     fn validate_model(&self, out: &mut Problems) {
         let m = &self.model;
-        if m.input == 0 && !matches!(self.dataset, DatasetSpec::Csv(_) | DatasetSpec::Shipped(_)) {
+        if m.input == 0
+            && !matches!(
+                self.dataset,
+                DatasetSpec::Csv(_) | DatasetSpec::Shipped(_) | DatasetSpec::Idx(_)
+            )
+        {
             out.push(
                 "model.input",
                 "input=0 must be >= 1 (0, meaning \"from the file\", is for CSV and shipped data)"
@@ -1411,7 +1453,7 @@ impl ExperimentSpec {
             DatasetSpec::MultiDigits(_) => Some(
                 crate::data::shipped::MULTI_DIGITS_SIDE * crate::data::shipped::MULTI_DIGITS_SIDE,
             ),
-            DatasetSpec::Csv(_) | DatasetSpec::Shipped(_) => None,
+            DatasetSpec::Csv(_) | DatasetSpec::Shipped(_) | DatasetSpec::Idx(_) => None,
         };
         if let Some(dim) = data_dim
             && dim != m.input

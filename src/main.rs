@@ -16,7 +16,9 @@ fn main() -> ExitCode {
         Some(Command::Gui { spec }) => {
             let is_data = spec.as_ref().is_some_and(|p| {
                 let name = p.to_string_lossy().to_ascii_lowercase();
-                name.ends_with(".csv") || name.ends_with(".csv.gz")
+                name.ends_with(".csv")
+                    || name.ends_with(".csv.gz")
+                    || mtl_studio::data::idx::is_idx_images(p)
             });
             let (spec, dataset) = if is_data { (None, spec) } else { (spec, None) };
             match spec.map(|p| ExperimentSpec::load(p.as_path())).transpose() {

@@ -282,3 +282,56 @@ fn a_plain_csv_gets_its_last_column_as_the_task() {
         "the role is kept in the spec: {spec}"
     );
 }
+
+/// IDX image files (MNIST's format): `inspect` counts the classes, `init --data` makes a spec
+/// that trains.
+#[test]
+fn idx_files_inspect_and_train() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let n = 200u32;
+    let header = |magic: u32, dims: &[u32]| {
+        let mut b = magic.to_be_bytes().to_vec();
+        for d in dims {
+            b.extend(d.to_be_bytes());
+        }
+        b
+    };
+    let labels: Vec<u8> = (0..n).map(|i| (i % 10) as u8).collect();
+    let mut images = header(0x803, &[n, 6, 6]);
+    for l in &labels {
+        // Each class lights its own pixel: learnable.
+        images.extend((0..36u8).map(|p| if p == *l * 3 { 255 } else { 0 }));
+    }
+    let mut label_bytes = header(0x801, &[n]);
+    label_bytes.extend(&labels);
+    let img_path = dir.path().join("toy-images-idx3-ubyte");
+    std::fs::write(&img_path, images).expect("write");
+    std::fs::write(dir.path().join("toy-labels-idx1-ubyte"), label_bytes).expect("write");
+    let out = mtl(&["inspect", img_path.to_str().expect("utf8")]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("0: 20, 1: 20"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = mtl(&["init", "--data", img_path.to_str().expect("utf8")]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let spec = dir.path().join("idx.toml");
+    std::fs::write(&spec, &out.stdout).expect("write");
+    let run = dir.path().join("run");
+    let out = mtl(&[
+        "train",
+        spec.to_str().expect("utf8"),
+        "--out",
+        run.to_str().expect("utf8"),
+        "--epochs",
+        "3",
+        "--quiet",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("label: loss"),
+        "{}",
+        text(&out.stdout)
+    );
+}

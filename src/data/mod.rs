@@ -7,6 +7,7 @@
 
 pub mod builtin;
 pub mod csv;
+pub mod idx;
 pub mod inspect;
 pub mod numpy_rng;
 pub mod shipped;
@@ -166,6 +167,14 @@ pub enum DataError {
         /// What is wrong.
         message: String,
     },
+    /// A file is not what it should be (a whole-file problem, no line to point at).
+    #[error("{message}: {}", path.display())]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
     /// The dataset does not fit the tasks or the model.
     #[error("{0}")]
     Mismatch(String),
@@ -189,6 +198,7 @@ pub fn load(spec: &ExperimentSpec) -> Result<Dataset, DataError> {
         DatasetSpec::Csv(c) => csv::load_with(&c.path, &spec.tasks, &c.columns),
         DatasetSpec::Shipped(sh) => shipped::load(sh.name, &spec.tasks),
         DatasetSpec::MultiDigits(m) => shipped::multi_digits(m, spec.seed),
+        DatasetSpec::Idx(i) => idx::load(i, spec.seed),
     }
 }
 

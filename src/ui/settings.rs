@@ -133,6 +133,7 @@ pub fn dataset_ui(
             ui.weak(sh.name.attribution());
         }
         DatasetSpec::MultiDigits(m) => changed |= multi_digits_ui(ui, m),
+        DatasetSpec::Idx(_) => changed |= idx_ui(ui, spec, pick_csv),
     }
     if let Some(err) = &summary.error {
         ui.colored_label(theme::error(), err);
@@ -141,6 +142,31 @@ pub fn dataset_ui(
             "{} rows × {} features",
             summary.rows, summary.features
         ));
+    }
+    changed
+}
+
+/// IDX image files: the file and the MultiMNIST switch (which changes the tasks). True on a
+/// change.
+fn idx_ui(ui: &mut Ui, spec: &mut ExperimentSpec, pick_csv: &mut bool) -> bool {
+    let DatasetSpec::Idx(i) = &mut spec.dataset else {
+        return false;
+    };
+    ui.horizontal(|ui| {
+        ui.label(format!("Images: {}", i.images.display()));
+        if ui.button("Open…").clicked() {
+            *pick_csv = true;
+        }
+    });
+    let changed = ui
+        .checkbox(&mut i.pairs, "MultiMNIST pairs (left and right digit)")
+        .on_hover_text("Sener & Koltun 2018: two images on a 36×36 canvas (offset 6), max where they overlap, resized to 28×28.")
+        .changed();
+    ui.weak("MNIST: LeCun & Cortes, CC BY-SA 3.0 (pairs made from it stay CC BY-SA). Fashion-MNIST: Xiao, Rasul & Vollgraf 2017, © Zalando SE, MIT.");
+    if changed {
+        let targets = crate::data::idx::targets(i);
+        spec.tasks = targets.iter().map(|(n, k)| task_for(n, *k)).collect();
+        spec.sync_heads();
     }
     changed
 }
@@ -234,7 +260,7 @@ impl Source {
             DatasetSpec::Shapes(_) => Self::Shapes,
             DatasetSpec::MultiDigits(_) => Self::MultiDigits,
             DatasetSpec::Shipped(s) => Self::Shipped(s.name),
-            DatasetSpec::Csv(_) => Self::Csv,
+            DatasetSpec::Csv(_) | DatasetSpec::Idx(_) => Self::Csv,
         }
     }
 
@@ -245,7 +271,7 @@ impl Source {
             Self::Shapes => "Shapes-32 images",
             Self::MultiDigits => "MultiDigits (two digits)",
             Self::Shipped(s) => s.title(),
-            Self::Csv => "CSV file…",
+            Self::Csv => "File (CSV or IDX)…",
         }
     }
 }
@@ -298,9 +324,10 @@ pub fn set_builtin(spec: &mut ExperimentSpec, dataset: DatasetSpec) {
             builtin::SHAPES_SIDE * builtin::SHAPES_SIDE,
             vec!["shape", "area", "mask"],
         ),
-        DatasetSpec::Csv(_) | DatasetSpec::Shipped(_) | DatasetSpec::MultiDigits(_) => {
-            (Vec::new(), spec.model.input, Vec::new())
-        }
+        DatasetSpec::Csv(_)
+        | DatasetSpec::Shipped(_)
+        | DatasetSpec::MultiDigits(_)
+        | DatasetSpec::Idx(_) => (Vec::new(), spec.model.input, Vec::new()),
     };
     spec.tasks = targets
         .iter()
@@ -314,6 +341,7 @@ pub fn set_builtin(spec: &mut ExperimentSpec, dataset: DatasetSpec) {
         DatasetSpec::Csv(c) => format!("CSV {}", c.path.display()),
         DatasetSpec::Shipped(sh) => sh.name.title().to_owned(),
         DatasetSpec::MultiDigits(_) => "MultiDigits".to_owned(),
+        DatasetSpec::Idx(i) => i.images.display().to_string(),
     };
     if matches!(dataset, DatasetSpec::Mmoe(_)) {
         let defaults = ExperimentSpec::default();
