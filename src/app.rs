@@ -867,6 +867,13 @@ impl MtlApp {
                     self.summary.data.as_deref(),
                     image_shape(&self.state.spec),
                     &note,
+                    &self
+                        .state
+                        .spec
+                        .tasks
+                        .iter()
+                        .map(|t| t.target.clone())
+                        .collect::<Vec<_>>(),
                     &mut self.dataview,
                 );
             }
@@ -983,7 +990,16 @@ fn summarise(spec: &ExperimentSpec) -> DataSummary {
                 classes: d
                     .targets
                     .iter()
-                    .map(|t| (t.name.clone(), t.classes.len()))
+                    .map(|t| {
+                        let width = match t.kind {
+                            crate::experiment::TaskKind::Segmentation => t.width,
+                            crate::experiment::TaskKind::SemanticSegmentation => {
+                                t.classes.len() * t.width
+                            }
+                            _ => t.classes.len(),
+                        };
+                        (t.name.clone(), width)
+                    })
                     .collect(),
                 correlations,
                 rows: full_rows.unwrap_or(d.rows),

@@ -672,6 +672,10 @@ fn predict(model: &Path, input: &Path, output: Option<&Path>) -> Result<(), CliE
             TaskKind::Segmentation => {
                 header.extend((0..task.out_dim).map(|i| format!("{}_p_{i}", task.name)));
             }
+            TaskKind::SemanticSegmentation => {
+                let pixels = task.out_dim / task.classes.len().max(1);
+                header.extend((0..pixels).map(|i| format!("{}_{i}", task.name)));
+            }
         }
     }
     let csv_err = |e: csv::Error| CliError::Other(format!("cannot write predictions: {e}"));
@@ -703,6 +707,17 @@ fn predict(model: &Path, input: &Path, output: Option<&Path>) -> Result<(), CliE
                     record.extend(row.iter().map(ToString::to_string));
                 }
                 TaskKind::Segmentation => record.extend(row.iter().map(ToString::to_string)),
+                TaskKind::SemanticSegmentation => {
+                    // The most probable class of each pixel.
+                    let classes = task.classes.len().max(1);
+                    let pixels = task.out_dim / classes;
+                    record.extend((0..pixels).map(|p| {
+                        let best = (0..classes)
+                            .max_by(|a, b| row[a * pixels + p].total_cmp(&row[b * pixels + p]))
+                            .unwrap_or(0);
+                        task.classes.get(best).cloned().unwrap_or_default()
+                    }));
+                }
             }
         }
         w.write_record(&record).map_err(csv_err)?;

@@ -185,6 +185,9 @@ pub struct ShapesSpec {
     pub samples: usize,
     /// Standard deviation of the pixel noise.
     pub noise: f64,
+    /// Most shapes per image: 1 is the single-shape recipe; more draws 1..=max_shapes shapes
+    /// that do not overlap and adds the `count` and `semantic` labels.
+    pub max_shapes: usize,
 }
 
 impl Default for ShapesSpec {
@@ -192,6 +195,7 @@ impl Default for ShapesSpec {
         Self {
             samples: 4000,
             noise: 0.05,
+            max_shapes: 1,
         }
     }
 }
@@ -268,15 +272,19 @@ pub enum TaskKind {
     Multiclass,
     /// A binary mask over the pixels of an image (one logit per pixel).
     Segmentation,
+    /// One class per pixel of an image (one logit per class and pixel, class-major: all
+    /// pixels of class 0, then of class 1, ...).
+    SemanticSegmentation,
 }
 
 impl TaskKind {
     /// All kinds, in the order the GUI offers them.
-    pub const ALL: [Self; 4] = [
+    pub const ALL: [Self; 5] = [
         Self::Regression,
         Self::Binary,
         Self::Multiclass,
         Self::Segmentation,
+        Self::SemanticSegmentation,
     ];
 
     /// The loss used when the spec names none.
@@ -284,7 +292,7 @@ impl TaskKind {
         match self {
             Self::Regression => LossKind::Mse,
             Self::Binary | Self::Segmentation => LossKind::Bce,
-            Self::Multiclass => LossKind::CrossEntropy,
+            Self::Multiclass | Self::SemanticSegmentation => LossKind::CrossEntropy,
         }
     }
 
@@ -293,7 +301,7 @@ impl TaskKind {
         match self {
             Self::Regression => &[LossKind::Mse, LossKind::Mae],
             Self::Binary | Self::Segmentation => &[LossKind::Bce],
-            Self::Multiclass => &[LossKind::CrossEntropy],
+            Self::Multiclass | Self::SemanticSegmentation => &[LossKind::CrossEntropy],
         }
     }
 
@@ -303,6 +311,7 @@ impl TaskKind {
             Self::Regression => "R²",
             Self::Binary | Self::Multiclass => "accuracy",
             Self::Segmentation => "IoU",
+            Self::SemanticSegmentation => "mIoU",
         }
     }
 }
@@ -314,6 +323,7 @@ impl fmt::Display for TaskKind {
             Self::Binary => "binary",
             Self::Multiclass => "multiclass",
             Self::Segmentation => "segmentation",
+            Self::SemanticSegmentation => "semantic segmentation",
         })
     }
 }
@@ -1334,7 +1344,13 @@ impl ExperimentSpec {
                 if !(0.0..=1.0).contains(&sh.noise) {
                     out.push("dataset.noise", format!("{} must be in [0, 1]", sh.noise));
                 }
-                Some(builtin::shapes_targets())
+                if sh.max_shapes == 0 || sh.max_shapes > 3 {
+                    out.push(
+                        "dataset.max_shapes",
+                        format!("{} must be in 1..=3", sh.max_shapes),
+                    );
+                }
+                Some(builtin::shapes_targets(sh))
             }
             DatasetSpec::Csv(c) => {
                 if c.path.as_os_str().is_empty() {

@@ -475,6 +475,7 @@ fn every_example_spec_loads_validates_and_trains() {
         match &mut spec.dataset {
             mtl_studio::experiment::DatasetSpec::Mmoe(m) => m.samples = 1000,
             mtl_studio::experiment::DatasetSpec::Shapes(sh) => sh.samples = 300,
+            mtl_studio::experiment::DatasetSpec::MultiDigits(m) => m.samples = 600,
             _ => {}
         }
         let mut s = Session::new(&spec).unwrap_or_else(|e| panic!("{}: {e}", path.display()));

@@ -856,7 +856,7 @@ fn target_column(
             (values, Vec::new())
         }
         TaskKind::Binary | TaskKind::Multiclass => class_values(name, kind, cells, column, path)?,
-        TaskKind::Segmentation => {
+        TaskKind::Segmentation | TaskKind::SemanticSegmentation => {
             return Err(DataError::Csv {
                 path: path.to_owned(),
                 line: 1,

@@ -360,8 +360,13 @@ impl PreparedData {
                 TaskKind::Regression | TaskKind::Binary => 1,
                 TaskKind::Multiclass => col.classes.len(),
                 TaskKind::Segmentation => col.width,
+                TaskKind::SemanticSegmentation => col.classes.len() * col.width,
             };
-            if task.kind == TaskKind::Multiclass && out_dim < 2 {
+            if matches!(
+                task.kind,
+                TaskKind::Multiclass | TaskKind::SemanticSegmentation
+            ) && col.classes.len() < 2
+            {
                 return Err(DataError::Mismatch(format!(
                     "tasks[{i}]: label '{}' has {out_dim} class(es); multiclass needs >= 2",
                     task.target

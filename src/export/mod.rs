@@ -258,7 +258,8 @@ pub fn load_model(path: &Path) -> Result<ModelFile, ExportError> {
 
 /// Turns raw outputs `[rows, out]` of a task into predictions: the value for regression, the
 /// probability of class 1 for binary tasks, class probabilities for multiclass tasks, each
-/// pixel's probability for segmentation.
+/// pixel's probability for segmentation, each pixel's class probabilities (class-major) for
+/// semantic segmentation.
 pub fn to_predictions(task: &TaskInfo, mut out: Vec<f32>) -> Vec<f32> {
     match task.kind {
         TaskKind::Regression => {
@@ -268,6 +269,25 @@ pub fn to_predictions(task: &TaskInfo, mut out: Vec<f32>) -> Vec<f32> {
         }
         TaskKind::Binary | TaskKind::Segmentation => {
             out.iter_mut().for_each(|z| *z = 1.0 / (1.0 + (-*z).exp()));
+            out
+        }
+        TaskKind::SemanticSegmentation => {
+            // Softmax over the classes of each pixel (class-major rows).
+            let classes = task.classes.len().max(1);
+            let pixels = task.out_dim / classes;
+            for row in out.chunks_mut(task.out_dim.max(1)) {
+                for p in 0..pixels {
+                    let max = (0..classes)
+                        .map(|c| row[c * pixels + p])
+                        .fold(f32::NEG_INFINITY, f32::max);
+                    let sum: f32 = (0..classes)
+                        .map(|c| (row[c * pixels + p] - max).exp())
+                        .sum();
+                    for c in 0..classes {
+                        row[c * pixels + p] = (row[c * pixels + p] - max).exp() / sum;
+                    }
+                }
+            }
             out
         }
         TaskKind::Multiclass => {

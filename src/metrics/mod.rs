@@ -19,6 +19,7 @@ pub fn metric_keys(kind: TaskKind) -> &'static [&'static str] {
         TaskKind::Regression => &["r2", "mse", "mae"],
         TaskKind::Binary | TaskKind::Multiclass => &["accuracy", "balanced_accuracy", "f1", "auc"],
         TaskKind::Segmentation => &["iou", "pixel_accuracy"],
+        TaskKind::SemanticSegmentation => &["miou", "pixel_accuracy"],
     }
 }
 
@@ -33,6 +34,7 @@ pub fn metric_label(key: &str) -> &'static str {
         "f1" => "F1",
         "auc" => "AUC",
         "iou" => "IoU",
+        "miou" => "mIoU",
         "pixel_accuracy" => "pixel acc.",
         _ => "metric",
     }
@@ -69,6 +71,9 @@ pub fn task_metrics(
 ) -> Vec<f64> {
     if kind == TaskKind::Segmentation {
         return mask_metrics(outputs, out, values, mask);
+    }
+    if kind == TaskKind::SemanticSegmentation {
+        return semantic_metrics(outputs, out, values, mask);
     }
     let labelled: Vec<(usize, f64)> = values
         .iter()
@@ -224,6 +229,47 @@ pub fn roc_auc(scored: &[(f64, bool)]) -> f64 {
     (rank_sum - p * (p + 1.0) / 2.0) / (p * negatives as f64)
 }
 
+/// Mean IoU over classes (each pooled over all labelled pixels; classes absent from both
+/// prediction and truth are left out) and pixel accuracy, for class-major logits
+/// `[rows, classes × pixels]` and per-pixel class indices `[rows, pixels]`.
+fn semantic_metrics(outputs: &[f32], out: usize, values: &[f32], mask: &[f32]) -> Vec<f64> {
+    let rows = mask.len().max(1);
+    let pixels = values.len() / rows;
+    let classes = out / pixels.max(1);
+    let (mut inter, mut union) = (vec![0usize; classes], vec![0usize; classes]);
+    let (mut right, mut seen) = (0usize, 0usize);
+    for (r, m) in mask.iter().enumerate() {
+        if *m <= 0.0 {
+            continue;
+        }
+        let logits = &outputs[r * out..(r + 1) * out];
+        for p in 0..pixels {
+            let pred = (0..classes)
+                .max_by(|a, b| logits[a * pixels + p].total_cmp(&logits[b * pixels + p]))
+                .unwrap_or(0);
+            let truth = (values[r * pixels + p].max(0.0) as usize).min(classes.saturating_sub(1));
+            seen += 1;
+            if pred == truth {
+                right += 1;
+                inter[pred] += 1;
+                union[pred] += 1;
+            } else {
+                union[pred] += 1;
+                union[truth] += 1;
+            }
+        }
+    }
+    if seen == 0 {
+        return vec![f64::NAN; 2];
+    }
+    let ious: Vec<f64> = (0..classes)
+        .filter(|&c| union[c] > 0)
+        .map(|c| inter[c] as f64 / union[c] as f64)
+        .collect();
+    let miou = ious.iter().sum::<f64>() / ious.len().max(1) as f64;
+    vec![miou, right as f64 / seen as f64]
+}
+
 /// Pooled IoU and pixel accuracy of predicted (logit > 0) and true masks over the labelled
 /// rows.
 fn mask_metrics(outputs: &[f32], out: usize, values: &[f32], mask: &[f32]) -> Vec<f64> {
@@ -375,6 +421,23 @@ mod tests {
         assert!((roc_auc(&[(0.5, true), (0.5, false)]) - 0.5).abs() < 1e-12);
         assert!((roc_auc(&[(0.9, true), (0.1, false), (0.2, false)]) - 1.0).abs() < 1e-12);
         assert!(roc_auc(&[(0.9, true), (0.1, true)]).is_nan());
+    }
+
+    #[test]
+    fn semantic_miou_pools_each_class() {
+        // 2 pixels, 3 classes, class-major: pixel 0 predicts class 2, pixel 1 class 0.
+        let logits = [0.0, 1.0, 2.0, 0.0, 3.0, -1.0];
+        let m = task_metrics(
+            TaskKind::SemanticSegmentation,
+            &logits,
+            6,
+            &[2.0, 1.0],
+            &[1.0],
+            1.0,
+        );
+        // Class 2: hit (IoU 1); class 0: predicted, not true (0); class 1: true, missed (0).
+        assert!((m[0] - 1.0 / 3.0).abs() < 1e-12, "miou {m:?}");
+        assert!((m[1] - 0.5).abs() < 1e-12, "pixel accuracy {m:?}");
     }
 
     #[test]

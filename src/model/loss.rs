@@ -3,7 +3,8 @@
 //! # Shapes
 //! - `pred`: `[batch, out]` (out = 1 except for multiclass)
 //! - `labels`: `[batch]`, or `[batch, pixels]` for segmentation (BCE averaged over a row's
-//!   pixels)
+//!   pixels) and semantic segmentation (class indices; `pred` is `[batch, classes × pixels]`,
+//!   class-major, and the cross-entropy is averaged over a row's pixels)
 //! - `mask`: `[batch]`; 1 where a row is labelled, 0 where it is not
 //! - result: a scalar
 
@@ -35,7 +36,11 @@ impl TaskTarget {
         let width = labels.width.max(1);
         let classes = if loss == LossKind::CrossEntropy {
             let idx: Vec<u32> = labels.values.iter().map(|v| *v as u32).collect();
-            Some(Tensor::from_vec(idx, n, device)?)
+            Some(if width > 1 {
+                Tensor::from_vec(idx, (n, width), device)?
+            } else {
+                Tensor::from_vec(idx, n, device)?
+            })
         } else {
             None
         };
@@ -76,6 +81,21 @@ pub fn task_loss(
             } else {
                 per_entry
             }
+        }
+        LossKind::CrossEntropy if target.values.rank() == 2 => {
+            // Semantic segmentation: `[batch, classes × pixels]` logits, class-major; the
+            // cross-entropy of each pixel is averaged within its row.
+            let (batch, pixels) = target.values.dims2()?;
+            let classes = pred.dim(1)? / pixels.max(1);
+            let logp = candle_nn::ops::log_softmax(&pred.reshape((batch, classes, pixels))?, 1)?;
+            let idx = match &target.classes {
+                Some(idx) => idx.clone(),
+                None => target.values.to_dtype(DType::U32)?,
+            };
+            logp.gather(&idx.unsqueeze(1)?, 1)?
+                .squeeze(1)?
+                .neg()?
+                .mean(1)?
         }
         LossKind::CrossEntropy => {
             let logp = candle_nn::ops::log_softmax(pred, D::Minus1)?;
@@ -120,6 +140,28 @@ mod tests {
         };
         let expected = 0.5 * (bce(0.0, 1.0) + bce(2.0, 0.0));
         assert!((l - expected).abs() < 1e-6, "{l} vs {expected}");
+    }
+
+    #[test]
+    fn semantic_segmentation_is_per_pixel_cross_entropy() {
+        // One labelled row of 2 pixels, 3 classes, class-major logits; a second unlabelled row.
+        let t = target(&[2.0, 0.0, 1.0, 1.0], &[1.0, 0.0], LossKind::CrossEntropy);
+        let logits = Tensor::new(
+            &[
+                [0.0f32, 1.0, 2.0, 0.0, 3.0, -1.0],
+                [9.0, 9.0, 9.0, 9.0, 9.0, 9.0],
+            ],
+            &Device::Cpu,
+        )
+        .expect("logits");
+        let l = scalar(&task_loss(&logits, &t, LossKind::CrossEntropy).expect("loss"));
+        let ce = |z: [f32; 3], y: usize| {
+            let lse = z.iter().map(|v| v.exp()).sum::<f32>().ln();
+            lse - z[y]
+        };
+        // Pixel 0 has logits (0, 2, 3) and class 2; pixel 1 has (1, 0, -1) and class 0.
+        let expected = 0.5 * (ce([0.0, 2.0, 3.0], 2) + ce([1.0, 0.0, -1.0], 0));
+        assert!((l - expected).abs() < 1e-5, "{l} vs {expected}");
     }
 
     #[test]

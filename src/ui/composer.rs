@@ -441,11 +441,13 @@ fn links_ui(ui: &mut Ui, task: &str, names: &[String], links: &mut Vec<LinkSpec>
     changed
 }
 
-fn out_width(kind: TaskKind, classes: usize) -> usize {
-    if kind == TaskKind::Multiclass {
-        classes.max(2)
-    } else {
-        1
+/// The output width of a task: `size` is the label's classes (multiclass), pixels
+/// (segmentation) or classes × pixels (semantic segmentation).
+fn out_width(kind: TaskKind, size: usize) -> usize {
+    match kind {
+        TaskKind::Multiclass => size.max(2),
+        TaskKind::Segmentation | TaskKind::SemanticSegmentation => size.max(1),
+        TaskKind::Regression | TaskKind::Binary => 1,
     }
 }
 

@@ -49,6 +49,7 @@ pub fn dataset_view_ui(
     data: Option<&Dataset>,
     image: Option<[usize; 3]>,
     note: &str,
+    tasks: &[String],
     state: &mut DataViewState,
 ) {
     let Some(data) = data else {
@@ -89,7 +90,7 @@ pub fn dataset_view_ui(
     match state.tab {
         DataTab::Labels => labels_ui(ui, data),
         DataTab::Inputs => match image {
-            Some(shape) => images_ui(ui, data, shape, state),
+            Some(shape) => images_ui(ui, data, shape, tasks, state),
             None => scatter_ui(ui, data, state),
         },
         DataTab::Table => table_ui(ui, data),
@@ -165,6 +166,29 @@ fn label_chart(ui: &mut Ui, k: usize, t: &TargetColumn, width: f32) {
             histogram(labelled_values(t).map(|(_, v)| f64::from(v)), k),
             Vec::new(),
         ),
+        TaskKind::SemanticSegmentation => {
+            // Pixels of each class over all labelled images.
+            let w = t.width.max(1);
+            let mut counts = vec![0usize; t.classes.len().max(1)];
+            for (r, _) in t.present.iter().enumerate().filter(|(_, p)| **p) {
+                for v in &t.values[r * w..(r + 1) * w] {
+                    if let Some(c) = counts.get_mut(*v as usize) {
+                        *c += 1;
+                    }
+                }
+            }
+            let bars = counts
+                .iter()
+                .enumerate()
+                .map(|(c, n)| {
+                    Bar::new(c as f64, *n as f64)
+                        .name(t.classes.get(c).cloned().unwrap_or_default())
+                        .width(0.7)
+                        .fill(theme::task(k))
+                })
+                .collect();
+            (bars, t.classes.clone())
+        }
         TaskKind::Segmentation => {
             // Share of each mask's pixels that are on.
             let w = t.width.max(1);
@@ -185,6 +209,7 @@ fn label_chart(ui: &mut Ui, k: usize, t: &TargetColumn, width: f32) {
     };
     let x_label = match t.kind {
         TaskKind::Segmentation => "share of pixels in the mask",
+        TaskKind::SemanticSegmentation => "pixels of each class",
         TaskKind::Regression => "value",
         _ => "class",
     };
@@ -409,7 +434,13 @@ fn value_bands(
 }
 
 /// A grid of the first images with each label under it and masks tinted on top.
-fn images_ui(ui: &mut Ui, data: &Dataset, shape: [usize; 3], state: &mut DataViewState) {
+fn images_ui(
+    ui: &mut Ui,
+    data: &Dataset,
+    shape: [usize; 3],
+    tasks: &[String],
+    state: &mut DataViewState,
+) {
     let [channels, h, w] = shape;
     let d = data.features();
     if channels * h * w != d {
@@ -418,60 +449,55 @@ fn images_ui(ui: &mut Ui, data: &Dataset, shape: [usize; 3], state: &mut DataVie
         ));
         return;
     }
+    let is_mask = |t: &&TargetColumn| {
+        matches!(
+            t.kind,
+            TaskKind::Segmentation | TaskKind::SemanticSegmentation
+        ) && t.width == h * w
+    };
+    // A semantic segmentation, when there is one, says more than a binary mask.
     let mask = data
         .targets
         .iter()
-        .find(|t| t.kind == TaskKind::Segmentation && t.width == h * w);
+        .filter(is_mask)
+        .max_by_key(|t| usize::from(t.kind == TaskKind::SemanticSegmentation));
     let mask = mask.filter(|_| !state.hide_masks);
     let count = data.rows.min(IMAGES);
     let key = format!("{}|{}|{d}|{count}|{}", data.name, data.rows, mask.is_some());
     if state.textures.as_ref().is_none_or(|(k, _)| *k != key) {
-        // Scale every image by the data's range, so brightness compares across images.
-        let plane = h * w;
-        let (lo, hi) = data.x[..count * d]
-            .iter()
-            .filter(|v| v.is_finite())
-            .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), v| {
-                (a.min(*v), b.max(*v))
-            });
-        let span = if hi > lo { hi - lo } else { 1.0 };
-        let textures = (0..count)
-            .map(|r| {
-                let pixels = (0..plane)
-                    .map(|p| {
-                        // Channels averaged into one grey value.
-                        let v = (0..channels)
-                            .map(|c| data.x[r * d + c * plane + p])
-                            .sum::<f32>()
-                            / channels as f32;
-                        let on =
-                            mask.is_some_and(|m| m.present[r] && m.values[r * plane + p] > 0.5);
-                        theme::image_pixel((v - lo) / span, on)
-                    })
-                    .collect();
-                ui.ctx().load_texture(
-                    format!("data-image-{r}"),
-                    egui::ColorImage::new([w, h], pixels),
-                    egui::TextureOptions::NEAREST,
-                )
-            })
-            .collect();
+        let textures = image_textures(ui.ctx(), data, shape, mask, count);
         state.textures = Some((key, textures));
     }
-    if data
-        .targets
-        .iter()
-        .any(|t| t.kind == TaskKind::Segmentation && t.width == h * w)
-    {
+    if data.targets.iter().any(|t| is_mask(&t)) {
         ui.horizontal(|ui| {
             let mut show = !state.hide_masks;
-            ui.checkbox(&mut show, "Show the segmentation mask (green)");
+            ui.checkbox(
+                &mut show,
+                "Show the segmentation (a mask in green; classes in their colours)",
+            );
             state.hide_masks = !show;
+            if let Some(m) = mask.filter(|m| m.kind == TaskKind::SemanticSegmentation) {
+                for (c, name) in m.classes.iter().enumerate().skip(1) {
+                    ui.colored_label(theme::task(c - 1), name);
+                }
+            }
         });
     }
     let Some((_, textures)) = &state.textures else {
         return;
     };
+    // Captions: the experiment's tasks first, then the other labels; masks have none.
+    let mut captions: Vec<&TargetColumn> = data
+        .targets
+        .iter()
+        .filter(|t| {
+            !matches!(
+                t.kind,
+                TaskKind::Segmentation | TaskKind::SemanticSegmentation
+            )
+        })
+        .collect();
+    captions.sort_by_key(|t| usize::from(!tasks.contains(&t.name)));
     let size = 96.0;
     let per_row = ((ui.available_width() / (size + 18.0)) as usize).max(1);
     egui::ScrollArea::vertical().show(ui, |ui| {
@@ -481,12 +507,7 @@ fn images_ui(ui: &mut Ui, data: &Dataset, shape: [usize; 3], state: &mut DataVie
                 for (r, tex) in textures.iter().enumerate() {
                     ui.vertical(|ui| {
                         ui.add(egui::Image::new((tex.id(), egui::vec2(size, size))));
-                        for t in data
-                            .targets
-                            .iter()
-                            .filter(|t| t.kind != TaskKind::Segmentation)
-                            .take(3)
-                        {
+                        for t in captions.iter().take(3) {
                             ui.small(format!("{}: {}", t.name, cell_text(t, r)));
                         }
                     });
@@ -496,6 +517,52 @@ fn images_ui(ui: &mut Ui, data: &Dataset, shape: [usize; 3], state: &mut DataVie
                 }
             });
     });
+}
+
+/// The first `count` images as textures, scaled by the data's range, with `mask` drawn on.
+fn image_textures(
+    ctx: &egui::Context,
+    data: &Dataset,
+    [channels, h, w]: [usize; 3],
+    mask: Option<&TargetColumn>,
+    count: usize,
+) -> Vec<egui::TextureHandle> {
+    let d = data.features();
+    // Scale every image by the data's range, so brightness compares across images.
+    let plane = h * w;
+    let (lo, hi) = data.x[..count * d]
+        .iter()
+        .filter(|v| v.is_finite())
+        .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), v| {
+            (a.min(*v), b.max(*v))
+        });
+    let span = if hi > lo { hi - lo } else { 1.0 };
+    (0..count)
+        .map(|r| {
+            let pixels = (0..plane)
+                .map(|p| {
+                    // Channels averaged into one grey value.
+                    let v = (0..channels)
+                        .map(|c| data.x[r * d + c * plane + p])
+                        .sum::<f32>()
+                        / channels as f32;
+                    let v = (v - lo) / span;
+                    match mask.filter(|m| m.present[r]) {
+                        Some(m) if m.kind == TaskKind::SemanticSegmentation => {
+                            theme::image_pixel_class(v, Some(m.values[r * plane + p] as usize))
+                        }
+                        Some(m) => theme::image_pixel(v, m.values[r * plane + p] > 0.5),
+                        None => theme::image_pixel(v, false),
+                    }
+                })
+                .collect();
+            ctx.load_texture(
+                format!("data-image-{r}"),
+                egui::ColorImage::new([w, h], pixels),
+                egui::TextureOptions::NEAREST,
+            )
+        })
+        .collect()
 }
 
 /// A label as text: the class name, the value, or "–" when missing.
@@ -511,7 +578,7 @@ fn cell_text(t: &TargetColumn, r: usize) -> String {
             .cloned()
             .unwrap_or_default(),
         TaskKind::Regression => format!("{:.3}", t.values[r]),
-        TaskKind::Segmentation => {
+        TaskKind::Segmentation | TaskKind::SemanticSegmentation => {
             let on = t.values[r * w..(r + 1) * w]
                 .iter()
                 .filter(|v| **v > 0.5)

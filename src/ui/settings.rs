@@ -39,7 +39,8 @@ impl std::ops::BitOrAssign for Edits {
 pub struct DataSummary {
     /// Label columns: name and kind.
     pub targets: Vec<(String, TaskKind)>,
-    /// Number of classes per label column.
+    /// Per label column, what sizes its output: the number of classes (multiclass), pixels
+    /// (segmentation) or classes × pixels (semantic segmentation).
     pub classes: Vec<(String, usize)>,
     /// Measured Pearson correlation between consecutive task pairs' labels.
     pub correlations: Vec<(String, String, f64)>,
@@ -99,7 +100,11 @@ pub fn dataset_ui(
             }
         }
         DatasetSpec::Shapes(sh) => {
-            ui.weak("32 × 32 images of one circle, square or triangle: class, size, area, centre and orientation (missing for circles).");
+            ui.weak(if sh.max_shapes > 1 {
+                "32 × 32 images of 1 to 3 circles, squares and triangles that do not overlap: count, semantic (every pixel's class), and the largest shape's class, size, centre and orientation; area and mask cover all shapes."
+            } else {
+                "32 × 32 images of one circle, square or triangle: class, size, area, centre and orientation (missing for circles), and its mask."
+            });
             egui::Grid::new("shapes-params")
                 .num_columns(2)
                 .show(ui, |ui| {
@@ -116,6 +121,13 @@ pub fn dataset_ui(
                         "Pixel noise σ",
                         egui::Slider::new(&mut sh.noise, 0.0..=0.5),
                     )
+                    .changed();
+                    changed |= super::grid_row(
+                        ui,
+                        "Shapes per image (most)",
+                        egui::Slider::new(&mut sh.max_shapes, 1..=3),
+                    )
+                    .on_hover_text("More than 1: 1 to this many shapes that do not overlap, with the labels count and semantic (a 4-class segmentation); the other labels describe the largest shape.")
                     .changed();
                 });
         }
@@ -319,8 +331,8 @@ pub fn set_builtin(spec: &mut ExperimentSpec, dataset: DatasetSpec) {
             builtin::PLAYGROUND_DIM,
             vec!["circle", "xor"],
         ),
-        DatasetSpec::Shapes(_) => (
-            builtin::shapes_targets(),
+        DatasetSpec::Shapes(sh) => (
+            builtin::shapes_targets(sh),
             builtin::SHAPES_SIDE * builtin::SHAPES_SIDE,
             vec!["shape", "area", "mask"],
         ),

@@ -113,6 +113,24 @@ pub fn image_pixel(v: f32, in_mask: bool) -> Color32 {
     }
 }
 
+/// A pixel of a grey input image tinted by the colour of its class in a semantic
+/// segmentation (`None` or class 0, the background: plain grey).
+#[expect(
+    clippy::disallowed_methods,
+    reason = "this is the one place colours are made"
+)]
+pub fn image_pixel_class(v: f32, class: Option<usize>) -> Color32 {
+    match class {
+        Some(c) if c > 0 => {
+            let g = v.clamp(0.0, 1.0);
+            let t = task(c - 1);
+            let mix = |tint: u8| (f32::from(tint) * (0.35 + 0.65 * g)) as u8;
+            Color32::from_rgb(mix(t.r()), mix(t.g()), mix(t.b()))
+        }
+        _ => image_pixel(v, false),
+    }
+}
+
 /// A sequential colour for a value in [0, 1] (dark blue to yellow, after viridis).
 #[expect(
     clippy::disallowed_methods,
