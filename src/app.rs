@@ -192,9 +192,8 @@ impl MtlApp {
         }
     }
 
-    fn refresh_summary(&mut self) {
-        let spec = &self.state.spec;
-        let key = format!(
+    fn summary_key(spec: &ExperimentSpec) -> String {
+        format!(
             "{}|{}|{:?}",
             serde_json::to_string(&spec.dataset).unwrap_or_default(),
             spec.seed,
@@ -202,12 +201,16 @@ impl MtlApp {
                 .iter()
                 .map(|t| (&t.target, t.kind))
                 .collect::<Vec<_>>()
-        );
+        )
+    }
+
+    fn refresh_summary(&mut self) {
+        let key = Self::summary_key(&self.state.spec);
         if key == self.summary_key {
             return;
         }
         self.summary_key = key;
-        self.summary = summarise(spec);
+        self.summary = summarise(&self.state.spec, None);
     }
 
     fn live_edits(&mut self, edits: Edits) {
@@ -468,6 +471,9 @@ impl MtlApp {
         spec.model.input = 0;
         spec.model.input_shape = None;
         spec.sync_heads();
+        // The file was just read on the background thread: no need to read it again here.
+        self.summary_key = Self::summary_key(&self.state.spec);
+        self.summary = summarise(&self.state.spec, Some(inspection.dataset.clone()));
         self.status = Some((
             false,
             format!(
@@ -929,8 +935,9 @@ fn read_header(path: &Path) -> Result<Vec<String>, String> {
     Ok(header.iter().map(|h| h.trim().to_owned()).collect())
 }
 
-/// Label columns, class counts and measured label correlations of the spec's data.
-fn summarise(spec: &ExperimentSpec) -> DataSummary {
+/// Label columns, class counts and measured label correlations of the spec's data (`loaded`
+/// when it was just read, otherwise loaded here).
+fn summarise(spec: &ExperimentSpec, loaded: Option<data::Dataset>) -> DataSummary {
     // Correlations need only a prefix of the rows: the generators draw rows in order.
     let mut preview = spec.clone();
     match &mut preview.dataset {
@@ -947,7 +954,11 @@ fn summarise(spec: &ExperimentSpec) -> DataSummary {
         DatasetSpec::MultiDigits(m) => Some(m.samples),
         DatasetSpec::Csv(_) | DatasetSpec::Shipped(_) | DatasetSpec::Idx(_) => None,
     };
-    match data::load(&preview) {
+    let result = match loaded {
+        Some(d) => Ok(d),
+        None => data::load(&preview),
+    };
+    match result {
         Ok(d) => {
             let mut targets: Vec<(String, crate::experiment::TaskKind)> =
                 d.targets.iter().map(|t| (t.name.clone(), t.kind)).collect();

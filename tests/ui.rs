@@ -535,3 +535,37 @@ fn the_dataset_tab_shows_labels_scatter_and_table() {
         "the metrics tab explains itself before a run"
     );
 }
+
+/// A file dropped on the window, as the windowing layer hands it to egui.
+#[derive(Debug)]
+struct Dropped(std::path::PathBuf);
+
+impl egui::DroppedFile for Dropped {
+    fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+
+    fn bytes(&self) -> Result<Vec<u8>, String> {
+        std::fs::read(&self.0).map_err(|e| e.to_string())
+    }
+}
+
+#[test]
+fn dropping_a_csv_on_the_window_opens_the_import_dialog() {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/datasets/penguins_mtl.csv");
+    let mut h = harness();
+    h.run_steps(2);
+    h.input_mut()
+        .dropped_files
+        .push(std::sync::Arc::new(Dropped(path)));
+    h.step();
+    step_until(&mut h, "the import dialog", |app| {
+        app.import()
+            .is_some_and(|i| !i.busy() && i.inspection().is_some())
+    });
+    assert!(
+        !texts_containing(&h, "sex (binary): 333 of 344 rows labelled").is_empty(),
+        "the dropped file is inspected: penguins' missing sex labels are counted"
+    );
+}

@@ -407,6 +407,29 @@ fn open<'a>(
     Ok((reader, header))
 }
 
+/// Records between two progress reports.
+const PROGRESS_EVERY: usize = 2048;
+
+/// Where a long read reports how far it is: a per-mille counter of the whole job, of which
+/// this read covers `lo..hi`.
+#[derive(Clone, Copy, Debug)]
+pub struct Progress<'a> {
+    /// The counter (0..=1000).
+    pub counter: &'a std::sync::atomic::AtomicU32,
+    /// Per mille where this read starts.
+    pub lo: u32,
+    /// Per mille where it ends.
+    pub hi: u32,
+}
+
+impl Progress<'_> {
+    fn report(self, byte: u64, total: usize) {
+        let share = (byte as f64 / total.max(1) as f64).clamp(0.0, 1.0);
+        let at = self.lo + (f64::from(self.hi - self.lo) * share) as u32;
+        self.counter.store(at, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// The first rows of a file as text, with per-column missing counts over the whole file.
 #[derive(Clone, Debug)]
 pub struct Preview {
@@ -424,13 +447,23 @@ pub struct Preview {
 
 /// Reads the header, the first `keep` rows and the missing counts (the file must be
 /// well-formed: the same errors as [`parse`]).
-pub fn preview(bytes: &[u8], path: &Path, keep: usize) -> Result<Preview, DataError> {
+pub fn preview(
+    bytes: &[u8],
+    path: &Path,
+    keep: usize,
+    progress: Option<Progress<'_>>,
+) -> Result<Preview, DataError> {
     check_quotes(bytes, path)?;
     let (mut reader, header) = open(bytes, path)?;
     let mut rows = Vec::new();
     let mut missing = vec![0usize; header.len()];
     let mut total_rows = 0;
-    for record in reader.records() {
+    for (k, record) in reader.records().enumerate() {
+        if k % PROGRESS_EVERY == 0
+            && let (Some(p), Ok(r)) = (progress, &record)
+        {
+            p.report(r.position().map_or(0, ::csv::Position::byte), bytes.len());
+        }
         let record = record.map_err(|e| csv_error(&e, path))?;
         for (m, cell) in missing.iter_mut().zip(record.iter()) {
             *m += usize::from(is_missing(cell));
@@ -472,15 +505,26 @@ pub fn parse(bytes: &[u8], path: &Path, tasks: &[TaskSpec]) -> Result<Dataset, D
 }
 
 /// Parses CSV bytes with the roles of some columns chosen by name (see [`CsvColumnRole`]).
-#[expect(
-    clippy::too_many_lines,
-    reason = "header roles, rows, targets and inputs read best in order"
-)]
 pub fn parse_with(
     bytes: &[u8],
     path: &Path,
     tasks: &[TaskSpec],
     overrides: &BTreeMap<String, CsvColumnRole>,
+) -> Result<Dataset, DataError> {
+    parse_with_progress(bytes, path, tasks, overrides, None)
+}
+
+/// [`parse_with`], reporting how far it has read.
+#[expect(
+    clippy::too_many_lines,
+    reason = "header roles, rows, targets and inputs read best in order"
+)]
+pub fn parse_with_progress(
+    bytes: &[u8],
+    path: &Path,
+    tasks: &[TaskSpec],
+    overrides: &BTreeMap<String, CsvColumnRole>,
+    progress: Option<Progress<'_>>,
 ) -> Result<Dataset, DataError> {
     let err = |line: u64, column: usize, message: String| DataError::Csv {
         path: path.to_owned(),
@@ -543,7 +587,12 @@ pub fn parse_with(
 
     // All rows as text, with their line numbers.
     let mut rows: Vec<(u64, Vec<String>)> = Vec::new();
-    for record in reader.records() {
+    for (k, record) in reader.records().enumerate() {
+        if k % PROGRESS_EVERY == 0
+            && let (Some(p), Ok(r)) = (progress, &record)
+        {
+            p.report(r.position().map_or(0, ::csv::Position::byte), bytes.len());
+        }
         let record = record.map_err(|e| csv_error(&e, path))?;
         let line = record.position().map_or(0, ::csv::Position::line);
         rows.push((line, record.iter().map(str::to_owned).collect()));

@@ -5,10 +5,17 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use super::csv::{self, InputKind};
 use super::{DataError, Dataset, SplitTag};
 use crate::experiment::{CsvColumnRole, CsvSpec, DatasetSpec, ExperimentSpec, TaskKind};
+
+/// Above this many rows, the dialog warns that training will be slow.
+pub const LARGE_ROWS: usize = 200_000;
+
+/// Above this many encoded input features, the dialog warns.
+pub const LARGE_FEATURES: usize = 2_000;
 
 /// Rows kept for the preview table.
 pub const PREVIEW_ROWS: usize = 40;
@@ -73,8 +80,21 @@ pub fn inspect_file(
     path: &Path,
     overrides: &BTreeMap<String, CsvColumnRole>,
 ) -> Result<Inspection, DataError> {
+    inspect_file_with_progress(path, overrides, None)
+}
+
+/// [`inspect_file`], counting how far it is in per mille (reading 0–100, the first pass
+/// 100–400, loading 400–1000).
+pub fn inspect_file_with_progress(
+    path: &Path,
+    overrides: &BTreeMap<String, CsvColumnRole>,
+    progress: Option<&AtomicU32>,
+) -> Result<Inspection, DataError> {
     let bytes = csv::read_bytes(path)?;
-    inspect(&bytes, path, overrides)
+    if let Some(p) = progress {
+        p.store(100, Ordering::Relaxed);
+    }
+    inspect_with_progress(&bytes, path, overrides, progress)
 }
 
 /// Inspects CSV bytes (`path` names them in messages). A file without any task column gets
@@ -84,13 +104,23 @@ pub fn inspect(
     path: &Path,
     overrides: &BTreeMap<String, CsvColumnRole>,
 ) -> Result<Inspection, DataError> {
+    inspect_with_progress(bytes, path, overrides, None)
+}
+
+fn inspect_with_progress(
+    bytes: &[u8],
+    path: &Path,
+    overrides: &BTreeMap<String, CsvColumnRole>,
+    progress: Option<&AtomicU32>,
+) -> Result<Inspection, DataError> {
+    let span = |lo, hi| progress.map(|counter| csv::Progress { counter, lo, hi });
     let csv::Preview {
         header,
         rows: preview,
         delimiter,
         missing,
         total_rows,
-    } = csv::preview(bytes, path, PREVIEW_ROWS)?;
+    } = csv::preview(bytes, path, PREVIEW_ROWS, span(100, 400))?;
     let mut overrides = overrides.clone();
     let mut notes = Vec::new();
     if delimiter != ',' {
@@ -122,7 +152,7 @@ pub fn inspect(
         ));
         overrides.insert(last.clone(), role);
     }
-    let dataset = csv::parse_with(bytes, path, &[], &overrides)?;
+    let dataset = csv::parse_with_progress(bytes, path, &[], &overrides, span(400, 1000))?;
     let columns = header
         .iter()
         .zip(&missing)
@@ -137,6 +167,18 @@ pub fn inspect(
             count(SplitTag::Test),
         ]
     });
+    if dataset.rows > LARGE_ROWS {
+        notes.push(format!(
+            "{} rows: training will be slow on a laptop (more than {LARGE_ROWS}); consider a sample.",
+            dataset.rows
+        ));
+    }
+    if dataset.features() > LARGE_FEATURES {
+        notes.push(format!(
+            "{} input features after encoding (more than {LARGE_FEATURES}): check the categorical columns, or ignore some.",
+            dataset.features()
+        ));
+    }
     if total_rows > dataset.rows {
         notes.push(format!(
             "{} row(s) without any label were dropped.",
@@ -347,5 +389,31 @@ impl Inspection {
             let _ = writeln!(out);
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_plain_file_gets_a_task_and_wide_files_a_warning() {
+        let header: Vec<String> = (0..2001).map(|i| format!("x{i}")).collect();
+        let mut text = format!("{},y\n", header.join(","));
+        for r in 0..5 {
+            let row: Vec<String> = (0..2001).map(|i| ((i + r) % 7).to_string()).collect();
+            text.push_str(&format!("{},{}.5\n", row.join(","), r));
+        }
+        let i = inspect(text.as_bytes(), Path::new("wide.csv"), &BTreeMap::new()).expect("loads");
+        assert_eq!(i.overrides.get("y"), Some(&CsvColumnRole::Regression));
+        assert_eq!(i.tasks.len(), 1);
+        assert!(
+            i.notes.iter().any(|n| n.contains("2001 input features")),
+            "{:?}",
+            i.notes
+        );
+        let spec = i.spec();
+        assert_eq!(spec.tasks[0].target, "y");
+        assert!(spec.validate().is_empty(), "{:?}", spec.validate());
     }
 }

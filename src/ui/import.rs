@@ -10,7 +10,7 @@ use std::time::Instant;
 use egui::Ui;
 
 use super::theme;
-use crate::data::inspect::{Inspection, inspect_file};
+use crate::data::inspect::{Inspection, inspect_file_with_progress};
 use crate::experiment::CsvColumnRole;
 
 type Job = Receiver<Result<Inspection, String>>;
@@ -19,6 +19,8 @@ type Job = Receiver<Result<Inspection, String>>;
 pub struct Import {
     path: PathBuf,
     size: u64,
+    /// How far the running check is, in per mille.
+    progress: std::sync::Arc<std::sync::atomic::AtomicU32>,
     job: Option<(Job, Instant)>,
     inspection: Option<Inspection>,
     /// Why the latest check failed (the previous good inspection is still shown).
@@ -44,6 +46,7 @@ impl Import {
         let mut import = Self {
             path: path.to_owned(),
             size: std::fs::metadata(path).map_or(0, |m| m.len()),
+            progress: std::sync::Arc::default(),
             job: None,
             inspection: None,
             error: None,
@@ -65,11 +68,14 @@ impl Import {
     fn check(&mut self, overrides: BTreeMap<String, CsvColumnRole>, ctx: &egui::Context) {
         let (tx, rx) = sync_channel(1);
         let path = self.path.clone();
+        self.progress.store(0, std::sync::atomic::Ordering::Relaxed);
+        let progress = self.progress.clone();
         let ctx = ctx.clone();
         let spawned = std::thread::Builder::new()
             .name("mtl-import".to_owned())
             .spawn(move || {
-                let result = inspect_file(&path, &overrides).map_err(|e| e.to_string());
+                let result = inspect_file_with_progress(&path, &overrides, Some(&progress))
+                    .map_err(|e| e.to_string());
                 // The dialog may have been closed; then nobody listens.
                 let _ = tx.send(result);
                 ctx.request_repaint();
@@ -147,6 +153,12 @@ impl Import {
                     since.elapsed().as_secs_f64()
                 ));
             });
+            let done = self.progress.load(std::sync::atomic::Ordering::Relaxed);
+            ui.add(
+                egui::ProgressBar::new(done as f32 / 1000.0)
+                    .show_percentage()
+                    .desired_width(360.0),
+            );
             ctx.request_repaint_after(std::time::Duration::from_millis(100));
         }
         if let Some(e) = &self.error {
