@@ -71,6 +71,7 @@ pub fn reference_spec(epochs: usize) -> ExperimentSpec {
             epochs,
             batch_size: 256,
             validation_fraction: 0.2,
+            ..TrainingSpec::default()
         },
     }
 }

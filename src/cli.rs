@@ -366,18 +366,30 @@ pub struct TrainReport {
     pub out: PathBuf,
     /// Seconds of training.
     pub seconds: f64,
+    /// When a stop rule ended the run early.
+    pub stopped: Option<crate::trainer::Stopped>,
 }
 
 impl TrainReport {
     /// A short text summary of the final validation (or training) metrics.
     pub fn summary(&self) -> String {
         let last_epoch = self.rows.iter().map(|r| r.epoch).max().unwrap_or(0);
+        // After early stopping with restored weights, the best epoch's figures are the model's.
+        let shown = match &self.stopped {
+            Some(s) if s.restored => s.best_epoch,
+            _ => last_epoch,
+        };
         let has_val = self.rows.iter().any(|r| r.split == "val");
         let split = if has_val { "val" } else { "train" };
         let last: Vec<&MetricRow> = self
             .rows
             .iter()
-            .filter(|r| r.epoch == last_epoch && r.split == split && r.loss.is_finite())
+            .filter(|r| {
+                r.epoch == shown
+                    && r.split == split
+                    && r.loss.is_finite()
+                    && r.metric != "best_epoch"
+            })
             .collect();
         let mut parts: Vec<String> = Vec::new();
         for (i, r) in last.iter().enumerate() {
@@ -397,8 +409,12 @@ impl TrainReport {
                 p.push_str(&format!(", {} {value}", r.metric));
             }
         }
+        let stop = self
+            .stopped
+            .as_ref()
+            .map_or_else(String::new, |s| format!("{} ", s.message));
         format!(
-            "trained {last_epoch} epochs in {:.1}s; {split}: {}; wrote {}",
+            "trained {last_epoch} epochs in {:.1}s; {stop}{split} (epoch {shown}): {}; wrote {}",
             self.seconds,
             parts.join("; "),
             self.out.display()
@@ -406,12 +422,17 @@ impl TrainReport {
     }
 }
 
-fn eval_rows(session: &Session, rows: &mut Vec<MetricRow>) -> Result<(), TrainError> {
+/// Evaluates both splits into `rows`; returns the per-task losses the stop rules watch
+/// (validation, or training without validation rows).
+fn eval_rows(session: &Session, rows: &mut Vec<MetricRow>) -> Result<Vec<f64>, TrainError> {
+    let mut monitored = Vec::new();
     for split in [Split::Train, Split::Val] {
         if split == Split::Val && session.data().val.rows == 0 {
             continue;
         }
-        for (eval, task) in session.evaluate(split)?.iter().zip(&session.data().tasks) {
+        let evals = session.evaluate(split)?;
+        monitored = evals.iter().map(|e| e.loss).collect();
+        for (eval, task) in evals.iter().zip(&session.data().tasks) {
             rows.extend(export::task_eval_rows(
                 session.epochs_done(),
                 session.step_count(),
@@ -422,7 +443,7 @@ fn eval_rows(session: &Session, rows: &mut Vec<MetricRow>) -> Result<(), TrainEr
             ));
         }
     }
-    Ok(())
+    Ok(monitored)
 }
 
 /// Trains `spec` and writes `metrics.csv`, `model.safetensors`, `spec.json` and `loss.png` into
@@ -456,19 +477,20 @@ pub fn train_to_dir(
     let started = Instant::now();
     let mut failure = None;
     let mut dynamics = EpochDynamics::new(session.data().tasks.len());
+    let mut stopped = None;
     while session.epochs_done() < spec.training.epochs {
         match session.train_step() {
             Ok(outcome) => {
                 bar.inc(1);
                 dynamics.add(&outcome);
                 if outcome.epoch_finished {
-                    eval_rows(&session, &mut rows)?;
-                    let msg: Vec<String> = rows
+                    let monitored = eval_rows(&session, &mut rows)?;
+                    let msg: Vec<String> = session
+                        .data()
+                        .tasks
                         .iter()
-                        .rev()
-                        .take(session.data().tasks.len())
-                        .rev()
-                        .map(|r| format!("{} {:.4}", r.task, r.loss))
+                        .zip(&monitored)
+                        .map(|(t, l)| format!("{} {l:.4}", t.name))
                         .collect();
                     bar.set_message(format!(
                         "epoch {} {}: {}",
@@ -477,6 +499,23 @@ pub fn train_to_dir(
                         msg.join(", ")
                     ));
                     dynamics.flush(&session, &mut rows);
+                    if let Some(s) = session.check_stop(&monitored)? {
+                        rows.push(MetricRow {
+                            epoch: s.epoch,
+                            step: session.step_count(),
+                            split: if session.data().val.rows > 0 {
+                                "val"
+                            } else {
+                                "train"
+                            },
+                            task: spec.training.stop.monitor.clone(),
+                            loss: s.best_loss,
+                            metric: "best_epoch",
+                            value: s.best_epoch as f64,
+                        });
+                        stopped = Some(s);
+                        break;
+                    }
                 }
             }
             Err(e) => {
@@ -509,6 +548,7 @@ pub fn train_to_dir(
         rows,
         out: out.to_owned(),
         seconds,
+        stopped,
     })
 }
 

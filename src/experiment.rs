@@ -1073,6 +1073,46 @@ pub struct TrainingSpec {
     pub batch_size: usize,
     /// Share of rows held out for validation, in [0, 0.9].
     pub validation_fraction: f64,
+    /// When to stop before `epochs`: a target loss, early stopping.
+    #[serde(skip_serializing_if = "StopSpec::is_off")]
+    pub stop: StopSpec,
+}
+
+/// Stop rules, checked after every epoch on the validation loss (the training loss when there
+/// is no validation split).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StopSpec {
+    /// Which loss: `mean` (of the tasks' losses) or a task's name.
+    pub monitor: String,
+    /// Stop once the monitored loss is at or below this.
+    pub target_loss: Option<f64>,
+    /// Early stopping: stop after this many epochs without an improvement of more than
+    /// `min_delta` on the best so far (0: off).
+    pub patience: usize,
+    /// The smallest decrease that counts as an improvement.
+    pub min_delta: f64,
+    /// When a rule fires, put back the weights of the best epoch.
+    pub restore_best: bool,
+}
+
+impl Default for StopSpec {
+    fn default() -> Self {
+        Self {
+            monitor: "mean".to_owned(),
+            target_loss: None,
+            patience: 0,
+            min_delta: 0.0,
+            restore_best: true,
+        }
+    }
+}
+
+impl StopSpec {
+    /// Whether no rule is set (then the run trains all its epochs).
+    pub fn is_off(&self) -> bool {
+        self.target_loss.is_none() && self.patience == 0
+    }
 }
 
 impl Default for TrainingSpec {
@@ -1081,6 +1121,7 @@ impl Default for TrainingSpec {
             epochs: 40,
             batch_size: 64,
             validation_fraction: 0.2,
+            stop: StopSpec::default(),
         }
     }
 }
@@ -1285,6 +1326,22 @@ impl ExperimentSpec {
                 "training.validation_fraction",
                 format!("{} must be in [0, 0.9]", t.validation_fraction),
             );
+        }
+        let stop = &t.stop;
+        if stop.monitor != "mean" && !self.tasks.iter().any(|task| task.name == stop.monitor) {
+            out.push(
+                "training.stop.monitor",
+                format!("'{}' is neither 'mean' nor a task", stop.monitor),
+            );
+        }
+        if !(stop.min_delta.is_finite() && stop.min_delta >= 0.0) {
+            out.push(
+                "training.stop.min_delta",
+                format!("{} must be >= 0", stop.min_delta),
+            );
+        }
+        if stop.target_loss.is_some_and(|l| !l.is_finite()) {
+            out.push("training.stop.target_loss", "must be a number".to_owned());
         }
         out.0
     }
@@ -1564,6 +1621,7 @@ impl ExperimentSpec {
             epochs: 8,
             batch_size: 32,
             validation_fraction: 0.2,
+            ..TrainingSpec::default()
         };
         spec
     }
@@ -1609,6 +1667,7 @@ impl ExperimentSpec {
             epochs: 30,
             batch_size: 32,
             validation_fraction: 0.2,
+            ..TrainingSpec::default()
         };
         spec
     }

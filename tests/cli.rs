@@ -335,3 +335,39 @@ fn idx_files_inspect_and_train() {
         text(&out.stdout)
     );
 }
+
+#[test]
+fn early_stopping_from_the_spec_reports_and_logs_the_best_epoch() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/penguins.toml");
+    let text_spec = std::fs::read_to_string(example)
+        .expect("example")
+        .replace("epochs = 60", "epochs = 400")
+        + "\n[training.stop]\npatience = 3\nmin_delta = 0.01\n";
+    let spec = dir.path().join("stop.toml");
+    std::fs::write(&spec, text_spec).expect("write");
+    let run = dir.path().join("run");
+    let out = mtl(&[
+        "train",
+        spec.to_str().expect("utf8"),
+        "--out",
+        run.to_str().expect("utf8"),
+        "--quiet",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let summary = text(&out.stdout);
+    assert!(summary.contains("Stopped after epoch"), "{summary}");
+    let metrics = std::fs::read_to_string(run.join("metrics.csv")).expect("metrics");
+    let best = metrics
+        .lines()
+        .find(|l| l.contains(",best_epoch,"))
+        .expect("a best_epoch row");
+    let last_epoch: usize = metrics
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split(',').next()?.parse().ok())
+        .max()
+        .expect("epochs");
+    assert!(last_epoch < 400, "stopped early, at {last_epoch}");
+    assert!(best.starts_with(&format!("{last_epoch},")), "{best}");
+}

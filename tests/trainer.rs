@@ -479,3 +479,74 @@ fn a_csv_with_categories_and_big_units_round_trips_through_export_and_predict() 
         "prediction in grams: {blue} vs 3500"
     );
 }
+
+fn train_one_epoch(session: &mut Session) {
+    let target = session.epochs_done() + 1;
+    while session.epochs_done() < target {
+        session.train_step().expect("step");
+    }
+}
+
+#[test]
+fn early_stopping_restores_the_best_epochs_weights() {
+    let mut spec = common::small_spec(1500, 20);
+    spec.training.stop = mtl_studio::experiment::StopSpec {
+        patience: 2,
+        ..mtl_studio::experiment::StopSpec::default()
+    };
+    let mut session = Session::new(&spec).expect("session");
+    // The rule sees the losses it is given: epoch 1 is the best, then two worse epochs.
+    train_one_epoch(&mut session);
+    let at_best = losses(&session, Split::Val);
+    assert!(
+        session.check_stop(&[0.5, 0.5]).expect("check").is_none(),
+        "epoch 1: the best so far"
+    );
+    train_one_epoch(&mut session);
+    assert!(
+        session.check_stop(&[0.6, 0.6]).expect("check").is_none(),
+        "one epoch without improvement"
+    );
+    train_one_epoch(&mut session);
+    let before_restore = losses(&session, Split::Val);
+    assert_ne!(before_restore, at_best, "training changed the model");
+    let stopped = session
+        .check_stop(&[0.7, 0.7])
+        .expect("check")
+        .expect("patience 2 is used up after epoch 3");
+    assert_eq!((stopped.epoch, stopped.best_epoch), (3, 1));
+    assert!(stopped.restored && stopped.message.contains("Restored the weights of epoch 1"));
+    assert_eq!(
+        losses(&session, Split::Val),
+        at_best,
+        "the best epoch's weights are back"
+    );
+
+    // A target loss stops at once, and without restoring keeps the last weights.
+    let mut spec = common::small_spec(1500, 20);
+    spec.training.stop = mtl_studio::experiment::StopSpec {
+        target_loss: Some(10.0),
+        restore_best: false,
+        ..mtl_studio::experiment::StopSpec::default()
+    };
+    let mut session = Session::new(&spec).expect("session");
+    train_one_epoch(&mut session);
+    let real = losses(&session, Split::Val);
+    let stopped = session
+        .check_stop(&real)
+        .expect("check")
+        .expect("below the target");
+    assert!(!stopped.restored && stopped.message.contains("reached the target"));
+}
+
+#[test]
+fn a_stop_monitor_must_name_a_task() {
+    let mut spec = common::small_spec(1500, 20);
+    spec.training.stop.patience = 3;
+    spec.training.stop.monitor = "nope".to_owned();
+    let problems = spec.validate();
+    assert!(
+        problems.iter().any(|p| p.path == "training.stop.monitor"),
+        "{problems:?}"
+    );
+}

@@ -569,3 +569,18 @@ fn dropping_a_csv_on_the_window_opens_the_import_dialog() {
         "the dropped file is inspected: penguins' missing sex labels are counted"
     );
 }
+
+#[test]
+fn ticking_early_stopping_sets_a_patience_in_the_spec() {
+    let mut h = harness();
+    h.run_steps(2);
+    assert_eq!(h.state().state.spec.training.stop.patience, 0);
+    // Below the fold of the settings panel: an accessibility click, as a screen reader would.
+    h.get_by_label("Early stopping").click_accesskit();
+    h.run_steps(2);
+    assert_eq!(h.state().state.spec.training.stop.patience, 5);
+    assert!(
+        !texts_containing(&h, "mean of the tasks").is_empty(),
+        "the monitor menu appears"
+    );
+}

@@ -9,5 +9,5 @@ pub use protocol::{
     EvalMetrics, Penalty, RunInfo, RunState, Split, StepMetrics, TaskEval, TrainerCommand,
     TrainerEvent,
 };
-pub use run::{Session, StepOutcome, TrainError};
+pub use run::{Session, StepOutcome, Stopped, TrainError};
 pub use worker::{RunOptions, TrainerHandle, Waker, no_waker};

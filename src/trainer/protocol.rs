@@ -198,7 +198,14 @@ pub enum TrainerEvent {
         /// What went wrong.
         message: String,
     },
-    /// The run could not go on.
+    /// A stop rule fired (early stopping or a target loss); the run is finished.
+    Stopped {
+        /// Run id.
+        run_id: u64,
+        /// When and why.
+        stopped: super::run::Stopped,
+    },
+    /// The run failed; it is over.
     Failed {
         /// Run id.
         run_id: u64,
@@ -219,6 +226,7 @@ impl TrainerEvent {
             | Self::Saved { run_id, .. }
             | Self::Loaded { run_id, .. }
             | Self::Warning { run_id, .. }
+            | Self::Stopped { run_id, .. }
             | Self::Failed { run_id, .. } => *run_id,
         }
     }

@@ -206,12 +206,16 @@ impl Worker {
         })
     }
 
-    fn eval(&self, session: &Session) -> Result<bool, TrainError> {
+    /// Evaluates both splits and sends them; returns the losses the stop rules watch
+    /// (validation, or training without validation rows), or `None` when the UI is gone.
+    fn eval(&self, session: &Session) -> Result<Option<Vec<f64>>, TrainError> {
+        let mut monitored = Vec::new();
         for split in [Split::Train, Split::Val] {
             if split == Split::Val && session.data().val.rows == 0 {
                 continue;
             }
             let tasks = session.evaluate(split)?;
+            monitored = tasks.iter().map(|t| t.loss).collect();
             let ok = self.send(TrainerEvent::Eval(EvalMetrics {
                 run_id: self.run_id,
                 epoch: session.epochs_done(),
@@ -220,10 +224,10 @@ impl Worker {
                 tasks,
             }));
             if !ok {
-                return Ok(false);
+                return Ok(None);
             }
         }
-        Ok(true)
+        Ok(Some(monitored))
     }
 
     #[expect(
@@ -242,7 +246,7 @@ impl Worker {
         if !self.send(TrainerEvent::Started {
             run_id: self.run_id,
             info: Box::new(session.info()),
-        }) || !self.eval(&session)?
+        }) || self.eval(&session)?.is_none()
         {
             return Ok(Exit::Disconnected);
         }
@@ -341,7 +345,7 @@ impl Worker {
                             },
                         };
                         self.send(event);
-                        if !self.eval(&session)? {
+                        if self.eval(&session)?.is_none() {
                             return Ok(Exit::Disconnected);
                         }
                     }
@@ -425,10 +429,23 @@ impl Worker {
                 interval = Duration::ZERO;
                 last_emit = Instant::now();
             }
-            if outcome.epoch_finished && !self.eval(&session)? {
-                return Ok(Exit::Disconnected);
-            }
-            if outcome.epoch_finished && session.epochs_done() == planned_epochs {
+            let rule = if outcome.epoch_finished {
+                let Some(losses) = self.eval(&session)? else {
+                    return Ok(Exit::Disconnected);
+                };
+                session.check_stop(&losses)?
+            } else {
+                None
+            };
+            if let Some(stopped) = rule {
+                self.send(TrainerEvent::Stopped {
+                    run_id: self.run_id,
+                    stopped,
+                });
+                state = RunState::Finished;
+                steps_left = None;
+                self.set_state(state);
+            } else if outcome.epoch_finished && session.epochs_done() == planned_epochs {
                 state = RunState::Finished;
                 steps_left = None;
                 self.set_state(state);

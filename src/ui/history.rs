@@ -50,6 +50,8 @@ pub struct RunHistory {
     pub last_step: Option<StepMetrics>,
     /// A divergence report, shown until the next run.
     pub diverged: Option<String>,
+    /// When a stop rule ended the run: where and why.
+    pub stopped: Option<crate::trainer::Stopped>,
 }
 
 impl RunHistory {
@@ -69,6 +71,7 @@ impl RunHistory {
             evals: Vec::new(),
             last_step: None,
             diverged: None,
+            stopped: None,
         }
     }
 
@@ -155,6 +158,11 @@ impl RunHistory {
                 Some((false, format!("Loaded weights from {}", path.display())))
             }
             TrainerEvent::Warning { message, .. } => Some((true, message)),
+            TrainerEvent::Stopped { stopped, .. } => {
+                let message = stopped.message.clone();
+                self.stopped = Some(stopped);
+                Some((false, message))
+            }
             TrainerEvent::Failed { message, .. } => {
                 self.phase = Phase::Failed(message.clone());
                 Some((true, format!("Training failed: {message}")))

@@ -208,7 +208,32 @@ impl Charts<'_> {
                     }
                 }
                 self.past_ui(plot, false);
+                self.stop_marks(plot);
             });
+    }
+
+    /// Where a stop rule fired (dashed) and the best epoch whose weights it kept (dotted).
+    fn stop_marks(&self, plot: &mut egui_plot::PlotUi<'_>) {
+        let Some(s) = &self.history.stopped else {
+            return;
+        };
+        plot.vline(
+            egui_plot::VLine::new(format!("stopped (epoch {})", s.epoch), s.epoch as f64)
+                .color(theme::warning())
+                .style(LineStyle::dashed_loose()),
+        );
+        plot.vline(
+            egui_plot::VLine::new(
+                if s.restored {
+                    format!("best epoch {} (weights restored)", s.best_epoch)
+                } else {
+                    format!("best epoch {}", s.best_epoch)
+                },
+                s.best_epoch as f64,
+            )
+            .color(theme::ok())
+            .style(LineStyle::dotted_loose()),
+        );
     }
 
     /// Earlier runs' validation curves, dotted, one style per run.
@@ -628,6 +653,7 @@ impl Charts<'_> {
                     }
                 }
                 self.past_ui(plot, true);
+                self.stop_marks(plot);
             });
     }
 }
@@ -705,7 +731,22 @@ pub fn metrics_table_ui(ui: &mut Ui, history: &RunHistory) {
         ui.label("No run yet: the table fills after the first evaluation.");
         return;
     };
-    let latest = |split: Split| history.evals.iter().rev().find(|e| e.split == split);
+    // After early stopping with restored weights, the model is the best epoch's.
+    let restored = history
+        .stopped
+        .as_ref()
+        .filter(|s| s.restored)
+        .map(|s| s.best_epoch);
+    let latest = |split: Split| {
+        history
+            .evals
+            .iter()
+            .rev()
+            .find(|e| e.split == split && restored.is_none_or(|b| e.epoch == b))
+    };
+    if let Some(s) = &history.stopped {
+        ui.colored_label(theme::ok(), &s.message);
+    }
     let (train, val) = (latest(Split::Train), latest(Split::Val));
     let Some(epoch) = train.or(val).map(|e| e.epoch) else {
         ui.label("Waiting for the first evaluation…");

@@ -753,5 +753,93 @@ pub fn training_ui(ui: &mut Ui, spec: &mut ExperimentSpec) -> bool {
         });
         ui.end_row();
     });
+    changed |= stop_ui(ui, spec);
+    changed
+}
+
+/// The stop rules: early stopping on a monitored loss, a target loss, restoring the best
+/// epoch. True on a change.
+fn stop_ui(ui: &mut Ui, spec: &mut ExperimentSpec) -> bool {
+    let mut changed = false;
+    let tasks: Vec<String> = spec.tasks.iter().map(|t| t.name.clone()).collect();
+    let stop = &mut spec.training.stop;
+    let mut early = stop.patience > 0;
+    if ui
+        .checkbox(&mut early, "Early stopping")
+        .on_hover_text(
+            "Stop when the monitored validation loss has not improved for a number of epochs.",
+        )
+        .changed()
+    {
+        stop.patience = if early { 5 } else { 0 };
+        changed = true;
+    }
+    let mut target = stop.target_loss.is_some();
+    if ui.checkbox(&mut target, "Stop at a target loss").changed() {
+        stop.target_loss = target.then_some(0.1);
+        changed = true;
+    }
+    if !early && !target {
+        return changed;
+    }
+    egui::Grid::new("stop-rules").num_columns(2).show(ui, |ui| {
+        let label = ui.label("Monitor").id;
+        egui::ComboBox::from_id_salt("stop-monitor")
+            .selected_text(if stop.monitor == "mean" {
+                "mean of the tasks".to_owned()
+            } else {
+                stop.monitor.clone()
+            })
+            .show_ui(ui, |ui| {
+                changed |= ui
+                    .selectable_value(&mut stop.monitor, "mean".to_owned(), "mean of the tasks")
+                    .changed();
+                for t in &tasks {
+                    changed |= ui
+                        .selectable_value(&mut stop.monitor, t.clone(), t)
+                        .changed();
+                }
+            })
+            .response
+            .labelled_by(label);
+        ui.end_row();
+        if early {
+            changed |= super::grid_row(
+                ui,
+                "Patience (epochs)",
+                egui::DragValue::new(&mut stop.patience).range(1..=10_000),
+            )
+            .changed();
+            changed |= super::grid_row(
+                ui,
+                "Min improvement",
+                egui::DragValue::new(&mut stop.min_delta)
+                    .range(0.0..=10.0)
+                    .speed(0.0005)
+                    .max_decimals(4),
+            )
+            .changed();
+        }
+        if let Some(t) = &mut stop.target_loss {
+            changed |= super::grid_row(
+                ui,
+                "Target loss",
+                egui::DragValue::new(t)
+                    .range(0.0..=1e6)
+                    .speed(0.001)
+                    .max_decimals(4),
+            )
+            .changed();
+        }
+        changed |= super::grid_row(
+            ui,
+            "Restore best epoch",
+            egui::Checkbox::without_text(&mut stop.restore_best),
+        )
+        .on_hover_text(
+            "When a rule fires, put back the weights of the epoch with the lowest monitored loss.",
+        )
+        .changed();
+    });
     changed
 }
