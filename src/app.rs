@@ -871,6 +871,7 @@ impl MtlApp {
                 crate::ui::dataview::dataset_view_ui(
                     ui,
                     self.summary.data.as_deref(),
+                    self.summary.balance.as_deref(),
                     image_shape(&self.state.spec),
                     &note,
                     &self
@@ -933,6 +934,15 @@ fn read_header(path: &Path) -> Result<Vec<String>, String> {
         .headers()
         .map_err(|e| format!("{e}: {}", path.display()))?;
     Ok(header.iter().map(|h| h.trim().to_owned()).collect())
+}
+
+/// The spec's tasks split as training would split them (None when the tasks do not fit).
+fn split_balance(spec: &ExperimentSpec, d: &data::Dataset) -> Option<Vec<data::TaskBalance>> {
+    let mut prepared = spec.clone();
+    prepared.model.input = d.features();
+    data::PreparedData::new(&prepared, d)
+        .ok()
+        .map(|p| p.balance())
 }
 
 /// Label columns, class counts and measured label correlations of the spec's data (`loaded`
@@ -1016,6 +1026,7 @@ fn summarise(spec: &ExperimentSpec, loaded: Option<data::Dataset>) -> DataSummar
                 rows: full_rows.unwrap_or(d.rows),
                 features: d.features(),
                 error: None,
+                balance: split_balance(spec, &d),
                 data: Some(Arc::new(d)),
             }
         }

@@ -422,6 +422,35 @@ impl TrainReport {
     }
 }
 
+/// Epoch-0 rows on how each task's labels fall into the splits: `labelled` (rows with the
+/// label), `label_share` (their share of the split, so of an average batch) and, for
+/// classification, `class_count` per class (`task` = `<task>|<class>`).
+fn balance_rows(session: &Session) -> Vec<MetricRow> {
+    let mut rows = Vec::new();
+    for b in session.data().balance() {
+        for (split, s) in [("train", &b.train), ("val", &b.val)] {
+            if s.rows == 0 {
+                continue;
+            }
+            let row = |task: String, metric: &'static str, value: f64| MetricRow {
+                epoch: 0,
+                step: 0,
+                split,
+                task,
+                loss: f64::NAN,
+                metric,
+                value,
+            };
+            rows.push(row(b.task.clone(), "labelled", s.labelled as f64));
+            rows.push(row(b.task.clone(), "label_share", s.share()));
+            for (name, n) in b.class_names.iter().zip(&s.classes) {
+                rows.push(row(format!("{}|{name}", b.task), "class_count", *n as f64));
+            }
+        }
+    }
+    rows
+}
+
 /// Evaluates both splits into `rows`; returns the per-task losses the stop rules watch
 /// (validation, or training without validation rows).
 fn eval_rows(session: &Session, rows: &mut Vec<MetricRow>) -> Result<Vec<f64>, TrainError> {
@@ -472,7 +501,7 @@ pub fn train_to_dir(
         )
         .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let mut rows = Vec::new();
+    let mut rows = balance_rows(&session);
     eval_rows(&session, &mut rows)?;
     let started = Instant::now();
     let mut failure = None;

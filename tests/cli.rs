@@ -370,4 +370,17 @@ fn early_stopping_from_the_spec_reports_and_logs_the_best_epoch() {
         .expect("epochs");
     assert!(last_epoch < 400, "stopped early, at {last_epoch}");
     assert!(best.starts_with(&format!("{last_epoch},")), "{best}");
+    // Label coverage is logged before training: 11 penguins have no sex label.
+    let labelled = |split: &str| -> usize {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(&format!("0,0,{split},sex,,labelled,")))
+            .and_then(|l| l.rsplit(',').next()?.parse().ok())
+            .expect("a labelled row")
+    };
+    assert_eq!(labelled("train") + labelled("val"), 333);
+    assert!(
+        metrics.contains(",species|Adelie,,class_count,"),
+        "class counts"
+    );
 }

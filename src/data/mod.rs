@@ -518,9 +518,81 @@ impl PreparedData {
         self.feature_names.len()
     }
 
+    /// Per task: how many rows of each split carry its label, and its class counts.
+    pub fn balance(&self) -> Vec<TaskBalance> {
+        self.tasks
+            .iter()
+            .enumerate()
+            .map(|(k, task)| {
+                let count = |split: &SplitData| {
+                    let labels = split.labels.get(k);
+                    let labelled = labels.map_or(0, Labels::count);
+                    let mut classes = vec![0usize; task.classes.len()];
+                    if matches!(task.kind, TaskKind::Binary | TaskKind::Multiclass)
+                        && let Some(l) = labels
+                    {
+                        for (v, m) in l.values.iter().zip(&l.mask) {
+                            if *m > 0.0
+                                && let Some(c) = classes.get_mut(*v as usize)
+                            {
+                                *c += 1;
+                            }
+                        }
+                    }
+                    SplitBalance {
+                        rows: split.rows,
+                        labelled,
+                        classes,
+                    }
+                };
+                TaskBalance {
+                    task: task.name.clone(),
+                    kind: task.kind,
+                    class_names: task.classes.clone(),
+                    train: count(&self.train),
+                    val: count(&self.val),
+                }
+            })
+            .collect()
+    }
+
     /// Standardises raw input rows with this data's statistics.
     pub fn standardise(&self, raw: &mut [f32]) {
         standardise(raw, &self.input_mean, &self.input_std);
+    }
+}
+
+/// How one task's labels fall into the splits.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TaskBalance {
+    /// Task name.
+    pub task: String,
+    /// Its kind.
+    pub kind: TaskKind,
+    /// Class names (classification).
+    pub class_names: Vec<String>,
+    /// The training split.
+    pub train: SplitBalance,
+    /// The validation split.
+    pub val: SplitBalance,
+}
+
+/// Labels of one task in one split.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SplitBalance {
+    /// Rows in the split.
+    pub rows: usize,
+    /// Rows with this task's label.
+    pub labelled: usize,
+    /// Labelled rows per class (classification; empty otherwise).
+    pub classes: Vec<usize>,
+}
+
+impl SplitBalance {
+    /// The share of the split's rows (so of a batch drawn from it, on average) that carry the
+    /// label.
+    pub fn share(&self) -> f64 {
+        self.labelled as f64 / self.rows.max(1) as f64
     }
 }
 
@@ -674,6 +746,32 @@ mod tests {
         assert_eq!((train.len(), val.len()), (800, 200));
         let rare = val.iter().filter(|&&i| i % 10 == 0).count();
         assert_eq!(rare, 20, "exactly the class's share of the validation rows");
+    }
+
+    #[test]
+    fn balance_counts_labelled_rows_and_classes_per_split() {
+        let text = "x,task:c:class,task:r:reg,split\n\
+                    1,a,,train\n2,b,1,train\n3,a,2,train\n4,,3,train\n5,b,,val\n";
+        let data = csv::parse(text.as_bytes(), std::path::Path::new("b.csv"), &[]).expect("parses");
+        let task = |name: &str, kind| crate::experiment::TaskSpec {
+            name: name.to_owned(),
+            kind,
+            target: name.to_owned(),
+            loss: None,
+            weight: 1.0,
+        };
+        let mut spec = ExperimentSpec {
+            tasks: vec![task("c", TaskKind::Binary), task("r", TaskKind::Regression)],
+            ..ExperimentSpec::default()
+        };
+        spec.model.input = data.features();
+        let b = PreparedData::new(&spec, &data).expect("prepares").balance();
+        assert_eq!((b[0].train.labelled, b[0].train.rows), (3, 4));
+        assert_eq!(b[0].train.classes, [2, 1], "a twice, b once");
+        assert_eq!((b[0].val.labelled, b[1].val.labelled), (1, 0));
+        assert_eq!(b[1].train.labelled, 3);
+        assert!((b[1].train.share() - 0.75).abs() < 1e-12);
+        assert!(b[1].train.classes.is_empty(), "no classes for regression");
     }
 
     #[test]

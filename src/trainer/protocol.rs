@@ -67,6 +67,8 @@ pub struct RunInfo {
     pub shared_params: usize,
     /// Parameters in each head.
     pub head_params: Vec<usize>,
+    /// Per task: labelled rows and classes in each split.
+    pub balance: Vec<crate::data::TaskBalance>,
 }
 
 /// A summary of the steps since the previous `Step` event.

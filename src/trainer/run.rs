@@ -326,6 +326,7 @@ impl Session {
             head_params: (0..self.data.tasks.len())
                 .map(|k| self.model.param_count(Part::Head(k)))
                 .collect(),
+            balance: self.data.balance(),
         }
     }
 

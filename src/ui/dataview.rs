@@ -6,7 +6,7 @@ use egui::Ui;
 use egui_plot::{Bar, BarChart, Legend, Plot, Points};
 
 use super::theme;
-use crate::data::{Dataset, SplitTag, TargetColumn};
+use crate::data::{Dataset, SplitTag, TargetColumn, TaskBalance};
 use crate::experiment::TaskKind;
 
 /// Images shown in the grid.
@@ -47,6 +47,7 @@ pub struct DataViewState {
 pub fn dataset_view_ui(
     ui: &mut Ui,
     data: Option<&Dataset>,
+    balance: Option<&[TaskBalance]>,
     image: Option<[usize; 3]>,
     note: &str,
     tasks: &[String],
@@ -88,13 +89,77 @@ pub fn dataset_view_ui(
     });
     ui.separator();
     match state.tab {
-        DataTab::Labels => labels_ui(ui, data),
+        DataTab::Labels => {
+            if let Some(b) = balance {
+                balance_ui(ui, b);
+                ui.separator();
+            }
+            labels_ui(ui, data);
+        }
         DataTab::Inputs => match image {
             Some(shape) => images_ui(ui, data, shape, tasks, state),
             None => scatter_ui(ui, data, state),
         },
         DataTab::Table => table_ui(ui, data),
     }
+}
+
+/// The experiment's tasks as training splits them: labelled rows per split, the share of an
+/// average training batch that carries each task's label, and the class balance.
+fn balance_ui(ui: &mut Ui, balance: &[TaskBalance]) {
+    ui.strong("The experiment's tasks, split as training splits them");
+    egui::ScrollArea::horizontal()
+        .id_salt("balance-scroll")
+        .show(ui, |ui| balance_grid(ui, balance));
+}
+
+fn balance_grid(ui: &mut Ui, balance: &[TaskBalance]) {
+    egui::Grid::new("balance")
+        .striped(true)
+        .spacing([16.0, 3.0])
+        .show(ui, |ui| {
+            for h in [
+                "task",
+                "train rows labelled",
+                "val rows labelled",
+                "share of a batch",
+                "classes (train)",
+            ] {
+                ui.strong(h);
+            }
+            ui.end_row();
+            for (k, b) in balance.iter().enumerate() {
+                ui.colored_label(theme::task(k), format!("{} ({})", b.task, b.kind));
+                for s in [&b.train, &b.val] {
+                    ui.monospace(format!("{} of {} ({:.0}%)", s.labelled, s.rows, 100.0 * s.share()));
+                }
+                ui.monospace(format!("{:.0}%", 100.0 * b.train.share()))
+                    .on_hover_text("With joint batches, this share of every training batch carries the task's label on average; its loss is averaged over those rows only.");
+                if b.train.classes.is_empty() {
+                    ui.label("");
+                } else {
+                    let total = b.train.classes.iter().sum::<usize>().max(1);
+                    let parts: Vec<String> = b
+                        .class_names
+                        .iter()
+                        .zip(&b.train.classes)
+                        .take(6)
+                        .map(|(c, n)| format!("{c} {:.0}%", 100.0 * *n as f64 / total as f64))
+                        .collect();
+                    let more = b.class_names.len().saturating_sub(6);
+                    let min = b.train.classes.iter().copied().min().unwrap_or(0);
+                    let max = b.train.classes.iter().copied().max().unwrap_or(0);
+                    let ratio = if min > 0 {
+                        format!("; largest/smallest {:.1}", max as f64 / min as f64)
+                    } else {
+                        String::new()
+                    };
+                    let tail = if more > 0 { format!(" (+{more})") } else { String::new() };
+                    ui.monospace(format!("{}{tail}{ratio}", parts.join(", ")));
+                }
+                ui.end_row();
+            }
+        });
 }
 
 /// One line per label: coverage and a summary, then a chart of its distribution.

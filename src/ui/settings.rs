@@ -52,6 +52,8 @@ pub struct DataSummary {
     pub error: Option<String>,
     /// The loaded data (generated data: the rows of the preview), for the Dataset tab.
     pub data: Option<std::sync::Arc<crate::data::Dataset>>,
+    /// The experiment's tasks split as training will split them: labelled rows and classes.
+    pub balance: Option<Vec<crate::data::TaskBalance>>,
 }
 
 /// Dataset source and generator parameters. Returns true on a change.
