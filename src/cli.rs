@@ -584,6 +584,7 @@ pub fn train_to_dir(
 /// Per-epoch means of the task weights and gradient cosines, for `metrics.csv`.
 struct EpochDynamics {
     weights: Vec<f64>,
+    sampled: Vec<usize>,
     steps: usize,
     cosines: Vec<f64>,
     measured: usize,
@@ -594,6 +595,7 @@ impl EpochDynamics {
     fn new(k: usize) -> Self {
         Self {
             weights: vec![0.0; k],
+            sampled: vec![0; k],
             steps: 0,
             cosines: vec![0.0; k * k],
             measured: 0,
@@ -606,6 +608,9 @@ impl EpochDynamics {
             *sum += f64::from(*w);
         }
         self.steps += 1;
+        if let Some(c) = outcome.sampled_task.and_then(|k| self.sampled.get_mut(k)) {
+            *c += 1;
+        }
         if let Some(c) = &outcome.grad_cosines {
             for (sum, v) in self.cosines.iter_mut().zip(c) {
                 *sum += v;
@@ -637,6 +642,15 @@ impl EpochDynamics {
                 "weight",
                 sum / self.steps.max(1) as f64,
             ));
+        }
+        if !session.spec().training.sampling.is_joint() {
+            for (t, n) in tasks.iter().zip(&self.sampled) {
+                rows.push(row(
+                    t.name.clone(),
+                    "sampled_share",
+                    *n as f64 / self.steps.max(1) as f64,
+                ));
+            }
         }
         if self.measured > 0 {
             let k = tasks.len();

@@ -1076,6 +1076,83 @@ pub struct TrainingSpec {
     /// When to stop before `epochs`: a target loss, early stopping.
     #[serde(skip_serializing_if = "StopSpec::is_off")]
     pub stop: StopSpec,
+    /// How the rows of a batch are chosen.
+    #[serde(skip_serializing_if = "Sampling::is_joint")]
+    pub sampling: Sampling,
+    /// Per task name, the share of its training labels to keep (seeded; the others are
+    /// treated as missing), to study tasks with scarce labels. Validation labels stay.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub keep_labels: std::collections::BTreeMap<String, f64>,
+}
+
+/// How the rows of each training batch are chosen.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Sampling {
+    /// Every batch is drawn from all training rows (an epoch visits each row once); each task
+    /// learns from the rows of the batch that carry its label.
+    #[default]
+    Joint,
+    /// Each step picks a task with equal probability and draws the batch from the rows
+    /// labelled for it.
+    Uniform,
+    /// Each step picks task k with probability nₖ / Σ n (nₖ: its labelled training rows).
+    Proportional,
+    /// Proportional at the start, moving to uniform by the last epoch: pₖ ∝ nₖ^α with α
+    /// falling linearly from 1 to 0 over training.
+    Annealed,
+}
+
+impl Sampling {
+    /// Every schedule, in the order the GUI offers them.
+    pub const ALL: [Self; 4] = [
+        Self::Joint,
+        Self::Uniform,
+        Self::Proportional,
+        Self::Annealed,
+    ];
+
+    /// Whether batches are joint (the default).
+    pub fn is_joint(&self) -> bool {
+        *self == Self::Joint
+    }
+
+    /// As people read it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Joint => "joint batches (all rows)",
+            Self::Uniform => "per task: uniform",
+            Self::Proportional => "per task: proportional to labels",
+            Self::Annealed => "per task: annealed (proportional to uniform)",
+        }
+    }
+
+    /// The probability of each task at `progress` (0 at the start of training, 1 at the end)
+    /// given their labelled training rows; `None` for joint batches.
+    pub fn probabilities(self, labelled: &[usize], progress: f64) -> Option<Vec<f64>> {
+        let alpha = match self {
+            Self::Joint => return None,
+            Self::Uniform => 0.0,
+            Self::Proportional => 1.0,
+            Self::Annealed => 1.0 - progress.clamp(0.0, 1.0),
+        };
+        let raw: Vec<f64> = labelled
+            .iter()
+            .map(|n| {
+                if *n == 0 {
+                    0.0
+                } else {
+                    (*n as f64).powf(alpha)
+                }
+            })
+            .collect();
+        let total: f64 = raw.iter().sum();
+        Some(if total > 0.0 {
+            raw.iter().map(|v| v / total).collect()
+        } else {
+            vec![1.0 / labelled.len().max(1) as f64; labelled.len()]
+        })
+    }
 }
 
 /// Stop rules, checked after every epoch on the validation loss (the training loss when there
@@ -1122,6 +1199,8 @@ impl Default for TrainingSpec {
             batch_size: 64,
             validation_fraction: 0.2,
             stop: StopSpec::default(),
+            sampling: Sampling::Joint,
+            keep_labels: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -1326,6 +1405,20 @@ impl ExperimentSpec {
                 "training.validation_fraction",
                 format!("{} must be in [0, 0.9]", t.validation_fraction),
             );
+        }
+        for (name, share) in &t.keep_labels {
+            if !self.tasks.iter().any(|task| task.name == *name) {
+                out.push(
+                    &format!("training.keep_labels.{name}"),
+                    "not a task".to_owned(),
+                );
+            }
+            if !(*share > 0.0 && *share <= 1.0) {
+                out.push(
+                    &format!("training.keep_labels.{name}"),
+                    format!("{share} must be in (0, 1]"),
+                );
+            }
         }
         let stop = &t.stop;
         if stop.monitor != "mean" && !self.tasks.iter().any(|task| task.name == stop.monitor) {

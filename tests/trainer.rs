@@ -550,3 +550,89 @@ fn a_stop_monitor_must_name_a_task() {
         "{problems:?}"
     );
 }
+
+/// The default two tasks with y2 keeping a tenth of its training labels.
+fn scarce_y2(sampling: mtl_studio::experiment::Sampling) -> ExperimentSpec {
+    let mut spec = common::small_spec(3000, 4);
+    spec.training.keep_labels.insert("y2".to_owned(), 0.1);
+    spec.training.sampling = sampling;
+    spec
+}
+
+/// Steps `n` batches; returns how often each task was sampled.
+fn sampled_counts(session: &mut Session, n: usize) -> Vec<usize> {
+    let mut counts = vec![0; 2];
+    for _ in 0..n {
+        if let Some(k) = session.train_step().expect("step").sampled_task {
+            counts[k] += 1;
+        }
+    }
+    counts
+}
+
+#[test]
+fn sampling_schedules_decide_which_task_learns_first() {
+    use mtl_studio::experiment::Sampling;
+    let balance = Session::new(&scarce_y2(Sampling::Joint))
+        .expect("session")
+        .data()
+        .balance();
+    let (n1, n2) = (balance[0].train.labelled, balance[1].train.labelled);
+    assert_eq!(
+        n2,
+        (n1 as f64 * 0.1).round() as usize,
+        "y2 keeps a tenth: {n1} vs {n2}"
+    );
+
+    let mut drop_y2 = Vec::new();
+    for sampling in [Sampling::Proportional, Sampling::Uniform] {
+        let mut s = Session::new(&scarce_y2(sampling)).expect("session");
+        let before = losses(&s, Split::Val);
+        let counts = sampled_counts(&mut s, 60);
+        let after = losses(&s, Split::Val);
+        let share_y2 = counts[1] as f64 / 60.0;
+        match sampling {
+            Sampling::Proportional => assert!(share_y2 < 0.25, "about 1/11: {counts:?}"),
+            _ => assert!((0.3..0.7).contains(&share_y2), "about half: {counts:?}"),
+        }
+        drop_y2.push(before[1] - after[1]);
+    }
+    assert!(
+        drop_y2[1] > drop_y2[0],
+        "uniform sampling teaches the scarce task faster: {drop_y2:?}"
+    );
+
+    // Annealed: proportional at first, uniform by the end.
+    let mut s = Session::new(&scarce_y2(Sampling::Annealed)).expect("session");
+    let per_epoch = s.steps_per_epoch() as usize;
+    let first = sampled_counts(&mut s, per_epoch);
+    let _ = sampled_counts(&mut s, 2 * per_epoch);
+    let last = sampled_counts(&mut s, per_epoch);
+    assert!(
+        last[1] > first[1],
+        "y2 is drawn more often late: {first:?} then {last:?}"
+    );
+
+    // Joint batches draw no task.
+    let mut s = Session::new(&scarce_y2(Sampling::Joint)).expect("session");
+    assert_eq!(sampled_counts(&mut s, 5), [0, 0]);
+}
+
+#[test]
+fn sampling_probabilities_follow_their_formulas() {
+    use mtl_studio::experiment::Sampling;
+    let n = [1000, 100];
+    let p = Sampling::Proportional.probabilities(&n, 0.3).expect("p");
+    assert!((p[0] - 1000.0 / 1100.0).abs() < 1e-12);
+    let u = Sampling::Uniform.probabilities(&n, 0.3).expect("u");
+    assert_eq!(u, [0.5, 0.5]);
+    let a0 = Sampling::Annealed.probabilities(&n, 0.0).expect("a0");
+    let a1 = Sampling::Annealed.probabilities(&n, 1.0).expect("a1");
+    assert!((a0[0] - p[0]).abs() < 1e-12 && (a1[0] - 0.5).abs() < 1e-12);
+    let half = Sampling::Annealed.probabilities(&n, 0.5).expect("half");
+    assert!(
+        (half[0] - 1000f64.sqrt() / (1000f64.sqrt() + 10.0)).abs() < 1e-12,
+        "α = 1/2"
+    );
+    assert!(Sampling::Joint.probabilities(&n, 0.5).is_none());
+}

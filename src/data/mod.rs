@@ -460,6 +460,22 @@ impl PreparedData {
             }
         };
         let mut train = make(&train_idx);
+        // Scarce labels on purpose: keep only a seeded share of a task's training labels.
+        for (k, task) in spec.tasks.iter().enumerate() {
+            let Some(share) = spec.training.keep_labels.get(&task.name) else {
+                continue;
+            };
+            let mask = &mut train.labels[k].mask;
+            let mut labelled: Vec<usize> = (0..mask.len()).filter(|&r| mask[r] > 0.0).collect();
+            labelled.shuffle(&mut rng::stream(
+                spec.seed,
+                &format!("keep_labels.{}", task.name),
+            ));
+            let keep = ((labelled.len() as f64 * share).round() as usize).max(1);
+            for &r in labelled.iter().skip(keep) {
+                mask[r] = 0.0;
+            }
+        }
         let mut val = make(&val_idx);
         if data.encoding.is_some() {
             // CSV data: learn regression targets on a unit scale (body mass in grams would

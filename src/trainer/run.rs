@@ -86,6 +86,8 @@ pub struct StepOutcome {
     /// The architecture's state (tower distances, Ω, cross-stitch units, gates), on
     /// diagnostic steps.
     pub arch: Option<ArchState>,
+    /// With per-task sampling, the task this step's batch was drawn for.
+    pub sampled_task: Option<usize>,
 }
 
 /// One training run.
@@ -107,6 +109,10 @@ pub struct Session {
     epoch_losses: Vec<(f64, usize)>,
     diagnostics_every: u64,
     best: Option<Best>,
+    /// Per-task sampling: each task's labelled training rows, in a shuffled order, and how
+    /// far each has been used.
+    task_rows: Vec<Vec<usize>>,
+    task_cursor: Vec<usize>,
 }
 
 /// The best epoch so far under the stop rules' monitored loss.
@@ -164,6 +170,8 @@ impl Session {
             epoch_losses: vec![(0.0, 0); k],
             diagnostics_every: DIAGNOSTICS_EVERY,
             best: None,
+            task_rows: Vec::new(),
+            task_cursor: Vec::new(),
             weights: spec.weighting.initial_weights(&spec.tasks),
             spec: spec.clone(),
             batch_rng: rng::stream(spec.seed, "batches"),
@@ -177,7 +185,55 @@ impl Session {
             data,
         };
         session.reshuffle();
+        if !session.spec.training.sampling.is_joint() {
+            session.task_rows = session
+                .data
+                .train
+                .labels
+                .iter()
+                .map(|l| (0..l.mask.len()).filter(|&r| l.mask[r] > 0.0).collect())
+                .collect();
+            session.task_cursor = vec![usize::MAX; k];
+        }
         Ok(session)
+    }
+
+    /// The rows of the next batch (`n` of them) and, with per-task sampling, the task drawn.
+    fn next_rows(&mut self, n: usize) -> (Vec<usize>, Option<usize>) {
+        let labelled: Vec<usize> = self.task_rows.iter().map(Vec::len).collect();
+        let total_steps = (self.steps_per_epoch() * self.spec.training.epochs as u64).max(1);
+        let progress = self.step as f64 / total_steps as f64;
+        let Some(p) = self
+            .spec
+            .training
+            .sampling
+            .probabilities(&labelled, progress)
+        else {
+            return (self.order[self.cursor..self.cursor + n].to_vec(), None);
+        };
+        let u: f64 = rand::Rng::random(&mut self.batch_rng);
+        let mut acc = 0.0;
+        let mut k = p.len() - 1;
+        for (i, pi) in p.iter().enumerate() {
+            acc += pi;
+            if u < acc {
+                k = i;
+                break;
+            }
+        }
+        let mut rows = Vec::with_capacity(n);
+        let pool_len = self.task_rows[k].len();
+        while rows.len() < n.min(pool_len) {
+            if self.task_cursor[k] >= pool_len {
+                self.task_rows[k].shuffle(&mut self.batch_rng);
+                self.task_cursor[k] = 0;
+            }
+            let take = (n - rows.len()).min(pool_len - self.task_cursor[k]);
+            let c = self.task_cursor[k];
+            rows.extend_from_slice(&self.task_rows[k][c..c + take]);
+            self.task_cursor[k] += take;
+        }
+        (rows, Some(k))
     }
 
     fn reshuffle(&mut self) {
@@ -346,7 +402,8 @@ impl Session {
             self.reshuffle();
         }
         let end = (self.cursor + self.spec.training.batch_size).min(self.order.len());
-        let batch = self.data.train.gather(&self.order[self.cursor..end]);
+        let (rows, sampled_task) = self.next_rows(end - self.cursor);
+        let batch = self.data.train.gather(&rows);
         self.cursor = end;
         let step = self.step + 1;
         let epoch = self.epochs_done;
@@ -490,6 +547,7 @@ impl Session {
             grad_norms,
             grad_cosines,
             arch,
+            sampled_task,
         })
     }
 

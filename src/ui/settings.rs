@@ -731,6 +731,20 @@ pub fn training_ui(ui: &mut Ui, spec: &mut ExperimentSpec) -> bool {
             egui::DragValue::new(&mut spec.training.batch_size).range(1..=65_536),
         )
         .changed();
+        let batches = ui.label("Batches").id;
+        egui::ComboBox::from_id_salt("sampling")
+            .selected_text(spec.training.sampling.label())
+            .show_ui(ui, |ui| {
+                for s in crate::experiment::Sampling::ALL {
+                    changed |= ui
+                        .selectable_value(&mut spec.training.sampling, s, s.label())
+                        .changed();
+                }
+            })
+            .response
+            .labelled_by(batches)
+            .on_hover_text("Joint: every batch from all rows. Per task: each step draws a task (uniformly, in proportion to its labelled rows, or annealed from proportional to uniform) and a batch from that task's labelled rows; every task labelled in the batch learns from it.");
+        ui.end_row();
         changed |= super::grid_row(
             ui,
             "Validation share",
