@@ -48,6 +48,7 @@ pub fn reference_spec(epochs: usize) -> ExperimentSpec {
             scale: 1.0,
             sin_terms: 10,
             noise_std: 0.1,
+            ..MmoeSpec::default()
         }),
         model: crate::experiment::ModelSpec {
             input: 100,

@@ -68,6 +68,24 @@ pub enum Command {
         #[arg(short, long)]
         quiet: bool,
     },
+    /// Measure how tasks help each other during a short run (TAG lookahead affinity and
+    /// gradient cosines), write the K × K matrices and suggest groups of tasks.
+    Affinity {
+        /// The spec file (TOML or JSON).
+        spec: PathBuf,
+        /// Output folder: affinity.csv, affinity.png, groups.txt.
+        #[arg(short, long)]
+        out: PathBuf,
+        /// Training steps of the short run.
+        #[arg(long, default_value_t = 300)]
+        steps: usize,
+        /// Measure every this many steps.
+        #[arg(long, default_value_t = 10)]
+        every: usize,
+        /// Step size of the lookahead.
+        #[arg(long, default_value_t = 0.01)]
+        lookahead: f64,
+    },
     /// Run an exported model on the inputs of a CSV file; writes predictions as CSV.
     Predict {
         /// A `model.safetensors` file, or a folder holding one.
@@ -200,6 +218,17 @@ pub fn run(command: Command) -> Result<(), CliError> {
             output,
         } => predict(&model, &input, output.as_deref()),
         Command::Strategies => print_strategies(),
+        Command::Affinity {
+            spec,
+            out,
+            steps,
+            every,
+            lookahead,
+        } => {
+            let spec = ExperimentSpec::load(&spec)?;
+            let report = affinity_to_dir(&spec, &out, steps, every, lookahead)?;
+            stdout_line(report.trim_end())
+        }
         Command::Aggregate {
             cases,
             output,
@@ -308,6 +337,136 @@ fn inspect_idx(file: &Path) -> Result<(), CliError> {
         stdout_line(&format!("  {} ({}): {}", t.name, t.kind, counts.join(", ")))?;
     }
     Ok(())
+}
+
+/// Trains `spec` for `steps` steps, measuring the affinity every `every` steps before the
+/// step; writes `affinity.csv` (`from,to,tag,cosine`, the means), `affinity.png` and
+/// `groups.txt`, and returns the text report.
+pub fn affinity_to_dir(
+    spec: &ExperimentSpec,
+    out: &Path,
+    steps: usize,
+    every: usize,
+    lookahead: f64,
+) -> Result<String, CliError> {
+    if !(lookahead.is_finite() && lookahead > 0.0) {
+        return Err(CliError::Other(format!(
+            "--lookahead {lookahead} must be > 0"
+        )));
+    }
+    std::fs::create_dir_all(out).map_err(|e| {
+        CliError::Other(format!(
+            "cannot create the output folder: {e}: {}",
+            out.display()
+        ))
+    })?;
+    let mut session = Session::new(spec)?;
+    let names: Vec<String> = session
+        .data()
+        .tasks
+        .iter()
+        .map(|t| t.name.clone())
+        .collect();
+    let k = names.len();
+    let (mut tag, mut cos) = (vec![0.0; k * k], vec![0.0; k * k]);
+    let (mut tag_n, mut cos_n) = (vec![0usize; k * k], vec![0usize; k * k]);
+    for step in 0..steps {
+        if step % every.max(1) == 0 {
+            let (t, c) = session.measure_affinity(lookahead)?;
+            for i in 0..k * k {
+                if t[i].is_finite() {
+                    tag[i] += t[i];
+                    tag_n[i] += 1;
+                }
+                if c[i].is_finite() {
+                    cos[i] += c[i];
+                    cos_n[i] += 1;
+                }
+            }
+        }
+        session.train_step()?;
+    }
+    let mean = |s: &[f64], n: &[usize]| -> Vec<f64> {
+        s.iter()
+            .zip(n)
+            .map(|(v, c)| if *c > 0 { v / *c as f64 } else { f64::NAN })
+            .collect()
+    };
+    let (tag, cos) = (mean(&tag, &tag_n), mean(&cos, &cos_n));
+    write_affinity_csv(&out.join("affinity.csv"), &names, &tag, &cos)?;
+    export::plot::affinity_png(
+        &out.join("affinity.png"),
+        &names,
+        &[
+            ("Lookahead affinity (TAG): a step on row helps column", &tag),
+            ("Gradient cosine", &cos),
+        ],
+    )?;
+    let mut report = format!(
+        "task affinity after {steps} steps of '{}' (TAG lookahead {lookahead}, measured every {every} steps)\n",
+        spec.name
+    );
+    let width = names.iter().map(String::len).max().unwrap_or(4).max(8);
+    report.push_str(&format!("{:width$}", "from\\to"));
+    for n in &names {
+        report.push_str(&format!(" {n:>width$}"));
+    }
+    report.push('\n');
+    for (i, n) in names.iter().enumerate() {
+        report.push_str(&format!("{n:width$}"));
+        for j in 0..k {
+            report.push_str(&format!(" {:>width$.3}", tag[i * k + j]));
+        }
+        report.push('\n');
+    }
+    for groups in 2..=3.min(k) {
+        if let Some(g) = crate::metrics::affinity::best_partition(&tag, k, groups) {
+            let text: Vec<String> = g
+                .groups
+                .iter()
+                .map(|grp| {
+                    let members: Vec<&str> = grp.iter().map(|&t| names[t].as_str()).collect();
+                    format!("{{{}}}", members.join(", "))
+                })
+                .collect();
+            report.push_str(&format!(
+                "best split into {groups} groups: {} (summed affinity {:.3})\n",
+                text.join(" "),
+                g.score
+            ));
+        }
+    }
+    export::write_atomic(&out.join("groups.txt"), report.as_bytes())?;
+    Ok(report)
+}
+
+/// `from,to,tag,cosine`, one row per ordered pair of tasks.
+fn write_affinity_csv(
+    path: &Path,
+    names: &[String],
+    tag: &[f64],
+    cos: &[f64],
+) -> Result<(), CliError> {
+    let k = names.len();
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let csv_err = |e: csv::Error| CliError::Other(format!("cannot write affinity.csv: {e}"));
+    w.write_record(["from", "to", "tag", "cosine"])
+        .map_err(csv_err)?;
+    for i in 0..k {
+        for j in 0..k {
+            w.write_record([
+                names[i].clone(),
+                names[j].clone(),
+                tag[i * k + j].to_string(),
+                cos[i * k + j].to_string(),
+            ])
+            .map_err(csv_err)?;
+        }
+    }
+    let bytes = w
+        .into_inner()
+        .map_err(|e| CliError::Other(format!("cannot write affinity.csv: {e}")))?;
+    Ok(export::write_atomic(path, &bytes)?)
 }
 
 /// An IDX images file with its labels found by name.

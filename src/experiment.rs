@@ -139,6 +139,9 @@ pub struct MmoeSpec {
     pub sin_terms: usize,
     /// Standard deviation of the label noise.
     pub noise_std: f64,
+    /// With 4 or more tasks: the cosine between each later pair's first weight vector and the
+    /// first pair's, in [-1, 1] (0: pairs unrelated; negative: pairs conflict).
+    pub pair_correlation: f64,
 }
 
 impl Default for MmoeSpec {
@@ -151,6 +154,7 @@ impl Default for MmoeSpec {
             scale: 1.0,
             sin_terms: 5,
             noise_std: 0.1,
+            pair_correlation: 0.0,
         }
     }
 }
@@ -1462,6 +1466,12 @@ impl ExperimentSpec {
                     out.push(
                         "dataset.correlation",
                         format!("p={} must be in [-1, 1]", m.correlation),
+                    );
+                }
+                if !(-1.0..=1.0).contains(&m.pair_correlation) {
+                    out.push(
+                        "dataset.pair_correlation",
+                        format!("{} must be in [-1, 1]", m.pair_correlation),
                     );
                 }
                 if !(m.scale.is_finite() && m.scale > 0.0) {

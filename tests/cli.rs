@@ -384,3 +384,41 @@ fn early_stopping_from_the_spec_reports_and_logs_the_best_epoch() {
         "class counts"
     );
 }
+
+/// Issue 8's check: on four tasks built as two related pairs (documented in
+/// examples/affinity.toml), the affinity matrix shows the two blocks and the suggested split
+/// into two groups recovers the pairs.
+#[test]
+fn affinity_recovers_two_related_pairs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let spec = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/affinity.toml");
+    let out = mtl(&[
+        "affinity",
+        spec.to_str().expect("utf8"),
+        "--out",
+        dir.path().to_str().expect("utf8"),
+        "--steps",
+        "200",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report = text(&out.stdout);
+    assert!(
+        report.contains("best split into 2 groups: {y1, y2} {y3, y4}"),
+        "{report}"
+    );
+    let csv = std::fs::read_to_string(dir.path().join("affinity.csv")).expect("csv");
+    let value = |from: &str, to: &str| -> f64 {
+        csv.lines()
+            .find(|l| l.starts_with(&format!("{from},{to},")))
+            .and_then(|l| l.split(',').nth(2)?.parse().ok())
+            .expect("a row")
+    };
+    for (a, b, c) in [("y1", "y2", "y3"), ("y3", "y4", "y1"), ("y2", "y1", "y4")] {
+        assert!(
+            value(a, b) > value(a, c),
+            "{a} helps its pair {b} more than {c}"
+        );
+    }
+    let png = std::fs::read(dir.path().join("affinity.png")).expect("png");
+    assert_eq!(&png[..4], b"\x89PNG");
+}

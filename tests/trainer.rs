@@ -636,3 +636,19 @@ fn sampling_probabilities_follow_their_formulas() {
     );
     assert!(Sampling::Joint.probabilities(&n, 0.5).is_none());
 }
+
+#[test]
+fn measuring_affinity_leaves_the_model_as_it_was() {
+    let spec = common::small_spec(1500, 2);
+    let mut s = Session::new(&spec).expect("session");
+    s.train_step().expect("step");
+    let before = losses(&s, Split::Val);
+    let (tag, cosine) = s.measure_affinity(0.01).expect("affinity");
+    assert_eq!(losses(&s, Split::Val), before, "the lookahead is undone");
+    assert!(tag.iter().all(|v| v.is_finite()) && tag.len() == 4);
+    assert!((cosine[0] - 1.0).abs() < 1e-9 && (cosine[3] - 1.0).abs() < 1e-9);
+    assert!(
+        tag[0] > 0.0 && tag[3] > 0.0,
+        "a step on a task helps that task: {tag:?}"
+    );
+}

@@ -71,6 +71,8 @@ fn orthonormal(rng: &mut ChaCha8Rng, count: usize, dim: usize) -> Vec<Vec<f64>> 
 ///
 /// Tasks come in pairs: for each pair draw orthonormal u₁, u₂ (one orthonormal set over all
 /// tasks, so different pairs are unrelated), set w₁ = c·u₁ and w₂ = c·(p·u₁ + √(1−p²)·u₂), and
+/// (with `pair_correlation` r ≠ 0) tilt each later pair's u₁ towards the first pair's:
+/// u₁ ← r·u₁⁽¹⁾ + √(1−r²)·u₁, so r < 0 makes the pairs conflict;
 /// y = wᵀx + Σᵢ sin(αᵢ·wᵀx + βᵢ) + ε with x ~ N(0, I), α, β ~ N(0, 1) shared by all tasks and
 /// ε ~ N(0, σ²). The label correlation is lower than p because of the sine terms; see
 /// [`Dataset::label_correlation`].
@@ -79,16 +81,32 @@ pub fn mmoe(spec: &MmoeSpec, seed: u64) -> Dataset {
     let (d, k, c, p) = (spec.dim, spec.tasks, spec.scale, spec.correlation);
     let basis = orthonormal(&mut rng, k, d);
     let q = (1.0 - p * p).max(0.0).sqrt();
+    // Each pair's first direction: its own, or leaning on the first pair's by pair_correlation.
+    let (r, rq) = (
+        spec.pair_correlation,
+        (1.0 - spec.pair_correlation.powi(2)).max(0.0).sqrt(),
+    );
+    let first = |t: usize| -> Vec<f64> {
+        if t < 2 || r == 0.0 {
+            basis[t - t % 2].clone()
+        } else {
+            basis[0]
+                .iter()
+                .zip(&basis[t - t % 2])
+                .map(|(a, b)| r * a + rq * b)
+                .collect()
+        }
+    };
     let weights: Vec<Vec<f64>> = (0..k)
         .map(|t| {
+            let u1 = first(t);
             if t % 2 == 1 {
-                let (u1, u2) = (&basis[t - 1], &basis[t]);
                 u1.iter()
-                    .zip(u2)
+                    .zip(&basis[t])
                     .map(|(a, b)| c * (p * a + q * b))
                     .collect()
             } else {
-                basis[t].iter().map(|a| c * a).collect()
+                u1.iter().map(|a| c * a).collect()
             }
         })
         .collect();
@@ -292,7 +310,7 @@ const SHAPES_LABELS: [(&str, TaskKind); 8] = [
 ];
 
 /// Shapes-32 (this project's recipe, after dSprites): one grey shape per 32 × 32 image
-/// (with `max_shapes` > 1, see [`multi_shapes`]).
+/// (with `max_shapes` > 1: 1 to `max_shapes` shapes that do not overlap, see `multi_shapes`).
 ///
 /// Class k ∈ {circle, square, triangle}; circumradius r ~ U(6, 12) px; centre ~ U(r + 1,
 /// 31 − r) on both axes; rotation θ ~ U(0, 2π); intensity v ~ U(0.5, 1). Each pixel is

@@ -121,7 +121,12 @@ pub fn loss_png(path: &Path, title: &str, curves: &[Curve]) -> Result<(), Export
         path: path.to_owned(),
         message,
     })?;
-    let img = image::RgbImage::from_raw(W, H, buf).ok_or_else(|| ExportError::Format {
+    write_png(path, W, H, buf)
+}
+
+/// Encodes an RGB buffer as PNG and writes it atomically.
+fn write_png(path: &Path, w: u32, h: u32, buf: Vec<u8>) -> Result<(), ExportError> {
+    let img = image::RgbImage::from_raw(w, h, buf).ok_or_else(|| ExportError::Format {
         path: path.to_owned(),
         message: "image buffer has the wrong size".to_owned(),
     })?;
@@ -132,6 +137,114 @@ pub fn loss_png(path: &Path, title: &str, curves: &[Curve]) -> Result<(), Export
             message: e.to_string(),
         })?;
     write_atomic(path, png.get_ref())
+}
+
+/// A value in [−1, 1] as a diverging colour: negative warm red, positive blue, 0 light grey.
+fn diverging(v: f64) -> RGBColor {
+    let t = if v.is_finite() {
+        v.clamp(-1.0, 1.0)
+    } else {
+        0.0
+    };
+    let grey = [235.0, 235.0, 235.0];
+    let end = if t < 0.0 {
+        [215.0, 70.0, 45.0]
+    } else {
+        [45.0, 115.0, 200.0]
+    };
+    let mix = |i: usize| (grey[i] + (end[i] - grey[i]) * t.abs()) as u8;
+    RGBColor(mix(0), mix(1), mix(2))
+}
+
+/// Two K × K heatmaps side by side (row i, column j: "i onto j"), each scaled to its largest
+/// magnitude, with the values written in the cells.
+pub fn affinity_png(
+    path: &Path,
+    names: &[String],
+    panels: &[(&str, &[f64])],
+) -> Result<(), ExportError> {
+    const CELL: u32 = 90;
+    const LEFT: u32 = 130;
+    const TOP: u32 = 120;
+    register_font();
+    let k = names.len() as u32;
+    let panel_w = LEFT + CELL * k + 40;
+    let w = panel_w * panels.len().max(1) as u32;
+    let h = TOP + CELL * k + 30;
+    let mut buf = vec![255u8; (w * h * 3) as usize];
+    let drawn: Result<(), String> = (|| {
+        let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        let text = |size| ("sans-serif", size).into_font().color(&BLACK);
+        for (p, (title, values)) in panels.iter().enumerate() {
+            let x0 = p as u32 * panel_w;
+            let scale = values
+                .iter()
+                .filter(|v| v.is_finite())
+                .fold(0.0f64, |m, v| m.max(v.abs()))
+                .max(1e-12);
+            root.draw(&Text::new(
+                title.to_string(),
+                ((x0 + 20) as i32, 16),
+                text(22),
+            ))
+            .map_err(|e| e.to_string())?;
+            root.draw(&Text::new(
+                "row: the task stepped on; column: the task measured".to_owned(),
+                ((x0 + 20) as i32, 48),
+                text(15),
+            ))
+            .map_err(|e| e.to_string())?;
+            for (j, name) in names.iter().enumerate() {
+                let x = x0 + LEFT + j as u32 * CELL + 8;
+                root.draw(&Text::new(
+                    name.clone(),
+                    (x as i32, (TOP - 28) as i32),
+                    text(16),
+                ))
+                .map_err(|e| e.to_string())?;
+                let y = TOP + j as u32 * CELL + CELL / 2 - 8;
+                root.draw(&Text::new(
+                    name.clone(),
+                    ((x0 + 20) as i32, y as i32),
+                    text(16),
+                ))
+                .map_err(|e| e.to_string())?;
+            }
+            for i in 0..k as usize {
+                for j in 0..k as usize {
+                    let v = values.get(i * k as usize + j).copied().unwrap_or(f64::NAN);
+                    let (cx, cy) = (x0 + LEFT + j as u32 * CELL, TOP + i as u32 * CELL);
+                    root.draw(&Rectangle::new(
+                        [
+                            (cx as i32, cy as i32),
+                            ((cx + CELL - 4) as i32, (cy + CELL - 4) as i32),
+                        ],
+                        diverging(v / scale).filled(),
+                    ))
+                    .map_err(|e| e.to_string())?;
+                    let label = if v.is_finite() {
+                        format!("{v:+.3}")
+                    } else {
+                        "n/a".to_owned()
+                    };
+                    root.draw(&Text::new(
+                        label,
+                        ((cx + 14) as i32, (cy + CELL / 2 - 10) as i32),
+                        text(17),
+                    ))
+                    .map_err(|e| e.to_string())?;
+                }
+            }
+        }
+        root.present().map_err(|e| e.to_string())?;
+        Ok(())
+    })();
+    drawn.map_err(|message| ExportError::Format {
+        path: path.to_owned(),
+        message,
+    })?;
+    write_png(path, w, h, buf)
 }
 
 /// A tick label without floating-point noise: `0.6`, not `0.6000000001`.

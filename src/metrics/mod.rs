@@ -1,5 +1,6 @@
 //! Per-task metrics and the bounded history that charts draw from.
 
+pub mod affinity;
 pub mod history;
 
 use crate::experiment::TaskKind;
