@@ -62,7 +62,7 @@ fn main() {
     for s in 1..=steps {
         let epoch = s as f64 / 150.0;
         let loss = (1.0 / (1.0 + epoch)) as f32;
-        history.apply(TrainerEvent::Step(StepMetrics {
+        history.apply(TrainerEvent::Step(Box::new(StepMetrics {
             run_id: 0,
             step: s,
             epoch,
@@ -75,7 +75,8 @@ fn main() {
             grad_norms: Some(vec![0.3, 0.4]),
             grad_cosines: Some(vec![1.0, 0.2, 0.2, 1.0]),
             arch: None,
-        }));
+            affinity: None,
+        })));
         if s % 150 == 0 {
             for split in [Split::Train, Split::Val] {
                 history.apply(TrainerEvent::Eval(EvalMetrics {

@@ -40,6 +40,8 @@ pub enum CentreTab {
     Metrics,
     /// The data: rows, label histograms, scatter or images.
     Dataset,
+    /// Task affinity and suggested groups.
+    Affinity,
 }
 
 /// The application.
@@ -403,6 +405,69 @@ impl MtlApp {
         };
         self.remember_dir(&path);
         self.open_dataset(&path, ctx);
+    }
+
+    fn affinity_tab(&mut self, ui: &mut egui::Ui) {
+        let every = &mut self.state.spec.training.affinity_every;
+        let mut on = *every > 0;
+        ui.horizontal(|ui| {
+            if ui
+                .checkbox(&mut on, "Measure task affinity while training")
+                .on_hover_text("Every 10 steps, a lookahead step on each task's gradient alone measures how it changes every task's loss on the same batch (Fifty et al., NeurIPS 2021). Costs K + 1 forward and K backward passes per measurement. Takes effect on the next run.")
+                .changed()
+            {
+                *every = if on { 10 } else { 0 };
+            }
+            ui.weak("Row: the task stepped on; column: the task measured. Positive (blue): the step helps.");
+        });
+        match plots::affinity_ui(ui, &self.history, &self.state.view) {
+            Some(plots::AffinityAction::KeepTasks(names)) => {
+                let spec = &mut self.state.spec;
+                spec.tasks.retain(|t| names.contains(&t.name));
+                spec.training.stop.monitor = "mean".to_owned();
+                spec.training.keep_labels.retain(|t, _| names.contains(t));
+                spec.sync_heads();
+                self.status = Some((
+                    false,
+                    format!(
+                        "The experiment now trains {}; press Restart",
+                        names.join(", ")
+                    ),
+                ));
+            }
+            Some(plots::AffinityAction::SaveGroups(groups)) => self.save_groups(&groups),
+            None => {}
+        }
+    }
+
+    /// Writes one spec per group of tasks into a folder the user picks.
+    fn save_groups(&mut self, groups: &[Vec<String>]) {
+        let Some(dir) = self.dialog().pick_folder() else {
+            return;
+        };
+        let mut written = Vec::new();
+        for group in groups {
+            let mut spec = self.state.spec.clone();
+            spec.tasks.retain(|t| group.contains(&t.name));
+            spec.training.keep_labels.retain(|t, _| group.contains(t));
+            spec.training.stop.monitor = "mean".to_owned();
+            spec.training.affinity_every = 0;
+            spec.sync_heads();
+            spec.name = format!("{} [{}]", spec.name, group.join(", "));
+            let path = dir.join(format!("group-{}.toml", group.join("-")));
+            let result = spec
+                .to_toml()
+                .map_err(|e| e.to_string())
+                .and_then(|t| export::write_atomic(&path, t.as_bytes()).map_err(|e| e.to_string()));
+            match result {
+                Ok(()) => written.push(path.display().to_string()),
+                Err(e) => {
+                    self.status = Some((true, format!("Not saved: {e}")));
+                    return;
+                }
+            }
+        }
+        self.status = Some((false, format!("Saved {}", written.join(", "))));
     }
 
     /// Starts importing a CSV file (`.csv` or `.csv.gz`): it is read and checked on a
@@ -845,6 +910,11 @@ impl MtlApp {
                     "Dataset",
                     "The rows, each task's labels, and the inputs as points or images",
                 ),
+                (
+                    CentreTab::Affinity,
+                    "Affinity",
+                    "Which tasks help which (TAG lookahead and gradient cosines), and groups to train together",
+                ),
             ] {
                 ui.selectable_value(&mut self.state.tab, tab, label)
                     .on_hover_text(hint);
@@ -859,6 +929,7 @@ impl MtlApp {
                 plots::charts_ui(ui, &self.history, &self.past_runs, &self.state.view);
             }
             CentreTab::Metrics => plots::metrics_table_ui(ui, &self.history),
+            CentreTab::Affinity => self.affinity_tab(ui),
             CentreTab::Dataset => {
                 self.refresh_summary();
                 let note = match (&self.summary.data, self.summary.rows) {

@@ -354,12 +354,7 @@ pub fn affinity_to_dir(
             "--lookahead {lookahead} must be > 0"
         )));
     }
-    std::fs::create_dir_all(out).map_err(|e| {
-        CliError::Other(format!(
-            "cannot create the output folder: {e}: {}",
-            out.display()
-        ))
-    })?;
+    create_out_dir(out)?;
     let mut session = Session::new(spec)?;
     let names: Vec<String> = session
         .data()
@@ -467,6 +462,16 @@ fn write_affinity_csv(
         .into_inner()
         .map_err(|e| CliError::Other(format!("cannot write affinity.csv: {e}")))?;
     Ok(export::write_atomic(path, &bytes)?)
+}
+
+/// Creates the output folder (and its parents) or says why it cannot.
+fn create_out_dir(out: &Path) -> Result<(), CliError> {
+    std::fs::create_dir_all(out).map_err(|e| {
+        CliError::Other(format!(
+            "cannot create the output folder: {e}: {}",
+            out.display()
+        ))
+    })
 }
 
 /// An IDX images file with its labels found by name.
@@ -641,12 +646,7 @@ pub fn train_to_dir(
     out: &Path,
     progress: bool,
 ) -> Result<TrainReport, CliError> {
-    std::fs::create_dir_all(out).map_err(|e| {
-        CliError::Other(format!(
-            "cannot create the output folder: {e}: {}",
-            out.display()
-        ))
-    })?;
+    create_out_dir(out)?;
     let mut session = Session::new(spec)?;
     let total = session.steps_per_epoch() * spec.training.epochs as u64;
     let bar = if progress {

@@ -375,6 +375,10 @@ pub struct TaskSpec {
     pub weight: f32,
 }
 
+fn is_zero(v: &usize) -> bool {
+    *v == 0
+}
+
 fn one() -> f32 {
     1.0
 }
@@ -1083,6 +1087,10 @@ pub struct TrainingSpec {
     /// How the rows of a batch are chosen.
     #[serde(skip_serializing_if = "Sampling::is_joint")]
     pub sampling: Sampling,
+    /// Measure TAG's lookahead task affinity every this many steps while training (0: never);
+    /// each measurement costs K + 1 forward and K backward passes.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub affinity_every: usize,
     /// Per task name, the share of its training labels to keep (seeded; the others are
     /// treated as missing), to study tasks with scarce labels. Validation labels stay.
     #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
@@ -1204,6 +1212,7 @@ impl Default for TrainingSpec {
             validation_fraction: 0.2,
             stop: StopSpec::default(),
             sampling: Sampling::Joint,
+            affinity_every: 0,
             keep_labels: std::collections::BTreeMap::new(),
         }
     }

@@ -584,3 +584,38 @@ fn ticking_early_stopping_sets_a_patience_in_the_spec() {
         "the monitor menu appears"
     );
 }
+
+#[test]
+fn measuring_affinity_while_training_suggests_groups_and_a_click_keeps_one() {
+    let mut h = harness();
+    h.run_steps(2);
+    h.get_by_label("Affinity").click();
+    h.run_steps(2);
+    h.get_by_label("Measure task affinity while training")
+        .click();
+    h.run_steps(2);
+    assert_eq!(h.state().state.spec.training.affinity_every, 10);
+    h.get_by_label("▶ Train").click();
+    h.run_steps(1);
+    step_until(&mut h, "affinity measurements", |app| {
+        app.history.affinity.as_ref().is_some_and(|(_, n)| *n >= 2)
+    });
+    h.get_by_label("⏹ Stop").click();
+    h.run_steps(2);
+    let tasks = |app: &MtlApp| -> Vec<String> {
+        app.state
+            .spec
+            .tasks
+            .iter()
+            .map(|t| t.name.clone())
+            .collect()
+    };
+    assert_eq!(tasks(h.state()), ["y1", "y2"]);
+    h.get_by_label("{y2}").click();
+    h.run_steps(2);
+    assert_eq!(
+        tasks(h.state()),
+        ["y2"],
+        "the group button keeps that group's tasks"
+    );
+}

@@ -117,15 +117,21 @@ pub fn loss_png(path: &Path, title: &str, curves: &[Curve]) -> Result<(), Export
         root.present().map_err(|e| e.to_string())?;
         Ok(())
     })();
+    write_png(path, W, H, buf, drawn)
+}
+
+/// Encodes an RGB buffer as PNG and writes it atomically, unless drawing it failed.
+fn write_png(
+    path: &Path,
+    w: u32,
+    h: u32,
+    buf: Vec<u8>,
+    drawn: Result<(), String>,
+) -> Result<(), ExportError> {
     drawn.map_err(|message| ExportError::Format {
         path: path.to_owned(),
         message,
     })?;
-    write_png(path, W, H, buf)
-}
-
-/// Encodes an RGB buffer as PNG and writes it atomically.
-fn write_png(path: &Path, w: u32, h: u32, buf: Vec<u8>) -> Result<(), ExportError> {
     let img = image::RgbImage::from_raw(w, h, buf).ok_or_else(|| ExportError::Format {
         path: path.to_owned(),
         message: "image buffer has the wrong size".to_owned(),
@@ -240,11 +246,7 @@ pub fn affinity_png(
         root.present().map_err(|e| e.to_string())?;
         Ok(())
     })();
-    drawn.map_err(|message| ExportError::Format {
-        path: path.to_owned(),
-        message,
-    })?;
-    write_png(path, w, h, buf)
+    write_png(path, w, h, buf, drawn)
 }
 
 /// A tick label without floating-point noise: `0.6`, not `0.6000000001`.

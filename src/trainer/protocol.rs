@@ -99,6 +99,9 @@ pub struct StepMetrics {
     /// The architecture's state (tower distances, Ω, cross-stitch units, gates), as last
     /// measured.
     pub arch: Option<crate::model::ArchState>,
+    /// TAG lookahead affinity (K × K, row onto column), summed over the measurements since
+    /// the previous event, with how many there were (when `training.affinity_every` is set).
+    pub affinity: Option<(Vec<f64>, usize)>,
 }
 
 /// Which rows a metric was computed on.
@@ -157,7 +160,7 @@ pub enum TrainerEvent {
         info: Box<RunInfo>,
     },
     /// Training progress.
-    Step(StepMetrics),
+    Step(Box<StepMetrics>),
     /// Per-task losses and metrics on a split.
     Eval(EvalMetrics),
     /// The run changed state.

@@ -152,11 +152,15 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 }
 
 /// Running sums between two `Step` events.
+/// Step size of the live TAG lookahead (as `mtl-studio affinity`'s default).
+pub const AFFINITY_LOOKAHEAD: f64 = 0.01;
+
 #[derive(Default)]
 struct Aggregate {
     grad_norms: Option<Vec<f64>>,
     grad_cosines: Option<Vec<f64>>,
     arch: Option<crate::model::ArchState>,
+    affinity: Option<(Vec<f64>, usize)>,
     losses: Vec<(f64, usize)>,
     total: f64,
     steps: usize,
@@ -364,6 +368,19 @@ impl Worker {
             }
 
             let started = Instant::now();
+            let every = spec.training.affinity_every;
+            if every > 0 && session.step_count() % every as u64 == 0 {
+                let (tag, _) = session.measure_affinity(AFFINITY_LOOKAHEAD)?;
+                let (sum, n) = agg
+                    .affinity
+                    .get_or_insert_with(|| (vec![0.0; tag.len()], 0));
+                for (s, v) in sum.iter_mut().zip(&tag) {
+                    if v.is_finite() {
+                        *s += v;
+                    }
+                }
+                *n += 1;
+            }
             let outcome = match session.train_step() {
                 Ok(o) => o,
                 Err(TrainError::Diverged { task, step, value }) => {
@@ -469,7 +486,7 @@ impl Worker {
             return;
         }
         let secs = interval.as_secs_f64();
-        let event = TrainerEvent::Step(StepMetrics {
+        let event = TrainerEvent::Step(Box::new(StepMetrics {
             run_id: self.run_id,
             step: session.step_count(),
             epoch: session.epoch_progress(),
@@ -496,7 +513,8 @@ impl Worker {
             grad_norms: agg.grad_norms.clone(),
             grad_cosines: agg.grad_cosines.clone(),
             arch: agg.arch.clone(),
-        });
+            affinity: agg.affinity.clone(),
+        }));
         match self.events.try_send(event) {
             Ok(()) => {
                 *agg = Aggregate::default();

@@ -52,6 +52,8 @@ pub struct RunHistory {
     pub diverged: Option<String>,
     /// When a stop rule ended the run: where and why.
     pub stopped: Option<crate::trainer::Stopped>,
+    /// TAG lookahead affinity summed over every measurement of the run, and their number.
+    pub affinity: Option<(Vec<f64>, usize)>,
 }
 
 impl RunHistory {
@@ -72,6 +74,7 @@ impl RunHistory {
             last_step: None,
             diverged: None,
             stopped: None,
+            affinity: None,
         }
     }
 
@@ -131,7 +134,16 @@ impl RunHistory {
                     }
                     self.arch = Some(arch.clone());
                 }
-                self.last_step = Some(m);
+                if let Some((sum, n)) = &m.affinity {
+                    let (total, count) = self
+                        .affinity
+                        .get_or_insert_with(|| (vec![0.0; sum.len()], 0));
+                    for (t, s) in total.iter_mut().zip(sum) {
+                        *t += s;
+                    }
+                    *count += n;
+                }
+                self.last_step = Some(*m);
                 None
             }
             TrainerEvent::Eval(e) => {
@@ -168,6 +180,20 @@ impl RunHistory {
                 Some((true, format!("Training failed: {message}")))
             }
         }
+    }
+
+    /// The run's task names (empty before it starts).
+    pub fn task_names(&self) -> Vec<String> {
+        self.info
+            .as_ref()
+            .map(|i| i.task_names.clone())
+            .unwrap_or_default()
+    }
+
+    /// The mean TAG affinity over the run's measurements (K × K, row onto column).
+    pub fn affinity_mean(&self) -> Option<Vec<f64>> {
+        let (sum, n) = self.affinity.as_ref().filter(|(_, n)| *n > 0)?;
+        Some(sum.iter().map(|v| v / *n as f64).collect())
     }
 
     /// Evaluations of one split as `(epoch, loss)` or `(epoch, metric)` points per task.

@@ -675,11 +675,7 @@ pub fn charts_ui(ui: &mut Ui, history: &RunHistory, past: &[RunHistory], prefs: 
         history,
         past: if prefs.compare { past } else { &[] },
         prefs,
-        names: history
-            .info
-            .as_ref()
-            .map(|i| i.task_names.clone())
-            .unwrap_or_default(),
+        names: history.task_names(),
         link: ui.scope_id().with("mtl-charts-x"),
         size: egui::Vec2::ZERO,
     };
@@ -799,4 +795,94 @@ fn fmt_metric(v: f64) -> String {
     } else {
         format!("{v:.4}")
     }
+}
+
+/// What the Affinity tab asks the app to do.
+#[derive(Clone, Debug, PartialEq)]
+pub enum AffinityAction {
+    /// Keep only these tasks (by name) in the experiment.
+    KeepTasks(Vec<String>),
+    /// Save one experiment per group (task names per group).
+    SaveGroups(Vec<Vec<String>>),
+}
+
+/// The Affinity tab: TAG's mean lookahead affinity and the latest gradient cosines as
+/// heatmaps, and the best groupings of the tasks with buttons to act on them.
+pub fn affinity_ui(ui: &mut Ui, history: &RunHistory, prefs: &ViewPrefs) -> Option<AffinityAction> {
+    let charts = Charts {
+        history,
+        past: &[],
+        prefs,
+        names: history.task_names(),
+        link: ui.scope_id().with("mtl-affinity"),
+        size: egui::vec2(
+            ((ui.available_width() - 30.0) / 2.0).clamp(220.0, 520.0),
+            (ui.available_height() - 220.0).clamp(200.0, 460.0),
+        ),
+    };
+    let k = charts.names.len();
+    let tag = history
+        .affinity_mean()
+        .filter(|m| m.len() == k * k && k > 0);
+    let labels = charts.task_labels();
+    let scale = tag.as_ref().map_or(1.0, |m| {
+        m.iter()
+            .filter(|v| v.is_finite())
+            .fold(1e-12f64, |a, v| a.max(v.abs()))
+    });
+    let measured = history.affinity.as_ref().map_or(0, |(_, n)| *n);
+    ui.horizontal(|ui| {
+        ui.vertical(|ui| {
+            ui.strong(format!(
+                "Lookahead affinity (TAG), mean of {measured} measurements"
+            ));
+            charts.heatmap(
+                ui,
+                charts.size,
+                &labels,
+                &labels,
+                tag.as_deref(),
+                &|v| v / scale,
+                "tick \"Measure task affinity\" above, then Restart",
+                &[
+                    ("a step on the row task hurts the column task", -0.8),
+                    ("it helps", 0.8),
+                ],
+            );
+        });
+        ui.vertical(|ui| charts.cosine_ui(ui));
+    });
+    let tag = tag?;
+    let mut action = None;
+    ui.add_space(6.0);
+    for n in 2..=3.min(k) {
+        let Some(g) = crate::metrics::affinity::best_partition(&tag, k, n) else {
+            continue;
+        };
+        let names: Vec<Vec<String>> = g
+            .groups
+            .iter()
+            .map(|grp| grp.iter().map(|&t| charts.names[t].clone()).collect())
+            .collect();
+        ui.horizontal_wrapped(|ui| {
+            ui.label(format!("Best split into {n} groups (summed affinity {:.3}):", g.score));
+            for group in &names {
+                if ui
+                    .button(format!("{{{}}}", group.join(", ")))
+                    .on_hover_text("Keep only these tasks in the experiment (a grouped experiment to train next)")
+                    .clicked()
+                {
+                    action = Some(AffinityAction::KeepTasks(group.clone()));
+                }
+            }
+            if ui
+                .button("Save the grouped experiments…")
+                .on_hover_text("Write one spec per group into a folder")
+                .clicked()
+            {
+                action = Some(AffinityAction::SaveGroups(names.clone()));
+            }
+        });
+    }
+    action
 }

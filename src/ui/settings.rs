@@ -305,8 +305,13 @@ fn mmoe_params_ui(ui: &mut Ui, m: &mut MmoeSpec, summary: &DataSummary) -> bool 
         changed |= super::grid_row(ui, "Samples", egui::DragValue::new(&mut m.samples).range(10..=1_000_000).speed(100)).changed();
         changed |= super::grid_row(ui, "Input dimension d", egui::DragValue::new(&mut m.dim).range(1..=1024)).changed();
         changed |= super::grid_row(ui, "Tasks", egui::DragValue::new(&mut m.tasks).range(1..=8))
-            .on_hover_text("Tasks come in pairs with cos(w₁, w₂) = p; different pairs are unrelated.")
+            .on_hover_text("Tasks come in pairs with cos(w₁, w₂) = p; different pairs are unrelated unless the pair correlation says otherwise.")
             .changed();
+        if m.tasks >= 4 {
+            changed |= super::grid_row(ui, "Pair correlation", egui::Slider::new(&mut m.pair_correlation, -1.0..=1.0).fixed_decimals(2))
+                .on_hover_text("The cosine between each later pair's first weight vector and the first pair's: negative makes the pairs conflict.")
+                .changed();
+        }
         changed |= super::grid_row(ui, "Scale c", egui::DragValue::new(&mut m.scale).range(0.01..=10.0).speed(0.01)).changed();
         changed |= super::grid_row(ui, "Sine terms m", egui::DragValue::new(&mut m.sin_terms).range(0..=50)).changed();
         changed |= super::grid_row(ui, "Noise σ", egui::DragValue::new(&mut m.noise_std).range(0.0..=10.0).speed(0.01)).changed();
