@@ -1087,6 +1087,11 @@ pub struct TrainingSpec {
     /// How the rows of a batch are chosen.
     #[serde(skip_serializing_if = "Sampling::is_joint")]
     pub sampling: Sampling,
+    /// How a task's training loss is averaged: over the batch's rows that carry its label
+    /// (`labelled`, the default) or over all the batch's rows (`batch`, so a task labelled on
+    /// few rows contributes in proportion).
+    #[serde(skip_serializing_if = "LossNormalisation::is_labelled")]
+    pub loss_normalisation: LossNormalisation,
     /// Measure TAG's lookahead task affinity every this many steps while training (0: never);
     /// each measurement costs K + 1 forward and K backward passes.
     #[serde(skip_serializing_if = "is_zero")]
@@ -1095,6 +1100,24 @@ pub struct TrainingSpec {
     /// treated as missing), to study tasks with scarce labels. Validation labels stay.
     #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub keep_labels: std::collections::BTreeMap<String, f64>,
+}
+
+/// What a task's training loss is averaged over.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LossNormalisation {
+    /// The batch's rows that carry the task's label.
+    #[default]
+    Labelled,
+    /// All the batch's rows.
+    Batch,
+}
+
+impl LossNormalisation {
+    /// Whether this is the default.
+    pub fn is_labelled(&self) -> bool {
+        *self == Self::Labelled
+    }
 }
 
 /// How the rows of each training batch are chosen.
@@ -1212,6 +1235,7 @@ impl Default for TrainingSpec {
             validation_fraction: 0.2,
             stop: StopSpec::default(),
             sampling: Sampling::Joint,
+            loss_normalisation: LossNormalisation::Labelled,
             affinity_every: 0,
             keep_labels: std::collections::BTreeMap::new(),
         }

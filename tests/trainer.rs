@@ -652,3 +652,26 @@ fn measuring_affinity_leaves_the_model_as_it_was() {
         "a step on a task helps that task: {tag:?}"
     );
 }
+
+#[test]
+fn loss_normalisation_by_batch_rows_shrinks_a_scarce_tasks_loss() {
+    use mtl_studio::experiment::{LossNormalisation, Sampling};
+    let first_losses = |norm| {
+        let mut spec = scarce_y2(Sampling::Joint);
+        spec.training.loss_normalisation = norm;
+        let mut s = Session::new(&spec).expect("session");
+        s.train_step().expect("step").task_losses
+    };
+    let labelled = first_losses(LossNormalisation::Labelled);
+    let batch = first_losses(LossNormalisation::Batch);
+    let (l1, b1) = (labelled[0].expect("y1"), batch[0].expect("y1"));
+    assert!(
+        (l1 - b1).abs() < 1e-6,
+        "y1 is labelled on every row: {l1} vs {b1}"
+    );
+    let (l2, b2) = (labelled[1].expect("y2"), batch[1].expect("y2"));
+    assert!(
+        b2 > 0.0 && b2 < 0.5 * l2,
+        "y2 keeps a tenth of its labels: {l2} vs {b2}"
+    );
+}

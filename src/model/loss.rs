@@ -23,6 +23,9 @@ pub struct TaskTarget {
     pub mask: Tensor,
     /// Number of labelled rows.
     pub count: usize,
+    /// What the summed loss is divided by: the labelled rows (the default), or all the
+    /// batch's rows (`per_batch_row`), so a task labelled on few rows weighs less.
+    pub denominator: usize,
 }
 
 impl TaskTarget {
@@ -53,7 +56,15 @@ impl TaskTarget {
             classes,
             mask: Tensor::from_slice(&labels.mask, n, device)?,
             count: labels.count(),
+            denominator: labels.count(),
         })
+    }
+
+    /// Divides the loss by all the batch's rows instead of the labelled ones.
+    #[must_use]
+    pub fn per_batch_row(mut self) -> Self {
+        self.denominator = self.mask.dims().first().copied().unwrap_or(1);
+        self
     }
 }
 
@@ -106,7 +117,7 @@ pub fn task_loss(
             logp.gather(&idx, 1)?.squeeze(1)?.neg()?
         }
     };
-    let denom = target.count.max(1) as f64;
+    let denom = target.denominator.max(1) as f64;
     (per_row * &target.mask)?.sum_all()? / denom
 }
 
@@ -162,6 +173,14 @@ mod tests {
         // Pixel 0 has logits (0, 2, 3) and class 2; pixel 1 has (1, 0, -1) and class 0.
         let expected = 0.5 * (ce([0.0, 2.0, 3.0], 2) + ce([1.0, 0.0, -1.0], 0));
         assert!((l - expected).abs() < 1e-5, "{l} vs {expected}");
+    }
+
+    #[test]
+    fn per_batch_row_normalisation_divides_by_every_row() {
+        let pred = Tensor::new(&[[1.0f32], [2.0], [100.0], [7.0]], &Device::Cpu).expect("pred");
+        let t = target(&[0.0, 0.0, 0.0, 0.0], &[1.0, 1.0, 0.0, 0.0], LossKind::Mse).per_batch_row();
+        let l = scalar(&task_loss(&pred, &t, LossKind::Mse).expect("loss"));
+        assert!((l - 5.0 / 4.0).abs() < 1e-6, "(1 + 4) over 4 rows, got {l}");
     }
 
     #[test]

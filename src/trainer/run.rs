@@ -10,7 +10,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::protocol::{Penalty, RunInfo, Split, TaskEval};
 use crate::data::{self, DataError, PreparedData, SplitData};
-use crate::experiment::{ExperimentSpec, SpecError};
+use crate::experiment::{ExperimentSpec, LossNormalisation, SpecError};
 use crate::export::{self, ExportError, ModelFile};
 use crate::model::loss::{TaskTarget, task_loss};
 use crate::model::{ArchState, Mode, Model, ModelError, Part, Rep};
@@ -429,7 +429,10 @@ impl Session {
 
         let mut losses = Vec::with_capacity(outputs.len());
         for (k, (out, task)) in outputs.iter().zip(&self.data.tasks).enumerate() {
-            let target = TaskTarget::new(&batch.labels[k], task.loss, &device)?;
+            let mut target = TaskTarget::new(&batch.labels[k], task.loss, &device)?;
+            if self.spec.training.loss_normalisation == LossNormalisation::Batch {
+                target = target.per_batch_row();
+            }
             if target.count == 0 {
                 losses.push(None);
                 continue;

@@ -750,6 +750,26 @@ pub fn training_ui(ui: &mut Ui, spec: &mut ExperimentSpec) -> bool {
             .labelled_by(batches)
             .on_hover_text("Joint: every batch from all rows. Per task: each step draws a task (uniformly, in proportion to its labelled rows, or annealed from proportional to uniform) and a batch from that task's labelled rows; every task labelled in the batch learns from it.");
         ui.end_row();
+        let norm = ui.label("Task loss over").id;
+        egui::ComboBox::from_id_salt("loss-normalisation")
+            .selected_text(match spec.training.loss_normalisation {
+                crate::experiment::LossNormalisation::Labelled => "its labelled rows",
+                crate::experiment::LossNormalisation::Batch => "all rows of the batch",
+            })
+            .show_ui(ui, |ui| {
+                for (n, label) in [
+                    (crate::experiment::LossNormalisation::Labelled, "its labelled rows"),
+                    (crate::experiment::LossNormalisation::Batch, "all rows of the batch"),
+                ] {
+                    changed |= ui
+                        .selectable_value(&mut spec.training.loss_normalisation, n, label)
+                        .changed();
+                }
+            })
+            .response
+            .labelled_by(norm)
+            .on_hover_text("A task's loss is the sum over the batch's labelled rows divided by their number (each task counts fully, however few labels it has), or by the batch size (a task with few labels counts less).");
+        ui.end_row();
         changed |= super::grid_row(
             ui,
             "Validation share",
