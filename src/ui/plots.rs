@@ -396,11 +396,22 @@ impl Charts<'_> {
         let origin = rect.left_top() + egui::vec2(label_w, 24.0);
         let font = egui::FontId::proportional(if cell > 40.0 { 15.0 } else { 11.0 });
         let signed = values.iter().any(|v| *v < 0.0);
+        // Names that do not fit their cell (or the label margin) are cut short with "…".
+        let fit = |name: &str, width: f32| -> String {
+            let max = (width / (font.size * 0.55)).floor().max(2.0) as usize;
+            if name.chars().count() <= max {
+                name.to_owned()
+            } else {
+                let mut short: String = name.chars().take(max - 1).collect();
+                short.push('…');
+                short
+            }
+        };
         for (i, (name, colour)) in rows.iter().enumerate() {
             painter.text(
                 egui::pos2(origin.x - 6.0, origin.y + cell * (i as f32 + 0.5)),
                 egui::Align2::RIGHT_CENTER,
-                name,
+                fit(name, label_w - 8.0),
                 font.clone(),
                 *colour,
             );
@@ -409,7 +420,7 @@ impl Charts<'_> {
             painter.text(
                 egui::pos2(origin.x + cell * (j as f32 + 0.5), origin.y - 4.0),
                 egui::Align2::CENTER_BOTTOM,
-                name,
+                fit(name, cell - 4.0),
                 font.clone(),
                 *colour,
             );
