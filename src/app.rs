@@ -195,14 +195,17 @@ impl MtlApp {
     }
 
     fn summary_key(spec: &ExperimentSpec) -> String {
+        // Everything the summary depends on, the split's label balance included.
         format!(
-            "{}|{}|{:?}",
+            "{}|{}|{:?}|{}|{:?}",
             serde_json::to_string(&spec.dataset).unwrap_or_default(),
             spec.seed,
             spec.tasks
                 .iter()
-                .map(|t| (&t.target, t.kind))
-                .collect::<Vec<_>>()
+                .map(|t| (&t.name, &t.target, t.kind))
+                .collect::<Vec<_>>(),
+            spec.training.validation_fraction,
+            spec.training.keep_labels
         )
     }
 

@@ -1846,8 +1846,15 @@ impl ExperimentSpec {
     }
 
     /// Keeps `model.heads` in step with `tasks`: adds an empty head for a new task, drops
-    /// heads of removed tasks, and orders heads as the tasks are ordered.
+    /// heads of removed tasks, and orders heads as the tasks are ordered. Training settings
+    /// that name a task that is gone (`keep_labels`, the stop rules' monitor) are dropped.
     pub fn sync_heads(&mut self) {
+        // Settings that name tasks follow the task list.
+        let names: Vec<String> = self.tasks.iter().map(|t| t.name.clone()).collect();
+        self.training.keep_labels.retain(|t, _| names.contains(t));
+        if self.training.stop.monitor != "mean" && !names.contains(&self.training.stop.monitor) {
+            self.training.stop.monitor = "mean".to_owned();
+        }
         let mut heads = Vec::with_capacity(self.tasks.len());
         for task in &self.tasks {
             let head = self

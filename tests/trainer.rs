@@ -675,3 +675,21 @@ fn loss_normalisation_by_batch_rows_shrinks_a_scarce_tasks_loss() {
         "y2 keeps a tenth of its labels: {l2} vs {b2}"
     );
 }
+
+#[test]
+fn settings_that_name_a_removed_task_follow_the_task_list() {
+    let mut spec = common::small_spec(1500, 2);
+    spec.training.keep_labels.insert("y1".to_owned(), 0.1);
+    spec.training.stop.monitor = "y1".to_owned();
+    spec.training.stop.patience = 3;
+    assert!(spec.validate().is_empty());
+    spec.tasks.retain(|t| t.name == "y2");
+    spec.sync_heads();
+    assert!(spec.training.keep_labels.is_empty());
+    assert_eq!(spec.training.stop.monitor, "mean");
+    assert!(
+        spec.validate().is_empty(),
+        "still trainable: {:?}",
+        spec.validate()
+    );
+}

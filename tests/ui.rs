@@ -598,7 +598,7 @@ fn measuring_affinity_while_training_suggests_groups_and_a_click_keeps_one() {
     h.get_by_label("▶ Train").click();
     h.run_steps(1);
     step_until(&mut h, "affinity measurements", |app| {
-        app.history.affinity.as_ref().is_some_and(|(_, n)| *n >= 2)
+        app.history.affinity_count() >= 2
     });
     h.get_by_label("⏹ Stop").click();
     h.run_steps(2);

@@ -89,7 +89,16 @@ fn read(path: &Path, magic: u32) -> Result<(Vec<usize>, Vec<u8>), DataError> {
         .collect::<Option<_>>()
         .ok_or_else(|| bad(path, "the IDX header is cut short".to_owned()))?;
     let start = 4 * (1 + ndim);
-    let count: usize = dims.iter().product();
+    let count = dims
+        .iter()
+        .try_fold(1usize, |acc, d| acc.checked_mul(*d))
+        .filter(|c| c.checked_add(start).is_some())
+        .ok_or_else(|| {
+            bad(
+                path,
+                format!("the header's dimensions {dims:?} are too large"),
+            )
+        })?;
     let data = bytes.get(start..start + count).ok_or_else(|| {
         bad(
             path,
@@ -155,6 +164,12 @@ pub fn load(spec: &IdxSpec, seed: u64) -> Result<Dataset, DataError> {
         classes,
         width: 1,
     };
+    if spec.pairs && h != w {
+        return Err(bad(
+            &spec.images,
+            format!("MultiMNIST pairs need square images, not {h} × {w}"),
+        ));
+    }
     if !spec.pairs {
         let x = pixels[..n * h * w]
             .iter()

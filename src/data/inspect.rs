@@ -139,10 +139,19 @@ fn inspect_with_progress(
             None => h.starts_with("task:"),
         })
     };
+    // The last column that could be a task: not the split, not an id or meta column, not
+    // ignored.
+    let candidate = header.iter().enumerate().rev().find(|(_, h)| {
+        let lower = h.to_ascii_lowercase();
+        match overrides.get(*h) {
+            Some(role) => !matches!(role, CsvColumnRole::Split | CsvColumnRole::Ignore),
+            None => lower != "split" && !lower.starts_with("id:") && !lower.starts_with("meta:"),
+        }
+    });
     if !has_task(&overrides)
-        && let Some(last) = header.last()
+        && let Some((index, last)) = candidate
     {
-        let role = match csv::detect_column_kind(bytes, path, header.len() - 1)? {
+        let role = match csv::detect_column_kind(bytes, path, index)? {
             TaskKind::Regression => CsvColumnRole::Regression,
             _ => CsvColumnRole::Class,
         };
@@ -395,6 +404,14 @@ impl Inspection {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_split_column_is_never_taken_as_the_task() {
+        let text = "a,y,split\n1,0.5,train\n2,1.5,train\n3,2.5,val\n4,3.5,train\n";
+        let i = inspect(text.as_bytes(), Path::new("s.csv"), &BTreeMap::new()).expect("loads");
+        assert_eq!(i.overrides.get("y"), Some(&CsvColumnRole::Regression));
+        assert_eq!(i.split_counts, Some([3, 1, 0]), "the split still splits");
+    }
 
     #[test]
     fn a_plain_file_gets_a_task_and_wide_files_a_warning() {

@@ -100,8 +100,9 @@ pub struct StepMetrics {
     /// measured.
     pub arch: Option<crate::model::ArchState>,
     /// TAG lookahead affinity (K × K, row onto column), summed over the measurements since
-    /// the previous event, with how many there were (when `training.affinity_every` is set).
-    pub affinity: Option<(Vec<f64>, usize)>,
+    /// the previous event, with how many measured each cell (a task without a label in the
+    /// batch is not measured); when `training.affinity_every` is set.
+    pub affinity: Option<(Vec<f64>, Vec<usize>)>,
 }
 
 /// Which rows a metric was computed on.

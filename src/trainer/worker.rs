@@ -160,7 +160,7 @@ struct Aggregate {
     grad_norms: Option<Vec<f64>>,
     grad_cosines: Option<Vec<f64>>,
     arch: Option<crate::model::ArchState>,
-    affinity: Option<(Vec<f64>, usize)>,
+    affinity: Option<(Vec<f64>, Vec<usize>)>,
     losses: Vec<(f64, usize)>,
     total: f64,
     steps: usize,
@@ -373,13 +373,13 @@ impl Worker {
                 let (tag, _) = session.measure_affinity(AFFINITY_LOOKAHEAD)?;
                 let (sum, n) = agg
                     .affinity
-                    .get_or_insert_with(|| (vec![0.0; tag.len()], 0));
-                for (s, v) in sum.iter_mut().zip(&tag) {
+                    .get_or_insert_with(|| (vec![0.0; tag.len()], vec![0; tag.len()]));
+                for ((s, c), v) in sum.iter_mut().zip(n.iter_mut()).zip(&tag) {
                     if v.is_finite() {
                         *s += v;
+                        *c += 1;
                     }
                 }
-                *n += 1;
             }
             let outcome = match session.train_step() {
                 Ok(o) => o,

@@ -528,7 +528,14 @@ fn images_ui(
         .max_by_key(|t| usize::from(t.kind == TaskKind::SemanticSegmentation));
     let mask = mask.filter(|_| !state.hide_masks);
     let count = data.rows.min(IMAGES);
-    let key = format!("{}|{}|{d}|{count}|{}", data.name, data.rows, mask.is_some());
+    // The dataset's address tells a reloaded dataset (another seed, noise or file) apart.
+    let key = format!(
+        "{:p}|{}|{}|{d}|{count}|{}",
+        data,
+        data.name,
+        data.rows,
+        mask.is_some()
+    );
     if state.textures.as_ref().is_none_or(|(k, _)| *k != key) {
         let textures = image_textures(ui.ctx(), data, shape, mask, count);
         state.textures = Some((key, textures));

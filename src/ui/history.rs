@@ -52,8 +52,9 @@ pub struct RunHistory {
     pub diverged: Option<String>,
     /// When a stop rule ended the run: where and why.
     pub stopped: Option<crate::trainer::Stopped>,
-    /// TAG lookahead affinity summed over every measurement of the run, and their number.
-    pub affinity: Option<(Vec<f64>, usize)>,
+    /// TAG lookahead affinity summed over every measurement of the run, and how many
+    /// measured each cell.
+    pub affinity: Option<(Vec<f64>, Vec<usize>)>,
 }
 
 impl RunHistory {
@@ -137,11 +138,15 @@ impl RunHistory {
                 if let Some((sum, n)) = &m.affinity {
                     let (total, count) = self
                         .affinity
-                        .get_or_insert_with(|| (vec![0.0; sum.len()], 0));
-                    for (t, s) in total.iter_mut().zip(sum) {
+                        .get_or_insert_with(|| (vec![0.0; sum.len()], vec![0; sum.len()]));
+                    for ((t, c), (s, k)) in total
+                        .iter_mut()
+                        .zip(count.iter_mut())
+                        .zip(sum.iter().zip(n))
+                    {
                         *t += s;
+                        *c += k;
                     }
-                    *count += n;
                 }
                 self.last_step = Some(*m);
                 None
@@ -192,8 +197,21 @@ impl RunHistory {
 
     /// The mean TAG affinity over the run's measurements (K × K, row onto column).
     pub fn affinity_mean(&self) -> Option<Vec<f64>> {
-        let (sum, n) = self.affinity.as_ref().filter(|(_, n)| *n > 0)?;
-        Some(sum.iter().map(|v| v / *n as f64).collect())
+        let (sum, n) = self.affinity.as_ref()?;
+        Some(
+            sum.iter()
+                .zip(n)
+                .map(|(v, c)| if *c > 0 { v / *c as f64 } else { f64::NAN })
+                .collect(),
+        )
+    }
+
+    /// How many affinity measurements the run made (the most of any cell).
+    pub fn affinity_count(&self) -> usize {
+        self.affinity
+            .as_ref()
+            .and_then(|(_, n)| n.iter().max().copied())
+            .unwrap_or(0)
     }
 
     /// Evaluations of one split as `(epoch, loss)` or `(epoch, metric)` points per task.

@@ -841,7 +841,7 @@ pub fn affinity_ui(ui: &mut Ui, history: &RunHistory, prefs: &ViewPrefs) -> Opti
             .filter(|v| v.is_finite())
             .fold(1e-12f64, |a, v| a.max(v.abs()))
     });
-    let measured = history.affinity.as_ref().map_or(0, |(_, n)| *n);
+    let measured = history.affinity_count();
     ui.horizontal(|ui| {
         ui.vertical(|ui| {
             ui.strong(format!(
