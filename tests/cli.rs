@@ -12,6 +12,13 @@ fn mtl(args: &[&str]) -> Output {
         .expect("runs")
 }
 
+/// `mtl-studio train SPEC --out RUN EXTRA…`.
+fn train(spec: &str, run: &str, extra: &[&str]) -> Output {
+    let mut args = vec!["train", spec, "--out", run];
+    args.extend_from_slice(extra);
+    mtl(&args)
+}
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -29,15 +36,11 @@ fn init_train_and_predict_end_to_end() {
     std::fs::write(&spec_path, spec_text).expect("write");
 
     let run = dir.path().join("run");
-    let out = mtl(&[
-        "train",
+    let out = train(
         spec_path.to_str().expect("utf8"),
-        "--out",
         run.to_str().expect("utf8"),
-        "--epochs",
-        "3",
-        "--quiet",
-    ]);
+        &["--epochs", "3", "--quiet"],
+    );
     assert!(out.status.success(), "train: {}", text(&out.stderr));
     for f in ["metrics.csv", "model.safetensors", "spec.json", "loss.png"] {
         assert!(
@@ -125,13 +128,11 @@ fn same_seed_same_metrics_from_the_cli() {
     std::fs::write(&spec_path, spec.to_toml().expect("toml")).expect("write");
     let run = |name: &str| {
         let out_dir = dir.path().join(name);
-        let out = mtl(&[
-            "train",
+        let out = train(
             spec_path.to_str().expect("utf8"),
-            "--out",
             out_dir.to_str().expect("utf8"),
-            "-q",
-        ]);
+            &["-q"],
+        );
         assert!(out.status.success(), "train: {}", text(&out.stderr));
         std::fs::read_to_string(out_dir.join("metrics.csv")).expect("metrics")
     };
@@ -153,12 +154,7 @@ fn bad_input_exits_non_zero_with_a_clear_line() {
     let p = |path: &Path| path.to_str().expect("utf8").to_owned();
     let out_dir = p(&dir.path().join("o"));
 
-    let out = mtl(&[
-        "train",
-        &p(&dir.path().join("missing.toml")),
-        "--out",
-        &out_dir,
-    ]);
+    let out = train(&p(&dir.path().join("missing.toml")), &out_dir, &[]);
     assert_one_line_error(&out, "missing.toml");
 
     std::fs::write(&bad, "version = 1\nseed = \n").expect("write");
@@ -233,15 +229,11 @@ fn init_data_then_train_works_for_every_shipped_file() {
         let spec = dir.path().join(format!("{name}.toml"));
         std::fs::write(&spec, &out.stdout).expect("write spec");
         let run = dir.path().join(format!("{name}-run"));
-        let out = mtl(&[
-            "train",
+        let out = train(
             spec.to_str().expect("utf8"),
-            "--out",
             run.to_str().expect("utf8"),
-            "--epochs",
-            "1",
-            "--quiet",
-        ]);
+            &["--epochs", "1", "--quiet"],
+        );
         assert!(out.status.success(), "train {name}: {}", text(&out.stderr));
         let metrics = std::fs::read_to_string(run.join("metrics.csv")).expect("metrics");
         assert!(
@@ -319,15 +311,11 @@ fn idx_files_inspect_and_train() {
     let spec = dir.path().join("idx.toml");
     std::fs::write(&spec, &out.stdout).expect("write");
     let run = dir.path().join("run");
-    let out = mtl(&[
-        "train",
+    let out = train(
         spec.to_str().expect("utf8"),
-        "--out",
         run.to_str().expect("utf8"),
-        "--epochs",
-        "3",
-        "--quiet",
-    ]);
+        &["--epochs", "3", "--quiet"],
+    );
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(
         text(&out.stdout).contains("label: loss"),
@@ -347,13 +335,11 @@ fn early_stopping_from_the_spec_reports_and_logs_the_best_epoch() {
     let spec = dir.path().join("stop.toml");
     std::fs::write(&spec, text_spec).expect("write");
     let run = dir.path().join("run");
-    let out = mtl(&[
-        "train",
+    let out = train(
         spec.to_str().expect("utf8"),
-        "--out",
         run.to_str().expect("utf8"),
-        "--quiet",
-    ]);
+        &["--quiet"],
+    );
     assert!(out.status.success(), "{}", text(&out.stderr));
     let summary = text(&out.stdout);
     assert!(summary.contains("Stopped after epoch"), "{summary}");

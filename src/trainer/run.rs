@@ -200,17 +200,19 @@ impl Session {
 
     /// The rows of the next batch (`n` of them) and, with per-task sampling, the task drawn.
     fn next_rows(&mut self, n: usize) -> (Vec<usize>, Option<usize>) {
+        // Joint batches (the default) need nothing else: the next rows of the epoch's order.
+        if self.spec.training.sampling.is_joint() {
+            return (self.order[self.cursor..self.cursor + n].to_vec(), None);
+        }
         let labelled: Vec<usize> = self.task_rows.iter().map(Vec::len).collect();
         let total_steps = (self.steps_per_epoch() * self.spec.training.epochs as u64).max(1);
         let progress = self.step as f64 / total_steps as f64;
-        let Some(p) = self
+        let p = self
             .spec
             .training
             .sampling
             .probabilities(&labelled, progress)
-        else {
-            return (self.order[self.cursor..self.cursor + n].to_vec(), None);
-        };
+            .unwrap_or_else(|| vec![1.0 / labelled.len().max(1) as f64; labelled.len()]);
         let u: f64 = rand::Rng::random(&mut self.batch_rng);
         let mut acc = 0.0;
         let mut k = p.len() - 1;

@@ -215,17 +215,7 @@ fn label_chart(ui: &mut Ui, k: usize, t: &TargetColumn, width: f32) {
                     *c += 1;
                 }
             }
-            let bars = counts
-                .iter()
-                .enumerate()
-                .map(|(c, n)| {
-                    Bar::new(c as f64, *n as f64)
-                        .name(t.classes.get(c).cloned().unwrap_or_default())
-                        .width(0.7)
-                        .fill(theme::task(k))
-                })
-                .collect();
-            (bars, t.classes.clone())
+            (class_bars(&counts, t, k), t.classes.clone())
         }
         TaskKind::Regression => (
             histogram(labelled_values(t).map(|(_, v)| f64::from(v)), k),
@@ -242,17 +232,7 @@ fn label_chart(ui: &mut Ui, k: usize, t: &TargetColumn, width: f32) {
                     }
                 }
             }
-            let bars = counts
-                .iter()
-                .enumerate()
-                .map(|(c, n)| {
-                    Bar::new(c as f64, *n as f64)
-                        .name(t.classes.get(c).cloned().unwrap_or_default())
-                        .width(0.7)
-                        .fill(theme::task(k))
-                })
-                .collect();
-            (bars, t.classes.clone())
+            (class_bars(&counts, t, k), t.classes.clone())
         }
         TaskKind::Segmentation => {
             // Share of each mask's pixels that are on.
@@ -313,6 +293,20 @@ fn compact(v: f64) -> String {
     } else {
         format!("{v:.2}")
     }
+}
+
+/// One bar per class, named by the class.
+fn class_bars(counts: &[usize], t: &TargetColumn, k: usize) -> Vec<Bar> {
+    counts
+        .iter()
+        .enumerate()
+        .map(|(c, n)| {
+            Bar::new(c as f64, *n as f64)
+                .name(t.classes.get(c).cloned().unwrap_or_default())
+                .width(0.7)
+                .fill(theme::task(k))
+        })
+        .collect()
 }
 
 /// A 30-bin histogram as bars.
