@@ -42,6 +42,8 @@ pub enum CentreTab {
     Dataset,
     /// Task affinity and suggested groups.
     Affinity,
+    /// The two-task toy problem: each strategy's path on the loss landscape.
+    Landscape,
 }
 
 /// The application.
@@ -62,6 +64,8 @@ pub struct MtlApp {
     about_open: bool,
     dataview: crate::ui::dataview::DataViewState,
     import: Option<crate::ui::import::Import>,
+    /// The toy landscape's paths and settings.
+    pub landscape: crate::ui::landscape::LandscapeState,
 }
 
 /// Earlier runs kept for comparison.
@@ -88,6 +92,7 @@ impl MtlApp {
             about_open: false,
             dataview: crate::ui::dataview::DataViewState::default(),
             import: None,
+            landscape: crate::ui::landscape::LandscapeState::default(),
         };
         app.refresh_summary();
         app
@@ -592,13 +597,16 @@ impl MtlApp {
         egui::Panel::top("menu").show(ui, |ui| self.menu_ui(ui));
         egui::Panel::top("controls").show(ui, |ui| self.controls_ui(ui));
         egui::Panel::bottom("status").show(ui, |ui| self.status_ui(ui));
-        egui::Panel::left("settings")
-            .resizable(true)
-            .default_size(430.0)
-            .min_size(340.0)
-            .show(ui, |ui| {
-                egui::ScrollArea::vertical().show(ui, |ui| self.settings_ui(ui));
-            });
+        // The toy landscape does not use the experiment, so it gets the whole width.
+        if self.state.tab != CentreTab::Landscape {
+            egui::Panel::left("settings")
+                .resizable(true)
+                .default_size(430.0)
+                .min_size(340.0)
+                .show(ui, |ui| {
+                    egui::ScrollArea::vertical().show(ui, |ui| self.settings_ui(ui));
+                });
+        }
         egui::CentralPanel::default().show(ui, |ui| self.centre_ui(ui));
         self.import_ui(&ctx);
         if self.about_open {
@@ -918,6 +926,11 @@ impl MtlApp {
                     "Affinity",
                     "Which tasks help which (TAG lookahead and gradient cosines), and groups to train together",
                 ),
+                (
+                    CentreTab::Landscape,
+                    "Landscape",
+                    "A two-task toy problem: watch each strategy's path to the Pareto set",
+                ),
             ] {
                 ui.selectable_value(&mut self.state.tab, tab, label)
                     .on_hover_text(hint);
@@ -933,6 +946,9 @@ impl MtlApp {
             }
             CentreTab::Metrics => plots::metrics_table_ui(ui, &self.history),
             CentreTab::Affinity => self.affinity_tab(ui),
+            CentreTab::Landscape => {
+                crate::ui::landscape::landscape_ui(ui, &mut self.landscape);
+            }
             CentreTab::Dataset => {
                 self.refresh_summary();
                 let note = match (&self.summary.data, self.summary.rows) {

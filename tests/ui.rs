@@ -619,3 +619,53 @@ fn measuring_affinity_while_training_suggests_groups_and_a_click_keeps_one() {
         "the group button keeps that group's tasks"
     );
 }
+
+#[test]
+fn the_landscape_tab_steps_and_plays_every_strategy_and_reset_starts_over() {
+    let mut h = harness();
+    h.run_steps(1);
+    h.get_by_label("Landscape").click();
+    h.run_steps(2);
+    assert_eq!(
+        h.state().landscape.paths.len(),
+        5,
+        "EW, MGDA, PCGrad, CAGrad, Nash-MTL"
+    );
+    assert!(
+        h.state()
+            .landscape
+            .paths
+            .iter()
+            .all(|p| p.points.is_empty())
+    );
+    h.get_by_label("Step").click();
+    h.run_steps(1);
+    assert!(
+        h.state()
+            .landscape
+            .paths
+            .iter()
+            .all(|p| p.points.len() == 1),
+        "one step each"
+    );
+    assert!(!texts_containing(&h, "step 1 / 3000").is_empty());
+    h.get_by_label("▶ Play").click();
+    for _ in 0..20 {
+        h.step();
+    }
+    let steps = h.state().landscape.steps();
+    assert!(steps > 100, "playing advances the paths ({steps} steps)");
+    // The paths already differ: no two strategies are at the same point.
+    let ends: Vec<[f64; 2]> = h.state().landscape.paths.iter().map(|p| p.x()).collect();
+    for (i, a) in ends.iter().enumerate() {
+        for b in &ends[i + 1..] {
+            assert!((a[0] - b[0]).abs() + (a[1] - b[1]).abs() > 1e-6);
+        }
+    }
+    h.get_by_label("⏸ Pause").click();
+    h.run_steps(1);
+    h.get_by_label("Reset").click();
+    h.run_steps(1);
+    assert_eq!(h.state().landscape.steps(), 0);
+    assert_eq!(h.state().landscape.start, mtl_studio::toy::STARTS[0]);
+}

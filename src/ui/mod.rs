@@ -5,6 +5,7 @@ pub mod composer;
 pub mod dataview;
 pub mod history;
 pub mod import;
+pub mod landscape;
 pub mod plots;
 pub mod settings;
 pub mod theme;

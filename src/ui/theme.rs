@@ -155,3 +155,60 @@ pub fn ramp(t: f64) -> Color32 {
     let mix = |c: usize| (STOPS[i][c] + (STOPS[i + 1][c] - STOPS[i][c]) * f) as u8;
     Color32::from_rgb(mix(0), mix(1), mix(2))
 }
+
+/// Contour lines over a banded landscape.
+#[expect(
+    clippy::disallowed_methods,
+    reason = "this is the one place colours are made"
+)]
+pub fn contour() -> Color32 {
+    Color32::from_rgba_unmultiplied(20, 20, 30, 150)
+}
+
+/// The Pareto set or front.
+#[expect(
+    clippy::disallowed_methods,
+    reason = "this is the one place colours are made"
+)]
+pub fn pareto() -> Color32 {
+    Color32::from_rgb(235, 235, 240)
+}
+
+/// A path drawn over a landscape, and the combined update arrow.
+#[expect(
+    clippy::disallowed_methods,
+    reason = "this is the one place colours are made"
+)]
+pub fn path() -> Color32 {
+    Color32::from_rgb(255, 80, 80)
+}
+
+/// The outline that keeps a marker or arrow visible on any background.
+#[expect(
+    clippy::disallowed_methods,
+    reason = "this is the one place colours are made"
+)]
+pub fn outline() -> Color32 {
+    Color32::from_rgb(15, 15, 20)
+}
+
+/// A quiet background shade for a landscape band (`t` in [0, 1], low dark, high light), so
+/// coloured paths stand out on top.
+#[expect(
+    clippy::disallowed_methods,
+    reason = "this is the one place colours are made"
+)]
+pub fn landscape(t: f64, edge: bool) -> Color32 {
+    let t = if t.is_finite() {
+        t.clamp(0.0, 1.0)
+    } else {
+        0.0
+    } as f32;
+    let mix = |a: f32, b: f32| (a + (b - a) * t) as u8;
+    let (r, g, b) = (mix(38.0, 150.0), mix(44.0, 158.0), mix(62.0, 172.0));
+    if edge {
+        Color32::from_rgb(r / 2, g / 2, b / 2)
+    } else {
+        Color32::from_rgb(r, g, b)
+    }
+}
