@@ -430,11 +430,7 @@ impl MtlApp {
         });
         match plots::affinity_ui(ui, &self.history, &self.state.view) {
             Some(plots::AffinityAction::KeepTasks(names)) => {
-                let spec = &mut self.state.spec;
-                spec.tasks.retain(|t| names.contains(&t.name));
-                spec.training.stop.monitor = "mean".to_owned();
-                spec.training.keep_labels.retain(|t, _| names.contains(t));
-                spec.sync_heads();
+                self.state.spec = self.state.spec.restricted_to(&names);
                 self.status = Some((
                     false,
                     format!(
@@ -455,12 +451,8 @@ impl MtlApp {
         };
         let mut written = Vec::new();
         for group in groups {
-            let mut spec = self.state.spec.clone();
-            spec.tasks.retain(|t| group.contains(&t.name));
-            spec.training.keep_labels.retain(|t, _| group.contains(t));
-            spec.training.stop.monitor = "mean".to_owned();
+            let mut spec = self.state.spec.restricted_to(group);
             spec.training.affinity_every = 0;
-            spec.sync_heads();
             spec.name = format!("{} [{}]", spec.name, group.join(", "));
             let path = dir.join(format!("group-{}.toml", group.join("-")));
             let result = spec

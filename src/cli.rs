@@ -86,6 +86,12 @@ pub enum Command {
         #[arg(long, default_value_t = 0.01)]
         lookahead: f64,
     },
+    /// Explore the trade-off between tasks: train the experiment once per static task
+    /// weighting on a grid over the simplex (2 or 3 tasks) and once per strategy, each for
+    /// the same epochs and seeds, several at a time. Writes every run's final per-task
+    /// validation losses and metrics (`sweep.csv`), the loss curves (`curves.csv`) and the
+    /// runs with their non-dominated front (`front.png`).
+    Sweep(SweepArgs),
     /// Run an exported model on the inputs of a CSV file; writes predictions as CSV.
     Predict {
         /// A `model.safetensors` file, or a folder holding one.
@@ -129,6 +135,38 @@ pub enum Command {
         #[arg(long, default_value = "2,5", value_delimiter = ',')]
         tasks: Vec<usize>,
     },
+}
+
+/// The options of `mtl-studio sweep`.
+#[derive(Debug, clap::Args)]
+pub struct SweepArgs {
+    /// The spec file (TOML or JSON).
+    pub spec: PathBuf,
+    /// Output folder (created if needed).
+    #[arg(short, long)]
+    pub out: PathBuf,
+    /// Weightings inside the simplex: 2 tasks get N, 3 tasks N(N+1)/2; 0 for none.
+    #[arg(long, default_value_t = 5)]
+    pub grid: usize,
+    /// Strategies to run too, comma-separated, e.g. `ew,mgda,pcgrad`.
+    #[arg(long, value_delimiter = ',')]
+    pub strategies: Vec<String>,
+    /// Seeds, comma-separated (default: the spec's).
+    #[arg(long, value_delimiter = ',')]
+    pub seeds: Vec<u64>,
+    /// Override the number of epochs of every run.
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Also train a single-task model per task (the same trunk and that task's head) and
+    /// score every run against them by LibMTL's Δp (positive = better than single-task).
+    #[arg(long)]
+    pub baselines: bool,
+    /// Trainings at the same time (default: the machine's cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// No progress bar.
+    #[arg(short, long)]
+    pub quiet: bool,
 }
 
 /// A CLI failure: one line for the user.
@@ -229,6 +267,10 @@ pub fn run(command: Command) -> Result<(), CliError> {
             let report = affinity_to_dir(&spec, &out, steps, every, lookahead)?;
             stdout_line(report.trim_end())
         }
+        Command::Sweep(args) => {
+            let report = crate::sweep::run_cli(args)?;
+            stdout_line(report.trim_end())
+        }
         Command::Aggregate {
             cases,
             output,
@@ -251,23 +293,26 @@ pub fn run(command: Command) -> Result<(), CliError> {
             child,
             strategies,
             tasks,
-        } => {
-            if !strategies.is_empty() {
-                for line in crate::bench::measure_strategies(&tasks, &strategies, 20)? {
-                    stdout_line(&line)?;
-                }
-                Ok(())
-            } else if child {
-                let line = crate::bench::measure_here(epochs)?;
-                stdout_line(&line)
-            } else {
-                for line in crate::bench::measure_threads(&threads, epochs)? {
-                    stdout_line(&line)?;
-                }
-                Ok(())
-            }
-        }
+        } => bench(&threads, epochs, child, &strategies, &tasks),
     }
+}
+
+/// `mtl-studio bench`: throughput per thread count, or per-strategy step costs.
+fn bench(
+    threads: &[usize],
+    epochs: usize,
+    child: bool,
+    strategies: &[String],
+    tasks: &[usize],
+) -> Result<(), CliError> {
+    let lines = if !strategies.is_empty() {
+        crate::bench::measure_strategies(tasks, strategies, 20)?
+    } else if child {
+        vec![crate::bench::measure_here(epochs)?]
+    } else {
+        crate::bench::measure_threads(threads, epochs)?
+    };
+    lines.iter().try_for_each(|l| stdout_line(l))
 }
 
 /// A ready spec (TOML) for a CSV file: its tasks, a default model, the file's absolute path.
@@ -443,29 +488,22 @@ fn write_affinity_csv(
     cos: &[f64],
 ) -> Result<(), CliError> {
     let k = names.len();
-    let mut w = csv::Writer::from_writer(Vec::new());
-    let csv_err = |e: csv::Error| CliError::Other(format!("cannot write affinity.csv: {e}"));
-    w.write_record(["from", "to", "tag", "cosine"])
-        .map_err(csv_err)?;
+    let mut rows = vec![["from", "to", "tag", "cosine"].map(str::to_owned).to_vec()];
     for i in 0..k {
         for j in 0..k {
-            w.write_record([
+            rows.push(vec![
                 names[i].clone(),
                 names[j].clone(),
                 tag[i * k + j].to_string(),
                 cos[i * k + j].to_string(),
-            ])
-            .map_err(csv_err)?;
+            ]);
         }
     }
-    let bytes = w
-        .into_inner()
-        .map_err(|e| CliError::Other(format!("cannot write affinity.csv: {e}")))?;
-    Ok(export::write_atomic(path, &bytes)?)
+    Ok(export::write_csv(path, &rows)?)
 }
 
 /// Creates the output folder (and its parents) or says why it cannot.
-fn create_out_dir(out: &Path) -> Result<(), CliError> {
+pub fn create_out_dir(out: &Path) -> Result<(), CliError> {
     std::fs::create_dir_all(out).map_err(|e| {
         CliError::Other(format!(
             "cannot create the output folder: {e}: {}",

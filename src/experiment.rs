@@ -1845,6 +1845,17 @@ impl ExperimentSpec {
         self.model.heads.iter().find(|h| h.task == name)
     }
 
+    /// The experiment with only the tasks in `names` (their heads, the same trunk); settings
+    /// that name other tasks are dropped and the stop rules watch the mean.
+    pub fn restricted_to(&self, names: &[String]) -> Self {
+        let mut spec = self.clone();
+        spec.tasks.retain(|t| names.contains(&t.name));
+        spec.training.keep_labels.retain(|t, _| names.contains(t));
+        spec.training.stop.monitor = "mean".to_owned();
+        spec.sync_heads();
+        spec
+    }
+
     /// Keeps `model.heads` in step with `tasks`: adds an empty head for a new task, drops
     /// heads of removed tasks, and orders heads as the tasks are ordered. Training settings
     /// that name a task that is gone (`keep_labels`, the stop rules' monitor) are dropped.

@@ -20,6 +20,7 @@ pub mod model;
 pub mod optim;
 pub mod palette;
 pub mod rng;
+pub mod sweep;
 pub mod toy;
 pub mod trainer;
 pub mod ui;

@@ -408,3 +408,143 @@ fn affinity_recovers_two_related_pairs() {
     let png = std::fs::read(dir.path().join("affinity.png")).expect("png");
     assert_eq!(&png[..4], b"\x89PNG");
 }
+
+/// Per seed, how far the best compromise of a sweep is from its ideal point (the best loss
+/// of each task over all runs): min over runs of max over tasks of loss / best − 1.
+fn compromise_gaps(sweep_csv: &str) -> Vec<f64> {
+    let mut reader = csv::Reader::from_reader(sweep_csv.as_bytes());
+    let header = reader.headers().expect("header").clone();
+    let col = |name: &str| header.iter().position(|h| h == name).expect(name);
+    let (seed, y1, y2) = (col("seed"), col("y1_loss"), col("y2_loss"));
+    let rows: Vec<(String, f64, f64)> = reader
+        .records()
+        .map(|r| {
+            let r = r.expect("row");
+            (
+                r[seed].to_owned(),
+                r[y1].parse().expect("y1"),
+                r[y2].parse().expect("y2"),
+            )
+        })
+        .collect();
+    let mut seeds: Vec<&String> = rows.iter().map(|r| &r.0).collect();
+    seeds.sort();
+    seeds.dedup();
+    seeds
+        .iter()
+        .map(|s| {
+            let runs: Vec<&(String, f64, f64)> = rows.iter().filter(|r| &r.0 == *s).collect();
+            let best1 = runs.iter().map(|r| r.1).fold(f64::INFINITY, f64::min);
+            let best2 = runs.iter().map(|r| r.2).fold(f64::INFINITY, f64::min);
+            runs.iter()
+                .map(|r| (r.1 / best1).max(r.2 / best2) - 1.0)
+                .fold(f64::INFINITY, f64::min)
+        })
+        .collect()
+}
+
+#[test]
+fn a_sweep_shows_a_wider_trade_off_for_weakly_correlated_tasks() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let base = std::fs::read_to_string("examples/tradeoff.toml").expect("example");
+    let mut mean_gap = Vec::new();
+    for correlation in ["-0.5", "0.95"] {
+        let spec = dir.path().join(format!("c{correlation}.toml"));
+        std::fs::write(
+            &spec,
+            base.replace(
+                "correlation = -0.5",
+                &format!("correlation = {correlation}"),
+            ),
+        )
+        .expect("write");
+        let out_dir = dir.path().join(format!("sweep{correlation}"));
+        let out = mtl(&[
+            "sweep",
+            spec.to_str().expect("utf8"),
+            "--grid",
+            "7",
+            "--strategies",
+            "ew,mgda",
+            "--seeds",
+            "2,3,7",
+            "--threads",
+            "2",
+            "--quiet",
+            "--out",
+            out_dir.to_str().expect("utf8"),
+        ]);
+        assert!(out.status.success(), "sweep: {}", text(&out.stderr));
+        let summary = text(&out.stdout);
+        assert!(summary.contains("27 runs"), "{summary}");
+        for f in ["sweep.csv", "curves.csv", "front.png"] {
+            assert!(out_dir.join(f).exists(), "{f} written");
+        }
+        let csv_text = std::fs::read_to_string(out_dir.join("sweep.csv")).expect("csv");
+        assert!(
+            csv_text.lines().count() == 28,
+            "a header and one row per run"
+        );
+        // Every run is either on the front or dominated by one that is.
+        assert!(csv_text.lines().skip(1).any(|l| l.contains(",1,")));
+        let gaps = compromise_gaps(&csv_text);
+        assert_eq!(gaps.len(), 3);
+        mean_gap.push(gaps.iter().sum::<f64>() / 3.0);
+    }
+    assert!(
+        mean_gap[0] > 2.0 * mean_gap[1],
+        "the best compromise is further from the ideal point with conflicting tasks: {mean_gap:?}"
+    );
+}
+
+#[test]
+fn a_sweep_with_baselines_scores_every_run_by_delta_p() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out_dir = dir.path().join("sweep");
+    let out = mtl(&[
+        "sweep",
+        "examples/tradeoff.toml",
+        "--grid",
+        "1",
+        "--strategies",
+        "pcgrad",
+        "--baselines",
+        "--epochs",
+        "2",
+        "--quiet",
+        "--out",
+        out_dir.to_str().expect("utf8"),
+    ]);
+    assert!(out.status.success(), "sweep: {}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("Δp %"));
+    let baselines = std::fs::read_to_string(out_dir.join("baselines.csv")).expect("baselines");
+    assert!(baselines.starts_with("task,loss,metric,value"));
+    assert_eq!(
+        baselines.lines().filter(|l| l.starts_with("y1,")).count(),
+        3
+    );
+    let sweep = std::fs::read_to_string(out_dir.join("sweep.csv")).expect("sweep");
+    let mut reader = csv::Reader::from_reader(sweep.as_bytes());
+    let at = reader
+        .headers()
+        .expect("header")
+        .iter()
+        .position(|h| h == "delta_p")
+        .expect("delta_p column");
+    for r in reader.records() {
+        let v: f64 = r.expect("row")[at].parse().expect("a number");
+        assert!(v.is_finite());
+    }
+    // A bad strategy name is a one-line error, nothing written.
+    let bad = mtl(&[
+        "sweep",
+        "examples/tradeoff.toml",
+        "--strategies",
+        "nope",
+        "--out",
+        dir.path().join("bad").to_str().expect("utf8"),
+    ]);
+    assert!(!bad.status.success());
+    assert!(text(&bad.stderr).contains("unknown strategy 'nope'"));
+    assert!(!dir.path().join("bad").exists());
+}

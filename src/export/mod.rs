@@ -393,6 +393,29 @@ pub fn write_metrics_csv(path: &Path, rows: &[MetricRow]) -> Result<(), ExportEr
     write_atomic(path, &bytes)
 }
 
+/// Writes `rows` (the first is the header) as CSV, atomically.
+pub fn write_csv(path: &Path, rows: &[Vec<String>]) -> Result<(), ExportError> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let result: Result<(), csv::Error> = rows.iter().try_for_each(|r| w.write_record(r));
+    let bytes = result
+        .map_err(|e| e.to_string())
+        .and_then(|()| w.into_inner().map_err(|e| e.to_string()))
+        .map_err(|message| ExportError::Format {
+            path: path.to_owned(),
+            message,
+        })?;
+    write_atomic(path, &bytes)
+}
+
+/// A number for a CSV cell: empty when not finite.
+pub fn csv_num(v: f64) -> String {
+    if v.is_finite() {
+        format!("{v}")
+    } else {
+        String::new()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

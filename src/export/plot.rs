@@ -262,3 +262,153 @@ fn tick(v: f64) -> String {
         s
     }
 }
+
+/// One run of a trade-off sweep, as the front plot draws it.
+#[derive(Clone, Debug)]
+pub struct FrontPoint {
+    /// Shown next to strategy points.
+    pub label: String,
+    /// Final per-task losses.
+    pub losses: Vec<f64>,
+    /// Whether no other run is better on every task.
+    pub on_front: bool,
+    /// A strategy's run (coloured and labelled) rather than a static weighting (grey).
+    pub strategy: Option<usize>,
+}
+
+/// The final per-task losses of every run of a sweep: one scatter for 2 tasks, the three
+/// pairs side by side for 3. Static weightings are grey dots, strategies coloured and
+/// labelled; runs on the non-dominated front are ringed and, per pair, joined by a line.
+pub fn front_png(
+    path: &Path,
+    title: &str,
+    tasks: &[String],
+    points: &[FrontPoint],
+) -> Result<(), ExportError> {
+    const PANEL: u32 = 620;
+    const H: u32 = 600;
+    register_font();
+    let pairs: Vec<(usize, usize)> = if tasks.len() >= 3 {
+        vec![(0, 1), (0, 2), (1, 2)]
+    } else {
+        vec![(0, 1)]
+    };
+    let w = (PANEL * pairs.len() as u32).max(900);
+    let mut buf = vec![255u8; (w * H * 3) as usize];
+    let drawn: Result<(), String> = (|| {
+        let root = BitMapBackend::with_buffer(&mut buf, (w, H)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        let (top, body) = root.split_vertically(40);
+        top.draw(&Text::new(
+            title.to_owned(),
+            (16, 10),
+            ("sans-serif", 22).into_font().color(&BLACK),
+        ))
+        .map_err(|e| e.to_string())?;
+        for (area, (a, b)) in body.split_evenly((1, pairs.len())).iter().zip(&pairs) {
+            front_panel(area, tasks, points, *a, *b)?;
+        }
+        root.present().map_err(|e| e.to_string())?;
+        Ok(())
+    })();
+    write_png(path, w, H, buf, drawn)
+}
+
+/// The range of `values` with a margin (a unit range when empty or flat).
+fn padded_range(values: impl Iterator<Item = f64>) -> (f64, f64) {
+    let (lo, hi) = values
+        .filter(|v| v.is_finite())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+            (lo.min(v), hi.max(v))
+        });
+    if !lo.is_finite() {
+        return (0.0, 1.0);
+    }
+    let pad = ((hi - lo) * 0.08).max(hi.abs() * 1e-3).max(1e-9);
+    (lo - pad, hi + pad)
+}
+
+fn front_panel<DB: DrawingBackend>(
+    area: &DrawingArea<DB, plotters::coord::Shift>,
+    tasks: &[String],
+    points: &[FrontPoint],
+    a: usize,
+    b: usize,
+) -> Result<(), String> {
+    let get = |p: &FrontPoint, i: usize| p.losses.get(i).copied().unwrap_or(f64::NAN);
+    let x_range = padded_range(points.iter().map(|p| get(p, a)));
+    let y_range = padded_range(points.iter().map(|p| get(p, b)));
+    let name = |i: usize| tasks.get(i).cloned().unwrap_or_default();
+    let mut chart = ChartBuilder::on(area)
+        .margin(14)
+        .x_label_area_size(44)
+        .y_label_area_size(70)
+        .build_cartesian_2d(x_range.0..x_range.1, y_range.0..y_range.1)
+        .map_err(|e| e.to_string())?;
+    chart
+        .configure_mesh()
+        .x_desc(format!("{} validation loss", name(a)))
+        .y_desc(format!("{} validation loss", name(b)))
+        .x_label_formatter(&|v| tick(*v))
+        .y_label_formatter(&|v| tick(*v))
+        .light_line_style(RGBColor(238, 238, 238))
+        .label_style(("sans-serif", 15))
+        .draw()
+        .map_err(|e| e.to_string())?;
+    // The front in this pair's projection, joined left to right.
+    let mut front: Vec<(f64, f64)> = points
+        .iter()
+        .filter(|p| p.on_front)
+        .map(|p| (get(p, a), get(p, b)))
+        .filter(|(x, y)| x.is_finite() && y.is_finite())
+        .collect();
+    front.sort_by(|p, q| p.0.total_cmp(&q.0));
+    let grey = RGBColor(150, 150, 150);
+    if tasks.len() == 2 {
+        chart
+            .draw_series(LineSeries::new(
+                front.clone(),
+                BLACK.mix(0.5).stroke_width(2),
+            ))
+            .map_err(|e| e.to_string())?;
+    }
+    for p in points {
+        let (x, y) = (get(p, a), get(p, b));
+        if !(x.is_finite() && y.is_finite()) {
+            continue;
+        }
+        let colour = match p.strategy {
+            Some(i) => {
+                let [r, g, bl] = task_colour(2 + i);
+                RGBColor(r, g, bl)
+            }
+            None => grey,
+        };
+        let size = if p.strategy.is_some() { 7 } else { 5 };
+        chart
+            .draw_series(std::iter::once(Circle::new((x, y), size, colour.filled())))
+            .map_err(|e| e.to_string())?;
+        if p.on_front {
+            chart
+                .draw_series(std::iter::once(Circle::new(
+                    (x, y),
+                    size + 4,
+                    BLACK.stroke_width(2),
+                )))
+                .map_err(|e| e.to_string())?;
+        }
+        if p.strategy.is_some() {
+            chart
+                .draw_series(std::iter::once(
+                    EmptyElement::at((x, y))
+                        + Text::new(
+                            p.label.clone(),
+                            (10, -18),
+                            ("sans-serif", 15).into_font().color(&colour),
+                        ),
+                ))
+                .map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(())
+}

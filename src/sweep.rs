@@ -1,0 +1,837 @@
+//! Trade-off sweeps and single-task baselines: many short trainings of one experiment, run
+//! side by side on a pool of threads.
+//!
+//! A sweep trains the experiment once per static weighting on a grid over the simplex (2 or
+//! 3 tasks) and once per chosen strategy, each for the same epochs and seeds, and keeps every
+//! run's final per-task validation losses and metrics. The non-dominated runs form the
+//! empirical Pareto front. Single-task baselines train one model per task (the same trunk
+//! and that task's head); a multi-task run is then scored against them with LibMTL's Δp
+//! (see [`delta_p`]).
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use crate::experiment::{ExperimentSpec, TaskKind, WeightingSpec};
+use crate::trainer::{Session, Split, TaskEval, TrainError};
+
+/// One training of a sweep: a static weighting or a strategy, with a seed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SweepPoint {
+    /// Shown in tables and plots: `w=(0.25, 0.75)`, `pcgrad`, … (with `seed N` when several).
+    pub label: String,
+    /// Strategy key (`manual` for static weights).
+    pub strategy: String,
+    /// Static task weights, summing to the number of tasks (so their mean is 1, as EW's).
+    pub weights: Option<Vec<f64>>,
+    /// The run's seed.
+    pub seed: u64,
+}
+
+/// The interior points of a grid on the simplex for `k` tasks: every weight vector whose
+/// entries are positive multiples of `1 / (n + 1)` (2 tasks, n points; 3 tasks,
+/// n(n + 1)/2 points). Corners (a task weighted 0) are left out: a task with weight 0 does
+/// not train its head.
+pub fn simplex_grid(k: usize, n: usize) -> Result<Vec<Vec<f64>>, String> {
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    match k {
+        2 => {
+            let steps = n + 1;
+            Ok((1..steps)
+                .map(|i| vec![i as f64 / steps as f64, (steps - i) as f64 / steps as f64])
+                .collect())
+        }
+        3 => {
+            // Entries a/s, b/s, c/s with a + b + c = s = n + 2 and each ≥ 1.
+            let steps = n + 2;
+            let unit = 1.0 / steps as f64;
+            let mut out = Vec::new();
+            for a in 1..steps {
+                for b in 1..steps - a {
+                    let c = steps - a - b;
+                    out.push(vec![a as f64 * unit, b as f64 * unit, c as f64 * unit]);
+                }
+            }
+            Ok(out)
+        }
+        _ => Err(format!(
+            "a weight grid needs 2 or 3 tasks; this experiment has {k} (sweep strategies only, with --grid 0)"
+        )),
+    }
+}
+
+/// Every point of a sweep: the grid's static weightings, then the strategies, each for every
+/// seed.
+pub fn plan(
+    k: usize,
+    grid: usize,
+    strategies: &[String],
+    seeds: &[u64],
+) -> Result<Vec<SweepPoint>, String> {
+    if seeds.is_empty() {
+        return Err("a sweep needs at least one seed".to_owned());
+    }
+    for s in strategies {
+        if crate::weighting::method(s).is_none() {
+            return Err(format!(
+                "unknown strategy '{s}' (known: {})",
+                crate::weighting::methods()
+                    .map(|m| m.key)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+    }
+    let with_seed = |label: String, seed: u64| {
+        if seeds.len() > 1 {
+            format!("{label} seed {seed}")
+        } else {
+            label
+        }
+    };
+    let mut out = Vec::new();
+    for w in simplex_grid(k, grid)? {
+        let names: Vec<String> = w.iter().map(|v| format!("{v:.2}")).collect();
+        for &seed in seeds {
+            out.push(SweepPoint {
+                label: with_seed(format!("w=({})", names.join(", ")), seed),
+                strategy: "manual".to_owned(),
+                weights: Some(w.iter().map(|v| v * k as f64).collect()),
+                seed,
+            });
+        }
+    }
+    for s in strategies {
+        for &seed in seeds {
+            out.push(SweepPoint {
+                label: with_seed(s.clone(), seed),
+                strategy: s.clone(),
+                weights: None,
+                seed,
+            });
+        }
+    }
+    if out.is_empty() {
+        return Err("nothing to sweep: give a grid above 0 or some strategies".to_owned());
+    }
+    Ok(out)
+}
+
+/// The experiment as one point of a sweep trains it.
+pub fn spec_for(base: &ExperimentSpec, point: &SweepPoint) -> ExperimentSpec {
+    let mut spec = base.clone();
+    spec.seed = point.seed;
+    if point.strategy != base.weighting.strategy {
+        spec.weighting = WeightingSpec::of(&point.strategy);
+    }
+    if let Some(w) = &point.weights {
+        for (t, w) in spec.tasks.iter_mut().zip(w) {
+            t.weight = *w as f32;
+        }
+    }
+    // Live affinity measurements would only slow every run down.
+    spec.training.affinity_every = 0;
+    spec.name = format!("{} [{}]", base.name, point.label);
+    spec
+}
+
+/// The experiment restricted to task `name` (the same trunk and that task's head).
+pub fn single_task_spec(base: &ExperimentSpec, name: &str) -> ExperimentSpec {
+    let mut spec = base.restricted_to(&[name.to_owned()]);
+    spec.weighting = WeightingSpec::of("ew");
+    spec.training.affinity_every = 0;
+    spec.name = format!("{} [single task {name}]", base.name);
+    spec
+}
+
+/// What one training produced.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunResult {
+    /// Task names.
+    pub tasks: Vec<String>,
+    /// The split the figures come from (`val`, or `train` without validation rows).
+    pub split: &'static str,
+    /// Per epoch (0 = before training), per task: the loss on `split`.
+    pub curves: Vec<Vec<f64>>,
+    /// The final evaluation on `split`, per task.
+    pub last: Vec<TaskEval>,
+    /// Seconds of training.
+    pub seconds: f64,
+    /// Why the run stopped early, if it failed or was cancelled.
+    pub error: Option<String>,
+}
+
+impl RunResult {
+    /// The final per-task losses on the result's split.
+    pub fn final_losses(&self) -> Vec<f64> {
+        self.last.iter().map(|e| e.loss).collect()
+    }
+}
+
+/// Trains `spec` for its epochs, evaluating after each; stops early when `cancel` is set.
+pub fn train_once(spec: &ExperimentSpec, cancel: &AtomicBool) -> RunResult {
+    let started = Instant::now();
+    let tasks: Vec<String> = spec.tasks.iter().map(|t| t.name.clone()).collect();
+    let mut result = RunResult {
+        tasks,
+        split: "val",
+        curves: Vec::new(),
+        last: Vec::new(),
+        seconds: 0.0,
+        error: None,
+    };
+    let outcome = (|| -> Result<(), TrainError> {
+        let mut session = Session::new(spec)?;
+        let split = if session.data().val.rows > 0 {
+            Split::Val
+        } else {
+            Split::Train
+        };
+        result.split = split.name();
+        let first = session.evaluate(split)?;
+        result.curves.push(first.iter().map(|e| e.loss).collect());
+        result.last = first;
+        while session.epochs_done() < spec.training.epochs {
+            if cancel.load(Ordering::Relaxed) {
+                result.error = Some("cancelled".to_owned());
+                return Ok(());
+            }
+            if session.train_step()?.epoch_finished {
+                let evals = session.evaluate(split)?;
+                result.curves.push(evals.iter().map(|e| e.loss).collect());
+                result.last = evals;
+            }
+        }
+        Ok(())
+    })();
+    if let Err(e) = outcome {
+        result.error = Some(e.to_string());
+    }
+    result.seconds = started.elapsed().as_secs_f64();
+    result
+}
+
+/// Trains every spec on `threads` threads (at least 1), calling `done(index, &result)` as
+/// each finishes, in whatever order they finish. Returns the results in the specs' order.
+/// Setting `cancel` makes the running trainings stop after their current step and the rest
+/// not start (their results say "cancelled").
+pub fn run_pool(
+    specs: &[ExperimentSpec],
+    threads: usize,
+    cancel: &AtomicBool,
+    done: &(dyn Fn(usize, &RunResult) + Sync),
+) -> Vec<RunResult> {
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<RunResult>>> = Mutex::new(vec![None; specs.len()]);
+    std::thread::scope(|scope| {
+        for t in 0..threads.max(1).min(specs.len().max(1)) {
+            let (next, results) = (&next, &results);
+            let work = move || {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(spec) = specs.get(i) else { break };
+                    let result = if cancel.load(Ordering::Relaxed) {
+                        RunResult {
+                            tasks: spec.tasks.iter().map(|t| t.name.clone()).collect(),
+                            split: "val",
+                            curves: Vec::new(),
+                            last: Vec::new(),
+                            seconds: 0.0,
+                            error: Some("cancelled".to_owned()),
+                        }
+                    } else {
+                        train_once(spec, cancel)
+                    };
+                    done(i, &result);
+                    if let Ok(mut r) = results.lock() {
+                        r[i] = Some(result);
+                    }
+                }
+            };
+            if let Err(e) = std::thread::Builder::new()
+                .name(format!("sweep-{t}"))
+                .spawn_scoped(scope, work)
+            {
+                log::warn!("could not start sweep thread {t}: {e}");
+            }
+        }
+    });
+    let results = results.into_inner().unwrap_or_else(|e| e.into_inner());
+    results
+        .into_iter()
+        .zip(specs)
+        .map(|(r, spec)| {
+            r.unwrap_or_else(|| RunResult {
+                tasks: spec.tasks.iter().map(|t| t.name.clone()).collect(),
+                split: "val",
+                curves: Vec::new(),
+                last: Vec::new(),
+                seconds: 0.0,
+                error: Some("not run (no thread could be started)".to_owned()),
+            })
+        })
+        .collect()
+}
+
+/// A sweep in progress on a background thread, for the GUI.
+pub struct SweepJob {
+    /// The points, in order.
+    pub points: Vec<SweepPoint>,
+    /// Results as they arrive (`None`: still training).
+    pub results: Arc<Mutex<Vec<Option<RunResult>>>>,
+    cancel: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl SweepJob {
+    /// Starts training `specs` (one per point) on `threads` threads; `wake` is called after
+    /// each run finishes.
+    pub fn start(
+        points: Vec<SweepPoint>,
+        specs: Vec<ExperimentSpec>,
+        threads: usize,
+        wake: crate::trainer::Waker,
+    ) -> Result<Self, String> {
+        let results = Arc::new(Mutex::new(vec![None; specs.len()]));
+        let cancel = Arc::new(AtomicBool::new(false));
+        let (r, c) = (Arc::clone(&results), Arc::clone(&cancel));
+        let thread = std::thread::Builder::new()
+            .name("sweep".to_owned())
+            .spawn(move || {
+                run_pool(&specs, threads, &c, &|i, result| {
+                    if let Ok(mut all) = r.lock() {
+                        all[i] = Some(result.clone());
+                    }
+                    wake();
+                });
+                wake();
+            })
+            .map_err(|e| format!("could not start the sweep: {e}"))?;
+        Ok(Self {
+            points,
+            results,
+            cancel,
+            thread: Some(thread),
+        })
+    }
+
+    /// How many runs have finished, of how many.
+    pub fn progress(&self) -> (usize, usize) {
+        let all = self.results.lock().map(|r| r.iter().flatten().count());
+        (all.unwrap_or(0), self.points.len())
+    }
+
+    /// Whether every run has finished.
+    pub fn finished(&self) -> bool {
+        let (done, total) = self.progress();
+        done == total
+    }
+
+    /// A copy of the results so far.
+    pub fn snapshot(&self) -> Vec<Option<RunResult>> {
+        self.results.lock().map(|r| r.clone()).unwrap_or_default()
+    }
+
+    /// Asks every run to stop after its current step.
+    pub fn cancel(&self) {
+        self.cancel.store(true, Ordering::Relaxed);
+    }
+}
+
+impl Drop for SweepJob {
+    fn drop(&mut self) {
+        self.cancel();
+        if let Some(t) = self.thread.take()
+            && t.join().is_err()
+        {
+            log::warn!("the sweep thread panicked");
+        }
+    }
+}
+
+/// Which points are non-dominated (minimisation in every coordinate). A point with a
+/// non-finite coordinate is never on the front.
+pub fn pareto_mask(points: &[Vec<f64>]) -> Vec<bool> {
+    let finite = |p: &[f64]| !p.is_empty() && p.iter().all(|v| v.is_finite());
+    points
+        .iter()
+        .map(|p| {
+            finite(p)
+                && !points.iter().any(|q| {
+                    finite(q)
+                        && q.len() == p.len()
+                        && q.iter().zip(p).all(|(a, b)| a <= b)
+                        && q.iter().zip(p).any(|(a, b)| a < b)
+                })
+        })
+        .collect()
+}
+
+/// Whether a larger value of metric `key` is better; `None` for metrics left out of Δp (R²,
+/// whose relative change is meaningless near 0).
+pub fn higher_is_better(key: &str) -> Option<bool> {
+    match key {
+        "mse" | "mae" => Some(false),
+        "accuracy" | "balanced_accuracy" | "f1" | "auc" | "iou" | "miou" | "pixel_accuracy" => {
+            Some(true)
+        }
+        _ => None,
+    }
+}
+
+/// One task's relative change against its baseline, averaged over its metrics (LibMTL's
+/// per-task term): Σₘ (−1)^{higherₘ} (Bₘ − Nₘ) / Bₘ / Mₜ, positive = better. Metrics whose
+/// baseline is 0 or not finite are skipped; `None` when none is left.
+pub fn task_improvement(kind: TaskKind, baseline: &[f64], run: &[f64]) -> Option<f64> {
+    let mut sum = 0.0;
+    let mut count = 0usize;
+    for ((key, b), n) in crate::metrics::metric_keys(kind)
+        .iter()
+        .zip(baseline)
+        .zip(run)
+    {
+        let Some(higher) = higher_is_better(key) else {
+            continue;
+        };
+        if !(b.is_finite() && n.is_finite()) || *b == 0.0 {
+            continue;
+        }
+        let sign = if higher { -1.0 } else { 1.0 };
+        sum += sign * (b - n) / b;
+        count += 1;
+    }
+    (count > 0).then(|| sum / count as f64)
+}
+
+/// LibMTL's Δp (`count_improvement`): the mean over tasks of each task's mean relative
+/// improvement over its single-task baseline. Positive means the multi-task run is better.
+/// `baseline` and `run` hold, per task, a list of (higher is better, value) metrics.
+pub fn delta_p(baseline: &[Vec<(bool, f64)>], run: &[Vec<(bool, f64)>]) -> f64 {
+    let per_task: Vec<f64> = baseline
+        .iter()
+        .zip(run)
+        .map(|(b, n)| {
+            let terms: Vec<f64> = b
+                .iter()
+                .zip(n)
+                .map(|((higher, b), (_, n))| {
+                    let sign = if *higher { -1.0 } else { 1.0 };
+                    sign * (b - n) / b
+                })
+                .collect();
+            terms.iter().sum::<f64>() / terms.len().max(1) as f64
+        })
+        .collect();
+    per_task.iter().sum::<f64>() / per_task.len().max(1) as f64
+}
+
+/// The Nash-MTL / CAGrad / FAMO Δm%: 100 × the mean over all metrics pooled of
+/// (−1)^{higher} (N − B) / B. Negative means the multi-task run is better.
+pub fn delta_m_percent(baseline: &[Vec<(bool, f64)>], run: &[Vec<(bool, f64)>]) -> f64 {
+    let terms: Vec<f64> = baseline
+        .iter()
+        .zip(run)
+        .flat_map(|(b, n)| {
+            b.iter().zip(n).map(|((higher, b), (_, n))| {
+                let sign = if *higher { -1.0 } else { 1.0 };
+                sign * (n - b) / b
+            })
+        })
+        .collect();
+    100.0 * terms.iter().sum::<f64>() / terms.len().max(1) as f64
+}
+
+/// A task's metrics for Δp: (higher is better, value) for every metric of its kind that
+/// counts (see [`higher_is_better`]).
+pub fn delta_metrics(kind: TaskKind, eval: &TaskEval) -> Vec<(bool, f64)> {
+    crate::metrics::metric_keys(kind)
+        .iter()
+        .zip(&eval.all)
+        .filter_map(|(key, v)| higher_is_better(key).map(|h| (h, *v)))
+        .collect()
+}
+
+/// What a headless sweep runs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SweepOptions {
+    /// Grid size (see [`simplex_grid`]).
+    pub grid: usize,
+    /// Strategy keys.
+    pub strategies: Vec<String>,
+    /// Seeds; every point runs once per seed.
+    pub seeds: Vec<u64>,
+    /// Also train single-task baselines and report Δp.
+    pub baselines: bool,
+    /// Trainings at the same time.
+    pub threads: usize,
+}
+
+/// The machine's cores (at least 1).
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+}
+
+/// Δp of `run` against per-task single-task `baselines` (task k's baseline is the only task
+/// of `baselines[k]`); `None` when a baseline or the run has no metrics.
+pub fn run_delta_p(kinds: &[TaskKind], baselines: &[RunResult], run: &RunResult) -> Option<f64> {
+    if run.last.len() != kinds.len() || baselines.len() != kinds.len() {
+        return None;
+    }
+    let mut b = Vec::new();
+    let mut n = Vec::new();
+    for ((kind, base), eval) in kinds.iter().zip(baselines).zip(&run.last) {
+        let base_eval = base.last.first()?;
+        let (bm, nm) = (delta_metrics(*kind, base_eval), delta_metrics(*kind, eval));
+        // Metrics whose baseline is 0 or not finite cannot be compared relatively.
+        let keep: Vec<usize> = (0..bm.len())
+            .filter(|&i| bm[i].1.is_finite() && bm[i].1 != 0.0 && nm[i].1.is_finite())
+            .collect();
+        if keep.is_empty() {
+            return None;
+        }
+        b.push(keep.iter().map(|&i| bm[i]).collect::<Vec<_>>());
+        n.push(keep.iter().map(|&i| nm[i]).collect::<Vec<_>>());
+    }
+    Some(delta_p(&b, &n))
+}
+
+/// `mtl-studio sweep`: loads the spec, applies the overrides, runs the sweep.
+pub fn run_cli(args: crate::cli::SweepArgs) -> Result<String, crate::cli::CliError> {
+    let mut spec = ExperimentSpec::load(&args.spec)?;
+    if let Some(e) = args.epochs {
+        spec.training.epochs = e;
+    }
+    let seeds = if args.seeds.is_empty() {
+        vec![spec.seed]
+    } else {
+        args.seeds
+    };
+    let options = SweepOptions {
+        grid: args.grid,
+        strategies: args.strategies,
+        seeds,
+        baselines: args.baselines,
+        threads: args.threads.unwrap_or_else(default_threads),
+    };
+    sweep_to_dir(&spec, &options, &args.out, !args.quiet)
+}
+
+/// Runs a sweep and writes `sweep.csv`, `curves.csv`, `front.png` (and `baselines.csv`) into
+/// `out`; returns a text summary.
+pub fn sweep_to_dir(
+    base: &ExperimentSpec,
+    options: &SweepOptions,
+    out: &std::path::Path,
+    progress: bool,
+) -> Result<String, crate::cli::CliError> {
+    use crate::cli::CliError;
+    base.check()?;
+    let k = base.tasks.len();
+    let points =
+        plan(k, options.grid, &options.strategies, &options.seeds).map_err(CliError::Other)?;
+    crate::cli::create_out_dir(out)?;
+    let mut specs: Vec<ExperimentSpec> = points.iter().map(|p| spec_for(base, p)).collect();
+    let names: Vec<String> = base.tasks.iter().map(|t| t.name.clone()).collect();
+    if options.baselines {
+        specs.extend(names.iter().map(|n| single_task_spec(base, n)));
+    }
+    let bar = if progress {
+        indicatif::ProgressBar::new(specs.len() as u64)
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} runs (eta {eta}) {msg}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let cancel = AtomicBool::new(false);
+    let labels: Vec<String> = points
+        .iter()
+        .map(|p| p.label.clone())
+        .chain(names.iter().map(|n| format!("single-task {n}")))
+        .collect();
+    let results = run_pool(&specs, options.threads, &cancel, &|i, r| {
+        bar.inc(1);
+        let what = labels.get(i).map_or("", String::as_str);
+        match &r.error {
+            Some(e) => bar.println(format!("{what}: failed: {e}")),
+            None => bar.set_message(format!("{what} done")),
+        }
+    });
+    bar.finish_and_clear();
+    let (runs, stl) = results.split_at(points.len());
+    let kinds: Vec<TaskKind> = base.tasks.iter().map(|t| t.kind).collect();
+    let losses: Vec<Vec<f64>> = runs
+        .iter()
+        .map(|r| {
+            if r.error.is_some() {
+                vec![f64::NAN; k]
+            } else {
+                r.final_losses()
+            }
+        })
+        .collect();
+    let front = pareto_mask(&losses);
+    let deltas: Vec<Option<f64>> = runs
+        .iter()
+        .map(|r| {
+            (options.baselines && r.error.is_none())
+                .then(|| run_delta_p(&kinds, stl, r))
+                .flatten()
+        })
+        .collect();
+    write_sweep_csv(&out.join("sweep.csv"), base, &points, runs, &front, &deltas)?;
+    write_curves_csv(&out.join("curves.csv"), &results, &labels)?;
+    if options.baselines {
+        write_baselines_csv(&out.join("baselines.csv"), &names, &kinds, stl)?;
+    }
+    if (2..=3).contains(&k) {
+        let strategy_index = |p: &SweepPoint| {
+            options
+                .strategies
+                .iter()
+                .position(|s| p.weights.is_none() && *s == p.strategy)
+        };
+        let drawn: Vec<crate::export::plot::FrontPoint> = points
+            .iter()
+            .zip(&losses)
+            .zip(&front)
+            .map(|((p, l), f)| crate::export::plot::FrontPoint {
+                label: p.label.clone(),
+                losses: l.clone(),
+                on_front: *f,
+                strategy: strategy_index(p),
+            })
+            .collect();
+        crate::export::plot::front_png(
+            &out.join("front.png"),
+            &format!("{}: final per-task loss of every run", base.name),
+            &names,
+            &drawn,
+        )?;
+    }
+    Ok(sweep_summary(&points, runs, &front, &deltas, &names, out))
+}
+
+/// `run,label,epoch,task,loss`: every run's loss per epoch.
+fn write_curves_csv(
+    path: &std::path::Path,
+    results: &[RunResult],
+    labels: &[String],
+) -> Result<(), crate::export::ExportError> {
+    let mut rows = vec![
+        ["run", "label", "epoch", "task", "loss"]
+            .map(str::to_owned)
+            .to_vec(),
+    ];
+    for (i, (r, label)) in results.iter().zip(labels).enumerate() {
+        for (epoch, row) in r.curves.iter().enumerate() {
+            for (task, loss) in r.tasks.iter().zip(row) {
+                rows.push(vec![
+                    i.to_string(),
+                    label.clone(),
+                    epoch.to_string(),
+                    task.clone(),
+                    crate::export::csv_num(*loss),
+                ]);
+            }
+        }
+    }
+    crate::export::write_csv(path, &rows)
+}
+
+/// `task,loss,metric,value`: each single-task baseline's final metrics.
+fn write_baselines_csv(
+    path: &std::path::Path,
+    names: &[String],
+    kinds: &[TaskKind],
+    stl: &[RunResult],
+) -> Result<(), crate::export::ExportError> {
+    let mut rows = vec![
+        ["task", "loss", "metric", "value"]
+            .map(str::to_owned)
+            .to_vec(),
+    ];
+    for ((name, kind), r) in names.iter().zip(kinds).zip(stl) {
+        if let Some(e) = r.last.first() {
+            for (key, v) in crate::metrics::metric_keys(*kind).iter().zip(&e.all) {
+                rows.push(vec![
+                    name.clone(),
+                    crate::export::csv_num(e.loss),
+                    (*key).to_owned(),
+                    crate::export::csv_num(*v),
+                ]);
+            }
+        }
+    }
+    crate::export::write_csv(path, &rows)
+}
+
+fn write_sweep_csv(
+    path: &std::path::Path,
+    base: &ExperimentSpec,
+    points: &[SweepPoint],
+    runs: &[RunResult],
+    front: &[bool],
+    deltas: &[Option<f64>],
+) -> Result<(), crate::export::ExportError> {
+    let mut header: Vec<String> = ["run", "label", "strategy", "weights", "seed", "split"]
+        .map(str::to_owned)
+        .to_vec();
+    for t in &base.tasks {
+        header.push(format!("{}_loss", t.name));
+        for key in crate::metrics::metric_keys(t.kind) {
+            header.push(format!("{}_{key}", t.name));
+        }
+    }
+    header.extend(["on_front", "delta_p", "seconds", "error"].map(str::to_owned));
+    let mut rows = vec![header];
+    for (i, (((p, r), f), d)) in points.iter().zip(runs).zip(front).zip(deltas).enumerate() {
+        let mut row = vec![
+            i.to_string(),
+            p.label.clone(),
+            p.strategy.clone(),
+            p.weights.as_ref().map_or_else(String::new, |w| {
+                w.iter()
+                    .map(|v| format!("{v}"))
+                    .collect::<Vec<_>>()
+                    .join(";")
+            }),
+            p.seed.to_string(),
+            r.split.to_owned(),
+        ];
+        for (t, task) in base.tasks.iter().enumerate() {
+            let keys = crate::metrics::metric_keys(task.kind);
+            match r.last.get(t) {
+                Some(e) if r.error.is_none() => {
+                    row.push(crate::export::csv_num(e.loss));
+                    row.extend((0..keys.len()).map(|m| {
+                        crate::export::csv_num(e.all.get(m).copied().unwrap_or(f64::NAN))
+                    }));
+                }
+                _ => row.extend(std::iter::repeat_n(String::new(), keys.len() + 1)),
+            }
+        }
+        row.push(u8::from(*f).to_string());
+        row.push(d.map_or_else(String::new, |v| format!("{v}")));
+        row.push(format!("{:.2}", r.seconds));
+        row.push(r.error.clone().unwrap_or_default());
+        rows.push(row);
+    }
+    crate::export::write_csv(path, &rows)
+}
+
+fn sweep_summary(
+    points: &[SweepPoint],
+    runs: &[RunResult],
+    front: &[bool],
+    deltas: &[Option<f64>],
+    names: &[String],
+    out: &std::path::Path,
+) -> String {
+    let mut text = format!(
+        "{:<28} {}  front{}\n",
+        "run",
+        names
+            .iter()
+            .map(|n| format!("{:>12}", format!("{n} loss")))
+            .collect::<String>(),
+        if deltas.iter().any(Option::is_some) {
+            "   Δp %"
+        } else {
+            ""
+        }
+    );
+    for (((p, r), f), d) in points.iter().zip(runs).zip(front).zip(deltas) {
+        let cells: String = match &r.error {
+            Some(e) => format!("  failed: {e}"),
+            None => r
+                .final_losses()
+                .iter()
+                .map(|l| format!("{l:>12.4}"))
+                .collect(),
+        };
+        let delta = d.map_or_else(String::new, |v| format!("  {:>+7.2}", 100.0 * v));
+        text.push_str(&format!(
+            "{:<28} {cells}  {:<5}{delta}\n",
+            p.label,
+            if *f { "yes" } else { "" }
+        ));
+    }
+    let failed = runs.iter().filter(|r| r.error.is_some()).count();
+    text.push_str(&format!(
+        "{} runs, {} on the front{}; wrote {}",
+        runs.len(),
+        front.iter().filter(|f| **f).count(),
+        if failed > 0 {
+            format!(", {failed} failed")
+        } else {
+            String::new()
+        },
+        out.display()
+    ));
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn libmtl_docstring_example_gives_its_golden_values() {
+        // LibMTL utils.count_improvement: base {A:[96,98], B:[0.2]}, new {A:[93,99],
+        // B:[0.5]}, weights {A:[1,0], B:[1]} (1 = higher is better).
+        let base = vec![vec![(true, 96.0), (false, 98.0)], vec![(true, 0.2)]];
+        let new = vec![vec![(true, 93.0), (false, 99.0)], vec![(true, 0.5)]];
+        assert!((delta_p(&base, &new) - 0.739_636).abs() < 1e-6);
+        assert!((delta_m_percent(&base, &new) - -48.618).abs() < 1e-3);
+    }
+
+    #[test]
+    fn the_grid_covers_the_simplex_interior() {
+        let g2 = simplex_grid(2, 3).expect("2 tasks");
+        assert_eq!(g2, vec![vec![0.25, 0.75], vec![0.5, 0.5], vec![0.75, 0.25]]);
+        let g3 = simplex_grid(3, 4).expect("3 tasks");
+        // a + b + c = 6 with each ≥ 1: C(5, 2) = 10 points.
+        assert_eq!(g3.len(), 10);
+        assert_eq!(
+            simplex_grid(3, 1).expect("centre"),
+            vec![vec![1.0 / 3.0; 3]]
+        );
+        for w in &g3 {
+            assert!((w.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+            assert!(w.iter().all(|v| *v > 0.0));
+        }
+        assert!(simplex_grid(4, 3).is_err());
+        assert!(simplex_grid(4, 0).expect("no grid").is_empty());
+    }
+
+    #[test]
+    fn the_front_keeps_exactly_the_non_dominated_points() {
+        let pts = vec![
+            vec![1.0, 4.0],
+            vec![2.0, 2.0],
+            vec![3.0, 3.0], // dominated by (2, 2)
+            vec![4.0, 1.0],
+            vec![2.0, 2.0], // a tie stays on the front
+            vec![f64::NAN, 0.0],
+        ];
+        assert_eq!(
+            pareto_mask(&pts),
+            vec![true, true, false, true, true, false]
+        );
+    }
+
+    #[test]
+    fn a_plan_scales_static_weights_to_a_mean_of_one() {
+        let p = plan(2, 1, &["pcgrad".to_owned()], &[3]).expect("plan");
+        assert_eq!(p.len(), 2);
+        assert_eq!(p[0].weights, Some(vec![1.0, 1.0]));
+        assert_eq!(p[1].strategy, "pcgrad");
+        assert!(plan(2, 1, &["nope".to_owned()], &[3]).is_err());
+    }
+}
