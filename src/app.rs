@@ -44,7 +44,43 @@ pub enum CentreTab {
     Affinity,
     /// The two-task toy problem: each strategy's path on the loss landscape.
     Landscape,
+    /// Sweeps of task weights and strategies, their Pareto front, single-task baselines.
+    Tradeoffs,
 }
+
+/// The centre tabs: the tab, its label, what it shows.
+const CENTRE_TABS: [(CentreTab, &str, &str); 6] = [
+    (
+        CentreTab::Charts,
+        "Charts",
+        "Live loss, weight, gradient and metric charts",
+    ),
+    (
+        CentreTab::Metrics,
+        "Metrics",
+        "Every metric of the latest evaluation, per task and split",
+    ),
+    (
+        CentreTab::Dataset,
+        "Dataset",
+        "The rows, each task's labels, and the inputs as points or images",
+    ),
+    (
+        CentreTab::Affinity,
+        "Affinity",
+        "Which tasks help which (TAG lookahead and gradient cosines), and groups to train together",
+    ),
+    (
+        CentreTab::Tradeoffs,
+        "Trade-offs",
+        "Sweep task weights and strategies: where each lands between the tasks, the Pareto front, single-task baselines",
+    ),
+    (
+        CentreTab::Landscape,
+        "Landscape",
+        "A two-task toy problem: watch each strategy's path to the Pareto set",
+    ),
+];
 
 /// The application.
 pub struct MtlApp {
@@ -66,6 +102,8 @@ pub struct MtlApp {
     import: Option<crate::ui::import::Import>,
     /// The toy landscape's paths and settings.
     pub landscape: crate::ui::landscape::LandscapeState,
+    /// The trade-off explorer's sweeps and baselines.
+    pub tradeoff: crate::ui::tradeoff::TradeoffState,
 }
 
 /// Earlier runs kept for comparison.
@@ -93,6 +131,7 @@ impl MtlApp {
             dataview: crate::ui::dataview::DataViewState::default(),
             import: None,
             landscape: crate::ui::landscape::LandscapeState::default(),
+            tradeoff: crate::ui::tradeoff::TradeoffState::default(),
         };
         app.refresh_summary();
         app
@@ -897,33 +936,7 @@ impl MtlApp {
             ui.colored_label(theme::error(), format!("Training failed: {msg}"));
         }
         ui.horizontal(|ui| {
-            for (tab, label, hint) in [
-                (
-                    CentreTab::Charts,
-                    "Charts",
-                    "Live loss, weight, gradient and metric charts",
-                ),
-                (
-                    CentreTab::Metrics,
-                    "Metrics",
-                    "Every metric of the latest evaluation, per task and split",
-                ),
-                (
-                    CentreTab::Dataset,
-                    "Dataset",
-                    "The rows, each task's labels, and the inputs as points or images",
-                ),
-                (
-                    CentreTab::Affinity,
-                    "Affinity",
-                    "Which tasks help which (TAG lookahead and gradient cosines), and groups to train together",
-                ),
-                (
-                    CentreTab::Landscape,
-                    "Landscape",
-                    "A two-task toy problem: watch each strategy's path to the Pareto set",
-                ),
-            ] {
+            for (tab, label, hint) in CENTRE_TABS {
                 ui.selectable_value(&mut self.state.tab, tab, label)
                     .on_hover_text(hint);
             }
@@ -938,6 +951,14 @@ impl MtlApp {
             }
             CentreTab::Metrics => plots::metrics_table_ui(ui, &self.history),
             CentreTab::Affinity => self.affinity_tab(ui),
+            CentreTab::Tradeoffs => {
+                crate::ui::tradeoff::tradeoff_ui(
+                    ui,
+                    &mut self.tradeoff,
+                    &self.state.spec,
+                    &self.waker,
+                );
+            }
             CentreTab::Landscape => {
                 crate::ui::landscape::landscape_ui(ui, &mut self.landscape);
             }

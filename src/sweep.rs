@@ -164,6 +164,18 @@ pub struct RunResult {
 }
 
 impl RunResult {
+    /// A run of `spec` that did not train, with why.
+    pub fn not_run(spec: &ExperimentSpec, why: &str) -> Self {
+        Self {
+            tasks: spec.tasks.iter().map(|t| t.name.clone()).collect(),
+            split: "val",
+            curves: Vec::new(),
+            last: Vec::new(),
+            seconds: 0.0,
+            error: Some(why.to_owned()),
+        }
+    }
+
     /// The final per-task losses on the result's split.
     pub fn final_losses(&self) -> Vec<f64> {
         self.last.iter().map(|e| e.loss).collect()
@@ -233,14 +245,7 @@ pub fn run_pool(
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(spec) = specs.get(i) else { break };
                     let result = if cancel.load(Ordering::Relaxed) {
-                        RunResult {
-                            tasks: spec.tasks.iter().map(|t| t.name.clone()).collect(),
-                            split: "val",
-                            curves: Vec::new(),
-                            last: Vec::new(),
-                            seconds: 0.0,
-                            error: Some("cancelled".to_owned()),
-                        }
+                        RunResult::not_run(spec, "cancelled")
                     } else {
                         train_once(spec, cancel)
                     };
@@ -263,14 +268,7 @@ pub fn run_pool(
         .into_iter()
         .zip(specs)
         .map(|(r, spec)| {
-            r.unwrap_or_else(|| RunResult {
-                tasks: spec.tasks.iter().map(|t| t.name.clone()).collect(),
-                split: "val",
-                curves: Vec::new(),
-                last: Vec::new(),
-                seconds: 0.0,
-                error: Some("not run (no thread could be started)".to_owned()),
-            })
+            r.unwrap_or_else(|| RunResult::not_run(spec, "not run (no thread could be started)"))
         })
         .collect()
 }

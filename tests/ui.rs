@@ -669,3 +669,49 @@ fn the_landscape_tab_steps_and_plays_every_strategy_and_reset_starts_over() {
     assert_eq!(h.state().landscape.steps(), 0);
     assert_eq!(h.state().landscape.start, mtl_studio::toy::STARTS[0]);
 }
+
+#[test]
+fn the_tradeoffs_tab_sweeps_the_experiment_and_scores_runs_against_single_task_models() {
+    let mut h = harness();
+    h.run_steps(1);
+    h.get_by_label("Trade-offs").click();
+    h.run_steps(1);
+    {
+        let t = &mut h.state_mut().tradeoff;
+        t.grid = 3;
+        t.strategies = vec!["ew".to_owned(), "pcgrad".to_owned()];
+        t.epochs = 2;
+        t.threads = 2;
+    }
+    h.get_by_label("▶ Run sweep").click();
+    h.run_steps(1);
+    step_until(&mut h, "the sweep finishes", |app| {
+        app.tradeoff.job.as_ref().is_some_and(|j| j.finished())
+    });
+    let job = h.state().tradeoff.job.as_ref().expect("a sweep");
+    assert_eq!(job.progress(), (5, 5), "3 weightings and 2 strategies");
+    assert!(job.snapshot().iter().flatten().all(|r| r.error.is_none()));
+    assert!(
+        h.query_by_label("w=(0.25, 0.75)").is_some(),
+        "a table row per run"
+    );
+    // A click on a row opens that run's curves.
+    h.get_by_label("pcgrad").click();
+    h.run_steps(2);
+    assert_eq!(h.state().tradeoff.selected, Some(4));
+    assert!(
+        h.query_by_label_contains("pcgrad: val loss per epoch")
+            .is_some()
+    );
+    // Single-task baselines bring the Δp column.
+    assert!(h.query_by_label_contains("Δp %").is_none());
+    h.get_by_label("Train single-task baselines").click();
+    h.run_steps(1);
+    step_until(&mut h, "the baselines finish", |app| {
+        app.tradeoff
+            .baselines
+            .as_ref()
+            .is_some_and(|(_, j)| j.finished())
+    });
+    assert!(h.query_by_label_contains("Δp %").is_some());
+}

@@ -360,37 +360,23 @@ pub fn task_eval_rows(
 
 /// Writes metrics as CSV with columns `epoch,step,split,task,loss,metric,value`.
 pub fn write_metrics_csv(path: &Path, rows: &[MetricRow]) -> Result<(), ExportError> {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    let fmt = |v: f64| {
-        if v.is_finite() {
-            format!("{v}")
-        } else {
-            String::new()
-        }
-    };
-    let result: Result<(), csv::Error> = (|| {
-        w.write_record(["epoch", "step", "split", "task", "loss", "metric", "value"])?;
-        for r in rows {
-            w.write_record([
-                r.epoch.to_string(),
-                r.step.to_string(),
-                r.split.to_owned(),
-                r.task.clone(),
-                fmt(r.loss),
-                r.metric.to_owned(),
-                fmt(r.value),
-            ])?;
-        }
-        Ok(())
-    })();
-    let bytes = result
-        .map_err(|e| e.to_string())
-        .and_then(|()| w.into_inner().map_err(|e| e.to_string()))
-        .map_err(|message| ExportError::Format {
-            path: path.to_owned(),
-            message,
-        })?;
-    write_atomic(path, &bytes)
+    let mut table = vec![
+        ["epoch", "step", "split", "task", "loss", "metric", "value"]
+            .map(str::to_owned)
+            .to_vec(),
+    ];
+    table.extend(rows.iter().map(|r| {
+        vec![
+            r.epoch.to_string(),
+            r.step.to_string(),
+            r.split.to_owned(),
+            r.task.clone(),
+            csv_num(r.loss),
+            r.metric.to_owned(),
+            csv_num(r.value),
+        ]
+    }));
+    write_csv(path, &table)
 }
 
 /// Writes `rows` (the first is the header) as CSV, atomically.

@@ -9,6 +9,7 @@ pub mod landscape;
 pub mod plots;
 pub mod settings;
 pub mod theme;
+pub mod tradeoff;
 
 /// One grid row: a label and the widget it names (for screen readers and UI tests), then
 /// the end of the row.

@@ -1,0 +1,532 @@
+//! The Trade-offs tab: sweep static task weights over the simplex and run chosen strategies
+//! on the current experiment, each for the same epochs and seeds, several at once; plot every
+//! run's final per-task validation losses with the non-dominated front, open a run's curves
+//! with a click, and score runs against single-task baselines (Δp).
+
+use egui::{Color32, RichText, Ui, vec2};
+use egui_plot::{Line, LineStyle, MarkerShape, Plot, PlotPoint, PlotPoints, Points};
+
+use super::theme;
+use crate::experiment::{ExperimentSpec, TaskKind};
+use crate::sweep::{self, RunResult, SweepJob, SweepPoint};
+use crate::trainer::Waker;
+
+/// Settings, the running job and the finished results of the tab.
+pub struct TradeoffState {
+    /// Weightings inside the simplex (see [`sweep::simplex_grid`]).
+    pub grid: usize,
+    /// Strategy keys to run besides the grid.
+    pub strategies: Vec<String>,
+    /// Seeds per point (the spec's seed, then the next ones).
+    pub seeds: usize,
+    /// Epochs of every run.
+    pub epochs: usize,
+    /// Trainings at the same time.
+    pub threads: usize,
+    /// The sweep in progress or last finished.
+    pub job: Option<SweepJob>,
+    /// The experiment the sweep ran on.
+    pub swept: Option<ExperimentSpec>,
+    /// Single-task baselines in progress or done, with the experiment they belong to.
+    pub baselines: Option<(ExperimentSpec, SweepJob)>,
+    /// The run whose curves are shown.
+    pub selected: Option<usize>,
+    /// The last problem starting a sweep.
+    pub message: Option<String>,
+}
+
+impl Default for TradeoffState {
+    fn default() -> Self {
+        Self {
+            grid: 7,
+            strategies: ["ew", "mgda", "pcgrad", "cagrad", "nash_mtl"]
+                .map(str::to_owned)
+                .to_vec(),
+            seeds: 1,
+            epochs: 10,
+            threads: sweep::default_threads(),
+            job: None,
+            swept: None,
+            baselines: None,
+            selected: None,
+            message: None,
+        }
+    }
+}
+
+/// One finished run as the tab shows it.
+struct Row {
+    point: SweepPoint,
+    result: RunResult,
+    on_front: bool,
+    delta_p: Option<f64>,
+}
+
+impl TradeoffState {
+    /// Starts a sweep of `spec`.
+    pub fn start(&mut self, spec: &ExperimentSpec, wake: Waker) {
+        self.message = None;
+        let mut base = spec.clone();
+        base.training.epochs = self.epochs;
+        let seeds: Vec<u64> = (0..self.seeds.max(1) as u64)
+            .map(|i| spec.seed + i)
+            .collect();
+        let points = match sweep::plan(base.tasks.len(), self.grid, &self.strategies, &seeds) {
+            Ok(p) => p,
+            Err(e) => {
+                self.message = Some(e);
+                return;
+            }
+        };
+        if let Err(e) = base.check() {
+            self.message = Some(e.to_string());
+            return;
+        }
+        let specs = points.iter().map(|p| sweep::spec_for(&base, p)).collect();
+        match SweepJob::start(points, specs, self.threads, wake) {
+            Ok(job) => {
+                self.job = Some(job);
+                self.swept = Some(base);
+                self.selected = None;
+            }
+            Err(e) => self.message = Some(e),
+        }
+    }
+
+    /// Starts training one single-task model per task of `spec`.
+    pub fn start_baselines(&mut self, spec: &ExperimentSpec, wake: Waker) {
+        let mut base = spec.clone();
+        base.training.epochs = self.epochs;
+        let points: Vec<SweepPoint> = base
+            .tasks
+            .iter()
+            .map(|t| SweepPoint {
+                label: format!("single-task {}", t.name),
+                strategy: "ew".to_owned(),
+                weights: None,
+                seed: base.seed,
+            })
+            .collect();
+        let specs = base
+            .tasks
+            .iter()
+            .map(|t| sweep::single_task_spec(&base, &t.name))
+            .collect();
+        match SweepJob::start(points, specs, self.threads, wake) {
+            Ok(job) => self.baselines = Some((base, job)),
+            Err(e) => self.message = Some(e),
+        }
+    }
+
+    /// The finished single-task baselines for an experiment with `tasks`, one per task.
+    pub fn finished_baselines(&self, tasks: &[String]) -> Option<Vec<RunResult>> {
+        let (spec, job) = self.baselines.as_ref()?;
+        let names: Vec<&String> = spec.tasks.iter().map(|t| &t.name).collect();
+        if names != tasks.iter().collect::<Vec<_>>() || !job.finished() {
+            return None;
+        }
+        let results: Vec<RunResult> = job.snapshot().into_iter().flatten().collect();
+        results.iter().all(|r| r.error.is_none()).then_some(results)
+    }
+
+    fn rows(&self) -> Vec<Row> {
+        let (Some(job), Some(spec)) = (&self.job, &self.swept) else {
+            return Vec::new();
+        };
+        let names: Vec<String> = spec.tasks.iter().map(|t| t.name.clone()).collect();
+        let kinds: Vec<TaskKind> = spec.tasks.iter().map(|t| t.kind).collect();
+        let baselines = self.finished_baselines(&names);
+        let done: Vec<(SweepPoint, RunResult)> = job
+            .points
+            .iter()
+            .cloned()
+            .zip(job.snapshot())
+            .filter_map(|(p, r)| r.map(|r| (p, r)))
+            .collect();
+        let losses: Vec<Vec<f64>> = done
+            .iter()
+            .map(|(_, r)| {
+                if r.error.is_none() {
+                    r.final_losses()
+                } else {
+                    vec![f64::NAN; names.len()]
+                }
+            })
+            .collect();
+        let front = sweep::pareto_mask(&losses);
+        done.into_iter()
+            .zip(front)
+            .map(|((point, result), on_front)| {
+                let delta_p = baselines
+                    .as_ref()
+                    .filter(|_| result.error.is_none())
+                    .and_then(|b| sweep::run_delta_p(&kinds, b, &result));
+                Row {
+                    point,
+                    result,
+                    on_front,
+                    delta_p,
+                }
+            })
+            .collect()
+    }
+}
+
+/// The colour of strategy `key` in the sweep (grey for static weights).
+fn point_colour(state: &TradeoffState, p: &SweepPoint) -> Color32 {
+    match state.strategies.iter().position(|s| *s == p.strategy) {
+        Some(i) if p.weights.is_none() => theme::task(2 + i),
+        _ => theme::input(),
+    }
+}
+
+/// The whole tab. `spec` is the experiment being edited; `wake` asks for a repaint.
+pub fn tradeoff_ui(ui: &mut Ui, state: &mut TradeoffState, spec: &ExperimentSpec, wake: &Waker) {
+    controls_ui(ui, state, spec, wake);
+    let rows = state.rows();
+    let Some(swept) = state.swept.clone() else {
+        ui.add_space(20.0);
+        ui.label(
+            "Press ▶ Run sweep: the experiment is trained once per static weighting on a grid \
+             inside the simplex and once per chosen strategy, each for the same epochs and seeds. \
+             Every run lands as one point at its final validation losses; the runs no other run \
+             beats on every task form the Pareto front.",
+        );
+        return;
+    };
+    let names: Vec<String> = swept.tasks.iter().map(|t| t.name.clone()).collect();
+    let baselines = state.finished_baselines(&names);
+    ui.separator();
+    let height = (ui.available_height() * 0.55).max(260.0);
+    ui.horizontal_top(|ui| {
+        let pairs: Vec<(usize, usize)> = match names.len() {
+            2 => vec![(0, 1)],
+            3 => vec![(0, 1), (0, 2), (1, 2)],
+            _ => Vec::new(),
+        };
+        let width = (ui.available_width() * if pairs.len() == 1 { 0.5 } else { 0.62 })
+            / pairs.len().max(1) as f32;
+        for (a, b) in pairs {
+            if let Some(i) = scatter_ui(
+                ui,
+                state,
+                &rows,
+                &names,
+                baselines.as_deref(),
+                (a, b),
+                [width, height],
+            ) {
+                state.selected = Some(i);
+            }
+        }
+        ui.vertical(|ui| curves_ui(ui, state, &rows, &names, height));
+    });
+    ui.separator();
+    table_ui(ui, state, &rows, &names, baselines.is_some());
+}
+
+fn controls_ui(ui: &mut Ui, state: &mut TradeoffState, spec: &ExperimentSpec, wake: &Waker) {
+    let running = state.job.as_ref().is_some_and(|j| !j.finished());
+    ui.horizontal_wrapped(|ui| {
+        if running {
+            if ui.button("■ Cancel").on_hover_text("Stop every run after its current step").clicked()
+                && let Some(j) = &state.job
+            {
+                j.cancel();
+            }
+        } else if ui
+            .button("▶ Run sweep")
+            .on_hover_text("Train the current experiment once per weighting and strategy")
+            .clicked()
+        {
+            state.start(spec, wake.clone());
+        }
+        ui.label("grid");
+        ui.add(egui::DragValue::new(&mut state.grid).range(0..=15))
+            .on_hover_text("Static weightings inside the simplex: 2 tasks get N, 3 tasks N(N+1)/2");
+        ui.menu_button(format!("strategies ({})", state.strategies.len()), |ui| {
+            for m in crate::weighting::methods() {
+                let mut on = state.strategies.iter().any(|k| k == m.key);
+                if ui.checkbox(&mut on, m.label).on_hover_text(m.paper).changed() {
+                    if on {
+                        state.strategies.push(m.key.to_owned());
+                    } else {
+                        state.strategies.retain(|k| k != m.key);
+                    }
+                }
+            }
+        });
+        ui.label("seeds");
+        ui.add(egui::DragValue::new(&mut state.seeds).range(1..=10))
+            .on_hover_text("Each point runs with the experiment's seed and the next ones (the seed also draws the data)");
+        ui.label("epochs");
+        ui.add(egui::DragValue::new(&mut state.epochs).range(1..=500));
+        ui.label("threads");
+        ui.add(egui::DragValue::new(&mut state.threads).range(1..=64))
+            .on_hover_text(format!(
+                "Trainings at the same time (this machine has {} cores)",
+                sweep::default_threads()
+            ));
+        ui.separator();
+        let stl_running = state.baselines.as_ref().is_some_and(|(_, j)| !j.finished());
+        if ui
+            .add_enabled(!stl_running, egui::Button::new("Train single-task baselines"))
+            .on_hover_text("One model per task: the same trunk and that task's head, trained alone for the same epochs. Runs are then scored by Δp.")
+            .clicked()
+        {
+            state.start_baselines(spec, wake.clone());
+        }
+    });
+    if let Some(job) = &state.job {
+        let (done, total) = job.progress();
+        ui.add(
+            egui::ProgressBar::new(done as f32 / total.max(1) as f32)
+                .text(format!("{done} / {total} runs"))
+                .desired_width(320.0),
+        );
+    }
+    if let Some((spec, job)) = &state.baselines {
+        let (done, total) = job.progress();
+        let text = if done < total {
+            format!("single-task baselines: {done} / {total} trained")
+        } else {
+            format!("single-task baselines of '{}' ready", spec.name)
+        };
+        ui.weak(text);
+    }
+    ui.weak(
+        "Δp (LibMTL): each task's relative change against its single-task model, averaged over \
+         the task's metrics (MSE and MAE, lower is better; accuracy, F1, AUC, IoU, higher is \
+         better), then over tasks. Positive means the multi-task run is better.",
+    );
+    if let Some(m) = &state.message {
+        ui.colored_label(theme::error(), m);
+    }
+}
+
+/// One pairwise scatter; returns the run clicked.
+fn scatter_ui(
+    ui: &mut Ui,
+    state: &TradeoffState,
+    rows: &[Row],
+    names: &[String],
+    baselines: Option<&[RunResult]>,
+    (a, b): (usize, usize),
+    [width, height]: [f32; 2],
+) -> Option<usize> {
+    let loss = |r: &Row, k: usize| r.result.final_losses().get(k).copied().unwrap_or(f64::NAN);
+    // Room on the right for the labels of the rightmost points.
+    let xs = rows.iter().map(|r| loss(r, a)).filter(|v| v.is_finite());
+    let (lo, hi) = xs.fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), v| {
+        (l.min(v), h.max(v))
+    });
+    let mut plot = Plot::new(format!("sweep-{a}-{b}"));
+    if hi.is_finite() && lo.is_finite() {
+        plot = plot.include_x(hi + 0.18 * (hi - lo).max(1e-6));
+    }
+    let response = plot
+        .width(width)
+        .height(height)
+        .x_axis_label(format!("{} validation loss", names[a]))
+        .y_axis_label(format!("{} validation loss", names[b]))
+        .show(ui, |plot| {
+            let mut front: Vec<[f64; 2]> = rows
+                .iter()
+                .filter(|r| r.on_front)
+                .map(|r| [loss(r, a), loss(r, b)])
+                .collect();
+            front.sort_by(|p, q| p[0].total_cmp(&q[0]));
+            if names.len() == 2 {
+                plot.line(
+                    Line::new("front", PlotPoints::from(front))
+                        .color(theme::pareto())
+                        .width(1.5),
+                );
+            }
+            if let Some(stl) = baselines {
+                let stl_loss = |k: usize| {
+                    stl.get(k).map_or(f64::NAN, |r| {
+                        r.final_losses().first().copied().unwrap_or(f64::NAN)
+                    })
+                };
+                let at = [stl_loss(a), stl_loss(b)];
+                plot.points(
+                    Points::new("single-task", PlotPoints::from(vec![at]))
+                        .shape(MarkerShape::Asterisk)
+                        .radius(8.0)
+                        .color(theme::ok()),
+                );
+                plot.text(
+                    egui_plot::Text::new(
+                        "single-task",
+                        PlotPoint::new(at[0], at[1]),
+                        RichText::new("  single-task models")
+                            .color(theme::ok())
+                            .size(14.0),
+                    )
+                    .anchor(egui::Align2::LEFT_CENTER),
+                );
+            }
+            for (i, r) in rows.iter().enumerate() {
+                let p = [loss(r, a), loss(r, b)];
+                if !(p[0].is_finite() && p[1].is_finite()) {
+                    continue;
+                }
+                let colour = point_colour(state, &r.point);
+                let strategy = r.point.weights.is_none();
+                plot.points(
+                    Points::new(r.point.label.clone(), PlotPoints::from(vec![p]))
+                        .radius(if strategy { 6.0 } else { 4.0 })
+                        .color(colour),
+                );
+                if r.on_front || state.selected == Some(i) {
+                    plot.points(
+                        Points::new(r.point.label.clone(), PlotPoints::from(vec![p]))
+                            .radius(if state.selected == Some(i) { 11.0 } else { 9.0 })
+                            .filled(false)
+                            .color(if state.selected == Some(i) {
+                                theme::path()
+                            } else {
+                                theme::pareto()
+                            }),
+                    );
+                }
+                if strategy {
+                    plot.text(
+                        egui_plot::Text::new(
+                            r.point.label.clone(),
+                            PlotPoint::new(p[0], p[1]),
+                            RichText::new(format!("  {}", r.point.label))
+                                .color(colour)
+                                .size(14.0),
+                        )
+                        .anchor(egui::Align2::LEFT_BOTTOM),
+                    );
+                }
+            }
+            nearest_click(plot, rows.iter().map(|r| [loss(r, a), loss(r, b)]))
+        });
+    response.inner
+}
+
+/// The index of the point nearest a click on the plot, within 12 pixels.
+fn nearest_click(
+    plot: &egui_plot::PlotUi<'_>,
+    points: impl Iterator<Item = [f64; 2]>,
+) -> Option<usize> {
+    if !plot.response().clicked() {
+        return None;
+    }
+    let pointer = plot.response().interact_pointer_pos()?;
+    points
+        .enumerate()
+        .map(|(i, p)| {
+            (
+                i,
+                plot.screen_from_plot(PlotPoint::new(p[0], p[1]))
+                    .distance(pointer),
+            )
+        })
+        .filter(|(_, d)| d.is_finite() && *d < 12.0)
+        .min_by(|x, y| x.1.total_cmp(&y.1))
+        .map(|(i, _)| i)
+}
+
+/// The selected run's validation loss per epoch, per task.
+fn curves_ui(ui: &mut Ui, state: &TradeoffState, rows: &[Row], names: &[String], height: f32) {
+    let Some(r) = state.selected.and_then(|i| rows.get(i)) else {
+        ui.weak("Click a point (or a row below) to see that run's curves.");
+        return;
+    };
+    ui.strong(format!(
+        "{}: {} loss per epoch",
+        r.point.label, r.result.split
+    ));
+    Plot::new("sweep-curves")
+        .height(height - 24.0)
+        .width(ui.available_width().max(200.0))
+        .legend(egui_plot::Legend::default())
+        .x_axis_label("epoch")
+        .y_axis_label("loss")
+        .show(ui, |plot| {
+            for (k, name) in names.iter().enumerate() {
+                let pts: Vec<[f64; 2]> = r
+                    .result
+                    .curves
+                    .iter()
+                    .enumerate()
+                    .map(|(e, l)| [e as f64, l.get(k).copied().unwrap_or(f64::NAN)])
+                    .collect();
+                plot.line(
+                    Line::new(name.clone(), PlotPoints::from(pts))
+                        .color(theme::task(k))
+                        .style(LineStyle::Solid)
+                        .width(2.0),
+                );
+            }
+        });
+    if let Some(e) = &r.result.error {
+        ui.colored_label(theme::error(), e);
+    }
+}
+
+/// Every run: its losses, whether it is on the front, Δp.
+fn table_ui(
+    ui: &mut Ui,
+    state: &mut TradeoffState,
+    rows: &[Row],
+    names: &[String],
+    with_delta: bool,
+) {
+    egui::ScrollArea::vertical()
+        .id_salt("sweep-table")
+        .show(ui, |ui| {
+            egui::Grid::new("sweep-runs")
+                .striped(true)
+                .spacing(vec2(16.0, 3.0))
+                .show(ui, |ui| {
+                    ui.strong("run");
+                    for n in names {
+                        ui.strong(format!("{n} loss"));
+                    }
+                    ui.strong("front");
+                    if with_delta {
+                        ui.strong("Δp %");
+                    }
+                    ui.strong("seconds");
+                    ui.end_row();
+                    for (i, r) in rows.iter().enumerate() {
+                        let label =
+                            RichText::new(&r.point.label).color(point_colour(state, &r.point));
+                        if ui
+                            .selectable_label(state.selected == Some(i), label)
+                            .clicked()
+                        {
+                            state.selected = Some(i);
+                        }
+                        match &r.result.error {
+                            Some(e) => {
+                                ui.colored_label(theme::error(), e);
+                                for _ in 1..names.len() {
+                                    ui.label("");
+                                }
+                            }
+                            None => {
+                                for l in r.result.final_losses() {
+                                    ui.label(format!("{l:.4}"));
+                                }
+                            }
+                        }
+                        ui.label(if r.on_front { "yes" } else { "" });
+                        if with_delta {
+                            ui.label(
+                                r.delta_p
+                                    .map_or_else(String::new, |d| format!("{:+.2}", 100.0 * d)),
+                            );
+                        }
+                        ui.label(format!("{:.1}", r.result.seconds));
+                        ui.end_row();
+                    }
+                });
+        });
+}
