@@ -949,7 +949,10 @@ impl MtlApp {
                 }
                 plots::charts_ui(ui, &self.history, &self.past_runs, &self.state.view);
             }
-            CentreTab::Metrics => plots::metrics_table_ui(ui, &self.history),
+            CentreTab::Metrics => {
+                plots::metrics_table_ui(ui, &self.history);
+                crate::ui::tradeoff::delta_ui(ui, &mut self.tradeoff, &self.history, &self.waker);
+            }
             CentreTab::Affinity => self.affinity_tab(ui),
             CentreTab::Tradeoffs => {
                 crate::ui::tradeoff::tradeoff_ui(

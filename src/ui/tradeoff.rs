@@ -93,10 +93,10 @@ impl TradeoffState {
         }
     }
 
-    /// Starts training one single-task model per task of `spec`.
-    pub fn start_baselines(&mut self, spec: &ExperimentSpec, wake: Waker) {
+    /// Starts training one single-task model per task of `spec`, each for `epochs`.
+    pub fn start_baselines(&mut self, spec: &ExperimentSpec, epochs: usize, wake: Waker) {
         let mut base = spec.clone();
-        base.training.epochs = self.epochs;
+        base.training.epochs = epochs;
         let points: Vec<SweepPoint> = base
             .tasks
             .iter()
@@ -274,7 +274,7 @@ fn controls_ui(ui: &mut Ui, state: &mut TradeoffState, spec: &ExperimentSpec, wa
             .on_hover_text("One model per task: the same trunk and that task's head, trained alone for the same epochs. Runs are then scored by Δp.")
             .clicked()
         {
-            state.start_baselines(spec, wake.clone());
+            state.start_baselines(spec, state.epochs, wake.clone());
         }
     });
     if let Some(job) = &state.job {
@@ -290,7 +290,10 @@ fn controls_ui(ui: &mut Ui, state: &mut TradeoffState, spec: &ExperimentSpec, wa
         let text = if done < total {
             format!("single-task baselines: {done} / {total} trained")
         } else {
-            format!("single-task baselines of '{}' ready", spec.name)
+            format!(
+                "single-task baselines of '{}' ready ({} epochs)",
+                spec.name, spec.training.epochs
+            )
         };
         ui.weak(text);
     }
@@ -529,4 +532,141 @@ fn table_ui(
                     }
                 });
         });
+}
+
+/// Under the Metrics tab: the current run against single-task baselines, per task and as Δp
+/// and Δm%, with both conventions stated; or a button that trains the baselines.
+pub fn delta_ui(
+    ui: &mut Ui,
+    state: &mut TradeoffState,
+    history: &crate::ui::history::RunHistory,
+    wake: &Waker,
+) {
+    ui.add_space(10.0);
+    ui.heading("Against single-task models");
+    let Some(info) = &history.info else {
+        return;
+    };
+    let names: Vec<String> = info.spec.tasks.iter().map(|t| t.name.clone()).collect();
+    let kinds: Vec<TaskKind> = info.spec.tasks.iter().map(|t| t.kind).collect();
+    let Some(baselines) = state.finished_baselines(&names) else {
+        let running = state.baselines.as_ref().is_some_and(|(_, j)| !j.finished());
+        ui.horizontal(|ui| {
+            if ui
+                .add_enabled(!running, egui::Button::new("Train single-task baselines"))
+                .on_hover_text("One model per task: the same trunk and that task's head, trained alone for as many epochs as this run")
+                .clicked()
+            {
+                state.start_baselines(&info.spec, info.spec.training.epochs, wake.clone());
+            }
+            ui.weak(if running {
+                "training…"
+            } else {
+                "then every run is compared with them, task by task"
+            });
+        });
+        return;
+    };
+    let split = if info.val_rows > 0 {
+        crate::trainer::Split::Val
+    } else {
+        crate::trainer::Split::Train
+    };
+    let Some(latest) = history.evals.iter().rev().find(|e| e.split == split) else {
+        return;
+    };
+    if let Some((b, _)) = &state.baselines {
+        let (be, re) = (b.training.epochs, info.spec.training.epochs);
+        let text = format!("Single-task models trained for {be} epochs; this run for {re}.");
+        if be == re {
+            ui.weak(text);
+        } else {
+            ui.horizontal(|ui| {
+                ui.colored_label(theme::warning(), format!("{text} Compare equal budgets."));
+                if ui.button("Train them for this run's epochs").clicked() {
+                    state.start_baselines(&info.spec, re, wake.clone());
+                }
+            });
+        }
+    }
+    delta_table_ui(ui, &names, &kinds, &baselines, &latest.tasks, split);
+}
+
+/// Per task, the single-task and this run's loss and the relative change; then Δp and Δm%.
+fn delta_table_ui(
+    ui: &mut Ui,
+    names: &[String],
+    kinds: &[TaskKind],
+    baselines: &[RunResult],
+    tasks: &[crate::trainer::TaskEval],
+    split: crate::trainer::Split,
+) {
+    let base_evals: Vec<&crate::trainer::TaskEval> =
+        baselines.iter().filter_map(|b| b.last.first()).collect();
+    let run = RunResult {
+        tasks: names.to_vec(),
+        split: split.name(),
+        curves: Vec::new(),
+        last: tasks.to_vec(),
+        seconds: 0.0,
+        error: None,
+    };
+    egui::Grid::new("delta-table")
+        .striped(true)
+        .spacing(vec2(18.0, 4.0))
+        .show(ui, |ui| {
+            ui.strong("task");
+            ui.strong("single-task loss");
+            ui.strong("this run's loss");
+            ui.strong("relative change");
+            ui.end_row();
+            for (k, name) in names.iter().enumerate() {
+                ui.label(name);
+                let (b, n) = (base_evals.get(k), tasks.get(k));
+                ui.label(b.map_or_else(String::new, |e| format!("{:.4}", e.loss)));
+                ui.label(n.map_or_else(String::new, |e| format!("{:.4}", e.loss)));
+                let change = b
+                    .zip(n)
+                    .and_then(|(b, n)| sweep::task_improvement(kinds[k], &b.all, &n.all));
+                match change {
+                    Some(c) => ui.colored_label(
+                        if c >= 0.0 {
+                            theme::ok()
+                        } else {
+                            theme::warning()
+                        },
+                        format!("{:+.2} %", 100.0 * c),
+                    ),
+                    None => ui.label("n/a"),
+                };
+                ui.end_row();
+            }
+        });
+    let dp = sweep::run_delta_p(kinds, baselines, &run);
+    let dm = {
+        let pick = |evals: &[&crate::trainer::TaskEval]| -> Vec<Vec<(bool, f64)>> {
+            evals
+                .iter()
+                .zip(kinds)
+                .map(|(e, k)| sweep::delta_metrics(*k, e))
+                .collect()
+        };
+        let run_evals: Vec<&crate::trainer::TaskEval> = tasks.iter().collect();
+        sweep::delta_m_percent(&pick(&base_evals), &pick(&run_evals))
+    };
+    ui.horizontal(|ui| {
+        ui.strong(dp.map_or_else(
+            || "Δp: n/a".to_owned(),
+            |v| format!("Δp = {:+.2} %", 100.0 * v),
+        ));
+        ui.weak("(LibMTL: per task, the mean over its metrics of the relative change, signed so that positive is better; then the mean over tasks)");
+    });
+    ui.horizontal(|ui| {
+        ui.strong(format!("Δm = {dm:+.2} %"));
+        ui.weak("(Nash-MTL / CAGrad papers: the mean over all metrics pooled, signed so that negative is better)");
+    });
+    ui.weak(format!(
+        "Metrics: MSE and MAE (lower is better) for regression; accuracy, balanced accuracy, F1 and AUC for classification; IoU and pixel accuracy for segmentation (higher is better). R² is left out. Figures from the latest {} evaluation.",
+        split.name()
+    ));
 }
