@@ -46,10 +46,12 @@ pub enum CentreTab {
     Landscape,
     /// Sweeps of task weights and strategies, their Pareto front, single-task baselines.
     Tradeoffs,
+    /// Live decision boundaries of two-input data.
+    Boundaries,
 }
 
 /// The centre tabs: the tab, its label, what it shows.
-const CENTRE_TABS: [(CentreTab, &str, &str); 6] = [
+const CENTRE_TABS: [(CentreTab, &str, &str); 7] = [
     (
         CentreTab::Charts,
         "Charts",
@@ -69,6 +71,11 @@ const CENTRE_TABS: [(CentreTab, &str, &str); 6] = [
         CentreTab::Affinity,
         "Affinity",
         "Which tasks help which (TAG lookahead and gradient cosines), and groups to train together",
+    ),
+    (
+        CentreTab::Boundaries,
+        "Boundaries",
+        "For data with two inputs: each task's prediction over the plane, live, with the points",
     ),
     (
         CentreTab::Tradeoffs,
@@ -104,6 +111,7 @@ pub struct MtlApp {
     pub landscape: crate::ui::landscape::LandscapeState,
     /// The trade-off explorer's sweeps and baselines.
     pub tradeoff: crate::ui::tradeoff::TradeoffState,
+    boundary_view: crate::ui::boundary::BoundaryView,
 }
 
 /// Earlier runs kept for comparison.
@@ -132,6 +140,7 @@ impl MtlApp {
             import: None,
             landscape: crate::ui::landscape::LandscapeState::default(),
             tradeoff: crate::ui::tradeoff::TradeoffState::default(),
+            boundary_view: crate::ui::boundary::BoundaryView::default(),
         };
         app.refresh_summary();
         app
@@ -954,6 +963,25 @@ impl MtlApp {
                 crate::ui::tradeoff::delta_ui(ui, &mut self.tradeoff, &self.history, &self.waker);
             }
             CentreTab::Affinity => self.affinity_tab(ui),
+            CentreTab::Boundaries => {
+                self.refresh_summary();
+                let snapshot = self.trainer.as_ref().and_then(TrainerHandle::boundary);
+                let spec = self
+                    .history
+                    .info
+                    .as_ref()
+                    .map_or(&self.state.spec, |i| &i.spec);
+                crate::ui::boundary::boundary_ui(
+                    ui,
+                    &mut self.boundary_view,
+                    spec,
+                    snapshot.as_deref(),
+                    self.summary.data.as_deref(),
+                );
+                if self.history.phase == Phase::Run(crate::trainer::RunState::Running) {
+                    ui.ctx().request_repaint_after(Duration::from_millis(100));
+                }
+            }
             CentreTab::Tradeoffs => {
                 crate::ui::tradeoff::tradeoff_ui(
                     ui,

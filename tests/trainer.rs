@@ -693,3 +693,64 @@ fn settings_that_name_a_removed_task_follow_the_task_list() {
         spec.validate()
     );
 }
+
+#[test]
+fn the_decision_boundary_grid_matches_the_models_predictions_and_follows_training() {
+    let spec =
+        ExperimentSpec::load(std::path::Path::new("examples/playground.toml")).expect("spec");
+    let mut s = Session::new(&spec).expect("session");
+    let b = s.boundary(9, 12).expect("boundary").expect("two inputs");
+    assert_eq!((b.run_id, b.n, b.values.len()), (9, 12, 2));
+    assert!(b.values.iter().all(|v| v.len() == 144));
+    // Cell (row, col) is the prediction at (x lo + col·dx, y lo + row·dy).
+    let (dx, dy) = ((b.x[1] - b.x[0]) / 11.0, (b.y[1] - b.y[0]) / 11.0);
+    for (row, col) in [(0, 0), (0, 11), (11, 0), (5, 7)] {
+        let p = s
+            .predict(&[b.x[0] + col as f32 * dx, b.y[0] + row as f32 * dy])
+            .expect("predict");
+        for (task, pred) in p.iter().enumerate() {
+            let v = b.values[task][row * 12 + col];
+            assert!(
+                (v - pred[0]).abs() < 1e-5,
+                "task {task} cell ({row}, {col})"
+            );
+            let c = b.confidence[task][row * 12 + col];
+            assert!((c - v.max(1.0 - v)).abs() < 1e-6);
+        }
+    }
+    // The range covers the data ([-6, 6]² plus a margin).
+    assert!(b.x[0] < -5.5 && b.x[1] > 5.5 && b.y[0] < -5.5 && b.y[1] > 5.5);
+    // After training, the circle task's grid says "inside" at the centre and "outside" at a
+    // corner.
+    while s.epochs_done() < 30 {
+        s.train_step().expect("step");
+    }
+    let b = s.boundary(9, 21).expect("boundary").expect("two inputs");
+    assert!(b.values[0][10 * 21 + 10] > 0.8, "centre of the circle");
+    assert!(b.values[0][0] < 0.2, "corner");
+    // Data with more than two inputs has no boundary.
+    let other = Session::new(&common::small_spec(500, 1)).expect("session");
+    assert!(other.boundary(1, 12).expect("ok").is_none());
+}
+
+#[test]
+fn a_running_trainer_keeps_the_latest_boundary_snapshot() {
+    let mut spec =
+        ExperimentSpec::load(std::path::Path::new("examples/playground.toml")).expect("spec");
+    spec.training.epochs = 40;
+    let handle = TrainerHandle::spawn(4, spec, RunOptions::default(), no_waker()).expect("spawn");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut finished = false;
+    while !finished {
+        assert!(Instant::now() < deadline, "the run did not finish");
+        if let Ok(Some(TrainerEvent::State { state, .. })) =
+            handle.recv_timeout(Duration::from_millis(50))
+        {
+            finished = state == RunState::Finished;
+        }
+    }
+    let b = handle.boundary().expect("a snapshot");
+    assert_eq!(b.run_id, 4);
+    assert!(b.step > 0, "taken during training, not only at the start");
+    assert_eq!(b.values.len(), 2);
+}

@@ -715,3 +715,36 @@ fn the_tradeoffs_tab_sweeps_the_experiment_and_scores_runs_against_single_task_m
     });
     assert!(h.query_by_label_contains("Δp %").is_some());
 }
+
+#[test]
+fn the_boundaries_tab_draws_each_tasks_prediction_while_training_two_input_data() {
+    let ctx = egui::Context::default();
+    let spec = mtl_studio::experiment::ExperimentSpec::load(std::path::Path::new(
+        "examples/playground.toml",
+    ))
+    .expect("spec");
+    let app = MtlApp::new(
+        &ctx,
+        AppState {
+            spec,
+            ..AppState::default()
+        },
+    );
+    let mut h = Harness::builder()
+        .with_size([1400.0, 900.0])
+        .build_ui_state(|ui, app: &mut MtlApp| app.show(ui), app);
+    h.run_steps(1);
+    h.get_by_label("Boundaries").click();
+    h.run_steps(1);
+    assert!(h.query_by_label_contains("Press ▶ Train").is_some());
+    h.get_by_label("▶ Train").click();
+    step_until(&mut h, "a boundary snapshot", |app| {
+        app.history.last_step.as_ref().is_some_and(|s| s.step > 50)
+    });
+    h.run_steps(2);
+    assert!(
+        h.query_by_label_contains("the model's prediction on a 48×48 grid")
+            .is_some()
+    );
+    assert!(h.query_by_label("circle").is_some() && h.query_by_label("xor").is_some());
+}

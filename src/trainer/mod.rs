@@ -6,8 +6,8 @@ pub mod run;
 pub mod worker;
 
 pub use protocol::{
-    EvalMetrics, Penalty, RunInfo, RunState, Split, StepMetrics, TaskEval, TrainerCommand,
-    TrainerEvent,
+    Boundary, EvalMetrics, Penalty, RunInfo, RunState, Split, StepMetrics, TaskEval,
+    TrainerCommand, TrainerEvent,
 };
 pub use run::{Session, StepOutcome, Stopped, TrainError};
 pub use worker::{RunOptions, TrainerHandle, Waker, no_waker};

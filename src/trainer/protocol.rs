@@ -71,6 +71,27 @@ pub struct RunInfo {
     pub balance: Vec<crate::data::TaskBalance>,
 }
 
+/// The model's predictions over the plane of a two-input dataset, for the live decision
+/// boundaries. The trainer keeps only the latest one (see `TrainerHandle::boundary`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Boundary {
+    /// Run id.
+    pub run_id: u64,
+    /// Steps done when it was taken.
+    pub step: u64,
+    /// The first input's range (raw units): `[lo, hi]`.
+    pub x: [f32; 2],
+    /// The second input's range.
+    pub y: [f32; 2],
+    /// Samples per side.
+    pub n: usize,
+    /// Per task, `n × n` values, row 0 at the bottom (`y` low): the regression value, the
+    /// binary probability of class 1, or for multiclass the most likely class.
+    pub values: Vec<Vec<f32>>,
+    /// Per task, the probability of the shown class (classification; 1 for regression).
+    pub confidence: Vec<Vec<f32>>,
+}
+
 /// A summary of the steps since the previous `Step` event.
 #[derive(Clone, Debug, PartialEq)]
 pub struct StepMetrics {

@@ -1074,6 +1074,81 @@ impl Session {
             .collect())
     }
 
+    /// The model's predictions on an `n × n` grid over the training inputs' range (with a
+    /// margin), when the data have exactly two inputs; `None` otherwise.
+    pub fn boundary(&self, run_id: u64, n: usize) -> Result<Option<super::Boundary>, TrainError> {
+        if self.data.features() != 2 || n < 2 || self.data.train.rows == 0 {
+            return Ok(None);
+        }
+        // Training inputs are standardised; undo it for the range.
+        let mut lo = [f32::INFINITY; 2];
+        let mut hi = [f32::NEG_INFINITY; 2];
+        for row in self.data.train.x.chunks(2) {
+            for c in 0..2 {
+                let raw = row[c] * self.data.input_std[c] + self.data.input_mean[c];
+                if raw.is_finite() {
+                    lo[c] = lo[c].min(raw);
+                    hi[c] = hi[c].max(raw);
+                }
+            }
+        }
+        for c in 0..2 {
+            let pad = ((hi[c] - lo[c]) * 0.05).max(1e-3);
+            lo[c] -= pad;
+            hi[c] += pad;
+        }
+        let at = |c: usize, i: usize| lo[c] + (hi[c] - lo[c]) * i as f32 / (n - 1) as f32;
+        let mut raw = Vec::with_capacity(2 * n * n);
+        for row in 0..n {
+            for col in 0..n {
+                raw.push(at(0, col));
+                raw.push(at(1, row));
+            }
+        }
+        let predictions = self.predict(&raw)?;
+        let mut values = Vec::with_capacity(predictions.len());
+        let mut confidence = Vec::with_capacity(predictions.len());
+        for (p, task) in predictions.iter().zip(&self.data.tasks) {
+            let width = task.out_dim.max(1);
+            match task.kind {
+                crate::experiment::TaskKind::Multiclass => {
+                    let (v, c): (Vec<f32>, Vec<f32>) = p
+                        .chunks(width)
+                        .map(|probs| {
+                            probs
+                                .iter()
+                                .enumerate()
+                                .fold((0.0, f32::NEG_INFINITY), |b, (i, v)| {
+                                    if *v > b.1 { (i as f32, *v) } else { b }
+                                })
+                        })
+                        .unzip();
+                    values.push(v);
+                    confidence.push(c);
+                }
+                crate::experiment::TaskKind::Binary => {
+                    let v: Vec<f32> = p.chunks(width).map(|r| r[0]).collect();
+                    confidence.push(v.iter().map(|q| q.max(1.0 - q)).collect());
+                    values.push(v);
+                }
+                _ => {
+                    let v: Vec<f32> = p.chunks(width).map(|r| r[0]).collect();
+                    confidence.push(vec![1.0; v.len()]);
+                    values.push(v);
+                }
+            }
+        }
+        Ok(Some(super::Boundary {
+            run_id,
+            step: self.step_count(),
+            x: [lo[0], hi[0]],
+            y: [lo[1], hi[1]],
+            n,
+            values,
+            confidence,
+        }))
+    }
+
     /// Everything an export file holds.
     pub fn model_file(&self) -> Result<ModelFile, TrainError> {
         Ok(ModelFile {

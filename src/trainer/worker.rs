@@ -12,7 +12,9 @@ use std::sync::mpsc::{
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::protocol::{EvalMetrics, RunState, Split, StepMetrics, TrainerCommand, TrainerEvent};
+use super::protocol::{
+    Boundary, EvalMetrics, RunState, Split, StepMetrics, TrainerCommand, TrainerEvent,
+};
 use super::run::{Session, TrainError};
 use crate::experiment::ExperimentSpec;
 
@@ -48,8 +50,18 @@ pub struct TrainerHandle {
     events: Option<Receiver<TrainerEvent>>,
     stop: Arc<AtomicBool>,
     steps_done: Arc<AtomicU64>,
+    boundary: BoundarySlot,
     thread: Option<JoinHandle<()>>,
 }
+
+/// The latest decision-boundary snapshot, replaced by each new one (the UI never queues them).
+type BoundarySlot = Arc<std::sync::Mutex<Option<Arc<Boundary>>>>;
+
+/// Grid samples per side of a boundary snapshot.
+const BOUNDARY_N: usize = 48;
+/// Shortest time between two boundary snapshots; a snapshot also waits at least ten times
+/// its own cost, so it never takes more than a tenth of the trainer's time.
+const BOUNDARY_INTERVAL: Duration = Duration::from_millis(200);
 
 impl TrainerHandle {
     /// Starts a thread that trains `spec` as run `run_id`.
@@ -63,7 +75,9 @@ impl TrainerHandle {
         let (ev_tx, ev_rx) = sync_channel(4096);
         let stop = Arc::new(AtomicBool::new(false));
         let steps_done = Arc::new(AtomicU64::new(0));
+        let boundary: BoundarySlot = Arc::default();
         let worker = Worker {
+            boundary: Arc::clone(&boundary),
             run_id,
             commands: cmd_rx,
             events: ev_tx,
@@ -80,6 +94,7 @@ impl TrainerHandle {
             events: Some(ev_rx),
             stop,
             steps_done,
+            boundary,
             thread: Some(thread),
         })
     }
@@ -99,6 +114,11 @@ impl TrainerHandle {
     /// Stops training after the current step. The thread stays to answer `SaveWeights`.
     pub fn stop(&self) {
         self.stop.store(true, Ordering::SeqCst);
+    }
+
+    /// The latest decision-boundary snapshot (two-input data only).
+    pub fn boundary(&self) -> Option<Arc<Boundary>> {
+        self.boundary.lock().ok().and_then(|b| b.clone())
     }
 
     /// Steps done so far (read without the event channel).
@@ -168,6 +188,7 @@ struct Aggregate {
 }
 
 struct Worker {
+    boundary: BoundarySlot,
     run_id: u64,
     commands: Receiver<TrainerCommand>,
     events: SyncSender<TrainerEvent>,
@@ -264,6 +285,8 @@ impl Worker {
         let mut steps_left: Option<u64> = None;
         let mut agg = Aggregate::default();
         let mut last_emit = Instant::now();
+        let mut boundary_due = Instant::now();
+        self.snapshot(&session, &mut boundary_due, true)?;
         let mut stepping = Duration::ZERO;
         let mut interval = Duration::ZERO;
 
@@ -352,6 +375,7 @@ impl Worker {
                         if self.eval(&session)?.is_none() {
                             return Ok(Exit::Disconnected);
                         }
+                        self.snapshot(&session, &mut boundary_due, true)?;
                     }
                     _ => {}
                 }
@@ -443,6 +467,7 @@ impl Worker {
                 || outcome.epoch_finished
             {
                 self.flush(&session, &mut agg, stepping, interval);
+                self.snapshot(&session, &mut boundary_due, outcome.epoch_finished)?;
                 interval = Duration::ZERO;
                 last_emit = Instant::now();
             }
@@ -472,6 +497,29 @@ impl Worker {
                 self.set_state(state);
             }
         }
+    }
+
+    /// Takes a boundary snapshot when one is due (or `force`), keeping only the latest.
+    fn snapshot(
+        &self,
+        session: &Session,
+        due: &mut Instant,
+        force: bool,
+    ) -> Result<(), TrainError> {
+        if !force && Instant::now() < *due {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let Some(b) = session.boundary(self.run_id, BOUNDARY_N)? else {
+            // Not two-input data: never again.
+            *due = Instant::now() + Duration::from_secs(3600 * 24);
+            return Ok(());
+        };
+        if let Ok(mut slot) = self.boundary.lock() {
+            *slot = Some(Arc::new(b));
+        }
+        *due = Instant::now() + BOUNDARY_INTERVAL.max(started.elapsed() * 10);
+        Ok(())
     }
 
     /// Sends the aggregate as one `Step` event (dropped, not blocked on, if the UI is behind).

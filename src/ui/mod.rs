@@ -1,6 +1,7 @@
 //! The GUI's panels. Each file draws one part and edits plain data; only `theme.rs` makes
 //! colours.
 
+pub mod boundary;
 pub mod composer;
 pub mod dataview;
 pub mod history;

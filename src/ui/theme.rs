@@ -212,3 +212,21 @@ pub fn landscape(t: f64, edge: bool) -> Color32 {
         Color32::from_rgb(r, g, b)
     }
 }
+
+/// A class's colour, from pale (`strength` 0: the model is unsure) to full (1). Two classes
+/// use TensorFlow Playground's orange (0) and blue (1); more use the task palette.
+#[expect(
+    clippy::disallowed_methods,
+    reason = "this is the one place colours are made"
+)]
+pub fn class_shade(class: usize, strength: f32) -> Color32 {
+    let base: [u8; 3] = match class {
+        0 => [245, 147, 34],
+        1 => [8, 119, 189],
+        c => palette::task_colour(c),
+    };
+    let t = strength.clamp(0.0, 1.0) * 0.9 + 0.1;
+    let pale = 232.0f32;
+    let mix = |c: u8| (pale + (f32::from(c) - pale) * t) as u8;
+    Color32::from_rgb(mix(base[0]), mix(base[1]), mix(base[2]))
+}
