@@ -48,10 +48,12 @@ pub enum CentreTab {
     Tradeoffs,
     /// Live decision boundaries of two-input data.
     Boundaries,
+    /// The network's units and live weights.
+    Network,
 }
 
 /// The centre tabs: the tab, its label, what it shows.
-const CENTRE_TABS: [(CentreTab, &str, &str); 7] = [
+const CENTRE_TABS: [(CentreTab, &str, &str); 8] = [
     (
         CentreTab::Charts,
         "Charts",
@@ -71,6 +73,11 @@ const CENTRE_TABS: [(CentreTab, &str, &str); 7] = [
         CentreTab::Affinity,
         "Affinity",
         "Which tasks help which (TAG lookahead and gradient cosines), and groups to train together",
+    ),
+    (
+        CentreTab::Network,
+        "Network",
+        "The trunk and heads as units and connections, each weight drawn live (size and sign)",
     ),
     (
         CentreTab::Boundaries,
@@ -924,6 +931,45 @@ impl MtlApp {
         self.live_edits(edits);
     }
 
+    /// The spec of the run shown (or the one being edited before any run).
+    fn shown_spec(&self) -> &ExperimentSpec {
+        self.history
+            .info
+            .as_ref()
+            .map_or(&self.state.spec, |i| &i.spec)
+    }
+
+    /// Repaints about ten times a second while a run trains (for the live snapshots).
+    fn repaint_while_training(&self, ui: &egui::Ui) {
+        if self.history.phase == Phase::Run(crate::trainer::RunState::Running) {
+            ui.ctx().request_repaint_after(Duration::from_millis(100));
+        }
+    }
+
+    fn network_tab(&mut self, ui: &mut egui::Ui) {
+        let weights = self.trainer.as_ref().and_then(TrainerHandle::weights);
+        crate::ui::network::network_ui(
+            ui,
+            self.shown_spec(),
+            weights.as_deref().map(Vec::as_slice),
+        );
+        self.repaint_while_training(ui);
+    }
+
+    fn boundaries_tab(&mut self, ui: &mut egui::Ui) {
+        self.refresh_summary();
+        let snapshot = self.trainer.as_ref().and_then(TrainerHandle::boundary);
+        let spec = self.shown_spec().clone();
+        crate::ui::boundary::boundary_ui(
+            ui,
+            &mut self.boundary_view,
+            &spec,
+            snapshot.as_deref(),
+            self.summary.data.as_deref(),
+        );
+        self.repaint_while_training(ui);
+    }
+
     fn centre_ui(&mut self, ui: &mut egui::Ui) {
         ui.horizontal(|ui| {
             match &self.history.info {
@@ -963,25 +1009,8 @@ impl MtlApp {
                 crate::ui::tradeoff::delta_ui(ui, &mut self.tradeoff, &self.history, &self.waker);
             }
             CentreTab::Affinity => self.affinity_tab(ui),
-            CentreTab::Boundaries => {
-                self.refresh_summary();
-                let snapshot = self.trainer.as_ref().and_then(TrainerHandle::boundary);
-                let spec = self
-                    .history
-                    .info
-                    .as_ref()
-                    .map_or(&self.state.spec, |i| &i.spec);
-                crate::ui::boundary::boundary_ui(
-                    ui,
-                    &mut self.boundary_view,
-                    spec,
-                    snapshot.as_deref(),
-                    self.summary.data.as_deref(),
-                );
-                if self.history.phase == Phase::Run(crate::trainer::RunState::Running) {
-                    ui.ctx().request_repaint_after(Duration::from_millis(100));
-                }
-            }
+            CentreTab::Network => self.network_tab(ui),
+            CentreTab::Boundaries => self.boundaries_tab(ui),
             CentreTab::Tradeoffs => {
                 crate::ui::tradeoff::tradeoff_ui(
                     ui,

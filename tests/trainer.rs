@@ -750,6 +750,13 @@ fn a_running_trainer_keeps_the_latest_boundary_snapshot() {
         }
     }
     let b = handle.boundary().expect("a snapshot");
+    let weights = handle.weights().expect("a weights snapshot");
+    let first = weights
+        .iter()
+        .find(|t| t.name == "shared.0.weight")
+        .expect("the first trunk layer");
+    assert_eq!(first.shape, vec![8, 2]);
+    assert!(weights.iter().any(|t| t.name == "heads.xor.0.weight"));
     assert_eq!(b.run_id, 4);
     assert!(b.step > 0, "taken during training, not only at the start");
     assert_eq!(b.values.len(), 2);

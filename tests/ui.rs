@@ -747,4 +747,9 @@ fn the_boundaries_tab_draws_each_tasks_prediction_while_training_two_input_data(
             .is_some()
     );
     assert!(h.query_by_label("circle").is_some() && h.query_by_label("xor").is_some());
+    // The Network tab draws the live weights.
+    assert!(h.query_by_label_contains("Lines: weights").is_none());
+    h.get_by_label("Network").click();
+    h.run_steps(2);
+    assert!(h.query_by_label_contains("Lines: weights").is_some());
 }

@@ -54,8 +54,19 @@ pub struct TrainerHandle {
     thread: Option<JoinHandle<()>>,
 }
 
-/// The latest decision-boundary snapshot, replaced by each new one (the UI never queues them).
-type BoundarySlot = Arc<std::sync::Mutex<Option<Arc<Boundary>>>>;
+/// The latest live views, each replaced by the next (the UI never queues them).
+#[derive(Default)]
+struct Snapshots {
+    /// Decision boundaries (two-input data).
+    boundary: Option<Arc<Boundary>>,
+    /// Every parameter (small models), for the network view.
+    weights: Option<Arc<Vec<crate::model::NamedTensor>>>,
+}
+
+type BoundarySlot = Arc<std::sync::Mutex<Snapshots>>;
+
+/// Models with more parameters than this send no weight snapshots.
+const WEIGHTS_SNAPSHOT_MAX: usize = 100_000;
 
 /// Grid samples per side of a boundary snapshot.
 const BOUNDARY_N: usize = 48;
@@ -118,7 +129,12 @@ impl TrainerHandle {
 
     /// The latest decision-boundary snapshot (two-input data only).
     pub fn boundary(&self) -> Option<Arc<Boundary>> {
-        self.boundary.lock().ok().and_then(|b| b.clone())
+        self.boundary.lock().ok().and_then(|b| b.boundary.clone())
+    }
+
+    /// The latest copy of every parameter (models up to 100,000 parameters).
+    pub fn weights(&self) -> Option<Arc<Vec<crate::model::NamedTensor>>> {
+        self.boundary.lock().ok().and_then(|b| b.weights.clone())
     }
 
     /// Steps done so far (read without the event channel).
@@ -499,7 +515,8 @@ impl Worker {
         }
     }
 
-    /// Takes a boundary snapshot when one is due (or `force`), keeping only the latest.
+    /// Takes the live snapshots (boundary, weights) when due (or `force`), keeping only the
+    /// latest.
     fn snapshot(
         &self,
         session: &Session,
@@ -510,13 +527,22 @@ impl Worker {
             return Ok(());
         }
         let started = Instant::now();
-        let Some(b) = session.boundary(self.run_id, BOUNDARY_N)? else {
-            // Not two-input data: never again.
+        let boundary = session.boundary(self.run_id, BOUNDARY_N)?;
+        let model = session.model();
+        let small = model.param_count(crate::model::Part::Shared)
+            + (0..session.data().tasks.len())
+                .map(|k| model.param_count(crate::model::Part::Head(k)))
+                .sum::<usize>()
+            <= WEIGHTS_SNAPSHOT_MAX;
+        let weights = if small { Some(model.export()?) } else { None };
+        if boundary.is_none() && weights.is_none() {
+            // Nothing to show live: never again.
             *due = Instant::now() + Duration::from_secs(3600 * 24);
             return Ok(());
-        };
+        }
         if let Ok(mut slot) = self.boundary.lock() {
-            *slot = Some(Arc::new(b));
+            slot.boundary = boundary.map(Arc::new);
+            slot.weights = weights.map(Arc::new);
         }
         *due = Instant::now() + BOUNDARY_INTERVAL.max(started.elapsed() * 10);
         Ok(())

@@ -230,3 +230,10 @@ pub fn class_shade(class: usize, strength: f32) -> Color32 {
     let mix = |c: u8| (pale + (f32::from(c) - pale) * t) as u8;
     Color32::from_rgb(mix(base[0]), mix(base[1]), mix(base[2]))
 }
+
+/// A weight's line: blue when positive, orange when negative (as TensorFlow Playground),
+/// more opaque the larger its magnitude (`strength` in [0, 1]).
+pub fn weight(value: f32, strength: f32) -> Color32 {
+    let c = class_shade(usize::from(value > 0.0), 1.0);
+    faint(c, (60.0 + 195.0 * strength.clamp(0.0, 1.0)) as u8)
+}
