@@ -119,6 +119,12 @@ pub struct MtlApp {
     /// The trade-off explorer's sweeps and baselines.
     pub tradeoff: crate::ui::tradeoff::TradeoffState,
     boundary_view: crate::ui::boundary::BoundaryView,
+    /// The Lessons window.
+    pub lessons: crate::ui::lessons::LessonsState,
+    /// The centre view's area in the last frame (for "Save view as PNG").
+    view_rect: Option<egui::Rect>,
+    /// A message from a view being saved on the screenshot thread.
+    saved_view: Arc<std::sync::Mutex<Option<(bool, String)>>>,
 }
 
 /// Earlier runs kept for comparison.
@@ -148,6 +154,9 @@ impl MtlApp {
             landscape: crate::ui::landscape::LandscapeState::default(),
             tradeoff: crate::ui::tradeoff::TradeoffState::default(),
             boundary_view: crate::ui::boundary::BoundaryView::default(),
+            lessons: crate::ui::lessons::LessonsState::default(),
+            view_rect: None,
+            saved_view: Arc::default(),
         };
         app.refresh_summary();
         app
@@ -458,6 +467,52 @@ impl MtlApp {
         });
     }
 
+    /// Writes the current run's report into `dir` (see `export::report`), with the
+    /// comparison against single-task models and the last sweep's front when there are.
+    pub fn export_report(&mut self, dir: &Path) {
+        let rows = self.history.metric_rows();
+        let Some(info) = &self.history.info else {
+            self.status = Some((true, "No run yet: train first.".to_owned()));
+            return;
+        };
+        let mut notes = export::report::ReportNotes {
+            seconds: self.history.last_step.as_ref().map(|s| s.elapsed_secs),
+            stopped: self.history.stopped.as_ref().map(|s| s.message.clone()),
+            extra: Vec::new(),
+        };
+        if let Some(d) = self.tradeoff.delta_for(&self.history) {
+            notes.extra.push(d.markdown());
+        }
+        let mut written = 0;
+        if let Some((name, tasks, points)) = self.tradeoff.front_points() {
+            for file in ["front.png", "front.svg"] {
+                let title = format!("{name}: final per-task loss of every run");
+                if let Err(e) = export::plot::front_chart(&dir.join(file), &title, &tasks, &points)
+                {
+                    self.status = Some((true, e.to_string()));
+                    return;
+                }
+                written += 1;
+            }
+            notes.extra.push(format!(
+                "## Trade-off sweep of '{name}'\n\nEvery run's final validation losses; ringed runs are on the non-dominated front.\n\n![Trade-off sweep](front.png)"
+            ));
+        }
+        self.status = Some(
+            match export::report::write_report(dir, &info.spec, &rows, &notes) {
+                Ok(files) => (
+                    false,
+                    format!(
+                        "Wrote a report of {} files to {}",
+                        files.len() + written,
+                        dir.display()
+                    ),
+                ),
+                Err(e) => (true, e.to_string()),
+            },
+        );
+    }
+
     fn pick_csv(&mut self, ctx: &egui::Context) {
         let Some(path) = self
             .dialog()
@@ -638,6 +693,9 @@ impl MtlApp {
     pub fn show(&mut self, ui: &mut egui::Ui) {
         let ctx = ui.ctx().clone();
         self.drain_events(&ctx);
+        if let Some(message) = self.saved_view.lock().ok().and_then(|mut s| s.take()) {
+            self.status = Some(message);
+        }
         if !ctx.egui_wants_keyboard_input() && ctx.input(|i| i.key_pressed(egui::Key::Space)) {
             self.toggle_play();
         }
@@ -656,6 +714,7 @@ impl MtlApp {
         }
         egui::CentralPanel::default().show(ui, |ui| self.centre_ui(ui));
         self.import_ui(&ctx);
+        self.lessons_window(&ctx);
         if self.about_open {
             egui::Window::new("About MTL Studio").open(&mut self.about_open).show(&ctx, |ui| {
                 ui.label("MTL Studio: compose shared trunks and task heads, weight the task losses, train live, export the weights.");
@@ -669,6 +728,90 @@ impl MtlApp {
                 ui.label("MultiDigits is made from the Digits images (CC BY 4.0).");
                 ui.weak("The shipped files and their licences are listed in assets/DATA_LICENSES.md.");
             });
+        }
+    }
+
+    /// Asks for a file, then a screenshot; the callback crops it to the centre view and
+    /// writes the PNG.
+    fn save_view(&mut self, ctx: &egui::Context) {
+        let Some(rect) = self.view_rect else {
+            return;
+        };
+        let name = CENTRE_TABS
+            .iter()
+            .find(|t| t.0 == self.state.tab)
+            .map_or("view", |t| t.1)
+            .to_lowercase()
+            .replace(' ', "-");
+        let Some(path) = self
+            .dialog()
+            .add_filter("PNG image", &["png"])
+            .set_file_name(format!("{name}.png"))
+            .save_file()
+        else {
+            return;
+        };
+        self.remember_dir(&path);
+        let ppp = ctx.pixels_per_point();
+        let slot = Arc::clone(&self.saved_view);
+        let repaint = ctx.clone();
+        ctx.request_screenshot(move |image| {
+            let px = |v: f32| (v * ppp).round().max(0.0) as usize;
+            let region = [
+                px(rect.min.x),
+                px(rect.min.y),
+                px(rect.max.x),
+                px(rect.max.y),
+            ];
+            let rgba: Vec<u8> = image.pixels.iter().flat_map(|c| c.to_array()).collect();
+            let message =
+                match export::plot::crop_png(&path, (image.width(), image.height()), &rgba, region)
+                {
+                    Ok(()) => (false, format!("Saved the view to {}", path.display())),
+                    Err(e) => (true, e.to_string()),
+                };
+            if let Ok(mut s) = slot.lock() {
+                *s = Some(message);
+            }
+            repaint.request_repaint();
+        });
+    }
+
+    fn lessons_window(&mut self, ctx: &egui::Context) {
+        let mut open = self.lessons.open;
+        let mut action = None;
+        egui::Window::new("Lessons")
+            .open(&mut open)
+            .default_width(460.0)
+            .default_height(620.0)
+            .default_pos([900.0, 120.0])
+            .resizable(true)
+            .show(ctx, |ui| {
+                egui::ScrollArea::vertical().show(ui, |ui| {
+                    action = crate::ui::lessons::lessons_ui(ui, &mut self.lessons);
+                });
+            });
+        self.lessons.open = open;
+        if let Some(crate::ui::lessons::LessonAction::Load(i)) = action {
+            self.load_lesson(i);
+        }
+    }
+
+    /// Loads lesson `i`'s experiment and opens its view.
+    pub fn load_lesson(&mut self, i: usize) {
+        let Some(lesson) = crate::ui::lessons::LESSONS.get(i) else {
+            return;
+        };
+        match ExperimentSpec::from_toml(lesson.spec) {
+            Ok(spec) => {
+                self.state.spec = spec;
+                self.state.tab = lesson.tab;
+                self.landscape = crate::ui::landscape::LandscapeState::default();
+                self.status = Some((false, format!("Lesson loaded: {}", lesson.title)));
+            }
+            Err(e) => {
+                self.status = Some((true, format!("The lesson's experiment does not load: {e}")));
+            }
         }
     }
 
@@ -713,6 +856,17 @@ impl MtlApp {
                     ui.close();
                     self.export_metrics();
                 }
+                if ui
+                    .button("Export run report…")
+                    .on_hover_text("A folder with report.md, the loss chart (PNG and SVG), metrics.csv, spec.toml, and the trade-off sweep and single-task comparison when there are")
+                    .clicked()
+                {
+                    ui.close();
+                    if let Some(dir) = self.dialog().pick_folder() {
+                        self.remember_dir(&dir);
+                        self.export_report(&dir);
+                    }
+                }
                 ui.separator();
                 if ui.button("Reset to the default experiment").clicked() {
                     ui.close();
@@ -720,6 +874,14 @@ impl MtlApp {
                 }
             });
             ui.menu_button("Help", |ui| {
+                if ui
+                    .button("Lessons…")
+                    .on_hover_text("A guided tour: five short lessons, each with a ready experiment")
+                    .clicked()
+                {
+                    ui.close();
+                    self.lessons.open = true;
+                }
                 if ui.button("About").clicked() {
                     ui.close();
                     self.about_open = true;
@@ -990,13 +1152,25 @@ impl MtlApp {
         if let Phase::Failed(msg) = &self.history.phase {
             ui.colored_label(theme::error(), format!("Training failed: {msg}"));
         }
+        let mut save_view = false;
         ui.horizontal(|ui| {
             for (tab, label, hint) in CENTRE_TABS {
                 ui.selectable_value(&mut self.state.tab, tab, label)
                     .on_hover_text(hint);
             }
+            ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                save_view = ui
+                    .button("Save view as PNG…")
+                    .on_hover_text("Saves what this tab shows, as on screen, to a PNG file")
+                    .clicked();
+            });
         });
         ui.separator();
+        // What a saved view shows: everything under the tab bar.
+        self.view_rect = Some(ui.available_rect_before_wrap());
+        if save_view {
+            self.save_view(ui.ctx());
+        }
         match self.state.tab {
             CentreTab::Charts => {
                 if plots::toolbar_ui(ui, &mut self.state.view, self.past_runs.len()) {

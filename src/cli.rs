@@ -9,7 +9,8 @@ use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::experiment::{ExperimentSpec, TaskKind};
-use crate::export::{self, MetricRow, plot::Curve};
+pub use crate::export::report::loss_curves;
+use crate::export::{self, MetricRow};
 use crate::trainer::{Session, Split, TrainError};
 
 /// MTL Studio: multi-task learning you can watch. Without a subcommand, opens the app.
@@ -55,7 +56,8 @@ pub enum Command {
     Train {
         /// The spec file (TOML or JSON).
         spec: PathBuf,
-        /// Output folder (created if needed): metrics.csv, model.safetensors, spec.json, loss.png.
+        /// Output folder (created if needed): metrics.csv, model.safetensors, spec.json, the
+        /// report (report.md, loss.png, loss.svg, spec.toml).
         #[arg(short, long)]
         out: PathBuf,
         /// Override the number of epochs.
@@ -677,7 +679,8 @@ fn eval_rows(session: &Session, rows: &mut Vec<MetricRow>) -> Result<Vec<f64>, T
     Ok(monitored)
 }
 
-/// Trains `spec` and writes `metrics.csv`, `model.safetensors`, `spec.json` and `loss.png` into
+/// Trains `spec` and writes `model.safetensors`, `spec.json` and the run's report
+/// (`report.md`, `metrics.csv`, `loss.png`, `loss.svg`, `spec.toml`; see [`export::report`]) into
 /// `out`. A diverging loss is an error (the files of the epochs before it are still written).
 pub fn train_to_dir(
     spec: &ExperimentSpec,
@@ -752,19 +755,21 @@ pub fn train_to_dir(
     }
     bar.finish_and_clear();
     let seconds = started.elapsed().as_secs_f64();
-    export::write_metrics_csv(&out.join("metrics.csv"), &rows)?;
     let tasks: Vec<String> = session
         .data()
         .tasks
         .iter()
         .map(|t| t.name.clone())
         .collect();
-    let curves = loss_curves(&rows, &tasks);
-    export::plot::loss_png(
-        &out.join("loss.png"),
-        &format!("{} — loss per task", spec.name),
-        &curves,
-    )?;
+    let notes = export::report::ReportNotes {
+        seconds: Some(seconds),
+        stopped: stopped.as_ref().map(|s| s.message.clone()),
+        extra: failure
+            .as_ref()
+            .map(|e| vec![format!("**Training failed:** {e}")])
+            .unwrap_or_default(),
+    };
+    export::report::write_report(out, spec, &rows, &notes)?;
     if let Some(e) = failure {
         return Err(e.into());
     }
@@ -901,29 +906,6 @@ impl EpochDynamics {
         }
         *self = Self::new(tasks.len());
     }
-}
-
-/// Train (solid) and validation (dashed) loss per task and epoch.
-pub fn loss_curves(rows: &[MetricRow], tasks: &[String]) -> Vec<Curve> {
-    let mut curves = Vec::new();
-    for (k, task) in tasks.iter().enumerate() {
-        for split in ["train", "val"] {
-            let points: Vec<(f64, f64)> = rows
-                .iter()
-                .filter(|r| r.task == *task && r.split == split && r.loss.is_finite())
-                .map(|r| (r.epoch as f64, r.loss))
-                .collect();
-            if !points.is_empty() {
-                curves.push(Curve {
-                    name: format!("{task} ({split})"),
-                    colour: k,
-                    dashed: split == "val",
-                    points,
-                });
-            }
-        }
-    }
-    curves
 }
 
 fn predict(model: &Path, input: &Path, output: Option<&Path>) -> Result<(), CliError> {

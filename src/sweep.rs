@@ -451,6 +451,91 @@ pub fn delta_metrics(kind: TaskKind, eval: &TaskEval) -> Vec<(bool, f64)> {
         .collect()
 }
 
+/// A run against its single-task baselines: per task, and overall in both conventions.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DeltaSummary {
+    /// Per task: name, single-task loss, this run's loss, relative change (positive better).
+    pub tasks: Vec<(String, f64, f64, Option<f64>)>,
+    /// LibMTL's Δp (positive = better).
+    pub delta_p: Option<f64>,
+    /// Nash-MTL's Δm% (negative = better).
+    pub delta_m_percent: f64,
+}
+
+/// Compares a run's evaluations `run` (one per task) with single-task `baselines`.
+pub fn delta_summary(
+    names: &[String],
+    kinds: &[TaskKind],
+    baselines: &[RunResult],
+    run: &[TaskEval],
+) -> DeltaSummary {
+    let base: Vec<&TaskEval> = baselines.iter().filter_map(|b| b.last.first()).collect();
+    let tasks = names
+        .iter()
+        .enumerate()
+        .map(|(k, name)| {
+            let (b, n) = (base.get(k), run.get(k));
+            let change = b
+                .zip(n)
+                .zip(kinds.get(k))
+                .and_then(|((b, n), kind)| task_improvement(*kind, &b.all, &n.all));
+            (
+                name.clone(),
+                b.map_or(f64::NAN, |e| e.loss),
+                n.map_or(f64::NAN, |e| e.loss),
+                change,
+            )
+        })
+        .collect();
+    let result = RunResult {
+        tasks: names.to_vec(),
+        split: "val",
+        curves: Vec::new(),
+        last: run.to_vec(),
+        seconds: 0.0,
+        error: None,
+    };
+    let pick = |evals: &[&TaskEval]| -> Vec<Vec<(bool, f64)>> {
+        evals
+            .iter()
+            .zip(kinds)
+            .map(|(e, k)| delta_metrics(*k, e))
+            .collect()
+    };
+    let run_refs: Vec<&TaskEval> = run.iter().collect();
+    DeltaSummary {
+        tasks,
+        delta_p: run_delta_p(kinds, baselines, &result),
+        delta_m_percent: delta_m_percent(&pick(&base), &pick(&run_refs)),
+    }
+}
+
+impl DeltaSummary {
+    /// The comparison as Markdown, with both conventions stated.
+    pub fn markdown(&self) -> String {
+        let mut md = String::from(
+            "## Against single-task models\n\n| task | single-task loss | this run's loss | relative change |\n|---|---|---|---|\n",
+        );
+        for (name, b, n, c) in &self.tasks {
+            let change = c.map_or_else(|| "n/a".to_owned(), |c| format!("{:+.2} %", 100.0 * c));
+            md.push_str(&format!("| {name} | {b:.4} | {n:.4} | {change} |\n"));
+        }
+        if let Some(dp) = self.delta_p {
+            md.push_str(&format!(
+                "\nΔp = {:+.2} % (LibMTL: per task, the mean relative change over its metrics, \
+                 signed so that positive is better; then the mean over tasks).\n",
+                100.0 * dp
+            ));
+        }
+        md.push_str(&format!(
+            "\nΔm = {:+.2} % (Nash-MTL / CAGrad: the mean over all metrics pooled, signed so \
+             that negative is better).\n",
+            self.delta_m_percent
+        ));
+        md
+    }
+}
+
 /// What a headless sweep runs.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SweepOptions {
@@ -605,12 +690,14 @@ pub fn sweep_to_dir(
                 strategy: strategy_index(p),
             })
             .collect();
-        crate::export::plot::front_png(
-            &out.join("front.png"),
-            &format!("{}: final per-task loss of every run", base.name),
-            &names,
-            &drawn,
-        )?;
+        for file in ["front.png", "front.svg"] {
+            crate::export::plot::front_chart(
+                &out.join(file),
+                &format!("{}: final per-task loss of every run", base.name),
+                &names,
+                &drawn,
+            )?;
+        }
     }
     Ok(sweep_summary(&points, runs, &front, &deltas, &names, out))
 }

@@ -753,3 +753,74 @@ fn the_boundaries_tab_draws_each_tasks_prediction_while_training_two_input_data(
     h.run_steps(2);
     assert!(h.query_by_label_contains("Lines: weights").is_some());
 }
+
+#[test]
+fn every_lesson_loads_its_experiment_opens_its_view_and_trains() {
+    let mut h = harness();
+    h.run_steps(1);
+    h.get_by_label("Help").click();
+    h.run_steps(3);
+    h.get_by_label("Lessons…").click();
+    h.run_steps(2);
+    assert!(h.state().lessons.open);
+    for (i, lesson) in mtl_studio::ui::lessons::LESSONS.iter().enumerate() {
+        h.state_mut().lessons.current = i;
+        h.run_steps(1);
+        h.get_by_label("Load this lesson's experiment").click();
+        h.run_steps(1);
+        assert_eq!(h.state().state.tab, lesson.tab, "{}", lesson.title);
+        let expected =
+            mtl_studio::experiment::ExperimentSpec::from_toml(lesson.spec).expect("spec");
+        assert_eq!(h.state().state.spec, expected, "{}", lesson.title);
+        // From a fresh start, the lesson's experiment trains: its first evaluation after
+        // training arrives and every loss is finite.
+        h.state_mut().state.spec.training.epochs = 1;
+        let before = h.state().history.run_id;
+        h.get_by_label("▶ Train").click();
+        step_until(&mut h, lesson.title, |app| {
+            app.history.run_id != before && app.history.evals.iter().any(|e| e.epoch == 1)
+        });
+        let last = h.state().history.evals.last().expect("an evaluation");
+        assert!(
+            last.tasks.iter().all(|t| t.loss.is_finite()),
+            "{}",
+            lesson.title
+        );
+    }
+}
+
+#[test]
+fn a_run_exports_a_report_with_its_charts_metrics_spec_and_baseline_comparison() {
+    let mut h = harness();
+    h.state_mut().state.spec.training.epochs = 2;
+    h.state_mut().tradeoff.epochs = 2;
+    h.run_steps(1);
+    h.get_by_label("▶ Train").click();
+    step_until(&mut h, "the run finishes", |app| {
+        app.history.phase == Phase::Run(mtl_studio::trainer::RunState::Finished)
+    });
+    let spec = h.state().history.info.as_ref().expect("info").spec.clone();
+    h.state_mut()
+        .tradeoff
+        .start_baselines(&spec, 2, mtl_studio::trainer::no_waker());
+    step_until(&mut h, "the baselines", |app| {
+        app.tradeoff.delta_for(&app.history).is_some()
+    });
+    let dir = tempfile::tempdir().expect("tempdir");
+    h.state_mut().export_report(dir.path());
+    let status = h.state().status.clone().expect("a status");
+    assert!(!status.0, "{}", status.1);
+    for f in [
+        "report.md",
+        "loss.png",
+        "loss.svg",
+        "metrics.csv",
+        "spec.toml",
+    ] {
+        assert!(dir.path().join(f).exists(), "{f}");
+    }
+    let md = std::fs::read_to_string(dir.path().join("report.md")).expect("md");
+    assert!(md.contains("## Final metrics (val, epoch 2)"), "{md}");
+    assert!(md.contains("## Against single-task models"));
+    assert!(md.contains("Δp = "));
+}

@@ -12,6 +12,7 @@
 //! value or one-hot levels), so the file alone is enough to rebuild and run the model.
 
 pub mod plot;
+pub mod report;
 
 use std::collections::HashMap;
 use std::io::Write as _;

@@ -2,6 +2,7 @@
 
 use std::path::Path;
 
+use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 
@@ -34,30 +35,75 @@ fn register_font() {
     });
 }
 
-/// Draws `curves` (x: epoch, y: loss on a log axis) into a PNG at `path`.
-pub fn loss_png(path: &Path, title: &str, curves: &[Curve]) -> Result<(), ExportError> {
-    const W: u32 = 960;
-    const H: u32 = 600;
-    register_font();
-    let finite: Vec<(f64, f64)> = curves
-        .iter()
-        .flat_map(|c| c.points.iter().copied())
-        .filter(|(x, y)| x.is_finite() && y.is_finite() && *y > 0.0)
-        .collect();
-    let x_max = finite.iter().map(|p| p.0).fold(1.0, f64::max);
-    let y_min = finite.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);
-    let y_max = finite.iter().map(|p| p.1).fold(0.0, f64::max);
-    let (y_min, y_max) = if finite.is_empty() {
-        (0.01, 1.0)
-    } else {
-        (y_min * 0.8, y_max * 1.25)
-    };
+/// A chart that draws on any plotters backend (PNG or SVG).
+trait Chart {
+    /// Draws onto a white `root`.
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String>;
+}
 
-    let mut buf = vec![255u8; (W * H * 3) as usize];
-    let drawn: Result<(), String> = (|| {
-        let root = BitMapBackend::with_buffer(&mut buf, (W, H)).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| e.to_string())?;
-        let mut chart = ChartBuilder::on(&root)
+/// Renders `chart` at `size` into `path`: SVG when the name ends in `.svg`, PNG otherwise;
+/// written atomically.
+fn render(path: &Path, (w, h): (u32, u32), chart: &impl Chart) -> Result<(), ExportError> {
+    register_font();
+    let svg = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("svg"));
+    if svg {
+        let mut text = String::new();
+        let drawn = {
+            let root = SVGBackend::with_string(&mut text, (w, h)).into_drawing_area();
+            root.fill(&WHITE)
+                .map_err(|e| e.to_string())
+                .and_then(|()| chart.draw(&root))
+                .and_then(|()| root.present().map_err(|e| e.to_string()))
+        };
+        drawn.map_err(|message| ExportError::Format {
+            path: path.to_owned(),
+            message,
+        })?;
+        return write_atomic(path, text.as_bytes());
+    }
+    let mut buf = vec![255u8; (w * h * 3) as usize];
+    let drawn = {
+        let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
+        root.fill(&WHITE)
+            .map_err(|e| e.to_string())
+            .and_then(|()| chart.draw(&root))
+            .and_then(|()| root.present().map_err(|e| e.to_string()))
+    };
+    write_png(path, w, h, buf, drawn)
+}
+
+/// Loss curves: x epoch, y loss on a log axis.
+struct LossChart<'a> {
+    title: &'a str,
+    curves: &'a [Curve],
+}
+
+/// Draws `curves` (x: epoch, y: loss on a log axis) into `path`: PNG, or SVG for a `.svg`
+/// name.
+pub fn loss_chart(path: &Path, title: &str, curves: &[Curve]) -> Result<(), ExportError> {
+    render(path, (960, 600), &LossChart { title, curves })
+}
+
+impl Chart for LossChart<'_> {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
+        let (title, curves) = (self.title, self.curves);
+        let finite: Vec<(f64, f64)> = curves
+            .iter()
+            .flat_map(|c| c.points.iter().copied())
+            .filter(|(x, y)| x.is_finite() && y.is_finite() && *y > 0.0)
+            .collect();
+        let x_max = finite.iter().map(|p| p.0).fold(1.0, f64::max);
+        let y_min = finite.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);
+        let y_max = finite.iter().map(|p| p.1).fold(0.0, f64::max);
+        let (y_min, y_max) = if finite.is_empty() {
+            (0.01, 1.0)
+        } else {
+            (y_min * 0.8, y_max * 1.25)
+        };
+
+        let mut chart = ChartBuilder::on(root)
             .caption(title, ("sans-serif", 24))
             .margin(16)
             .x_label_area_size(44)
@@ -114,10 +160,45 @@ pub fn loss_png(path: &Path, title: &str, curves: &[Curve]) -> Result<(), Export
             .position(SeriesLabelPosition::UpperRight)
             .draw()
             .map_err(|e| e.to_string())?;
-        root.present().map_err(|e| e.to_string())?;
         Ok(())
-    })();
-    write_png(path, W, H, buf, drawn)
+    }
+}
+
+/// Writes the part of an RGBA screenshot (`width × height` pixels, row-major) that lies in
+/// `[x0, x1) × [y0, y1)` pixels as a PNG, atomically; the region is clamped to the image.
+pub fn crop_png(
+    path: &Path,
+    (width, height): (usize, usize),
+    rgba: &[u8],
+    [x0, y0, x1, y1]: [usize; 4],
+) -> Result<(), ExportError> {
+    let (x1, y1) = (x1.min(width), y1.min(height));
+    if x0 >= x1 || y0 >= y1 || rgba.len() < width * height * 4 {
+        return Err(ExportError::Format {
+            path: path.to_owned(),
+            message: "the region to save is empty".to_owned(),
+        });
+    }
+    let mut out = Vec::with_capacity((x1 - x0) * (y1 - y0) * 4);
+    for row in y0..y1 {
+        out.extend_from_slice(&rgba[(row * width + x0) * 4..(row * width + x1) * 4]);
+    }
+    let img = image::RgbaImage::from_raw((x1 - x0) as u32, (y1 - y0) as u32, out)
+        .map(image::DynamicImage::from);
+    save_png(path, img)
+}
+
+/// Encodes an image (`None`: the buffer had the wrong size) as PNG, written atomically.
+fn save_png(path: &Path, img: Option<image::DynamicImage>) -> Result<(), ExportError> {
+    let fail = |message: String| ExportError::Format {
+        path: path.to_owned(),
+        message,
+    };
+    let img = img.ok_or_else(|| fail("image buffer has the wrong size".to_owned()))?;
+    let mut png = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut png, image::ImageFormat::Png)
+        .map_err(|e| fail(e.to_string()))?;
+    write_atomic(path, png.get_ref())
 }
 
 /// Encodes an RGB buffer as PNG and writes it atomically, unless drawing it failed.
@@ -132,17 +213,10 @@ fn write_png(
         path: path.to_owned(),
         message,
     })?;
-    let img = image::RgbImage::from_raw(w, h, buf).ok_or_else(|| ExportError::Format {
-        path: path.to_owned(),
-        message: "image buffer has the wrong size".to_owned(),
-    })?;
-    let mut png = std::io::Cursor::new(Vec::new());
-    img.write_to(&mut png, image::ImageFormat::Png)
-        .map_err(|e| ExportError::Format {
-            path: path.to_owned(),
-            message: e.to_string(),
-        })?;
-    write_atomic(path, png.get_ref())
+    save_png(
+        path,
+        image::RgbImage::from_raw(w, h, buf).map(image::DynamicImage::from),
+    )
 }
 
 /// A value in [−1, 1] as a diverging colour: negative warm red, positive blue, 0 light grey.
@@ -249,6 +323,57 @@ pub fn affinity_png(
     write_png(path, w, h, buf, drawn)
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_crop_keeps_exactly_the_region_and_clamps_it_to_the_image() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // 4 × 3 pixels; pixel (x, y) has red = 10·x + y.
+        let rgba: Vec<u8> = (0..3)
+            .flat_map(|y| (0..4).flat_map(move |x| [10 * x + y, 0, 0, 255]))
+            .collect();
+        let path = dir.path().join("c.png");
+        crop_png(&path, (4, 3), &rgba, [1, 1, 9, 9]).expect("crop");
+        let img = image::open(&path).expect("png").to_rgba8();
+        assert_eq!(img.dimensions(), (3, 2));
+        assert_eq!(img.get_pixel(0, 0)[0], 11);
+        assert_eq!(img.get_pixel(2, 1)[0], 32);
+        assert!(crop_png(&path, (4, 3), &rgba, [5, 0, 9, 9]).is_err());
+    }
+
+    #[test]
+    fn charts_save_as_svg_by_extension() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let curves = vec![Curve {
+            name: "y1 (train)".to_owned(),
+            colour: 0,
+            dashed: false,
+            points: vec![(0.0, 1.0), (1.0, 0.5)],
+        }];
+        loss_chart(&dir.path().join("l.svg"), "title here", &curves).expect("svg");
+        let svg = std::fs::read_to_string(dir.path().join("l.svg")).expect("read");
+        assert!(
+            svg.starts_with("<svg") && svg.contains("title here") && svg.contains("y1 (train)")
+        );
+        let points = vec![FrontPoint {
+            label: "ew".to_owned(),
+            losses: vec![0.5, 0.4],
+            on_front: true,
+            strategy: Some(0),
+        }];
+        front_chart(
+            &dir.path().join("f.png"),
+            "front",
+            &["a".to_owned(), "b".to_owned()],
+            &points,
+        )
+        .expect("png");
+        assert!(image::open(dir.path().join("f.png")).is_ok());
+    }
+}
+
 /// A tick label without floating-point noise: `0.6`, not `0.6000000001`.
 fn tick(v: f64) -> String {
     if v == 0.0 {
@@ -279,39 +404,57 @@ pub struct FrontPoint {
 /// The final per-task losses of every run of a sweep: one scatter for 2 tasks, the three
 /// pairs side by side for 3. Static weightings are grey dots, strategies coloured and
 /// labelled; runs on the non-dominated front are ringed and, per pair, joined by a line.
-pub fn front_png(
+/// PNG, or SVG for a `.svg` name.
+pub fn front_chart(
     path: &Path,
     title: &str,
     tasks: &[String],
     points: &[FrontPoint],
 ) -> Result<(), ExportError> {
-    const PANEL: u32 = 620;
-    const H: u32 = 600;
-    register_font();
     let pairs: Vec<(usize, usize)> = if tasks.len() >= 3 {
         vec![(0, 1), (0, 2), (1, 2)]
     } else {
         vec![(0, 1)]
     };
-    let w = (PANEL * pairs.len() as u32).max(900);
-    let mut buf = vec![255u8; (w * H * 3) as usize];
-    let drawn: Result<(), String> = (|| {
-        let root = BitMapBackend::with_buffer(&mut buf, (w, H)).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| e.to_string())?;
+    let w = (620 * pairs.len() as u32).max(900);
+    render(
+        path,
+        (w, 600),
+        &FrontChart {
+            title,
+            tasks,
+            points,
+            pairs,
+        },
+    )
+}
+
+/// The runs of a sweep, one panel per pair of tasks.
+struct FrontChart<'a> {
+    title: &'a str,
+    tasks: &'a [String],
+    points: &'a [FrontPoint],
+    pairs: Vec<(usize, usize)>,
+}
+
+impl Chart for FrontChart<'_> {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
         let (top, body) = root.split_vertically(40);
         top.draw(&Text::new(
-            title.to_owned(),
+            self.title.to_owned(),
             (16, 10),
             ("sans-serif", 22).into_font().color(&BLACK),
         ))
         .map_err(|e| e.to_string())?;
-        for (area, (a, b)) in body.split_evenly((1, pairs.len())).iter().zip(&pairs) {
-            front_panel(area, tasks, points, *a, *b)?;
+        for (area, (a, b)) in body
+            .split_evenly((1, self.pairs.len()))
+            .iter()
+            .zip(&self.pairs)
+        {
+            front_panel(area, self.tasks, self.points, *a, *b)?;
         }
-        root.present().map_err(|e| e.to_string())?;
         Ok(())
-    })();
-    write_png(path, w, H, buf, drawn)
+    }
 }
 
 /// The range of `values` with a margin (a unit range when empty or flat).

@@ -7,6 +7,7 @@ pub mod dataview;
 pub mod history;
 pub mod import;
 pub mod landscape;
+pub mod lessons;
 pub mod network;
 pub mod plots;
 pub mod settings;

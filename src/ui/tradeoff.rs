@@ -129,6 +129,60 @@ impl TradeoffState {
         results.iter().all(|r| r.error.is_none()).then_some(results)
     }
 
+    /// The latest evaluation of `history`'s run against finished single-task baselines of
+    /// the same tasks, if there are both.
+    pub fn delta_for(
+        &self,
+        history: &crate::ui::history::RunHistory,
+    ) -> Option<sweep::DeltaSummary> {
+        let info = history.info.as_ref()?;
+        let names: Vec<String> = info.spec.tasks.iter().map(|t| t.name.clone()).collect();
+        let kinds: Vec<TaskKind> = info.spec.tasks.iter().map(|t| t.kind).collect();
+        let baselines = self.finished_baselines(&names)?;
+        let split = if info.val_rows > 0 {
+            crate::trainer::Split::Val
+        } else {
+            crate::trainer::Split::Train
+        };
+        let latest = history.evals.iter().rev().find(|e| e.split == split)?;
+        Some(sweep::delta_summary(
+            &names,
+            &kinds,
+            &baselines,
+            &latest.tasks,
+        ))
+    }
+
+    /// The finished sweep's runs as the front chart draws them, with the experiment's name
+    /// and task names.
+    pub fn front_points(
+        &self,
+    ) -> Option<(String, Vec<String>, Vec<crate::export::plot::FrontPoint>)> {
+        let spec = self.swept.as_ref()?;
+        let rows = self.rows();
+        if rows.is_empty() {
+            return None;
+        }
+        let points = rows
+            .iter()
+            .map(|r| crate::export::plot::FrontPoint {
+                label: r.point.label.clone(),
+                losses: if r.result.error.is_none() {
+                    r.result.final_losses()
+                } else {
+                    vec![f64::NAN; spec.tasks.len()]
+                },
+                on_front: r.on_front,
+                strategy: self
+                    .strategies
+                    .iter()
+                    .position(|k| r.point.weights.is_none() && *k == r.point.strategy),
+            })
+            .collect();
+        let names = spec.tasks.iter().map(|t| t.name.clone()).collect();
+        Some((spec.name.clone(), names, points))
+    }
+
     fn rows(&self) -> Vec<Row> {
         let (Some(job), Some(spec)) = (&self.job, &self.swept) else {
             return Vec::new();
@@ -589,28 +643,12 @@ pub fn delta_ui(
             });
         }
     }
-    delta_table_ui(ui, &names, &kinds, &baselines, &latest.tasks, split);
+    let d = sweep::delta_summary(&names, &kinds, &baselines, &latest.tasks);
+    delta_table_ui(ui, &d, split);
 }
 
 /// Per task, the single-task and this run's loss and the relative change; then Δp and Δm%.
-fn delta_table_ui(
-    ui: &mut Ui,
-    names: &[String],
-    kinds: &[TaskKind],
-    baselines: &[RunResult],
-    tasks: &[crate::trainer::TaskEval],
-    split: crate::trainer::Split,
-) {
-    let base_evals: Vec<&crate::trainer::TaskEval> =
-        baselines.iter().filter_map(|b| b.last.first()).collect();
-    let run = RunResult {
-        tasks: names.to_vec(),
-        split: split.name(),
-        curves: Vec::new(),
-        last: tasks.to_vec(),
-        seconds: 0.0,
-        error: None,
-    };
+fn delta_table_ui(ui: &mut Ui, d: &sweep::DeltaSummary, split: crate::trainer::Split) {
     egui::Grid::new("delta-table")
         .striped(true)
         .spacing(vec2(18.0, 4.0))
@@ -620,17 +658,13 @@ fn delta_table_ui(
             ui.strong("this run's loss");
             ui.strong("relative change");
             ui.end_row();
-            for (k, name) in names.iter().enumerate() {
+            for (name, b, n, change) in &d.tasks {
                 ui.label(name);
-                let (b, n) = (base_evals.get(k), tasks.get(k));
-                ui.label(b.map_or_else(String::new, |e| format!("{:.4}", e.loss)));
-                ui.label(n.map_or_else(String::new, |e| format!("{:.4}", e.loss)));
-                let change = b
-                    .zip(n)
-                    .and_then(|(b, n)| sweep::task_improvement(kinds[k], &b.all, &n.all));
+                ui.label(format!("{b:.4}"));
+                ui.label(format!("{n:.4}"));
                 match change {
                     Some(c) => ui.colored_label(
-                        if c >= 0.0 {
+                        if *c >= 0.0 {
                             theme::ok()
                         } else {
                             theme::warning()
@@ -642,27 +676,15 @@ fn delta_table_ui(
                 ui.end_row();
             }
         });
-    let dp = sweep::run_delta_p(kinds, baselines, &run);
-    let dm = {
-        let pick = |evals: &[&crate::trainer::TaskEval]| -> Vec<Vec<(bool, f64)>> {
-            evals
-                .iter()
-                .zip(kinds)
-                .map(|(e, k)| sweep::delta_metrics(*k, e))
-                .collect()
-        };
-        let run_evals: Vec<&crate::trainer::TaskEval> = tasks.iter().collect();
-        sweep::delta_m_percent(&pick(&base_evals), &pick(&run_evals))
-    };
     ui.horizontal(|ui| {
-        ui.strong(dp.map_or_else(
+        ui.strong(d.delta_p.map_or_else(
             || "Δp: n/a".to_owned(),
             |v| format!("Δp = {:+.2} %", 100.0 * v),
         ));
         ui.weak("(LibMTL: per task, the mean over its metrics of the relative change, signed so that positive is better; then the mean over tasks)");
     });
     ui.horizontal(|ui| {
-        ui.strong(format!("Δm = {dm:+.2} %"));
+        ui.strong(format!("Δm = {:+.2} %", d.delta_m_percent));
         ui.weak("(Nash-MTL / CAGrad papers: the mean over all metrics pooled, signed so that negative is better)");
     });
     ui.weak(format!(
