@@ -75,7 +75,7 @@ pub enum Command {
     Affinity {
         /// The spec file (TOML or JSON).
         spec: PathBuf,
-        /// Output folder: affinity.csv, affinity.png, groups.txt.
+        /// Output folder: affinity.csv, affinity.png and .svg, groups.txt.
         #[arg(short, long)]
         out: PathBuf,
         /// Training steps of the short run.
@@ -387,7 +387,7 @@ fn inspect_idx(file: &Path) -> Result<(), CliError> {
 }
 
 /// Trains `spec` for `steps` steps, measuring the affinity every `every` steps before the
-/// step; writes `affinity.csv` (`from,to,tag,cosine`, the means), `affinity.png` and
+/// step; writes `affinity.csv` (`from,to,tag,cosine`, the means), `affinity.png`, `affinity.svg` and
 /// `groups.txt`, and returns the text report.
 pub fn affinity_to_dir(
     spec: &ExperimentSpec,
@@ -436,14 +436,16 @@ pub fn affinity_to_dir(
     };
     let (tag, cos) = (mean(&tag, &tag_n), mean(&cos, &cos_n));
     write_affinity_csv(&out.join("affinity.csv"), &names, &tag, &cos)?;
-    export::plot::affinity_png(
-        &out.join("affinity.png"),
-        &names,
-        &[
-            ("Lookahead affinity (TAG): a step on row helps column", &tag),
-            ("Gradient cosine", &cos),
-        ],
-    )?;
+    for file in ["affinity.png", "affinity.svg"] {
+        export::plot::affinity_chart(
+            &out.join(file),
+            &names,
+            &[
+                ("Lookahead affinity (TAG): a step on row helps column", &tag),
+                ("Gradient cosine", &cos),
+            ],
+        )?;
+    }
     let mut report = format!(
         "task affinity after {steps} steps of '{}' (TAG lookahead {lookahead}, measured every {every} steps)\n",
         spec.name

@@ -237,24 +237,37 @@ fn diverging(v: f64) -> RGBColor {
 }
 
 /// Two K × K heatmaps side by side (row i, column j: "i onto j"), each scaled to its largest
-/// magnitude, with the values written in the cells.
-pub fn affinity_png(
+/// magnitude, with the values written in the cells. PNG, or SVG for a `.svg` name.
+pub fn affinity_chart(
     path: &Path,
     names: &[String],
     panels: &[(&str, &[f64])],
 ) -> Result<(), ExportError> {
-    const CELL: u32 = 90;
-    const LEFT: u32 = 130;
-    const TOP: u32 = 120;
-    register_font();
     let k = names.len() as u32;
-    let panel_w = LEFT + CELL * k + 40;
+    let panel_w = AFF_LEFT + AFF_CELL * k + 40;
     let w = panel_w * panels.len().max(1) as u32;
-    let h = TOP + CELL * k + 30;
-    let mut buf = vec![255u8; (w * h * 3) as usize];
-    let drawn: Result<(), String> = (|| {
-        let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| e.to_string())?;
+    let h = AFF_TOP + AFF_CELL * k + 30;
+    render(path, (w, h), &AffinityChart { names, panels })
+}
+
+const AFF_CELL: u32 = 90;
+const AFF_LEFT: u32 = 130;
+const AFF_TOP: u32 = 120;
+
+/// K × K heatmaps side by side.
+struct AffinityChart<'a> {
+    names: &'a [String],
+    panels: &'a [(&'a str, &'a [f64])],
+}
+
+impl Chart for AffinityChart<'_> {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
+        const CELL: u32 = AFF_CELL;
+        const LEFT: u32 = AFF_LEFT;
+        const TOP: u32 = AFF_TOP;
+        let (names, panels) = (self.names, self.panels);
+        let k = names.len() as u32;
+        let panel_w = LEFT + CELL * k + 40;
         let text = |size| ("sans-serif", size).into_font().color(&BLACK);
         for (p, (title, values)) in panels.iter().enumerate() {
             let x0 = p as u32 * panel_w;
@@ -317,10 +330,8 @@ pub fn affinity_png(
                 }
             }
         }
-        root.present().map_err(|e| e.to_string())?;
         Ok(())
-    })();
-    write_png(path, w, h, buf, drawn)
+    }
 }
 
 #[cfg(test)]
