@@ -699,6 +699,9 @@ impl MtlApp {
         if !ctx.egui_wants_keyboard_input() && ctx.input(|i| i.key_pressed(egui::Key::Space)) {
             self.toggle_play();
         }
+        if ctx.input(|i| i.key_pressed(egui::Key::F12)) {
+            self.quick_save_view(&ctx);
+        }
         egui::Panel::top("menu").show(ui, |ui| self.menu_ui(ui));
         egui::Panel::top("controls").show(ui, |ui| self.controls_ui(ui));
         egui::Panel::bottom("status").show(ui, |ui| self.status_ui(ui));
@@ -734,25 +737,50 @@ impl MtlApp {
     /// Asks for a file, then a screenshot; the callback crops it to the centre view and
     /// writes the PNG.
     fn save_view(&mut self, ctx: &egui::Context) {
-        let Some(rect) = self.view_rect else {
-            return;
-        };
-        let name = CENTRE_TABS
-            .iter()
-            .find(|t| t.0 == self.state.tab)
-            .map_or("view", |t| t.1)
-            .to_lowercase()
-            .replace(' ', "-");
         let Some(path) = self
             .dialog()
             .add_filter("PNG image", &["png"])
-            .set_file_name(format!("{name}.png"))
+            .set_file_name(format!("{}.png", self.view_name()))
             .save_file()
         else {
             return;
         };
         self.remember_dir(&path);
+        self.save_view_to(ctx, path);
+    }
+
+    /// The current tab's name for a file: `trade-offs`, `landscape`, ….
+    fn view_name(&self) -> String {
+        CENTRE_TABS
+            .iter()
+            .find(|t| t.0 == self.state.tab)
+            .map_or("view", |t| t.1)
+            .to_lowercase()
+            .replace(' ', "-")
+    }
+
+    /// F12: saves the view without asking, as `<tab>-<unix seconds>.png` in the last folder
+    /// used (or the working folder).
+    fn quick_save_view(&mut self, ctx: &egui::Context) {
+        let secs = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let dir = self
+            .state
+            .last_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("."));
+        let path = dir.join(format!("{}-{secs}.png", self.view_name()));
+        self.save_view_to(ctx, path);
+    }
+
+    /// Takes a screenshot; the callback crops it to the centre view and writes `path`.
+    fn save_view_to(&mut self, ctx: &egui::Context, path: PathBuf) {
+        let Some(rect) = self.view_rect else {
+            return;
+        };
         let ppp = ctx.pixels_per_point();
+        log::info!("saving the view to {}", path.display());
         let slot = Arc::clone(&self.saved_view);
         let repaint = ctx.clone();
         ctx.request_screenshot(move |image| {
@@ -1161,7 +1189,7 @@ impl MtlApp {
             ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
                 save_view = ui
                     .button("Save view as PNG…")
-                    .on_hover_text("Saves what this tab shows, as on screen, to a PNG file")
+                    .on_hover_text("Saves what this tab shows, as on screen, to a PNG file. F12 saves it at once into the last folder used, named after the tab.")
                     .clicked();
             });
         });
