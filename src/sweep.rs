@@ -659,12 +659,11 @@ pub fn sweep_to_dir(
         })
         .collect();
     let front = pareto_mask(&losses);
-    let deltas: Vec<Option<f64>> = runs
+    let deltas: Vec<Option<DeltaSummary>> = runs
         .iter()
         .map(|r| {
             (options.baselines && r.error.is_none())
-                .then(|| run_delta_p(&kinds, stl, r))
-                .flatten()
+                .then(|| delta_summary(&names, &kinds, stl, &r.last))
         })
         .collect();
     write_sweep_csv(&out.join("sweep.csv"), base, &points, runs, &front, &deltas)?;
@@ -762,7 +761,7 @@ fn write_sweep_csv(
     points: &[SweepPoint],
     runs: &[RunResult],
     front: &[bool],
-    deltas: &[Option<f64>],
+    deltas: &[Option<DeltaSummary>],
 ) -> Result<(), crate::export::ExportError> {
     let mut header: Vec<String> = ["run", "label", "strategy", "weights", "seed", "split"]
         .map(str::to_owned)
@@ -773,7 +772,9 @@ fn write_sweep_csv(
             header.push(format!("{}_{key}", t.name));
         }
     }
-    header.extend(["on_front", "delta_p", "seconds", "error"].map(str::to_owned));
+    header.push("on_front".to_owned());
+    header.extend(base.tasks.iter().map(|t| format!("{}_delta", t.name)));
+    header.extend(["delta_p", "delta_m_percent", "seconds", "error"].map(str::to_owned));
     let mut rows = vec![header];
     for (i, (((p, r), f), d)) in points.iter().zip(runs).zip(front).zip(deltas).enumerate() {
         let mut row = vec![
@@ -802,7 +803,16 @@ fn write_sweep_csv(
             }
         }
         row.push(u8::from(*f).to_string());
-        row.push(d.map_or_else(String::new, |v| format!("{v}")));
+        for t in 0..base.tasks.len() {
+            let change = d.as_ref().and_then(|d| d.tasks.get(t)).and_then(|x| x.3);
+            row.push(change.map_or_else(String::new, |v| format!("{v}")));
+        }
+        let dp = d.as_ref().and_then(|d| d.delta_p);
+        row.push(dp.map_or_else(String::new, |v| format!("{v}")));
+        row.push(
+            d.as_ref()
+                .map_or_else(String::new, |d| format!("{}", d.delta_m_percent)),
+        );
         row.push(format!("{:.2}", r.seconds));
         row.push(r.error.clone().unwrap_or_default());
         rows.push(row);
@@ -814,7 +824,7 @@ fn sweep_summary(
     points: &[SweepPoint],
     runs: &[RunResult],
     front: &[bool],
-    deltas: &[Option<f64>],
+    deltas: &[Option<DeltaSummary>],
     names: &[String],
     out: &std::path::Path,
 ) -> String {
@@ -826,7 +836,7 @@ fn sweep_summary(
             .map(|n| format!("{:>12}", format!("{n} loss")))
             .collect::<String>(),
         if deltas.iter().any(Option::is_some) {
-            "   Δp %"
+            "   Δp %    Δm %"
         } else {
             ""
         }
@@ -840,7 +850,12 @@ fn sweep_summary(
                 .map(|l| format!("{l:>12.4}"))
                 .collect(),
         };
-        let delta = d.map_or_else(String::new, |v| format!("  {:>+7.2}", 100.0 * v));
+        let delta = d.as_ref().map_or_else(String::new, |d| {
+            let dp = d
+                .delta_p
+                .map_or_else(|| "    n/a".to_owned(), |v| format!("{:>+7.2}", 100.0 * v));
+            format!("  {dp} {:>+7.2}", d.delta_m_percent)
+        });
         text.push_str(&format!(
             "{:<28} {cells}  {:<5}{delta}\n",
             p.label,

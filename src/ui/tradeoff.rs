@@ -59,7 +59,7 @@ struct Row {
     point: SweepPoint,
     result: RunResult,
     on_front: bool,
-    delta_p: Option<f64>,
+    delta: Option<sweep::DeltaSummary>,
 }
 
 impl TradeoffState {
@@ -211,15 +211,15 @@ impl TradeoffState {
         done.into_iter()
             .zip(front)
             .map(|((point, result), on_front)| {
-                let delta_p = baselines
+                let delta = baselines
                     .as_ref()
                     .filter(|_| result.error.is_none())
-                    .and_then(|b| sweep::run_delta_p(&kinds, b, &result));
+                    .map(|b| sweep::delta_summary(&names, &kinds, b, &result.last));
                 Row {
                     point,
                     result,
                     on_front,
-                    delta_p,
+                    delta,
                 }
             })
             .collect()
@@ -548,7 +548,12 @@ fn table_ui(
                     }
                     ui.strong("front");
                     if with_delta {
-                        ui.strong("Δp %");
+                        for n in names {
+                            ui.strong(format!("{n} vs single %"))
+                                .on_hover_text("This task's relative change against its single-task model (positive: better)");
+                        }
+                        ui.strong("Δp %").on_hover_text("LibMTL: mean over tasks; positive is better");
+                        ui.strong("Δm %").on_hover_text("Nash-MTL / CAGrad: mean over all metrics pooled; negative is better");
                     }
                     ui.strong("seconds");
                     ui.end_row();
@@ -576,9 +581,15 @@ fn table_ui(
                         }
                         ui.label(if r.on_front { "yes" } else { "" });
                         if with_delta {
+                            let pct = |v: Option<f64>| v.map_or_else(String::new, |v| format!("{:+.2}", 100.0 * v));
+                            for k in 0..names.len() {
+                                ui.label(pct(r.delta.as_ref().and_then(|d| d.tasks.get(k)).and_then(|t| t.3)));
+                            }
+                            ui.label(pct(r.delta.as_ref().and_then(|d| d.delta_p)));
                             ui.label(
-                                r.delta_p
-                                    .map_or_else(String::new, |d| format!("{:+.2}", 100.0 * d)),
+                                r.delta
+                                    .as_ref()
+                                    .map_or_else(String::new, |d| format!("{:+.2}", d.delta_m_percent)),
                             );
                         }
                         ui.label(format!("{:.1}", r.result.seconds));
