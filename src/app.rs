@@ -1150,12 +1150,16 @@ impl MtlApp {
         self.refresh_summary();
         let snapshot = self.trainer.as_ref().and_then(TrainerHandle::boundary);
         let spec = self.shown_spec().clone();
+        // The points are the edited experiment's data: only draw them over the run's
+        // boundary when that is still the run's data.
+        let same_data =
+            self.state.spec.dataset == spec.dataset && self.state.spec.seed == spec.seed;
         crate::ui::boundary::boundary_ui(
             ui,
             &mut self.boundary_view,
             &spec,
             snapshot.as_deref(),
-            self.summary.data.as_deref(),
+            self.summary.data.as_deref().filter(|_| same_data),
         );
         self.repaint_while_training(ui);
     }

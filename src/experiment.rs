@@ -1852,6 +1852,10 @@ impl ExperimentSpec {
         spec.tasks.retain(|t| names.contains(&t.name));
         spec.training.keep_labels.retain(|t, _| names.contains(t));
         spec.training.stop.monitor = "mean".to_owned();
+        if spec.tasks.len() < 2 {
+            // Relationship learning needs two tasks to relate.
+            spec.model.relationship = None;
+        }
         spec.sync_heads();
         spec
     }

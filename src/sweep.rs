@@ -247,7 +247,11 @@ pub fn run_pool(
                     let result = if cancel.load(Ordering::Relaxed) {
                         RunResult::not_run(spec, "cancelled")
                     } else {
-                        train_once(spec, cancel)
+                        // A panic in one training is that run's error, not the sweep's end.
+                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                            train_once(spec, cancel)
+                        }))
+                        .unwrap_or_else(|_| RunResult::not_run(spec, "the training crashed"))
                     };
                     done(i, &result);
                     if let Ok(mut r) = results.lock() {
@@ -426,19 +430,23 @@ pub fn delta_p(baseline: &[Vec<(bool, f64)>], run: &[Vec<(bool, f64)>]) -> f64 {
 }
 
 /// The Nash-MTL / CAGrad / FAMO Δm%: 100 × the mean over all metrics pooled of
-/// (−1)^{higher} (N − B) / B. Negative means the multi-task run is better.
-pub fn delta_m_percent(baseline: &[Vec<(bool, f64)>], run: &[Vec<(bool, f64)>]) -> f64 {
+/// (−1)^{higher} (N − B) / B. Negative means the multi-task run is better. Metrics whose
+/// baseline is 0 or either value is not finite are left out; `None` when none is left.
+pub fn delta_m_percent(baseline: &[Vec<(bool, f64)>], run: &[Vec<(bool, f64)>]) -> Option<f64> {
     let terms: Vec<f64> = baseline
         .iter()
         .zip(run)
         .flat_map(|(b, n)| {
-            b.iter().zip(n).map(|((higher, b), (_, n))| {
-                let sign = if *higher { -1.0 } else { 1.0 };
-                sign * (n - b) / b
-            })
+            b.iter()
+                .zip(n)
+                .filter(|((_, b), (_, n))| b.is_finite() && n.is_finite() && *b != 0.0)
+                .map(|((higher, b), (_, n))| {
+                    let sign = if *higher { -1.0 } else { 1.0 };
+                    sign * (n - b) / b
+                })
         })
         .collect();
-    100.0 * terms.iter().sum::<f64>() / terms.len().max(1) as f64
+    (!terms.is_empty()).then(|| 100.0 * terms.iter().sum::<f64>() / terms.len() as f64)
 }
 
 /// A task's metrics for Δp: (higher is better, value) for every metric of its kind that
@@ -458,8 +466,8 @@ pub struct DeltaSummary {
     pub tasks: Vec<(String, f64, f64, Option<f64>)>,
     /// LibMTL's Δp (positive = better).
     pub delta_p: Option<f64>,
-    /// Nash-MTL's Δm% (negative = better).
-    pub delta_m_percent: f64,
+    /// Nash-MTL's Δm% (negative = better); `None` when no metric compares.
+    pub delta_m_percent: Option<f64>,
 }
 
 /// Compares a run's evaluations `run` (one per task) with single-task `baselines`.
@@ -469,12 +477,20 @@ pub fn delta_summary(
     baselines: &[RunResult],
     run: &[TaskEval],
 ) -> DeltaSummary {
-    let base: Vec<&TaskEval> = baselines.iter().filter_map(|b| b.last.first()).collect();
+    // Task k's baseline is baselines[k]; a failed one compares nothing.
+    let base: Vec<Option<&TaskEval>> = (0..names.len())
+        .map(|k| {
+            baselines
+                .get(k)
+                .filter(|b| b.error.is_none())
+                .and_then(|b| b.last.first())
+        })
+        .collect();
     let tasks = names
         .iter()
         .enumerate()
         .map(|(k, name)| {
-            let (b, n) = (base.get(k), run.get(k));
+            let (b, n) = (base.get(k).copied().flatten(), run.get(k));
             let change = b
                 .zip(n)
                 .zip(kinds.get(k))
@@ -495,18 +511,18 @@ pub fn delta_summary(
         seconds: 0.0,
         error: None,
     };
-    let pick = |evals: &[&TaskEval]| -> Vec<Vec<(bool, f64)>> {
-        evals
-            .iter()
-            .zip(kinds)
-            .map(|(e, k)| delta_metrics(*k, e))
-            .collect()
-    };
-    let run_refs: Vec<&TaskEval> = run.iter().collect();
+    // Δm pools the metrics of the tasks that have both a baseline and an evaluation.
+    let (mut b_metrics, mut n_metrics) = (Vec::new(), Vec::new());
+    for ((b, n), kind) in base.iter().zip(run).zip(kinds) {
+        if let Some(b) = b {
+            b_metrics.push(delta_metrics(*kind, b));
+            n_metrics.push(delta_metrics(*kind, n));
+        }
+    }
     DeltaSummary {
         tasks,
         delta_p: run_delta_p(kinds, baselines, &result),
-        delta_m_percent: delta_m_percent(&pick(&base), &pick(&run_refs)),
+        delta_m_percent: delta_m_percent(&b_metrics, &n_metrics),
     }
 }
 
@@ -527,11 +543,12 @@ impl DeltaSummary {
                 100.0 * dp
             ));
         }
-        md.push_str(&format!(
-            "\nΔm = {:+.2} % (Nash-MTL / CAGrad: the mean over all metrics pooled, signed so \
-             that negative is better).\n",
-            self.delta_m_percent
-        ));
+        if let Some(dm) = self.delta_m_percent {
+            md.push_str(&format!(
+                "\nΔm = {dm:+.2} % (Nash-MTL / CAGrad: the mean over all metrics pooled, signed \
+                 so that negative is better).\n"
+            ));
+        }
         md
     }
 }
@@ -565,6 +582,9 @@ pub fn run_delta_p(kinds: &[TaskKind], baselines: &[RunResult], run: &RunResult)
     let mut b = Vec::new();
     let mut n = Vec::new();
     for ((kind, base), eval) in kinds.iter().zip(baselines).zip(&run.last) {
+        if base.error.is_some() {
+            return None;
+        }
         let base_eval = base.last.first()?;
         let (bm, nm) = (delta_metrics(*kind, base_eval), delta_metrics(*kind, eval));
         // Metrics whose baseline is 0 or not finite cannot be compared relatively.
@@ -617,35 +637,31 @@ pub fn sweep_to_dir(
     crate::cli::create_out_dir(out)?;
     let mut specs: Vec<ExperimentSpec> = points.iter().map(|p| spec_for(base, p)).collect();
     let names: Vec<String> = base.tasks.iter().map(|t| t.name.clone()).collect();
-    if options.baselines {
-        specs.extend(names.iter().map(|n| single_task_spec(base, n)));
-    }
-    let bar = if progress {
-        indicatif::ProgressBar::new(specs.len() as u64)
+    // Single-task baselines, per seed (the seed also draws the data), seed-major.
+    let baseline_seeds: &[u64] = if options.baselines {
+        &options.seeds
     } else {
-        indicatif::ProgressBar::hidden()
+        &[]
     };
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} runs (eta {eta}) {msg}",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
-    let cancel = AtomicBool::new(false);
+    for &seed in baseline_seeds {
+        let mut seeded = base.clone();
+        seeded.seed = seed;
+        specs.extend(names.iter().map(|n| single_task_spec(&seeded, n)));
+    }
     let labels: Vec<String> = points
         .iter()
         .map(|p| p.label.clone())
-        .chain(names.iter().map(|n| format!("single-task {n}")))
+        .chain(baseline_seeds.iter().flat_map(|seed| {
+            names.iter().map(move |n| {
+                if options.seeds.len() > 1 {
+                    format!("single-task {n} seed {seed}")
+                } else {
+                    format!("single-task {n}")
+                }
+            })
+        }))
         .collect();
-    let results = run_pool(&specs, options.threads, &cancel, &|i, r| {
-        bar.inc(1);
-        let what = labels.get(i).map_or("", String::as_str);
-        match &r.error {
-            Some(e) => bar.println(format!("{what}: failed: {e}")),
-            None => bar.set_message(format!("{what} done")),
-        }
-    });
-    bar.finish_and_clear();
+    let results = run_with_bar(&specs, &labels, options.threads, progress);
     let (runs, stl) = results.split_at(points.len());
     let kinds: Vec<TaskKind> = base.tasks.iter().map(|t| t.kind).collect();
     let losses: Vec<Vec<f64>> = runs
@@ -661,15 +677,27 @@ pub fn sweep_to_dir(
     let front = pareto_mask(&losses);
     let deltas: Vec<Option<DeltaSummary>> = runs
         .iter()
-        .map(|r| {
+        .zip(&points)
+        .map(|(r, p)| {
             (options.baselines && r.error.is_none())
-                .then(|| delta_summary(&names, &kinds, stl, &r.last))
+                .then(|| {
+                    let at = options.seeds.iter().position(|s| *s == p.seed)?;
+                    let set = stl.get(at * k..(at + 1) * k)?;
+                    Some(delta_summary(&names, &kinds, set, &r.last))
+                })
+                .flatten()
         })
         .collect();
     write_sweep_csv(&out.join("sweep.csv"), base, &points, runs, &front, &deltas)?;
     write_curves_csv(&out.join("curves.csv"), &results, &labels)?;
     if options.baselines {
-        write_baselines_csv(&out.join("baselines.csv"), &names, &kinds, stl)?;
+        write_baselines_csv(
+            &out.join("baselines.csv"),
+            &names,
+            &kinds,
+            baseline_seeds,
+            stl,
+        )?;
     }
     if (2..=3).contains(&k) {
         let strategy_index = |p: &SweepPoint| {
@@ -701,6 +729,38 @@ pub fn sweep_to_dir(
     Ok(sweep_summary(&points, runs, &front, &deltas, &names, out))
 }
 
+/// Runs `specs` on the pool with a progress bar (hidden unless `progress`); a failed run is
+/// printed above the bar with its label.
+fn run_with_bar(
+    specs: &[ExperimentSpec],
+    labels: &[String],
+    threads: usize,
+    progress: bool,
+) -> Vec<RunResult> {
+    let bar = if progress {
+        indicatif::ProgressBar::new(specs.len() as u64)
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} runs (eta {eta}) {msg}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let cancel = AtomicBool::new(false);
+    let results = run_pool(specs, threads, &cancel, &|i, r| {
+        bar.inc(1);
+        let what = labels.get(i).map_or("", String::as_str);
+        match &r.error {
+            Some(e) => bar.println(format!("{what}: failed: {e}")),
+            None => bar.set_message(format!("{what} done")),
+        }
+    });
+    bar.finish_and_clear();
+    results
+}
+
 /// `run,label,epoch,task,loss`: every run's loss per epoch.
 fn write_curves_csv(
     path: &std::path::Path,
@@ -728,27 +788,44 @@ fn write_curves_csv(
     crate::export::write_csv(path, &rows)
 }
 
-/// `task,loss,metric,value`: each single-task baseline's final metrics.
+/// `seed,task,loss,metric,value`: each single-task baseline's final metrics (`stl` holds,
+/// per seed, one run per task).
 fn write_baselines_csv(
     path: &std::path::Path,
     names: &[String],
     kinds: &[TaskKind],
+    seeds: &[u64],
     stl: &[RunResult],
 ) -> Result<(), crate::export::ExportError> {
     let mut rows = vec![
-        ["task", "loss", "metric", "value"]
+        ["seed", "task", "loss", "metric", "value", "error"]
             .map(str::to_owned)
             .to_vec(),
     ];
-    for ((name, kind), r) in names.iter().zip(kinds).zip(stl) {
-        if let Some(e) = r.last.first() {
-            for (key, v) in crate::metrics::metric_keys(*kind).iter().zip(&e.all) {
+    for (seed, set) in seeds.iter().zip(stl.chunks(names.len().max(1))) {
+        for ((name, kind), r) in names.iter().zip(kinds).zip(set) {
+            if let Some(e) = &r.error {
                 rows.push(vec![
+                    seed.to_string(),
                     name.clone(),
-                    crate::export::csv_num(e.loss),
-                    (*key).to_owned(),
-                    crate::export::csv_num(*v),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                    e.clone(),
                 ]);
+                continue;
+            }
+            if let Some(e) = r.last.first() {
+                for (key, v) in crate::metrics::metric_keys(*kind).iter().zip(&e.all) {
+                    rows.push(vec![
+                        seed.to_string(),
+                        name.clone(),
+                        crate::export::csv_num(e.loss),
+                        (*key).to_owned(),
+                        crate::export::csv_num(*v),
+                        String::new(),
+                    ]);
+                }
             }
         }
     }
@@ -811,7 +888,8 @@ fn write_sweep_csv(
         row.push(dp.map_or_else(String::new, |v| format!("{v}")));
         row.push(
             d.as_ref()
-                .map_or_else(String::new, |d| format!("{}", d.delta_m_percent)),
+                .and_then(|d| d.delta_m_percent)
+                .map_or_else(String::new, |v| format!("{v}")),
         );
         row.push(format!("{:.2}", r.seconds));
         row.push(r.error.clone().unwrap_or_default());
@@ -854,7 +932,10 @@ fn sweep_summary(
             let dp = d
                 .delta_p
                 .map_or_else(|| "    n/a".to_owned(), |v| format!("{:>+7.2}", 100.0 * v));
-            format!("  {dp} {:>+7.2}", d.delta_m_percent)
+            let dm = d
+                .delta_m_percent
+                .map_or_else(|| "    n/a".to_owned(), |v| format!("{v:>+7.2}"));
+            format!("  {dp} {dm}")
         });
         text.push_str(&format!(
             "{:<28} {cells}  {:<5}{delta}\n",
@@ -888,7 +969,12 @@ mod tests {
         let base = vec![vec![(true, 96.0), (false, 98.0)], vec![(true, 0.2)]];
         let new = vec![vec![(true, 93.0), (false, 99.0)], vec![(true, 0.5)]];
         assert!((delta_p(&base, &new) - 0.739_636).abs() < 1e-6);
-        assert!((delta_m_percent(&base, &new) - -48.618).abs() < 1e-3);
+        let dm = delta_m_percent(&base, &new).expect("finite");
+        assert!((dm - -48.618).abs() < 1e-3);
+        // A zero or undefined baseline metric is left out, never inf or NaN.
+        let zero = vec![vec![(true, 0.0), (false, 2.0)]];
+        let run = vec![vec![(true, 0.5), (false, f64::NAN)]];
+        assert_eq!(delta_m_percent(&zero, &run), None);
     }
 
     #[test]

@@ -518,9 +518,9 @@ fn a_sweep_with_baselines_scores_every_run_by_delta_p() {
     assert!(out.status.success(), "sweep: {}", text(&out.stderr));
     assert!(text(&out.stdout).contains("Δp %"));
     let baselines = std::fs::read_to_string(out_dir.join("baselines.csv")).expect("baselines");
-    assert!(baselines.starts_with("task,loss,metric,value"));
+    assert!(baselines.starts_with("seed,task,loss,metric,value,error"));
     assert_eq!(
-        baselines.lines().filter(|l| l.starts_with("y1,")).count(),
+        baselines.lines().filter(|l| l.starts_with("7,y1,")).count(),
         3
     );
     let sweep = std::fs::read_to_string(out_dir.join("sweep.csv")).expect("sweep");

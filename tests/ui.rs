@@ -711,9 +711,24 @@ fn the_tradeoffs_tab_sweeps_the_experiment_and_scores_runs_against_single_task_m
         app.tradeoff
             .baselines
             .as_ref()
-            .is_some_and(|(_, j)| j.finished())
+            .is_some_and(mtl_studio::ui::tradeoff::Baselines::finished)
     });
     assert!(h.query_by_label_contains("Δp %").is_some());
+    // They score only runs of exactly that experiment: other data (another correlation), or
+    // another seed, get none.
+    let swept = h.state().tradeoff.swept.clone().expect("the swept experiment");
+    let t = &h.state().tradeoff;
+    assert!(t.finished_baselines(&swept, swept.seed).is_some());
+    assert!(t.finished_baselines(&swept, swept.seed + 1).is_none());
+    let mut other = swept.clone();
+    if let mtl_studio::experiment::DatasetSpec::Mmoe(m) = &mut other.dataset {
+        m.correlation = -0.3;
+    }
+    assert!(t.finished_baselines(&other, other.seed).is_none());
+    // A changed weighting is the same experiment to compare against.
+    other = swept.clone();
+    other.weighting = mtl_studio::experiment::WeightingSpec::of("pcgrad");
+    assert!(t.finished_baselines(&other, other.seed).is_some());
 }
 
 #[test]
@@ -802,7 +817,7 @@ fn a_run_exports_a_report_with_its_charts_metrics_spec_and_baseline_comparison()
     let spec = h.state().history.info.as_ref().expect("info").spec.clone();
     h.state_mut()
         .tradeoff
-        .start_baselines(&spec, 2, mtl_studio::trainer::no_waker());
+        .start_baselines(&spec, 2, &[spec.seed], mtl_studio::trainer::no_waker());
     step_until(&mut h, "the baselines", |app| {
         app.tradeoff.delta_for(&app.history).is_some()
     });

@@ -302,7 +302,7 @@ impl Worker {
         let mut agg = Aggregate::default();
         let mut last_emit = Instant::now();
         let mut boundary_due = Instant::now();
-        self.snapshot(&session, &mut boundary_due, true)?;
+        self.snapshot(&session, &mut boundary_due, true);
         let mut stepping = Duration::ZERO;
         let mut interval = Duration::ZERO;
 
@@ -391,7 +391,7 @@ impl Worker {
                         if self.eval(&session)?.is_none() {
                             return Ok(Exit::Disconnected);
                         }
-                        self.snapshot(&session, &mut boundary_due, true)?;
+                        self.snapshot(&session, &mut boundary_due, true);
                     }
                     _ => {}
                 }
@@ -483,7 +483,9 @@ impl Worker {
                 || outcome.epoch_finished
             {
                 self.flush(&session, &mut agg, stepping, interval);
-                self.snapshot(&session, &mut boundary_due, outcome.epoch_finished)?;
+                // Forced only at the very end, so the last view shows the trained model.
+                let last = outcome.epoch_finished && session.epochs_done() == planned_epochs;
+                self.snapshot(&session, &mut boundary_due, last);
                 interval = Duration::ZERO;
                 last_emit = Instant::now();
             }
@@ -517,15 +519,18 @@ impl Worker {
 
     /// Takes the live snapshots (boundary, weights) when due (or `force`), keeping only the
     /// latest.
-    fn snapshot(
-        &self,
-        session: &Session,
-        due: &mut Instant,
-        force: bool,
-    ) -> Result<(), TrainError> {
+    fn snapshot(&self, session: &Session, due: &mut Instant, force: bool) {
         if !force && Instant::now() < *due {
-            return Ok(());
+            return;
         }
+        // A view that cannot be drawn never stops training.
+        if let Err(e) = self.take_snapshot(session, due) {
+            log::warn!("live view snapshot failed: {e}");
+            *due = Instant::now() + Duration::from_secs(3600 * 24);
+        }
+    }
+
+    fn take_snapshot(&self, session: &Session, due: &mut Instant) -> Result<(), TrainError> {
         let started = Instant::now();
         let boundary = session.boundary(self.run_id, BOUNDARY_N)?;
         let model = session.model();

@@ -108,6 +108,9 @@ pub fn boundary_ui(
             b.step, b.n, b.n
         ));
         ui.checkbox(&mut view.hide_points, "hide the points");
+        if data.is_none() {
+            ui.weak("(no points: the data being edited differ from this run's)");
+        }
     });
     ui.weak(
         "Binary: orange is class 0, blue class 1, paler where the model is unsure. Multiclass: \

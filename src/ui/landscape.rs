@@ -102,7 +102,11 @@ impl LandscapeState {
             let left = self.max_steps.saturating_sub(p.points.len());
             p.run(n.min(left));
         }
-        if self.steps() >= self.max_steps {
+        let all_stopped = self
+            .paths
+            .iter()
+            .all(|p| p.error.is_some() || p.points.len() >= self.max_steps);
+        if all_stopped {
             self.playing = false;
         }
     }

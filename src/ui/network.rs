@@ -46,8 +46,10 @@ fn stack<'a>(
             }
             continue;
         };
-        if t.shape.len() != 2 {
-            return None; // Convolutions are not drawn as units.
+        match t.shape.len() {
+            2 => {}
+            4 => return None, // Convolutions are not drawn as units.
+            _ => continue,    // LayerNorm's scale: not a connection.
         }
         cols.push(Column {
             label: match (t.shape[0] > MAX_UNITS, extra_out && i + 1 == count) {
@@ -104,6 +106,16 @@ pub fn network_ui(ui: &mut egui::Ui, spec: &ExperimentSpec, tensors: Option<&[Na
         );
         return;
     };
+    if spec.model.architecture != crate::experiment::Architecture::Hard {
+        ui.add_space(20.0);
+        ui.label(format!(
+            "The weights view draws hard parameter sharing (one shared trunk, one head per \
+             task); this experiment uses {}. Its shared and task-specific parts are in the \
+             diagram under left panel › Model.",
+            spec.model.architecture.label()
+        ));
+        return;
+    }
     let Some(trunk) = stack("shared", &spec.model.shared, false, tensors) else {
         ui.label("The weights view draws fully connected layers; this trunk has convolutions.");
         return;

@@ -27,8 +27,8 @@ pub struct TradeoffState {
     pub job: Option<SweepJob>,
     /// The experiment the sweep ran on.
     pub swept: Option<ExperimentSpec>,
-    /// Single-task baselines in progress or done, with the experiment they belong to.
-    pub baselines: Option<(ExperimentSpec, SweepJob)>,
+    /// Single-task baselines in progress or done.
+    pub baselines: Option<Baselines>,
     /// The run whose curves are shown.
     pub selected: Option<usize>,
     /// The last problem starting a sweep.
@@ -54,8 +54,55 @@ impl Default for TradeoffState {
     }
 }
 
+/// Single-task models of one experiment, one per task and seed.
+pub struct Baselines {
+    /// What they were trained for (see [`baseline_key`]).
+    key: ExperimentSpec,
+    /// The experiment's name, for messages.
+    pub name: String,
+    /// Epochs each trained.
+    pub epochs: usize,
+    /// The seeds, in the job's order (seed-major, then task).
+    seeds: Vec<u64>,
+    /// The trainings.
+    pub job: SweepJob,
+}
+
+impl Baselines {
+    /// Whether every training has finished.
+    pub fn finished(&self) -> bool {
+        self.job.finished()
+    }
+
+    /// The errors of the trainings that failed.
+    pub fn errors(&self) -> Vec<String> {
+        self.job
+            .points
+            .iter()
+            .zip(self.job.snapshot())
+            .filter_map(|(p, r)| r.and_then(|r| r.error.map(|e| format!("{}: {e}", p.label))))
+            .collect()
+    }
+}
+
+/// What single-task baselines depend on: the experiment without its name, weighting, task
+/// weights, seed (kept per set) and live measurements; epochs count.
+pub fn baseline_key(spec: &ExperimentSpec) -> ExperimentSpec {
+    let mut key = spec.clone();
+    key.name = String::new();
+    key.seed = 0;
+    key.weighting = crate::experiment::WeightingSpec::default();
+    key.training.affinity_every = 0;
+    for t in &mut key.tasks {
+        t.weight = 1.0;
+    }
+    key
+}
+
 /// One finished run as the tab shows it.
 struct Row {
+    /// Index into the sweep's points (stable while runs finish).
+    index: usize,
     point: SweepPoint,
     result: RunResult,
     on_front: bool,
@@ -68,9 +115,7 @@ impl TradeoffState {
         self.message = None;
         let mut base = spec.clone();
         base.training.epochs = self.epochs;
-        let seeds: Vec<u64> = (0..self.seeds.max(1) as u64)
-            .map(|i| spec.seed + i)
-            .collect();
+        let seeds = self.seeds_of(spec);
         let points = match sweep::plan(base.tasks.len(), self.grid, &self.strategies, &seeds) {
             Ok(p) => p,
             Err(e) => {
@@ -93,40 +138,65 @@ impl TradeoffState {
         }
     }
 
-    /// Starts training one single-task model per task of `spec`, each for `epochs`.
-    pub fn start_baselines(&mut self, spec: &ExperimentSpec, epochs: usize, wake: Waker) {
+    /// Starts training one single-task model per task of `spec` and seed, each for `epochs`.
+    pub fn start_baselines(
+        &mut self,
+        spec: &ExperimentSpec,
+        epochs: usize,
+        seeds: &[u64],
+        wake: Waker,
+    ) {
         let mut base = spec.clone();
         base.training.epochs = epochs;
-        let points: Vec<SweepPoint> = base
-            .tasks
-            .iter()
-            .map(|t| SweepPoint {
-                label: format!("single-task {}", t.name),
-                strategy: "ew".to_owned(),
-                weights: None,
-                seed: base.seed,
-            })
-            .collect();
-        let specs = base
-            .tasks
-            .iter()
-            .map(|t| sweep::single_task_spec(&base, &t.name))
-            .collect();
+        let mut points = Vec::new();
+        let mut specs = Vec::new();
+        for &seed in seeds {
+            base.seed = seed;
+            for t in &base.tasks {
+                points.push(SweepPoint {
+                    label: format!("single-task {} seed {seed}", t.name),
+                    strategy: "ew".to_owned(),
+                    weights: None,
+                    seed,
+                });
+                specs.push(sweep::single_task_spec(&base, &t.name));
+            }
+        }
         match SweepJob::start(points, specs, self.threads, wake) {
-            Ok(job) => self.baselines = Some((base, job)),
+            Ok(job) => {
+                self.baselines = Some(Baselines {
+                    key: baseline_key(&base),
+                    name: spec.name.clone(),
+                    epochs,
+                    seeds: seeds.to_vec(),
+                    job,
+                });
+            }
             Err(e) => self.message = Some(e),
         }
     }
 
-    /// The finished single-task baselines for an experiment with `tasks`, one per task.
-    pub fn finished_baselines(&self, tasks: &[String]) -> Option<Vec<RunResult>> {
-        let (spec, job) = self.baselines.as_ref()?;
-        let names: Vec<&String> = spec.tasks.iter().map(|t| &t.name).collect();
-        if names != tasks.iter().collect::<Vec<_>>() || !job.finished() {
+    /// The seeds a sweep of `spec` runs with.
+    pub fn seeds_of(&self, spec: &ExperimentSpec) -> Vec<u64> {
+        (0..self.seeds.max(1) as u64)
+            .map(|i| spec.seed.wrapping_add(i))
+            .collect()
+    }
+
+    /// The finished single-task baselines of `spec` (its data, model and epochs) for `seed`,
+    /// one per task; `None` when there are none for exactly that experiment.
+    pub fn finished_baselines(&self, spec: &ExperimentSpec, seed: u64) -> Option<Vec<RunResult>> {
+        let b = self.baselines.as_ref()?;
+        if !b.finished() || b.key != baseline_key(spec) {
             return None;
         }
-        let results: Vec<RunResult> = job.snapshot().into_iter().flatten().collect();
-        results.iter().all(|r| r.error.is_none()).then_some(results)
+        let k = spec.tasks.len();
+        let at = b.seeds.iter().position(|s| *s == seed)?;
+        let all = b.job.snapshot();
+        all.get(at * k..(at + 1) * k)?
+            .iter()
+            .map(Clone::clone)
+            .collect::<Option<Vec<RunResult>>>()
     }
 
     /// The latest evaluation of `history`'s run against finished single-task baselines of
@@ -138,7 +208,7 @@ impl TradeoffState {
         let info = history.info.as_ref()?;
         let names: Vec<String> = info.spec.tasks.iter().map(|t| t.name.clone()).collect();
         let kinds: Vec<TaskKind> = info.spec.tasks.iter().map(|t| t.kind).collect();
-        let baselines = self.finished_baselines(&names)?;
+        let baselines = self.finished_baselines(&info.spec, info.spec.seed)?;
         let split = if info.val_rows > 0 {
             crate::trainer::Split::Val
         } else {
@@ -189,17 +259,17 @@ impl TradeoffState {
         };
         let names: Vec<String> = spec.tasks.iter().map(|t| t.name.clone()).collect();
         let kinds: Vec<TaskKind> = spec.tasks.iter().map(|t| t.kind).collect();
-        let baselines = self.finished_baselines(&names);
-        let done: Vec<(SweepPoint, RunResult)> = job
+        let done: Vec<(usize, SweepPoint, RunResult)> = job
             .points
             .iter()
             .cloned()
             .zip(job.snapshot())
-            .filter_map(|(p, r)| r.map(|r| (p, r)))
+            .enumerate()
+            .filter_map(|(i, (p, r))| r.map(|r| (i, p, r)))
             .collect();
         let losses: Vec<Vec<f64>> = done
             .iter()
-            .map(|(_, r)| {
+            .map(|(_, _, r)| {
                 if r.error.is_none() {
                     r.final_losses()
                 } else {
@@ -210,12 +280,13 @@ impl TradeoffState {
         let front = sweep::pareto_mask(&losses);
         done.into_iter()
             .zip(front)
-            .map(|((point, result), on_front)| {
-                let delta = baselines
-                    .as_ref()
+            .map(|((index, point, result), on_front)| {
+                let delta = self
+                    .finished_baselines(spec, point.seed)
                     .filter(|_| result.error.is_none())
-                    .map(|b| sweep::delta_summary(&names, &kinds, b, &result.last));
+                    .map(|b| sweep::delta_summary(&names, &kinds, &b, &result.last));
                 Row {
+                    index,
                     point,
                     result,
                     on_front,
@@ -249,7 +320,8 @@ pub fn tradeoff_ui(ui: &mut Ui, state: &mut TradeoffState, spec: &ExperimentSpec
         return;
     };
     let names: Vec<String> = swept.tasks.iter().map(|t| t.name.clone()).collect();
-    let baselines = state.finished_baselines(&names);
+    // The star: the single-task models of the experiment's own seed.
+    let baselines = state.finished_baselines(&swept, swept.seed);
     ui.separator();
     let height = (ui.available_height() * 0.55).max(260.0);
     ui.horizontal_top(|ui| {
@@ -270,13 +342,14 @@ pub fn tradeoff_ui(ui: &mut Ui, state: &mut TradeoffState, spec: &ExperimentSpec
                 (a, b),
                 [width, height],
             ) {
-                state.selected = Some(i);
+                state.selected = rows.get(i).map(|r| r.index);
             }
         }
         ui.vertical(|ui| curves_ui(ui, state, &rows, &names, height));
     });
     ui.separator();
-    table_ui(ui, state, &rows, &names, baselines.is_some());
+    let with_delta = rows.iter().any(|r| r.delta.is_some());
+    table_ui(ui, state, &rows, &names, with_delta);
 }
 
 fn controls_ui(ui: &mut Ui, state: &mut TradeoffState, spec: &ExperimentSpec, wake: &Waker) {
@@ -322,13 +395,16 @@ fn controls_ui(ui: &mut Ui, state: &mut TradeoffState, spec: &ExperimentSpec, wa
                 sweep::default_threads()
             ));
         ui.separator();
-        let stl_running = state.baselines.as_ref().is_some_and(|(_, j)| !j.finished());
+        let stl_running = state.baselines.as_ref().is_some_and(|b| !b.finished());
         if ui
             .add_enabled(!stl_running, egui::Button::new("Train single-task baselines"))
             .on_hover_text("One model per task: the same trunk and that task's head, trained alone for the same epochs. Runs are then scored by Δp.")
             .clicked()
         {
-            state.start_baselines(spec, state.epochs, wake.clone());
+            let mut base = spec.clone();
+            base.training.epochs = state.epochs;
+            let seeds = state.seeds_of(spec);
+            state.start_baselines(&base, state.epochs, &seeds, wake.clone());
         }
     });
     if let Some(job) = &state.job {
@@ -339,17 +415,20 @@ fn controls_ui(ui: &mut Ui, state: &mut TradeoffState, spec: &ExperimentSpec, wa
                 .desired_width(320.0),
         );
     }
-    if let Some((spec, job)) = &state.baselines {
-        let (done, total) = job.progress();
+    if let Some(b) = &state.baselines {
+        let (done, total) = b.job.progress();
         let text = if done < total {
             format!("single-task baselines: {done} / {total} trained")
         } else {
             format!(
-                "single-task baselines of '{}' ready ({} epochs)",
-                spec.name, spec.training.epochs
+                "single-task baselines of '{}' ready ({} epochs); they score runs of exactly that experiment",
+                b.name, b.epochs
             )
         };
         ui.weak(text);
+        for e in b.errors() {
+            ui.colored_label(theme::error(), e);
+        }
     }
     ui.weak(
         "Δp (LibMTL): each task's relative change against its single-task model, averaged over \
@@ -424,7 +503,8 @@ fn scatter_ui(
                     .anchor(egui::Align2::LEFT_CENTER),
                 );
             }
-            for (i, r) in rows.iter().enumerate() {
+            for r in rows {
+                let i = r.index;
                 let p = [loss(r, a), loss(r, b)];
                 if !(p[0].is_finite() && p[1].is_finite()) {
                     continue;
@@ -491,7 +571,7 @@ fn nearest_click(
 
 /// The selected run's validation loss per epoch, per task.
 fn curves_ui(ui: &mut Ui, state: &TradeoffState, rows: &[Row], names: &[String], height: f32) {
-    let Some(r) = state.selected.and_then(|i| rows.get(i)) else {
+    let Some(r) = rows.iter().find(|r| Some(r.index) == state.selected) else {
         ui.weak("Click a point (or a row below) to see that run's curves.");
         return;
     };
@@ -557,7 +637,8 @@ fn table_ui(
                     }
                     ui.strong("seconds");
                     ui.end_row();
-                    for (i, r) in rows.iter().enumerate() {
+                    for r in rows {
+                        let i = r.index;
                         let label =
                             RichText::new(&r.point.label).color(point_colour(state, &r.point));
                         if ui
@@ -589,7 +670,8 @@ fn table_ui(
                             ui.label(
                                 r.delta
                                     .as_ref()
-                                    .map_or_else(String::new, |d| format!("{:+.2}", d.delta_m_percent)),
+                                    .and_then(|d| d.delta_m_percent)
+                                    .map_or_else(String::new, |v| format!("{v:+.2}")),
                             );
                         }
                         ui.label(format!("{:.1}", r.result.seconds));
@@ -614,22 +696,32 @@ pub fn delta_ui(
     };
     let names: Vec<String> = info.spec.tasks.iter().map(|t| t.name.clone()).collect();
     let kinds: Vec<TaskKind> = info.spec.tasks.iter().map(|t| t.kind).collect();
-    let Some(baselines) = state.finished_baselines(&names) else {
-        let running = state.baselines.as_ref().is_some_and(|(_, j)| !j.finished());
+    let Some(baselines) = state.finished_baselines(&info.spec, info.spec.seed) else {
+        let running = state.baselines.as_ref().is_some_and(|b| !b.finished());
         ui.horizontal(|ui| {
             if ui
                 .add_enabled(!running, egui::Button::new("Train single-task baselines"))
-                .on_hover_text("One model per task: the same trunk and that task's head, trained alone for as many epochs as this run")
+                .on_hover_text("One model per task: the same data, trunk and that task's head, trained alone for as many epochs as this run")
                 .clicked()
             {
-                state.start_baselines(&info.spec, info.spec.training.epochs, wake.clone());
+                state.start_baselines(
+                    &info.spec,
+                    info.spec.training.epochs,
+                    &[info.spec.seed],
+                    wake.clone(),
+                );
             }
             ui.weak(if running {
                 "training…"
             } else {
-                "then every run is compared with them, task by task"
+                "then this run is compared with them, task by task (they must match its data, model and epochs)"
             });
         });
+        if let Some(b) = &state.baselines {
+            for e in b.errors() {
+                ui.colored_label(theme::error(), e);
+            }
+        }
         return;
     };
     let split = if info.val_rows > 0 {
@@ -640,20 +732,10 @@ pub fn delta_ui(
     let Some(latest) = history.evals.iter().rev().find(|e| e.split == split) else {
         return;
     };
-    if let Some((b, _)) = &state.baselines {
-        let (be, re) = (b.training.epochs, info.spec.training.epochs);
-        let text = format!("Single-task models trained for {be} epochs; this run for {re}.");
-        if be == re {
-            ui.weak(text);
-        } else {
-            ui.horizontal(|ui| {
-                ui.colored_label(theme::warning(), format!("{text} Compare equal budgets."));
-                if ui.button("Train them for this run's epochs").clicked() {
-                    state.start_baselines(&info.spec, re, wake.clone());
-                }
-            });
-        }
-    }
+    ui.weak(format!(
+        "Single-task models of the same data, trunk and seed, each trained alone for {} epochs, as this run.",
+        info.spec.training.epochs
+    ));
     let d = sweep::delta_summary(&names, &kinds, &baselines, &latest.tasks);
     delta_table_ui(ui, &d, split);
 }
@@ -695,7 +777,10 @@ fn delta_table_ui(ui: &mut Ui, d: &sweep::DeltaSummary, split: crate::trainer::S
         ui.weak("(LibMTL: per task, the mean over its metrics of the relative change, signed so that positive is better; then the mean over tasks)");
     });
     ui.horizontal(|ui| {
-        ui.strong(format!("Δm = {:+.2} %", d.delta_m_percent));
+        ui.strong(d.delta_m_percent.map_or_else(
+            || "Δm: n/a".to_owned(),
+            |v| format!("Δm = {v:+.2} %"),
+        ));
         ui.weak("(Nash-MTL / CAGrad papers: the mean over all metrics pooled, signed so that negative is better)");
     });
     ui.weak(format!(
