@@ -716,7 +716,12 @@ fn the_tradeoffs_tab_sweeps_the_experiment_and_scores_runs_against_single_task_m
     assert!(h.query_by_label_contains("Δp %").is_some());
     // They score only runs of exactly that experiment: other data (another correlation), or
     // another seed, get none.
-    let swept = h.state().tradeoff.swept.clone().expect("the swept experiment");
+    let swept = h
+        .state()
+        .tradeoff
+        .swept
+        .clone()
+        .expect("the swept experiment");
     let t = &h.state().tradeoff;
     assert!(t.finished_baselines(&swept, swept.seed).is_some());
     assert!(t.finished_baselines(&swept, swept.seed + 1).is_none());

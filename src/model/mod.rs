@@ -24,6 +24,7 @@
 //! `heads.<task>.<i>.*` where the head's output layer comes after its hidden layers.
 //! Relationship learning adds the non-trainable `relationship.omega` `[T, T]` to exports.
 
+pub mod fused;
 pub mod loss;
 
 use candle_core::{D, DType, Device, Tensor, Var};
@@ -600,7 +601,7 @@ impl Model {
     fn linear(&self, h: &Tensor, w: usize, b: usize) -> candle_core::Result<Tensor> {
         let w = self.params[w].var.as_tensor();
         let b = self.params[b].var.as_tensor();
-        h.matmul(&w.t()?)?.broadcast_add(b)
+        fused::bias_add(&h.matmul(&w.t()?)?, b)
     }
 
     /// Runs every head on the representation(s), sources of links first.
