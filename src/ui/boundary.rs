@@ -15,7 +15,7 @@ const MAX_POINTS: usize = 1500;
 /// Textures of the last snapshot drawn.
 #[derive(Default)]
 pub struct BoundaryView {
-    key: Option<(u64, u64)>,
+    key: Option<(u64, u64, bool)>,
     textures: Vec<egui::TextureHandle>,
     /// Whether the data points are drawn.
     pub hide_points: bool,
@@ -23,8 +23,16 @@ pub struct BoundaryView {
 
 impl BoundaryView {
     /// Rebuilds the textures when `b` is a new snapshot.
-    fn refresh(&mut self, ctx: &egui::Context, b: &Boundary, kinds: &[TaskKind]) {
-        let key = (b.run_id, b.step);
+    /// `scales`: per task, the label range to colour regression values on (so the map and
+    /// the points share one scale), or `None` to use the predictions' own range.
+    fn refresh(
+        &mut self,
+        ctx: &egui::Context,
+        b: &Boundary,
+        kinds: &[TaskKind],
+        scales: &[Option<(f32, f32)>],
+    ) {
+        let key = (b.run_id, b.step, scales.iter().any(Option::is_some));
         if self.key == Some(key) && self.textures.len() == b.values.len() {
             return;
         }
@@ -35,12 +43,11 @@ impl BoundaryView {
             .enumerate()
             .map(|(k, (values, conf))| {
                 let kind = kinds.get(k).copied().unwrap_or(TaskKind::Regression);
-                let range = values
-                    .iter()
-                    .filter(|v| v.is_finite())
-                    .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), v| {
-                        (lo.min(*v), hi.max(*v))
-                    });
+                let range = scales
+                    .get(k)
+                    .copied()
+                    .flatten()
+                    .unwrap_or_else(|| finite_range(values));
                 let n = b.n;
                 let pixels = (0..n * n)
                     .map(|i| {
@@ -73,7 +80,7 @@ fn cell_colour(kind: TaskKind, value: f32, confidence: f32, range: (f32, f32)) -
             } else {
                 0.5
             };
-            theme::faint(theme::ramp(f64::from(t)), 200)
+            theme::ramp(f64::from(t))
         }
     }
 }
@@ -118,8 +125,18 @@ pub fn boundary_ui(
          the training data, coloured by their label the same way.",
     );
     let names: Vec<&str> = spec.tasks.iter().map(|t| t.name.as_str()).collect();
+    // The points carry the dataset's label the task learns (its target), not the task name.
+    let targets: Vec<&str> = spec.tasks.iter().map(|t| t.target.as_str()).collect();
     let kinds: Vec<TaskKind> = spec.tasks.iter().map(|t| t.kind).collect();
-    view.refresh(ui.ctx(), b, &kinds);
+    let scales: Vec<Option<(f32, f32)>> = targets
+        .iter()
+        .map(|t| {
+            let column = data?.targets.iter().find(|c| c.name == *t)?;
+            let r = finite_range(&column.values);
+            (r.0 < r.1).then_some(r)
+        })
+        .collect();
+    view.refresh(ui.ctx(), b, &kinds, &scales);
     let count = view.textures.len().max(1);
     let width = ui.available_width();
     let height = ui.available_height() - 30.0;
@@ -155,7 +172,7 @@ pub fn boundary_ui(
                         if !view.hide_points
                             && let Some(d) = data
                         {
-                            points(&painter, rect, b, d, names.get(k).copied().unwrap_or(""));
+                            points(&painter, rect, b, d, targets.get(k).copied().unwrap_or(""));
                         }
                         painter.rect_stroke(
                             rect,
@@ -172,21 +189,25 @@ pub fn boundary_ui(
     });
 }
 
-/// The dataset's points with task `name`'s label, mapped into `rect`.
-fn points(painter: &egui::Painter, rect: Rect, b: &Boundary, d: &Dataset, name: &str) {
-    if d.features() != 2 {
-        return;
-    }
-    let Some(target) = d.targets.iter().find(|t| t.name == name) else {
-        return;
-    };
-    let range = target
-        .values
+/// The smallest and largest finite value.
+fn finite_range(values: &[f32]) -> (f32, f32) {
+    values
         .iter()
         .filter(|v| v.is_finite())
         .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), v| {
             (lo.min(*v), hi.max(*v))
-        });
+        })
+}
+
+/// The dataset's points with label `target`, mapped into `rect`.
+fn points(painter: &egui::Painter, rect: Rect, b: &Boundary, d: &Dataset, target: &str) {
+    if d.features() != 2 {
+        return;
+    }
+    let Some(target) = d.targets.iter().find(|t| t.name == target) else {
+        return;
+    };
+    let range = finite_range(&target.values);
     let to_screen = |x: f32, y: f32| -> Pos2 {
         let fx = (x - b.x[0]) / (b.x[1] - b.x[0]);
         let fy = (y - b.y[0]) / (b.y[1] - b.y[0]);
