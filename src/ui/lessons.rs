@@ -43,21 +43,22 @@ pub const LESSONS: [Lesson; 5] = [
     },
     Lesson {
         title: "2. Negative transfer: the task-correlation knob",
-        spec: include_str!("../../examples/hard_sharing.toml"),
+        spec: include_str!("../../examples/negative_transfer.toml"),
         tab: CentreTab::Charts,
         text: &[
             "Ma et al. (KDD 2018) built two regression tasks whose relatedness you can set: \
-             the cosine ρ between their weight vectors. With ρ near 1 the tasks are nearly the \
-             same; with ρ near 0 or below they want different features from the trunk.",
-            "Sharing a trunk between unrelated tasks can make both worse than training them \
-             apart: negative transfer.",
+             p, the cosine between their weight vectors (left panel › Dataset › Correlation \
+             p). This experiment makes them share a trunk of a single unit, so they must \
+             agree on one feature.",
+            "When the tasks want different features, sharing makes one of them worse than it \
+             would be alone: negative transfer.",
         ],
         steps: &[
-            "Press ▶ Train and note both validation losses in the Charts tab (dashed lines).",
-            "Set left panel › Dataset › Correlation ρ to 0.95 and press Restart. The earlier run stays on the charts, faint, for comparison.",
-            "Set ρ to -0.5 and Restart again: the losses settle higher.",
-            "Try left panel › Model › Architecture › MMoE: the gates can give each task its own mix of experts. Restart and compare.",
-            "Open the Affinity tab and tick \"Measure task affinity while training\": low ρ shows as small or negative affinity.",
+            "Press ▶ Train (p = 0.95) and note both validation losses in the Charts tab (dashed lines): both end low.",
+            "Set left panel › Dataset › Correlation p to 0 and press Restart: the tasks now want unrelated features, and y1 ends about three times higher. The earlier run stays on the charts, faint, for comparison.",
+            "Set p to -0.95 and Restart: both are fine again. A negative correlation is still one shared direction; each head just flips its sign.",
+            "Set p back to 0, then left panel › Model › Architecture to MMoE and Restart: each task's gate can pick its own expert, and the loss that suffered falls.",
+            "Open the Affinity tab and tick \"Measure task affinity while training\" to see how much each task's step helps the other at each p.",
         ],
     },
     Lesson {
@@ -93,9 +94,9 @@ pub const LESSONS: [Lesson; 5] = [
              strategy, the arrows are the two tasks' descent directions and the step taken.",
         ],
         steps: &[
-            "Press ▶ Play in the Landscape tab. EW stalls in a valley; MGDA and Nash-MTL reach the white Pareto set.",
+            "Press ▶ Play in the Landscape tab. From this start only Nash-MTL reaches the white Pareto set in 3,000 steps; EW, PCGrad, CAGrad and MGDA end in the valley above it (see each panel's Pareto distance).",
             "Press Step a few times and watch the arrows: where orange and blue point apart, PCGrad's white step differs from EW's.",
-            "Click anywhere on a panel to start every path there; try the start at (9.0, -1.0) from the Start menu.",
+            "Pick the start (-7.5, -0.5) from the Start menu: now MGDA reaches the Pareto set too. Click anywhere on a panel to start every path there.",
             "Now train a real model: press ▶ Train (top bar) and open Charts › \"Gradient cosine between tasks\": below zero means conflict.",
             "Set left panel › Loss weighting › Strategy to PCGrad, then MGDA, and Restart each time; compare in the charts.",
         ],
@@ -114,7 +115,7 @@ pub const LESSONS: [Lesson; 5] = [
             "Press ▶ Run sweep (Trade-offs tab). Each grey dot is one static weighting; coloured dots are strategies; ringed dots are on the front.",
             "Click a dot to see that run's curves; click a row of the table to find it.",
             "Press \"Train single-task baselines\": the green star marks what each task reaches alone, and Δp scores every run.",
-            "Set left panel › Dataset › Correlation ρ to 0.95 and run the sweep again: the runs bunch up near the ideal point; the trade-off shrinks.",
+            "Set left panel › Dataset › Correlation p to 0.95 and run the sweep again: the runs bunch up near the ideal point; the trade-off shrinks.",
             "The same sweep runs headless: mtl-studio sweep examples/tradeoff.toml --grid 7 --strategies ew,mgda,pcgrad --out sweep",
         ],
     },
