@@ -674,7 +674,7 @@ impl Model {
                     .broadcast_add(&b.reshape((1, b.elem_count(), 1, 1))?)?
             }
             Layer::Pool { kernel, input } => image(h, *input)?.max_pool2d(*kernel)?,
-            Layer::Act(Act::Relu) => h.relu()?,
+            Layer::Act(Act::Relu) => fused::relu(&h)?,
             Layer::Act(Act::Tanh) => h.tanh()?,
             Layer::Act(Act::Sigmoid) => candle_nn::ops::sigmoid(&h)?,
             Layer::Act(Act::Gelu) => h.gelu()?,
