@@ -41,6 +41,16 @@ trait Chart {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String>;
 }
 
+/// Fills `root` white, draws `chart` and flushes it.
+fn paint<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    chart: &impl Chart,
+) -> Result<(), String> {
+    root.fill(&WHITE).map_err(|e| e.to_string())?;
+    chart.draw(root)?;
+    root.present().map_err(|e| e.to_string())
+}
+
 /// Renders `chart` at `size` into `path`: SVG when the name ends in `.svg`, PNG otherwise;
 /// written atomically.
 fn render(path: &Path, (w, h): (u32, u32), chart: &impl Chart) -> Result<(), ExportError> {
@@ -50,13 +60,10 @@ fn render(path: &Path, (w, h): (u32, u32), chart: &impl Chart) -> Result<(), Exp
         .is_some_and(|e| e.eq_ignore_ascii_case("svg"));
     if svg {
         let mut text = String::new();
-        let drawn = {
-            let root = SVGBackend::with_string(&mut text, (w, h)).into_drawing_area();
-            root.fill(&WHITE)
-                .map_err(|e| e.to_string())
-                .and_then(|()| chart.draw(&root))
-                .and_then(|()| root.present().map_err(|e| e.to_string()))
-        };
+        let drawn = paint(
+            &SVGBackend::with_string(&mut text, (w, h)).into_drawing_area(),
+            chart,
+        );
         drawn.map_err(|message| ExportError::Format {
             path: path.to_owned(),
             message,
@@ -64,13 +71,10 @@ fn render(path: &Path, (w, h): (u32, u32), chart: &impl Chart) -> Result<(), Exp
         return write_atomic(path, text.as_bytes());
     }
     let mut buf = vec![255u8; (w * h * 3) as usize];
-    let drawn = {
-        let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
-        root.fill(&WHITE)
-            .map_err(|e| e.to_string())
-            .and_then(|()| chart.draw(&root))
-            .and_then(|()| root.present().map_err(|e| e.to_string()))
-    };
+    let drawn = paint(
+        &BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area(),
+        chart,
+    );
     write_png(path, w, h, buf, drawn)
 }
 

@@ -694,9 +694,7 @@ pub fn delta_ui(
     let Some(info) = &history.info else {
         return;
     };
-    let names: Vec<String> = info.spec.tasks.iter().map(|t| t.name.clone()).collect();
-    let kinds: Vec<TaskKind> = info.spec.tasks.iter().map(|t| t.kind).collect();
-    let Some(baselines) = state.finished_baselines(&info.spec, info.spec.seed) else {
+    let Some(d) = state.delta_for(history) else {
         let running = state.baselines.as_ref().is_some_and(|b| !b.finished());
         ui.horizontal(|ui| {
             if ui
@@ -729,14 +727,10 @@ pub fn delta_ui(
     } else {
         crate::trainer::Split::Train
     };
-    let Some(latest) = history.evals.iter().rev().find(|e| e.split == split) else {
-        return;
-    };
     ui.weak(format!(
         "Single-task models of the same data, trunk and seed, each trained alone for {} epochs, as this run.",
         info.spec.training.epochs
     ));
-    let d = sweep::delta_summary(&names, &kinds, &baselines, &latest.tasks);
     delta_table_ui(ui, &d, split);
 }
 
