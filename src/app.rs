@@ -1037,7 +1037,18 @@ impl MtlApp {
                 ui.separator();
                 ui.label(format!("step {}", m.step));
                 ui.separator();
-                ui.label(format!("{} samples/s", group_digits(m.samples_per_sec)));
+                let threads = match info.threads {
+                    1 => "1 thread".to_owned(),
+                    n => format!("{n} threads"),
+                };
+                ui.label(format!(
+                    "{} samples/s · {threads}",
+                    group_digits(m.samples_per_sec)
+                ))
+                .on_hover_text(
+                    "Batches are cut into one shard per thread, trained side by side; \
+                     set RAYON_NUM_THREADS to choose the thread count",
+                );
                 ui.separator();
                 let secs = m.elapsed_secs as u64;
                 ui.label(format!("elapsed {:02}:{:02}", secs / 60, secs % 60));

@@ -174,7 +174,7 @@ pub fn measure_here(epochs: usize) -> Result<String, CliError> {
     }
     let secs = started.elapsed().as_secs_f64();
     let test = session.evaluate(Split::Val)?;
-    let threads = candle_core::utils::get_num_threads();
+    let threads = session.threads();
     let mse: Vec<f64> = test.iter().map(|t| (t.loss * 1e5).round() / 1e5).collect();
     Ok(serde_json::json!({
         "threads": threads,

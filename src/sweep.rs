@@ -196,6 +196,8 @@ pub fn train_once(spec: &ExperimentSpec, cancel: &AtomicBool) -> RunResult {
     };
     let outcome = (|| -> Result<(), TrainError> {
         let mut session = Session::new(spec)?;
+        // The sweep already trains one run per thread.
+        session.set_threads(1);
         let split = if session.data().val.rows > 0 {
             Split::Val
         } else {

@@ -761,3 +761,86 @@ fn a_running_trainer_keeps_the_latest_boundary_snapshot() {
     assert!(b.step > 0, "taken during training, not only at the start");
     assert_eq!(b.values.len(), 2);
 }
+
+/// Per step: the task losses; per step: the shards; per task: predictions.
+type ThreadedRun = (Vec<Vec<Option<f32>>>, Vec<usize>, Vec<Vec<f32>>);
+
+/// Losses of `steps` steps and the validation predictions after them, on `threads` threads.
+fn run_on_threads(spec: &ExperimentSpec, threads: usize, steps: usize) -> ThreadedRun {
+    let mut s = Session::new(spec).expect("session");
+    s.set_threads(threads);
+    s.set_diagnostics_every(0);
+    let outcomes: Vec<_> = (0..steps).map(|_| s.train_step().expect("step")).collect();
+    let x: Vec<f32> = s.data().val.x[..64 * s.data().val.features].to_vec();
+    let raw: Vec<f32> = x
+        .chunks(s.data().val.features)
+        .flat_map(|row| {
+            row.iter()
+                .zip(&s.data().input_std)
+                .zip(&s.data().input_mean)
+                .map(|((v, sd), m)| v * sd + m)
+        })
+        .collect();
+    let predictions = s.predict(&raw).expect("predict");
+    (
+        outcomes.iter().map(|o| o.task_losses.clone()).collect(),
+        outcomes.iter().map(|o| o.shards).collect(),
+        predictions,
+    )
+}
+
+#[test]
+fn a_batch_cut_into_shards_takes_the_same_step_as_one_pass() {
+    use mtl_studio::experiment::{LossNormalisation, Sampling, WeightingSpec};
+    // Scarce labels (shards get different labelled counts), both normalisations, a loss-only
+    // strategy that learns (uncertainty weighting), an odd batch size.
+    for (norm, strategy) in [
+        (LossNormalisation::Labelled, "ew"),
+        (LossNormalisation::Batch, "uw"),
+    ] {
+        let mut spec = scarce_y2(Sampling::Joint);
+        spec.training.loss_normalisation = norm;
+        spec.training.batch_size = 301;
+        spec.weighting = WeightingSpec::of(strategy);
+        let (one, one_shards, one_pred) = run_on_threads(&spec, 1, 6);
+        let (two, two_shards, two_pred) = run_on_threads(&spec, 2, 6);
+        assert!(one_shards.iter().all(|s| *s == 1), "one thread, one pass");
+        assert!(
+            two_shards.iter().all(|s| *s == 2),
+            "two threads cut a 301-row batch in two: {two_shards:?}"
+        );
+        for (a, b) in one.iter().flatten().zip(two.iter().flatten()) {
+            let (a, b) = (a.expect("label"), b.expect("label"));
+            assert!(
+                (a - b).abs() <= 1e-5 * a.abs().max(1.0),
+                "{norm:?}/{strategy}: loss {a} one pass, {b} in shards"
+            );
+        }
+        for (a, b) in one_pred.iter().flatten().zip(two_pred.iter().flatten()) {
+            assert!(
+                (a - b).abs() <= 1e-4 * a.abs().max(1.0),
+                "{norm:?}/{strategy}: prediction {a} one pass, {b} in shards"
+            );
+        }
+    }
+}
+
+#[test]
+fn sharded_runs_are_reproducible_and_small_batches_stay_whole() {
+    let mut spec = common::small_spec(1500, 2);
+    spec.model
+        .shared
+        .insert(2, mtl_studio::experiment::LayerSpec::Dropout { p: 0.2 });
+    spec.training.batch_size = 256;
+    let (a, shards, _) = run_on_threads(&spec, 2, 8);
+    let (b, _, _) = run_on_threads(&spec, 2, 8);
+    assert!(shards.contains(&2), "sharded: {shards:?}");
+    assert_eq!(a, b, "same spec and threads, same curve (dropout included)");
+    // A batch too small to be worth two shards trains in one pass.
+    spec.training.batch_size = 64;
+    let (_, shards, _) = run_on_threads(&spec, 2, 3);
+    assert!(
+        shards.iter().all(|s| *s == 1),
+        "64 rows stay whole: {shards:?}"
+    );
+}

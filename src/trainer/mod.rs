@@ -1,6 +1,7 @@
 //! Training: the step loop ([`run`]), the thread that runs it ([`worker`]) and the messages
 //! between that thread and the UI ([`protocol`]).
 
+pub mod parallel;
 pub mod protocol;
 pub mod run;
 pub mod worker;

@@ -69,6 +69,8 @@ pub struct RunInfo {
     pub head_params: Vec<usize>,
     /// Per task: labelled rows and classes in each split.
     pub balance: Vec<crate::data::TaskBalance>,
+    /// Threads a step may use (batches are cut into up to this many shards).
+    pub threads: usize,
 }
 
 /// The model's predictions over the plane of a two-input dataset, for the live decision

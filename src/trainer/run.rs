@@ -18,6 +18,8 @@ use crate::optim::Optimizer;
 use crate::weighting::{self, StepInput, StepOutput, Strategy, api};
 use crate::{metrics, rng};
 
+mod shard;
+
 /// Loss-only strategies also measure the task gradients every this many steps, for the
 /// gradient-norm and cosine views (0: never).
 pub const DIAGNOSTICS_EVERY: u64 = 10;
@@ -88,6 +90,8 @@ pub struct StepOutcome {
     pub arch: Option<ArchState>,
     /// With per-task sampling, the task this step's batch was drawn for.
     pub sampled_task: Option<usize>,
+    /// Shards the batch was cut into and trained side by side (1: one pass).
+    pub shards: usize,
 }
 
 /// One training run.
@@ -113,6 +117,10 @@ pub struct Session {
     /// far each has been used.
     task_rows: Vec<Vec<usize>>,
     task_cursor: Vec<usize>,
+    /// Threads a step may use: a batch is cut into up to this many shards.
+    threads: usize,
+    /// One dropout stream per shard of a data-parallel step.
+    shard_rngs: Vec<ChaCha8Rng>,
 }
 
 /// The best epoch so far under the stop rules' monitored loss.
@@ -172,6 +180,8 @@ impl Session {
             best: None,
             task_rows: Vec::new(),
             task_cursor: Vec::new(),
+            threads: 1,
+            shard_rngs: Vec::new(),
             weights: spec.weighting.initial_weights(&spec.tasks),
             spec: spec.clone(),
             batch_rng: rng::stream(spec.seed, "batches"),
@@ -184,6 +194,7 @@ impl Session {
             optimizer,
             data,
         };
+        session.set_threads(super::parallel::threads());
         session.reshuffle();
         if !session.spec.training.sampling.is_joint() {
             session.task_rows = session
@@ -242,6 +253,24 @@ impl Session {
         self.order = (0..self.data.train.rows).collect();
         self.order.shuffle(&mut self.batch_rng);
         self.cursor = 0;
+    }
+
+    /// Lets each step use up to `threads` threads (at least 1): batches big enough are cut
+    /// into that many shards trained side by side. The same spec and thread count give the
+    /// same curve; another thread count sums the gradient in another order, so its curve
+    /// differs by rounding.
+    pub fn set_threads(&mut self, threads: usize) {
+        self.threads = threads.max(1);
+        let seed = self.spec.seed;
+        while self.shard_rngs.len() < self.threads {
+            let s = self.shard_rngs.len();
+            self.shard_rngs.push(shard::shard_rng(seed, s));
+        }
+    }
+
+    /// Threads a step may use.
+    pub fn threads(&self) -> usize {
+        self.threads
     }
 
     /// The spec this session trains.
@@ -385,6 +414,7 @@ impl Session {
                 .map(|k| self.model.param_count(Part::Head(k)))
                 .collect(),
             balance: self.data.balance(),
+            threads: self.threads,
         }
     }
 
@@ -395,24 +425,40 @@ impl Session {
     /// backward pass per task (or, with representation gradients, one per task through the
     /// heads only), combine the shared gradients and step the optimizer with the combined
     /// shared gradient plus each head's own (weighted) gradient.
-    #[expect(
-        clippy::too_many_lines,
-        reason = "forward, losses, strategy, bookkeeping: one step in order"
-    )]
     pub fn train_step(&mut self) -> Result<StepOutcome, TrainError> {
+        // On the session's pool, so that candle's own parallel loops (convolutions) use its
+        // threads too.
+        match super::parallel::pool(self.threads) {
+            Some(pool) => pool.install(|| self.step_once()),
+            None => self.step_once(),
+        }
+    }
+
+    fn step_once(&mut self) -> Result<StepOutcome, TrainError> {
         if self.cursor >= self.order.len() {
             self.reshuffle();
         }
         let end = (self.cursor + self.spec.training.batch_size).min(self.order.len());
         let (rows, sampled_task) = self.next_rows(end - self.cursor);
-        let batch = self.data.train.gather(&rows);
         self.cursor = end;
         let step = self.step + 1;
         let epoch = self.epochs_done;
+        let rep_grad = self.spec.weighting.rep_grad;
+        let needs = self.strategy.needs_grads(epoch);
+        let diagnose = self.diagnostics_every > 0
+            && step % self.diagnostics_every == 1 % self.diagnostics_every;
+        let shards = shard::shard_count(rows.len(), self.threads);
+        if shards > 1 && !needs && !diagnose && !rep_grad {
+            let (task_losses, out) = self.sharded_step(&rows, shards, step, epoch)?;
+            let mut outcome =
+                self.finish_step(&rows, step, sampled_task, task_losses, &out, (None, None))?;
+            outcome.shards = shards;
+            return Ok(outcome);
+        }
+        let batch = self.data.train.gather(&rows);
 
         let device = self.model.device().clone();
         let x = Tensor::from_slice(&batch.x, (batch.rows, batch.features), &device)?;
-        let rep_grad = self.spec.weighting.rep_grad;
         let mut mode = Mode::Train(&mut self.dropout_rng);
         let body = self.model.forward_trunk(&x, &mut mode)?;
         // With representation gradients the heads run on a detached leaf copy of the trunk's
@@ -457,9 +503,6 @@ impl Session {
             .map(|l| l.map_or(0.0, f64::from))
             .collect();
 
-        let needs = self.strategy.needs_grads(epoch);
-        let diagnose = self.diagnostics_every > 0
-            && step % self.diagnostics_every == 1 % self.diagnostics_every;
         let arch = if diagnose {
             Some(self.model.arch_state(&x)?)
         } else {
@@ -477,30 +520,8 @@ impl Session {
                 penalty.as_ref(),
             )?
         } else {
-            let input = StepInput {
-                epoch,
-                losses: &loss_values,
-                grads: None,
-                loss_history: &self.loss_history,
-                rep_value: None,
-            };
-            let out = self.strategy.combine(&input, &mut self.strategy_rng)?;
-            let mut total: Option<Tensor> = None;
-            for ((loss, c), _) in losses.iter().zip(&out.effective).zip(0..) {
-                if let Some((loss, _)) = loss {
-                    let weighted = (loss * *c)?;
-                    total = Some(match total {
-                        None => weighted,
-                        Some(t) => (t + weighted)?,
-                    });
-                }
-            }
-            if let Some(p) = penalty {
-                total = Some(match total {
-                    None => p,
-                    Some(t) => (t + p)?,
-                });
-            }
+            let out = self.loss_only_weights(epoch, &loss_values)?;
+            let total = weighted_total(&losses, &out.effective, penalty)?;
             if let Some(t) = &total {
                 let grads = t.backward()?;
                 let vars: Vec<_> = self.model.params().iter().map(|p| &p.var).collect();
@@ -508,6 +529,32 @@ impl Session {
             }
             (out, None)
         };
+        self.finish_step(
+            &rows,
+            step,
+            sampled_task,
+            task_losses,
+            &out,
+            (diagnostics, arch),
+        )
+    }
+
+    /// The bookkeeping after an update: the relationship, the strategy's learning, the
+    /// epoch's losses and the outcome.
+    #[expect(clippy::type_complexity, reason = "a private pair of diagnostics")]
+    fn finish_step(
+        &mut self,
+        rows: &[usize],
+        step: u64,
+        sampled_task: Option<usize>,
+        task_losses: Vec<Option<f32>>,
+        out: &StepOutput,
+        (diagnostics, arch): (Option<(Vec<f64>, Vec<f64>)>, Option<ArchState>),
+    ) -> Result<StepOutcome, TrainError> {
+        let loss_values: Vec<f64> = task_losses
+            .iter()
+            .map(|l| l.map_or(0.0, f64::from))
+            .collect();
         if let Some(every) = self.model.relationship_every()
             && step.is_multiple_of(every)
         {
@@ -515,7 +562,7 @@ impl Session {
         }
         self.strategy.learn(self.optimizer.lr());
         if self.strategy.needs_losses_after() {
-            let after = self.batch_losses(&batch)?;
+            let after = self.batch_losses(&self.data.train.gather(rows))?;
             self.strategy.after_step(&after);
         }
         let total_loss = out
@@ -546,14 +593,31 @@ impl Session {
             step,
             task_losses,
             total_loss,
-            rows: batch.rows,
+            rows: rows.len(),
             epoch_finished,
             task_weights: self.weights.clone(),
             grad_norms,
             grad_cosines,
             arch,
             sampled_task,
+            shards: 1,
         })
+    }
+
+    /// The strategy's weights from this step's losses alone (no gradients).
+    fn loss_only_weights(
+        &mut self,
+        epoch: usize,
+        losses: &[f64],
+    ) -> Result<StepOutput, TrainError> {
+        let input = StepInput {
+            epoch,
+            losses,
+            grads: None,
+            loss_history: &self.loss_history,
+            rep_value: None,
+        };
+        Ok(self.strategy.combine(&input, &mut self.strategy_rng)?)
     }
 
     /// Per-task gradients, the strategy's combination, and the optimizer step. Returns the
@@ -1199,6 +1263,25 @@ impl Session {
         session.model.load(&file.tensors)?;
         Ok(session)
     }
+}
+
+/// `start` + Σₖ cₖ·Lₖ over the tasks with a loss (`None` when there is nothing to add).
+fn weighted_total(
+    losses: &[Option<(Tensor, f32)>],
+    coefficients: &[f64],
+    start: Option<Tensor>,
+) -> candle_core::Result<Option<Tensor>> {
+    let mut total = start;
+    for (loss, c) in losses.iter().zip(coefficients) {
+        if let Some((loss, _)) = loss {
+            let weighted = (loss * *c)?;
+            total = Some(match total {
+                None => weighted,
+                Some(t) => (t + weighted)?,
+            });
+        }
+    }
+    Ok(total)
 }
 
 #[cfg(test)]

@@ -1,0 +1,79 @@
+//! Training threads. Training parallelises over data, not inside kernels: a step's batch is
+//! cut into shards that run forward and backward side by side, one per thread, with
+//! single-threaded kernels (see [`super::run`]). At the reference model's sizes candle's
+//! multi-threaded kernels spend more time handing work out than they save, while shards keep
+//! every core busy for a whole pass.
+//!
+//! The program's `main` makes candle's kernels single-threaded before any thread starts and
+//! hands the cores to [`set_threads`]; sessions then default to that many threads. A library
+//! user that never calls it trains on one thread, as before.
+
+use std::sync::{Mutex, OnceLock};
+
+static THREADS: OnceLock<usize> = OnceLock::new();
+
+/// Sets the default thread count of new training sessions (once per process; later calls
+/// are ignored). `main` calls it with the cores it took from candle's kernels.
+pub fn set_threads(threads: usize) {
+    THREADS.get_or_init(|| threads.max(1));
+}
+
+/// The default thread count of new training sessions (1 unless [`set_threads`] ran).
+pub fn threads() -> usize {
+    THREADS.get().copied().unwrap_or(1)
+}
+
+/// A pool of `threads` named worker threads, built once per size and kept for the process
+/// (`None` for one thread, or when the threads cannot be started: the caller then runs the
+/// work on its own thread).
+pub fn pool(threads: usize) -> Option<&'static rayon::ThreadPool> {
+    static POOLS: Mutex<Vec<(usize, &'static rayon::ThreadPool)>> = Mutex::new(Vec::new());
+    if threads < 2 {
+        return None;
+    }
+    let mut pools = POOLS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((_, pool)) = pools.iter().find(|(n, _)| *n == threads) {
+        return Some(pool);
+    }
+    match rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|i| format!("train-{i}"))
+        .build()
+    {
+        Ok(pool) => {
+            let pool: &'static rayon::ThreadPool = Box::leak(Box::new(pool));
+            pools.push((threads, pool));
+            Some(pool)
+        }
+        Err(e) => {
+            log::warn!("could not start {threads} training threads, training on one: {e}");
+            None
+        }
+    }
+}
+
+/// `f(i, item)` for every item, side by side on `pool` when there is one and more than one
+/// item, else one after the other here. Results keep the items' order.
+pub fn map<T: Send, R: Send>(
+    pool: Option<&rayon::ThreadPool>,
+    items: Vec<T>,
+    f: impl Fn(usize, T) -> R + Sync,
+) -> Vec<R> {
+    use rayon::prelude::*;
+    match pool {
+        Some(pool) if items.len() > 1 => pool.install(|| {
+            items
+                .into_par_iter()
+                .enumerate()
+                .map(|(i, t)| f(i, t))
+                .collect()
+        }),
+        _ => items
+            .into_iter()
+            .enumerate()
+            .map(|(i, t)| f(i, t))
+            .collect(),
+    }
+}

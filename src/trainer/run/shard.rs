@@ -1,0 +1,196 @@
+//! Data-parallel steps: a batch is cut into shards of consecutive rows, one per thread, that
+//! run forward and backward side by side on the session's pool, and their parameter
+//! gradients are summed before one optimizer update.
+//!
+//! The sum is the full batch's gradient: each shard divides its task losses by the *whole
+//! batch's* denominator (labelled rows, or all rows with per-batch normalisation), so the
+//! shards' losses add up to the batch loss and so do their gradients. Only the rounding of
+//! the sums differs from one pass over the batch.
+//!
+//! Each shard has its own dropout stream and the shard count is the session's thread count
+//! (fewer when the batch is small), so a spec trains to the same curve for the same thread
+//! count. Steps that need per-task gradients, or gradient diagnostics, take the one-pass path.
+
+use candle_core::Tensor;
+use rand_chacha::ChaCha8Rng;
+
+use super::{Session, TrainError};
+use crate::data::{Labels, PreparedData};
+use crate::experiment::LossNormalisation;
+use crate::model::loss::{TaskTarget, task_loss};
+use crate::model::{Mode, Model, Param};
+use crate::trainer::parallel;
+use crate::{rng, weighting};
+
+/// Rows of the smallest shard: below this a shard's fixed costs outweigh what it saves.
+const MIN_SHARD_ROWS: usize = 128;
+
+/// How many shards a batch of `rows` rows is cut into (1: no sharding).
+pub(super) fn shard_count(rows: usize, threads: usize) -> usize {
+    (rows / MIN_SHARD_ROWS).clamp(1, threads.max(1))
+}
+
+/// The dropout stream of shard `s`, independent of the unsharded path's.
+pub(super) fn shard_rng(seed: u64, s: usize) -> ChaCha8Rng {
+    rng::stream(seed, &format!("dropout/shard {s}"))
+}
+
+/// One shard's task losses (`None` where the shard has no labelled row for the task).
+type ShardLosses = Vec<Option<(Tensor, f32)>>;
+
+impl Session {
+    /// Forward, backward and update for `rows` cut into `shards` shards, with loss-only task
+    /// weights (the strategy needs no gradients). Returns each task's batch loss (`None`
+    /// without labels) and the strategy's output.
+    pub(super) fn sharded_step(
+        &mut self,
+        rows: &[usize],
+        shards: usize,
+        step: u64,
+        epoch: usize,
+    ) -> Result<(Vec<Option<f32>>, weighting::StepOutput), TrainError> {
+        let per_batch = self.spec.training.loss_normalisation == LossNormalisation::Batch;
+        let denominators: Vec<usize> = self
+            .data
+            .train
+            .labels
+            .iter()
+            .map(|l| {
+                if per_batch {
+                    rows.len()
+                } else {
+                    rows.iter().filter(|&&r| l.mask[r] > 0.0).count()
+                }
+            })
+            .collect();
+        let chunk = rows.len().div_ceil(shards);
+        let (model, data) = (&self.model, &self.data);
+        let jobs: Vec<_> = self.shard_rngs[..shards]
+            .iter_mut()
+            .zip(rows.chunks(chunk))
+            .collect();
+        let pool = parallel::pool(self.threads);
+        let passes: Vec<ShardLosses> = parallel::map(pool, jobs, |_, (rng, rows)| {
+            forward_shard(model, data, rows, &denominators, rng)
+        })
+        .into_iter()
+        .collect::<Result<_, TrainError>>()?;
+
+        let mut task_losses = Vec::with_capacity(denominators.len());
+        for (k, task) in self.data.tasks.iter().enumerate() {
+            let parts: Vec<f32> = passes
+                .iter()
+                .filter_map(|p| p[k].as_ref().map(|(_, v)| *v))
+                .collect();
+            if parts.is_empty() {
+                task_losses.push(None);
+                continue;
+            }
+            let value: f32 = parts.iter().sum();
+            if !value.is_finite() {
+                return Err(TrainError::Diverged {
+                    task: task.name.clone(),
+                    step,
+                    value,
+                });
+            }
+            task_losses.push(Some(value));
+        }
+        let loss_values: Vec<f64> = task_losses
+            .iter()
+            .map(|l| l.map_or(0.0, f64::from))
+            .collect();
+        let out = self.loss_only_weights(epoch, &loss_values)?;
+
+        // The architecture's penalty depends on the parameters only: the first shard adds it.
+        let penalty = self.model.penalty()?;
+        let params = self.model.params();
+        let grads = summed_gradients(pool, passes, &out.effective, penalty.as_ref(), params)?;
+        self.optimizer.begin_step();
+        for (i, (param, g)) in params.iter().zip(&grads).enumerate() {
+            if let Some(g) = g {
+                self.optimizer.update(i, &param.var, g)?;
+            }
+        }
+        Ok((task_losses, out))
+    }
+}
+
+/// Each shard's backward pass of Σₖ cₖ·Lₖ (the first shard adding `penalty`), side by side,
+/// and each parameter's gradient summed over the shards (`None`: no loss reaches it).
+fn summed_gradients(
+    pool: Option<&rayon::ThreadPool>,
+    passes: Vec<ShardLosses>,
+    coefficients: &[f64],
+    penalty: Option<&Tensor>,
+    params: &[Param],
+) -> candle_core::Result<Vec<Option<Vec<f32>>>> {
+    let per_shard = parallel::map(pool, passes, |s, losses| {
+        let start = if s == 0 { penalty.cloned() } else { None };
+        let Some(total) = super::weighted_total(&losses, coefficients, start)? else {
+            return Ok(vec![None; params.len()]);
+        };
+        let store = total.backward()?;
+        params
+            .iter()
+            .map(|p| {
+                store
+                    .get(p.var.as_tensor())
+                    .map(|g| g.flatten_all()?.to_vec1::<f32>())
+                    .transpose()
+            })
+            .collect::<candle_core::Result<Vec<_>>>()
+    });
+    let mut sums: Vec<Option<Vec<f32>>> = vec![None; params.len()];
+    for shard in per_shard {
+        for (sum, g) in sums.iter_mut().zip(shard?) {
+            match (sum.as_mut(), g) {
+                (Some(acc), Some(g)) => acc.iter_mut().zip(&g).for_each(|(a, b)| *a += b),
+                (None, g) => *sum = g,
+                (Some(_), None) => {}
+            }
+        }
+    }
+    Ok(sums)
+}
+
+/// Gathers one shard's rows and runs the model and the task losses on them, each loss
+/// divided by the whole batch's denominator.
+fn forward_shard(
+    model: &Model,
+    data: &PreparedData,
+    rows: &[usize],
+    denominators: &[usize],
+    rng: &mut ChaCha8Rng,
+) -> Result<ShardLosses, TrainError> {
+    let batch = data.train.gather(rows);
+    let device = model.device();
+    let x = Tensor::from_slice(&batch.x, (batch.rows, batch.features), device)?;
+    let outputs = model.forward(&x, Mode::Train(rng))?;
+    let mut losses = Vec::with_capacity(outputs.len());
+    for ((out, task), (labels, denominator)) in outputs
+        .iter()
+        .zip(&data.tasks)
+        .zip(batch.labels.iter().zip(denominators))
+    {
+        losses.push(shard_loss(out, labels, task.loss, *denominator)?);
+    }
+    Ok(losses)
+}
+
+/// One task's loss on a shard, divided by `denominator`; `None` without labelled rows.
+fn shard_loss(
+    out: &Tensor,
+    labels: &Labels,
+    loss: crate::experiment::LossKind,
+    denominator: usize,
+) -> Result<Option<(Tensor, f32)>, TrainError> {
+    let mut target = TaskTarget::new(labels, loss, out.device())?;
+    if target.count == 0 {
+        return Ok(None);
+    }
+    target.denominator = denominator;
+    let loss = task_loss(out, &target, loss)?;
+    let value = loss.to_scalar::<f32>()?;
+    Ok(Some((loss, value)))
+}
