@@ -794,14 +794,22 @@ fn a_batch_cut_into_shards_takes_the_same_step_as_one_pass() {
     use mtl_studio::experiment::{LossNormalisation, Sampling, WeightingSpec};
     // Scarce labels (shards get different labelled counts), both normalisations, a loss-only
     // strategy that learns (uncertainty weighting), an odd batch size.
-    for (norm, strategy) in [
-        (LossNormalisation::Labelled, "ew"),
-        (LossNormalisation::Batch, "uw"),
+    // Per-task gradients too: full (MGDA, PCGrad) and representation gradients (MGDA,
+    // GradDrop, which reads the representation's signs).
+    for (norm, strategy, rep_grad) in [
+        (LossNormalisation::Labelled, "ew", false),
+        (LossNormalisation::Batch, "uw", false),
+        (LossNormalisation::Labelled, "mgda", false),
+        (LossNormalisation::Batch, "pcgrad", false),
+        (LossNormalisation::Labelled, "mgda", true),
+        (LossNormalisation::Labelled, "graddrop", true),
     ] {
         let mut spec = scarce_y2(Sampling::Joint);
         spec.training.loss_normalisation = norm;
         spec.training.batch_size = 301;
         spec.weighting = WeightingSpec::of(strategy);
+        spec.weighting.rep_grad = rep_grad;
+        assert!(spec.validate().is_empty(), "{strategy}: {:?}", spec.validate());
         let (one, one_shards, one_pred) = run_on_threads(&spec, 1, 6);
         let (two, two_shards, two_pred) = run_on_threads(&spec, 2, 6);
         assert!(one_shards.iter().all(|s| *s == 1), "one thread, one pass");

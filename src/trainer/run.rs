@@ -10,14 +10,15 @@ use rand_chacha::ChaCha8Rng;
 
 use super::protocol::{Penalty, RunInfo, Split, TaskEval};
 use crate::data::{self, DataError, PreparedData, SplitData};
-use crate::experiment::{ExperimentSpec, LossNormalisation, SpecError};
+use crate::experiment::{ExperimentSpec, SpecError};
 use crate::export::{self, ExportError, ModelFile};
 use crate::model::loss::{TaskTarget, task_loss};
-use crate::model::{ArchState, Mode, Model, ModelError, Part, Rep};
+use crate::model::{ArchState, Mode, Model, ModelError, Part};
 use crate::optim::Optimizer;
-use crate::weighting::{self, StepInput, StepOutput, Strategy, api};
+use crate::weighting::{StepInput, StepOutput, Strategy};
 use crate::{metrics, rng};
 
+mod grads;
 mod shard;
 
 /// Loss-only strategies also measure the task gradients every this many steps, for the
@@ -448,62 +449,15 @@ impl Session {
         let diagnose = self.diagnostics_every > 0
             && step % self.diagnostics_every == 1 % self.diagnostics_every;
         let shards = shard::shard_count(rows.len(), self.threads);
-        if shards > 1 && !needs && !diagnose && !rep_grad {
-            let (task_losses, out) = self.sharded_step(&rows, shards, step, epoch)?;
-            let mut outcome =
-                self.finish_step(&rows, step, sampled_task, task_losses, &out, (None, None))?;
-            outcome.shards = shards;
-            return Ok(outcome);
-        }
-        let batch = self.data.train.gather(&rows);
-
-        let device = self.model.device().clone();
-        let x = Tensor::from_slice(&batch.x, (batch.rows, batch.features), &device)?;
-        let mut mode = Mode::Train(&mut self.dropout_rng);
-        let body = self.model.forward_trunk(&x, &mut mode)?;
-        // With representation gradients the heads run on a detached leaf copy of the trunk's
-        // output, so each task's backward pass stops at the representation. (Validation
-        // allows them only where every head reads one representation.)
-        let (rep, trunk) = match (&body, rep_grad) {
-            (Rep::One(t), true) => (Some(Var::from_tensor(&t.detach())?), Some(t.clone())),
-            _ => (None, None),
-        };
-        let outputs = match &rep {
-            Some(v) => self
-                .model
-                .forward_heads(&Rep::One(v.as_tensor().clone()), &mut mode)?,
-            None => self.model.forward_heads(&body, &mut mode)?,
-        };
-
-        let mut losses = Vec::with_capacity(outputs.len());
-        for (k, (out, task)) in outputs.iter().zip(&self.data.tasks).enumerate() {
-            let mut target = TaskTarget::new(&batch.labels[k], task.loss, &device)?;
-            if self.spec.training.loss_normalisation == LossNormalisation::Batch {
-                target = target.per_batch_row();
-            }
-            if target.count == 0 {
-                losses.push(None);
-                continue;
-            }
-            let loss = task_loss(out, &target, task.loss)?;
-            let value = loss.to_scalar::<f32>()?;
-            if !value.is_finite() {
-                return Err(TrainError::Diverged {
-                    task: task.name.clone(),
-                    step,
-                    value,
-                });
-            }
-            losses.push(Some((loss, value)));
-        }
-        let task_losses: Vec<Option<f32>> =
-            losses.iter().map(|l| l.as_ref().map(|(_, v)| *v)).collect();
+        let (passes, task_losses) = self.forward_passes(&rows, shards, step)?;
         let loss_values: Vec<f64> = task_losses
             .iter()
             .map(|l| l.map_or(0.0, f64::from))
             .collect();
-
         let arch = if diagnose {
+            let batch = self.data.train.gather(&rows);
+            let x =
+                Tensor::from_slice(&batch.x, (batch.rows, batch.features), self.model.device())?;
             Some(self.model.arch_state(&x)?)
         } else {
             None
@@ -511,32 +465,22 @@ impl Session {
         let has_shared = self.model.has_shared();
         let penalty = self.model.penalty()?;
         let (out, diagnostics) = if needs || (diagnose && has_shared) || rep_grad {
-            self.gradient_step(
-                &losses,
-                &loss_values,
-                epoch,
-                needs,
-                rep.as_ref().zip(trunk.as_ref()),
-                penalty.as_ref(),
-            )?
+            self.gradient_step(passes, &loss_values, epoch, needs, penalty.as_ref())?
         } else {
             let out = self.loss_only_weights(epoch, &loss_values)?;
-            let total = weighted_total(&losses, &out.effective, penalty)?;
-            if let Some(t) = &total {
-                let grads = t.backward()?;
-                let vars: Vec<_> = self.model.params().iter().map(|p| &p.var).collect();
-                self.optimizer.step(&vars, &grads)?;
-            }
+            self.loss_only_update(passes, &out.effective, penalty.as_ref())?;
             (out, None)
         };
-        self.finish_step(
+        let mut outcome = self.finish_step(
             &rows,
             step,
             sampled_task,
             task_losses,
             &out,
             (diagnostics, arch),
-        )
+        )?;
+        outcome.shards = shards;
+        Ok(outcome)
     }
 
     /// The bookkeeping after an update: the relationship, the strategy's learning, the
@@ -618,218 +562,6 @@ impl Session {
             rep_value: None,
         };
         Ok(self.strategy.combine(&input, &mut self.strategy_rng)?)
-    }
-
-    /// Per-task gradients, the strategy's combination, and the optimizer step. Returns the
-    /// strategy's output and (norms, cosines) of the task gradients.
-    ///
-    /// Shared parameters get the strategy's combined gradient. A task's own parameters get
-    /// Σₜ wₜ·∂Lₜ/∂θ over the tasks whose loss reaches them (only their own task, unless a
-    /// link feeds one head into another), with wₜ the strategy's head weight. The
-    /// architecture's penalty gradient is added to every parameter it touches.
-    #[expect(clippy::type_complexity, reason = "a private pair of diagnostics")]
-    #[expect(
-        clippy::too_many_lines,
-        reason = "per-task gradients, combination and update in order"
-    )]
-    fn gradient_step(
-        &mut self,
-        losses: &[Option<(Tensor, f32)>],
-        loss_values: &[f64],
-        epoch: usize,
-        strategy_needs: bool,
-        rep: Option<(&Var, &Tensor)>,
-        penalty: Option<&Tensor>,
-    ) -> Result<(StepOutput, Option<(Vec<f64>, Vec<f64>)>), TrainError> {
-        let params = self.model.params();
-        let shared: Vec<usize> = (0..params.len())
-            .filter(|&i| params[i].part == Part::Shared)
-            .collect();
-        let k = losses.len();
-        // Per task: the flattened shared (or representation) gradient, the per-row
-        // representation gradient, and the gradients of task-owned parameters.
-        let masks_entries = rep.is_some() && self.strategy.name() == "graddrop";
-        let rep_flat: Vec<f32> = match rep {
-            Some((r, _)) if masks_entries => r.flatten_all()?.to_vec1()?,
-            _ => Vec::new(),
-        };
-        let mut task_grads: Vec<Vec<f64>> = Vec::with_capacity(k);
-        let mut rep_rows: Vec<Option<Tensor>> = Vec::with_capacity(k);
-        let mut own_grads: Vec<Vec<(usize, Vec<f32>)>> = Vec::with_capacity(k);
-        for loss in losses {
-            let Some((loss, _)) = loss else {
-                let d = match rep {
-                    Some((r, _)) => r.dims()[1],
-                    None => shared.iter().map(|&i| params[i].var.elem_count()).sum(),
-                };
-                task_grads.push(vec![0.0; d]);
-                rep_rows.push(None);
-                own_grads.push(Vec::new());
-                continue;
-            };
-            let grads = loss.backward()?;
-            match rep {
-                Some((r, _)) => {
-                    let g = grads.get(r.as_tensor()).cloned().unwrap_or(r.zeros_like()?);
-                    let summed: Vec<f64> = if masks_entries {
-                        // GradDrop reads Σ_rows ∂L/∂rep ⊙ sign(rep), per entry (LibMTL).
-                        let width = r.dims()[1];
-                        let rows: Vec<f32> = g.flatten_all()?.to_vec1()?;
-                        let mut out = vec![0.0f64; width];
-                        for (i, (gv, hv)) in rows.iter().zip(&rep_flat).enumerate() {
-                            out[i % width] +=
-                                f64::from(*gv) * f64::from(hv.signum() * f32::from(*hv != 0.0));
-                        }
-                        out
-                    } else {
-                        g.sum(0)?
-                            .to_vec1::<f32>()?
-                            .into_iter()
-                            .map(f64::from)
-                            .collect()
-                    };
-                    task_grads.push(summed);
-                    rep_rows.push(Some(g));
-                }
-                None => {
-                    let mut flat = Vec::new();
-                    for &i in &shared {
-                        let var = &params[i].var;
-                        match grads.get(var.as_tensor()) {
-                            Some(g) => flat.extend(
-                                g.flatten_all()?
-                                    .to_vec1::<f32>()?
-                                    .into_iter()
-                                    .map(f64::from),
-                            ),
-                            None => flat.extend(std::iter::repeat_n(0.0, var.elem_count())),
-                        }
-                    }
-                    task_grads.push(flat);
-                    rep_rows.push(None);
-                }
-            }
-            let mut own = Vec::new();
-            for (i, p) in params.iter().enumerate() {
-                if p.part != Part::Shared
-                    && let Some(g) = grads.get(p.var.as_tensor())
-                {
-                    own.push((i, g.flatten_all()?.to_vec1::<f32>()?));
-                }
-            }
-            own_grads.push(own);
-        }
-        let norms: Vec<f64> = task_grads.iter().map(|g| api::dot(g, g).sqrt()).collect();
-        let cosines = weighting::cosines(&task_grads);
-        let rep_value: Option<Vec<f64>> = match rep {
-            // The signs are already folded into the gradients above.
-            Some((r, _)) if masks_entries => Some(vec![1.0; r.dims()[1]]),
-            Some((r, _)) => Some(
-                r.sum(0)?
-                    .to_vec1::<f32>()?
-                    .into_iter()
-                    .map(f64::from)
-                    .collect(),
-            ),
-            None => None,
-        };
-        let input = StepInput {
-            epoch,
-            losses: loss_values,
-            grads: Some(&task_grads),
-            loss_history: &self.loss_history,
-            rep_value: rep_value.as_deref(),
-        };
-        let out = self.strategy.combine(&input, &mut self.strategy_rng)?;
-        if out
-            .effective
-            .iter()
-            .chain(&out.head_weights)
-            .any(|w| !w.is_finite())
-        {
-            return Err(TrainError::Weighting(format!(
-                "{} produced a non-finite task weight at step {}",
-                self.strategy.name(),
-                self.step + 1
-            )));
-        }
-
-        // One gradient per parameter, then one optimizer update each.
-        let params = self.model.params();
-        let mut update: Vec<Option<Vec<f32>>> = vec![None; params.len()];
-        let mut accumulate = |i: usize, g: &[f32], scale: f32| {
-            let slot = update[i].get_or_insert_with(|| vec![0.0; g.len()]);
-            for (s, v) in slot.iter_mut().zip(g) {
-                *s += scale * v;
-            }
-        };
-        match rep {
-            Some((_, trunk)) => {
-                // Combined representation gradient Σ cₖ ∂Lₖ/∂rep, pushed once through the trunk.
-                let mut combined: Option<Tensor> = None;
-                let multipliers = self.strategy.feature_multipliers();
-                for (t, (row, c)) in rep_rows.iter().zip(&out.effective).enumerate() {
-                    if let Some(row) = row {
-                        let scaled = match multipliers.and_then(|m| m.get(t)) {
-                            Some(m) => {
-                                let m: Vec<f32> = m.iter().map(|v| *v as f32).collect();
-                                let m = Tensor::from_vec(m, (1, row.dims()[1]), row.device())?;
-                                row.broadcast_mul(&m)?
-                            }
-                            None => (row * *c)?,
-                        };
-                        combined = Some(match combined {
-                            None => scaled,
-                            Some(acc) => (acc + scaled)?,
-                        });
-                    }
-                }
-                if let Some(combined) = combined {
-                    let grads = (trunk * combined.detach())?.sum_all()?.backward()?;
-                    for &i in &shared {
-                        if let Some(g) = grads.get(params[i].var.as_tensor()) {
-                            accumulate(i, &g.flatten_all()?.to_vec1::<f32>()?, 1.0);
-                        }
-                    }
-                }
-            }
-            None => {
-                let combined = match (&out.shared_grad, strategy_needs) {
-                    (Some(g), true) => g.clone(),
-                    _ => api::weighted_sum(&task_grads, &out.effective),
-                };
-                let mut offset = 0;
-                for &i in &shared {
-                    let n = params[i].var.elem_count();
-                    let g: Vec<f32> = combined[offset..offset + n]
-                        .iter()
-                        .map(|v| *v as f32)
-                        .collect();
-                    offset += n;
-                    accumulate(i, &g, 1.0);
-                }
-            }
-        }
-        for (own, w) in own_grads.iter().zip(&out.head_weights) {
-            for (i, g) in own {
-                accumulate(*i, g, *w as f32);
-            }
-        }
-        if let Some(p) = penalty {
-            let grads = p.backward()?;
-            for (i, param) in params.iter().enumerate() {
-                if let Some(g) = grads.get(param.var.as_tensor()) {
-                    accumulate(i, &g.flatten_all()?.to_vec1::<f32>()?, 1.0);
-                }
-            }
-        }
-        self.optimizer.begin_step();
-        for (i, g) in update.iter().enumerate() {
-            if let Some(g) = g {
-                self.optimizer.update(i, &params[i].var, g)?;
-            }
-        }
-        Ok((out, Some((norms, cosines))))
     }
 
     /// Task losses of a batch with the current weights (no gradients; dropout off).

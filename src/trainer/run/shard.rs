@@ -11,16 +11,16 @@
 //! (fewer when the batch is small), so a spec trains to the same curve for the same thread
 //! count. Steps that need per-task gradients, or gradient diagnostics, take the one-pass path.
 
-use candle_core::Tensor;
+use candle_core::{Tensor, Var};
 use rand_chacha::ChaCha8Rng;
 
 use super::{Session, TrainError};
 use crate::data::{Labels, PreparedData};
 use crate::experiment::LossNormalisation;
 use crate::model::loss::{TaskTarget, task_loss};
-use crate::model::{Mode, Model, Param};
+use crate::model::{Mode, Model, Param, Rep};
+use crate::rng;
 use crate::trainer::parallel;
-use crate::{rng, weighting};
 
 /// Rows of the smallest shard: below this a shard's fixed costs outweigh what it saves.
 const MIN_SHARD_ROWS: usize = 128;
@@ -36,19 +36,27 @@ pub(super) fn shard_rng(seed: u64, s: usize) -> ChaCha8Rng {
 }
 
 /// One shard's task losses (`None` where the shard has no labelled row for the task).
-type ShardLosses = Vec<Option<(Tensor, f32)>>;
+pub(super) type ShardLosses = Vec<Option<(Tensor, f32)>>;
+
+/// One shard's forward pass.
+pub(super) struct ShardPass {
+    /// Task losses, each divided by the whole batch's denominator.
+    pub losses: ShardLosses,
+    /// With representation gradients: the detached representation the heads read (a leaf,
+    /// so each task's backward pass stops there) and the trunk's output it copies.
+    pub rep: Option<(Var, Tensor)>,
+}
 
 impl Session {
-    /// Forward, backward and update for `rows` cut into `shards` shards, with loss-only task
-    /// weights (the strategy needs no gradients). Returns each task's batch loss (`None`
-    /// without labels) and the strategy's output.
-    pub(super) fn sharded_step(
+    /// Cuts `rows` into `shards` shards and runs the forward pass of each, side by side.
+    /// Returns the passes and each task's batch loss (`None` without labels; the sum of the
+    /// shards'), or the first task whose loss is not finite.
+    pub(super) fn forward_passes(
         &mut self,
         rows: &[usize],
         shards: usize,
         step: u64,
-        epoch: usize,
-    ) -> Result<(Vec<Option<f32>>, weighting::StepOutput), TrainError> {
+    ) -> Result<(Vec<ShardPass>, Vec<Option<f32>>), TrainError> {
         let per_batch = self.spec.training.loss_normalisation == LossNormalisation::Batch;
         let denominators: Vec<usize> = self
             .data
@@ -63,15 +71,19 @@ impl Session {
                 }
             })
             .collect();
-        let chunk = rows.len().div_ceil(shards);
+        let chunk = rows.len().div_ceil(shards.max(1)).max(1);
+        let rep_grad = self.spec.weighting.rep_grad;
         let (model, data) = (&self.model, &self.data);
-        let jobs: Vec<_> = self.shard_rngs[..shards]
-            .iter_mut()
-            .zip(rows.chunks(chunk))
-            .collect();
+        // One shard keeps the one-pass dropout stream, so one thread trains as it always did.
+        let rngs: Vec<&mut ChaCha8Rng> = if shards <= 1 {
+            vec![&mut self.dropout_rng]
+        } else {
+            self.shard_rngs[..shards].iter_mut().collect()
+        };
+        let jobs: Vec<_> = rngs.into_iter().zip(rows.chunks(chunk)).collect();
         let pool = parallel::pool(self.threads);
-        let passes: Vec<ShardLosses> = parallel::map(pool, jobs, |_, (rng, rows)| {
-            forward_shard(model, data, rows, &denominators, rng)
+        let passes: Vec<ShardPass> = parallel::map(pool, jobs, |_, (rng, rows)| {
+            forward_shard(model, data, rows, &denominators, rng, rep_grad)
         })
         .into_iter()
         .collect::<Result<_, TrainError>>()?;
@@ -80,7 +92,7 @@ impl Session {
         for (k, task) in self.data.tasks.iter().enumerate() {
             let parts: Vec<f32> = passes
                 .iter()
-                .filter_map(|p| p[k].as_ref().map(|(_, v)| *v))
+                .filter_map(|p| p.losses[k].as_ref().map(|(_, v)| *v))
                 .collect();
             if parts.is_empty() {
                 task_losses.push(None);
@@ -96,23 +108,27 @@ impl Session {
             }
             task_losses.push(Some(value));
         }
-        let loss_values: Vec<f64> = task_losses
-            .iter()
-            .map(|l| l.map_or(0.0, f64::from))
-            .collect();
-        let out = self.loss_only_weights(epoch, &loss_values)?;
+        Ok((passes, task_losses))
+    }
 
-        // The architecture's penalty depends on the parameters only: the first shard adds it.
-        let penalty = self.model.penalty()?;
+    /// The update with loss-only task weights `coefficients`: one backward pass of
+    /// Σₖ cₖ·Lₖ (+ the architecture's penalty) per shard, side by side, the gradients summed.
+    pub(super) fn loss_only_update(
+        &mut self,
+        passes: Vec<ShardPass>,
+        coefficients: &[f64],
+        penalty: Option<&Tensor>,
+    ) -> Result<(), TrainError> {
+        let pool = parallel::pool(self.threads);
         let params = self.model.params();
-        let grads = summed_gradients(pool, passes, &out.effective, penalty.as_ref(), params)?;
+        let grads = summed_gradients(pool, passes, coefficients, penalty, params)?;
         self.optimizer.begin_step();
         for (i, (param, g)) in params.iter().zip(&grads).enumerate() {
             if let Some(g) = g {
                 self.optimizer.update(i, &param.var, g)?;
             }
         }
-        Ok((task_losses, out))
+        Ok(())
     }
 }
 
@@ -120,14 +136,14 @@ impl Session {
 /// and each parameter's gradient summed over the shards (`None`: no loss reaches it).
 fn summed_gradients(
     pool: Option<&rayon::ThreadPool>,
-    passes: Vec<ShardLosses>,
+    passes: Vec<ShardPass>,
     coefficients: &[f64],
     penalty: Option<&Tensor>,
     params: &[Param],
 ) -> candle_core::Result<Vec<Option<Vec<f32>>>> {
-    let per_shard = parallel::map(pool, passes, |s, losses| {
+    let per_shard = parallel::map(pool, passes, |s, pass| {
         let start = if s == 0 { penalty.cloned() } else { None };
-        let Some(total) = super::weighted_total(&losses, coefficients, start)? else {
+        let Some(total) = super::weighted_total(&pass.losses, coefficients, start)? else {
             return Ok(vec![None; params.len()]);
         };
         let store = total.backward()?;
@@ -162,11 +178,23 @@ fn forward_shard(
     rows: &[usize],
     denominators: &[usize],
     rng: &mut ChaCha8Rng,
-) -> Result<ShardLosses, TrainError> {
+    rep_grad: bool,
+) -> Result<ShardPass, TrainError> {
     let batch = data.train.gather(rows);
     let device = model.device();
     let x = Tensor::from_slice(&batch.x, (batch.rows, batch.features), device)?;
-    let outputs = model.forward(&x, Mode::Train(rng))?;
+    let mut mode = Mode::Train(rng);
+    let body = model.forward_trunk(&x, &mut mode)?;
+    // (Validation allows representation gradients only where every head reads one
+    // representation.)
+    let rep = match (&body, rep_grad) {
+        (Rep::One(t), true) => Some((Var::from_tensor(&t.detach())?, t.clone())),
+        _ => None,
+    };
+    let outputs = match &rep {
+        Some((v, _)) => model.forward_heads(&Rep::One(v.as_tensor().clone()), &mut mode)?,
+        None => model.forward_heads(&body, &mut mode)?,
+    };
     let mut losses = Vec::with_capacity(outputs.len());
     for ((out, task), (labels, denominator)) in outputs
         .iter()
@@ -175,7 +203,7 @@ fn forward_shard(
     {
         losses.push(shard_loss(out, labels, task.loss, *denominator)?);
     }
-    Ok(losses)
+    Ok(ShardPass { losses, rep })
 }
 
 /// One task's loss on a shard, divided by `denominator`; `None` without labelled rows.
