@@ -77,15 +77,54 @@ impl Optimizer {
     /// Applies one update to variable `i` with gradient `g` (flattened). Used by [`Self::step`]
     /// and by strategies that build gradients themselves.
     pub fn update(&mut self, i: usize, var: &Var, g: &[f32]) -> candle_core::Result<()> {
-        let mut w = var.flatten_all()?.to_vec1::<f32>()?;
-        let state = &mut self.state[i];
-        if state.a.len() != w.len() {
-            state.a = vec![0.0; w.len()];
-            state.b = vec![0.0; w.len()];
+        if g.len() != var.elem_count() {
+            candle_core::bail!(
+                "optimizer: a gradient of {} for a parameter of {}",
+                g.len(),
+                var.elem_count()
+            );
         }
-        let lr = (self.lr * self.lr_scales.get(i).copied().unwrap_or(1.0)) as f32;
-        let t = self.step.max(1) as i32;
-        match self.spec {
+        let state = &mut self.state[i];
+        if state.a.len() != g.len() {
+            state.a = vec![0.0; g.len()];
+            state.b = vec![0.0; g.len()];
+        }
+        let rule = Rule {
+            spec: &self.spec,
+            lr: (self.lr * self.lr_scales.get(i).copied().unwrap_or(1.0)) as f32,
+            t: self.step.max(1) as i32,
+        };
+        let fast =
+            var.device().is_cpu() && var.dtype() == candle_core::DType::F32 && var.is_contiguous();
+        if fast {
+            // In place on the parameter's own buffer: no copy out and back.
+            var.as_tensor().inplace_op1(&InPlace {
+                rule,
+                g,
+                state: std::sync::Mutex::new(state),
+            })
+        } else {
+            let mut w = var.flatten_all()?.to_vec1::<f32>()?;
+            rule.apply(&mut w, g, state);
+            var.set(&Tensor::from_vec(w, var.shape(), var.device())?)
+        }
+    }
+}
+
+/// One step of the update rule for one parameter.
+struct Rule<'a> {
+    spec: &'a OptimizerSpec,
+    /// This parameter's learning rate.
+    lr: f32,
+    /// The step number (from 1).
+    t: i32,
+}
+
+impl Rule<'_> {
+    /// Updates `w` and its optimizer state in one loop, with PyTorch's formulas.
+    fn apply(&self, w: &mut [f32], g: &[f32], state: &mut State) {
+        let (lr, t) = (self.lr, self.t);
+        match *self.spec {
             OptimizerSpec::Sgd {
                 momentum,
                 nesterov,
@@ -161,7 +200,38 @@ impl Optimizer {
                 }
             }
         }
-        var.set(&Tensor::from_vec(w, var.shape(), var.device())?)
+    }
+}
+
+/// [`Rule::apply`] on a parameter's CPU buffer, in place.
+struct InPlace<'a> {
+    rule: Rule<'a>,
+    g: &'a [f32],
+    state: std::sync::Mutex<&'a mut State>,
+}
+
+impl candle_core::InplaceOp1 for InPlace<'_> {
+    fn name(&self) -> &'static str {
+        "optimizer-update"
+    }
+
+    fn cpu_fwd(
+        &self,
+        storage: &mut candle_core::CpuStorage,
+        layout: &candle_core::Layout,
+    ) -> candle_core::Result<()> {
+        let candle_core::CpuStorage::F32(values) = storage else {
+            candle_core::bail!("optimizer-update: expects f32 parameters");
+        };
+        let Some((start, end)) = layout.contiguous_offsets() else {
+            candle_core::bail!("optimizer-update: expects a contiguous parameter");
+        };
+        let mut state = self
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.rule.apply(&mut values[start..end], self.g, &mut state);
+        Ok(())
     }
 }
 
@@ -189,6 +259,39 @@ mod tests {
         }
         let w: Vec<f32> = var.to_vec1().expect("vec");
         w.iter().map(|v| (v - 3.0).abs()).fold(0.0, f32::max)
+    }
+
+    #[test]
+    fn the_in_place_update_equals_the_update_of_a_copy() {
+        for spec in OptimizerSpec::defaults_with_lr(0.01) {
+            let w0: Vec<f32> = (0..7).map(|i| (i as f32 * 0.7).sin()).collect();
+            let var = Var::from_vec(w0.clone(), 7, &Device::Cpu).expect("var");
+            let mut opt = Optimizer::new(&spec, 1);
+            let (mut w, mut state) = (
+                w0,
+                State {
+                    a: vec![0.0; 7],
+                    b: vec![0.0; 7],
+                },
+            );
+            for t in 1..=3 {
+                let g: Vec<f32> = (0..7).map(|i| ((i * t) as f32 * 0.3).cos()).collect();
+                opt.begin_step();
+                opt.update(0, &var, &g).expect("update");
+                let rule = Rule {
+                    spec: &spec,
+                    lr: 0.01,
+                    t: t as i32,
+                };
+                rule.apply(&mut w, &g, &mut state);
+            }
+            let fast: Vec<f32> = var.to_vec1().expect("vec");
+            assert_eq!(fast, w, "{}: in place and on a copy agree", spec.label());
+            assert!(
+                opt.update(0, &var, &[0.0; 3]).is_err(),
+                "a gradient of the wrong size is refused"
+            );
+        }
     }
 
     #[test]

@@ -809,7 +809,11 @@ fn a_batch_cut_into_shards_takes_the_same_step_as_one_pass() {
         spec.training.batch_size = 301;
         spec.weighting = WeightingSpec::of(strategy);
         spec.weighting.rep_grad = rep_grad;
-        assert!(spec.validate().is_empty(), "{strategy}: {:?}", spec.validate());
+        assert!(
+            spec.validate().is_empty(),
+            "{strategy}: {:?}",
+            spec.validate()
+        );
         let (one, one_shards, one_pred) = run_on_threads(&spec, 1, 6);
         let (two, two_shards, two_pred) = run_on_threads(&spec, 2, 6);
         assert!(one_shards.iter().all(|s| *s == 1), "one thread, one pass");
