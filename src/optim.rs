@@ -281,7 +281,7 @@ mod tests {
                 let rule = Rule {
                     spec: &spec,
                     lr: 0.01,
-                    t: t as i32,
+                    t,
                 };
                 rule.apply(&mut w, &g, &mut state);
             }
