@@ -214,13 +214,14 @@ pub fn measure_threads(threads: &[usize], epochs: usize) -> Result<Vec<String>, 
 }
 
 /// One line of the strategy-cost benchmark.
-fn cost_line(tasks: usize, strategy: &str, rep_grad: bool, ms: f64, ew_ms: f64) -> String {
+fn cost_line(tasks: usize, strategy: &str, rep_grad: bool, ms: f64, relative: f64) -> String {
     serde_json::json!({
         "tasks": tasks,
         "strategy": strategy,
         "rep_grad": rep_grad,
+        "threads": crate::trainer::parallel::threads(),
         "ms_per_step": (ms * 1000.0).round() / 1000.0,
-        "relative_to_ew": (ms / ew_ms * 100.0).round() / 100.0,
+        "relative_to_ew": (relative * 100.0).round() / 100.0,
     })
     .to_string()
 }
@@ -256,46 +257,69 @@ fn reference_spec_with_tasks(tasks: usize, strategy: &str, rep_grad: bool) -> Ex
     spec
 }
 
-/// Milliseconds per training step of `spec` (median of five blocks of `steps` steps, after a
-/// warm-up block), with gradient diagnostics off so EW pays nothing extra.
-fn ms_per_step(spec: &ExperimentSpec, steps: usize) -> Result<f64, CliError> {
+/// Steps per timed block, and timed blocks per strategy.
+const BLOCK_STEPS: usize = 20;
+const BLOCKS: usize = 7;
+
+/// Milliseconds per step over one block of `steps` steps.
+fn block_ms(session: &mut Session, steps: usize) -> Result<f64, CliError> {
+    let started = Instant::now();
+    for _ in 0..steps {
+        session.train_step()?;
+    }
+    Ok(started.elapsed().as_secs_f64() * 1000.0 / steps as f64)
+}
+
+/// A session of `spec` with gradient diagnostics off (so EW pays nothing extra), after one
+/// warm-up block.
+fn warm_session(spec: &ExperimentSpec) -> Result<Session, CliError> {
     let mut session = Session::new(spec)?;
     session.set_diagnostics_every(0);
-    let mut blocks = Vec::new();
-    for block in 0..6 {
-        let started = Instant::now();
-        for _ in 0..steps {
-            session.train_step()?;
-        }
-        if block > 0 {
-            blocks.push(started.elapsed().as_secs_f64() * 1000.0 / steps as f64);
-        }
-    }
-    blocks.sort_by(f64::total_cmp);
-    Ok(blocks[blocks.len() / 2])
+    block_ms(&mut session, BLOCK_STEPS)?;
+    Ok(session)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
 /// Step cost of each strategy relative to EW on the reference model with `task_counts` tasks,
-/// with parameter gradients and (where allowed) representation gradients.
+/// with parameter gradients and (where allowed) representation gradients. Each strategy's
+/// blocks alternate with blocks of an EW run, and the cost is the median of the per-block
+/// ratios, so a machine that slows down for a while slows both sides.
 pub fn measure_strategies(
     task_counts: &[usize],
     strategies: &[String],
-    steps: usize,
 ) -> Result<Vec<String>, CliError> {
     let mut lines = Vec::new();
     for &k in task_counts {
-        let ew_ms = ms_per_step(&reference_spec_with_tasks(k, "ew", false), steps)?;
-        lines.push(cost_line(k, "ew", false, ew_ms, ew_ms));
+        let mut ew = warm_session(&reference_spec_with_tasks(k, "ew", false))?;
+        let mut ew_ms = Vec::new();
+        let mut rows = Vec::new();
         for strategy in strategies {
             for rep in [false, true] {
                 let spec = reference_spec_with_tasks(k, strategy, rep);
                 if !spec.validate().is_empty() {
                     continue;
                 }
-                let ms = ms_per_step(&spec, steps)?;
-                lines.push(cost_line(k, strategy, rep, ms, ew_ms));
+                let mut session = warm_session(&spec)?;
+                let (mut ms, mut ratios) = (Vec::new(), Vec::new());
+                for _ in 0..BLOCKS {
+                    let e = block_ms(&mut ew, BLOCK_STEPS)?;
+                    let m = block_ms(&mut session, BLOCK_STEPS)?;
+                    ew_ms.push(e);
+                    ms.push(m);
+                    ratios.push(m / e);
+                }
+                rows.push(cost_line(k, strategy, rep, median(ms), median(ratios)));
             }
         }
+        if ew_ms.is_empty() {
+            ew_ms.push(block_ms(&mut ew, BLOCK_STEPS)?);
+        }
+        lines.push(cost_line(k, "ew", false, median(ew_ms), 1.0));
+        lines.extend(rows);
     }
     Ok(lines)
 }

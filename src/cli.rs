@@ -308,7 +308,7 @@ fn bench(
     tasks: &[usize],
 ) -> Result<(), CliError> {
     let lines = if !strategies.is_empty() {
-        crate::bench::measure_strategies(tasks, strategies, 20)?
+        crate::bench::measure_strategies(tasks, strategies)?
     } else if child {
         vec![crate::bench::measure_here(epochs)?]
     } else {

@@ -50,12 +50,19 @@ pub fn build(key: &str, params: &Params, k: usize) -> Result<Box<dyn Strategy>, 
 /// Cosine similarity of every pair of task gradients (K × K, row-major); 0 where a gradient
 /// is zero.
 pub fn cosines(grads: &[Vec<f64>]) -> Vec<f64> {
-    let norms: Vec<f64> = grads.iter().map(|g| api::dot(g, g).sqrt()).collect();
-    let mut out = Vec::with_capacity(grads.len() * grads.len());
-    for (a, na) in grads.iter().zip(&norms) {
-        for (b, nb) in grads.iter().zip(&norms) {
+    cosines_from_gram(&api::gramian(grads))
+}
+
+/// [`cosines`] from the Gramian of the gradients.
+pub fn cosines_from_gram(gram: &[Vec<f64>]) -> Vec<f64> {
+    let norms: Vec<f64> = (0..gram.len())
+        .map(|i| gram[i][i].max(0.0).sqrt())
+        .collect();
+    let mut out = Vec::with_capacity(gram.len() * gram.len());
+    for (row, na) in gram.iter().zip(&norms) {
+        for (g, nb) in row.iter().zip(&norms) {
             out.push(if *na > 0.0 && *nb > 0.0 {
-                api::dot(a, b) / (na * nb)
+                g / (na * nb)
             } else {
                 0.0
             });

@@ -270,8 +270,11 @@ impl Session {
         }
         let dim = rep_width.unwrap_or(layout.shared_len);
         let (task_grads, own_grads, rep_sum) = sum_over_shards(per_shard, loss_values.len(), dim);
-        let norms: Vec<f64> = task_grads.iter().map(|g| api::dot(g, g).sqrt()).collect();
-        let cosines = weighting::cosines(&task_grads);
+        let gram = api::gramian(&task_grads);
+        let norms: Vec<f64> = (0..gram.len())
+            .map(|i| gram[i][i].max(0.0).sqrt())
+            .collect();
+        let cosines = weighting::cosines_from_gram(&gram);
         // GradDrop's signs are already folded into the gradients.
         let rep_value: Option<Vec<f64>> = match rep_width {
             Some(w) if layout.masks_entries => Some(vec![1.0; w]),
