@@ -40,19 +40,9 @@ fn line(text: &str) {
     writeln!(std::io::stdout().lock(), "{text}").ok();
 }
 
-fn main() {
-    let spec = ExperimentSpec::default();
-    let ctx = egui::Context::default();
-    let mut app = MtlApp::new(
-        &ctx,
-        AppState {
-            spec: spec.clone(),
-            ..AppState::default()
-        },
-    );
-
-    // A finished run with 250,000 steps × (2 task losses + 2 weights) ≈ 10⁶ points.
-    let info = Session::new(&spec).expect("default spec").info();
+/// A finished run with 250,000 steps × (2 task losses + 2 weights) ≈ 10⁶ points.
+fn fill_history(app: &mut MtlApp, spec: &ExperimentSpec) {
+    let info = Session::new(spec).expect("default spec").info();
     let history = &mut app.history;
     history.apply(TrainerEvent::Started {
         run_id: 0,
@@ -96,6 +86,24 @@ fn main() {
             }
         }
     }
+}
+
+fn main() {
+    // As the app does: data-parallel training threads, single-threaded kernels.
+    // SAFETY: the first statement of `main`: no other thread exists yet.
+    #[expect(unsafe_code, reason = "see take_kernel_threads")]
+    let threads = unsafe { mtl_studio::trainer::parallel::take_kernel_threads() };
+    let spec = ExperimentSpec::default();
+    let ctx = egui::Context::default();
+    let mut app = MtlApp::new(
+        &ctx,
+        AppState {
+            spec: spec.clone(),
+            ..AppState::default()
+        },
+    );
+
+    fill_history(&mut app, &spec);
     let mut time = 0.0;
     for _ in 0..10 {
         time += 1.0 / 60.0;
@@ -145,6 +153,6 @@ fn main() {
     }
     let alone = rows as f64 / started.elapsed().as_secs_f64();
     line(&format!(
-        r#"{{"case":"training alone","trainer_samples_per_sec":{alone:.0}}}"#
+        r#"{{"case":"training alone","trainer_samples_per_sec":{alone:.0},"threads":{threads}}}"#
     ));
 }

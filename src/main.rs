@@ -8,7 +8,11 @@ use mtl_studio::cli::{Cli, Command};
 use mtl_studio::experiment::ExperimentSpec;
 
 fn main() -> ExitCode {
-    take_kernel_threads();
+    // SAFETY: the first statement of `main`: no other thread exists yet.
+    #[expect(unsafe_code, reason = "see take_kernel_threads")]
+    unsafe {
+        mtl_studio::trainer::parallel::take_kernel_threads();
+    }
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let cli = Cli::parse();
     let result: anyhow::Result<()> = match cli.command {
@@ -37,20 +41,4 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// Makes candle's kernels single-threaded and gives the cores to training's data-parallel
-/// shards instead ([`mtl_studio::trainer::parallel`]). The thread count is
-/// `RAYON_NUM_THREADS` when set (as for candle), else the machine's physical cores.
-fn take_kernel_threads() {
-    let threads = candle_core::utils::get_num_threads();
-    // SAFETY: this runs first in `main`, before any other thread exists, so nothing can
-    // read the environment while it changes. candle reads both variables when it runs a
-    // kernel.
-    #[expect(unsafe_code, reason = "set_var before any thread starts")]
-    unsafe {
-        std::env::set_var("RAYON_NUM_THREADS", "1");
-        std::env::set_var("CANDLE_NUM_THREADS", "1");
-    }
-    mtl_studio::trainer::parallel::set_threads(threads);
 }

@@ -762,6 +762,16 @@ fn a_running_trainer_keeps_the_latest_boundary_snapshot() {
     assert_eq!(b.values.len(), 2);
 }
 
+/// Widens every linear layer of the trunk to 256 units, so that a shard of 64 rows is
+/// worth its own thread (a shard needs enough rows × parameters).
+fn widen(spec: &mut ExperimentSpec) {
+    for layer in &mut spec.model.shared {
+        if let mtl_studio::experiment::LayerSpec::Linear { out } = layer {
+            *out = 256;
+        }
+    }
+}
+
 /// Per step: the task losses; per step: the shards; per task: predictions.
 type ThreadedRun = (Vec<Vec<Option<f32>>>, Vec<usize>, Vec<Vec<f32>>);
 
@@ -805,6 +815,7 @@ fn a_batch_cut_into_shards_takes_the_same_step_as_one_pass() {
         (LossNormalisation::Labelled, "graddrop", true),
     ] {
         let mut spec = scarce_y2(Sampling::Joint);
+        widen(&mut spec);
         spec.training.loss_normalisation = norm;
         spec.training.batch_size = 301;
         spec.weighting = WeightingSpec::of(strategy);
@@ -840,6 +851,7 @@ fn a_batch_cut_into_shards_takes_the_same_step_as_one_pass() {
 #[test]
 fn sharded_runs_are_reproducible_and_small_batches_stay_whole() {
     let mut spec = common::small_spec(1500, 2);
+    widen(&mut spec);
     spec.model
         .shared
         .insert(2, mtl_studio::experiment::LayerSpec::Dropout { p: 0.2 });
@@ -848,11 +860,19 @@ fn sharded_runs_are_reproducible_and_small_batches_stay_whole() {
     let (b, _, _) = run_on_threads(&spec, 2, 8);
     assert!(shards.contains(&2), "sharded: {shards:?}");
     assert_eq!(a, b, "same spec and threads, same curve (dropout included)");
-    // A batch too small to be worth two shards trains in one pass.
+    // A batch too small to be worth two shards trains in one pass, and so does a small
+    // model's batch.
     spec.training.batch_size = 64;
     let (_, shards, _) = run_on_threads(&spec, 2, 3);
     assert!(
         shards.iter().all(|s| *s == 1),
         "64 rows stay whole: {shards:?}"
+    );
+    spec = common::small_spec(1500, 2);
+    spec.training.batch_size = 256;
+    let (_, shards, _) = run_on_threads(&spec, 2, 3);
+    assert!(
+        shards.iter().all(|s| *s == 1),
+        "a small model's batch stays whole: {shards:?}"
     );
 }

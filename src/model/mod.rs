@@ -534,6 +534,11 @@ impl Model {
         self.params.iter().any(|p| p.part == Part::Shared)
     }
 
+    /// Number of scalar parameters in the whole model.
+    pub fn param_count_total(&self) -> usize {
+        self.params.iter().map(|p| p.var.elem_count()).sum()
+    }
+
     /// Number of scalar parameters in `part`.
     pub fn param_count(&self, part: Part) -> usize {
         self.params

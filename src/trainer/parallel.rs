@@ -12,6 +12,30 @@ use std::sync::{Mutex, OnceLock};
 
 static THREADS: OnceLock<usize> = OnceLock::new();
 
+/// Makes candle's kernels single-threaded for the whole process and gives the cores to
+/// training's shards instead: sets `RAYON_NUM_THREADS` and `CANDLE_NUM_THREADS` to 1 and
+/// [`set_threads`] to what `RAYON_NUM_THREADS` said before (else the physical cores).
+/// Returns that thread count.
+///
+/// # Safety
+///
+/// It changes environment variables, so no other thread may exist yet (call it first thing
+/// in `main`): candle reads both whenever it runs a kernel.
+#[expect(
+    unsafe_code,
+    reason = "set_var before any thread starts, as documented"
+)]
+pub unsafe fn take_kernel_threads() -> usize {
+    let threads = candle_core::utils::get_num_threads();
+    // SAFETY: the caller guarantees that no other thread exists.
+    unsafe {
+        std::env::set_var("RAYON_NUM_THREADS", "1");
+        std::env::set_var("CANDLE_NUM_THREADS", "1");
+    }
+    set_threads(threads);
+    threads
+}
+
 /// Sets the default thread count of new training sessions (once per process; later calls
 /// are ignored). `main` calls it with the cores it took from candle's kernels.
 pub fn set_threads(threads: usize) {

@@ -427,12 +427,18 @@ impl Session {
     /// heads only), combine the shared gradients and step the optimizer with the combined
     /// shared gradient plus each head's own (weighted) gradient.
     pub fn train_step(&mut self) -> Result<StepOutcome, TrainError> {
-        // On the session's pool, so that candle's own parallel loops (convolutions) use its
-        // threads too.
+        // A step cut into shards runs on the session's pool as a whole: one hand-over between
+        // threads per step. Other steps stay on this thread.
+        let shards = self.shard_count(self.spec.training.batch_size);
         match super::parallel::pool(self.threads) {
-            Some(pool) => pool.install(|| self.step_once()),
-            None => self.step_once(),
+            Some(pool) if shards > 1 => pool.install(|| self.step_once()),
+            _ => self.step_once(),
         }
+    }
+
+    /// Shards a batch of `rows` rows is cut into.
+    fn shard_count(&self, rows: usize) -> usize {
+        shard::shard_count(rows, self.model.param_count_total(), self.threads)
     }
 
     fn step_once(&mut self) -> Result<StepOutcome, TrainError> {
@@ -448,7 +454,7 @@ impl Session {
         let needs = self.strategy.needs_grads(epoch);
         let diagnose = self.diagnostics_every > 0
             && step % self.diagnostics_every == 1 % self.diagnostics_every;
-        let shards = shard::shard_count(rows.len(), self.threads);
+        let shards = self.shard_count(rows.len());
         let (passes, task_losses) = self.forward_passes(&rows, shards, step)?;
         let loss_values: Vec<f64> = task_losses
             .iter()

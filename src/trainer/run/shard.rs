@@ -23,11 +23,18 @@ use crate::rng;
 use crate::trainer::parallel;
 
 /// Rows of the smallest shard: below this a shard's fixed costs outweigh what it saves.
-const MIN_SHARD_ROWS: usize = 128;
+const MIN_SHARD_ROWS: usize = 32;
 
-/// How many shards a batch of `rows` rows is cut into (1: no sharding).
-pub(super) fn shard_count(rows: usize, threads: usize) -> usize {
-    (rows / MIN_SHARD_ROWS).clamp(1, threads.max(1))
+/// Least work in a shard, in rows × parameters (a proxy for its multiply-adds): below this
+/// a shard's fixed costs (a hand-over between threads, one more pass of small ops) outweigh
+/// what it saves.
+const MIN_SHARD_WORK: usize = 4_000_000;
+
+/// How many shards a batch of `rows` rows is cut into (1: no sharding), for a model of
+/// `params` parameters on `threads` threads.
+pub(super) fn shard_count(rows: usize, params: usize, threads: usize) -> usize {
+    let min_rows = MIN_SHARD_ROWS.max(MIN_SHARD_WORK.div_ceil(params.max(1)));
+    (rows / min_rows).clamp(1, threads.max(1))
 }
 
 /// The dropout stream of shard `s`, independent of the unsharded path's.
