@@ -550,30 +550,24 @@ impl Imtl {
 }
 
 /// IMTL-G weights α (K, summing to 1) for gradients g (K × d); see [`Imtl`] for the fallback.
-fn imtl_alpha(g: &[Vec<f64>]) -> Vec<f64> {
-    let k = g.len();
+fn imtl_alpha(gram: &[Vec<f64>]) -> Vec<f64> {
+    let k = gram.len();
     if k == 1 {
         return vec![1.0];
     }
-    let norms: Vec<f64> = g.iter().map(|r| norm(r)).collect();
+    // Every quantity below is a combination of the gradients' dot products, so it is read
+    // from the Gramian G instead of building K more gradient-sized vectors.
+    let norms: Vec<f64> = (0..k).map(|i| gram[i][i].max(0.0).sqrt()).collect();
     let max_norm = norms.iter().copied().fold(0.0, f64::max);
     if max_norm > 0.0 && norms.iter().all(|&n| n > 1e-12 * max_norm) {
-        let units: Vec<Vec<f64>> = g
-            .iter()
-            .zip(&norms)
-            .map(|(r, n)| r.iter().map(|v| v / n).collect())
-            .collect();
-        let diff = |rows: &[Vec<f64>], r: usize| -> Vec<f64> {
-            rows[0].iter().zip(&rows[r]).map(|(a, b)| a - b).collect()
-        };
-        let d_rows: Vec<Vec<f64>> = (1..k).map(|r| diff(g, r)).collect();
-        let u_rows: Vec<Vec<f64>> = (1..k).map(|r| diff(&units, r)).collect();
+        // D_r = g_1 − g_r and U_r = u_1 − u_r (u = g/‖g‖), r = 2..K;
         // α_{2..K} = b M⁻¹ with M = D Uᵀ and b = g_1 Uᵀ, i.e. Mᵀ αᵀ = bᵀ.
-        let m_t: Vec<Vec<f64>> = u_rows
-            .iter()
-            .map(|u| d_rows.iter().map(|dr| dot(dr, u)).collect())
+        // g_a · U_r = G[a][0]/‖g_1‖ − G[a][r]/‖g_r‖.
+        let dot_u = |a: usize, r: usize| gram[a][0] / norms[0] - gram[a][r] / norms[r];
+        let m_t: Vec<Vec<f64>> = (1..k)
+            .map(|r| (1..k).map(|c| dot_u(0, r) - dot_u(c, r)).collect())
             .collect();
-        let b: Vec<f64> = u_rows.iter().map(|u| dot(&g[0], u)).collect();
+        let b: Vec<f64> = (1..k).map(|r| dot_u(0, r)).collect();
         // Entries of M are at most ‖D_r‖·‖U_r‖ ≤ 4·max‖g‖; a pivot 1e-10 below that is singular.
         if let Some(x) = solve(m_t, b, 4e-10 * max_norm)
             && x.iter().all(|v| v.is_finite())
@@ -584,15 +578,14 @@ fn imtl_alpha(g: &[Vec<f64>]) -> Vec<f64> {
             return alpha;
         }
     }
-    imtl_pinv_alpha(g)
+    imtl_pinv_alpha(gram)
 }
 
 /// The fallback α ∝ G⁺ √diag(G), normalised to sum 1 (or 1/K); see [`Imtl`].
-fn imtl_pinv_alpha(g: &[Vec<f64>]) -> Vec<f64> {
-    let k = g.len();
+fn imtl_pinv_alpha(gram: &[Vec<f64>]) -> Vec<f64> {
+    let k = gram.len();
     let uniform = vec![1.0 / k as f64; k];
-    let gram = gramian(g);
-    let (lam, v) = sym_eigen(&gram);
+    let (lam, v) = sym_eigen(gram);
     let lam_max = lam.iter().copied().fold(0.0, f64::max);
     if lam_max <= 0.0 {
         return uniform;
@@ -631,14 +624,16 @@ impl Strategy for Imtl {
     ) -> Result<StepOutput, WeightingError> {
         let grads = checked_grads(input, self.k, "imtl")?;
         let scale: Vec<f64> = self.s.iter().map(|s| s.exp()).collect();
-        let scaled: Vec<Vec<f64>> = grads
+        // The Gramian of the scaled gradients cᵢ gᵢ: cᵢ cⱼ (gᵢ · gⱼ).
+        let gram: Vec<Vec<f64>> = gramian(grads)
             .iter()
             .zip(&scale)
-            .map(|(g, c)| g.iter().map(|v| v * c).collect())
+            .map(|(row, ci)| row.iter().zip(&scale).map(|(g, cj)| g * ci * cj).collect())
             .collect();
-        let alpha = imtl_alpha(&scaled);
-        let shared = weighted_sum(&scaled, &alpha);
+        let alpha = imtl_alpha(&gram);
         let effective: Vec<f64> = alpha.iter().zip(&scale).map(|(a, c)| a * c).collect();
+        // Σ αᵢ (cᵢ gᵢ).
+        let shared = weighted_sum(grads, &effective);
         let s_grad: Vec<f64> = scale
             .iter()
             .zip(input.losses)
