@@ -209,6 +209,10 @@ fn restarting_with_another_strategy_keeps_the_earlier_run_for_comparison() {
     let mut h = harness();
     h.get_by_label("▶ Train").click();
     step_until(&mut h, "an epoch", |app| app.history.evals.len() >= 4);
+    assert!(
+        h.query_by_label_contains("samples/s · 1 thread").is_some(),
+        "the status bar shows the speed and the training threads"
+    );
     h.state_mut().state.spec.weighting = mtl_studio::experiment::WeightingSpec::of("uw");
     h.run_steps(2);
     h.get_by_label("⟲ Restart").click();

@@ -360,3 +360,22 @@ impl Session {
         Ok((out, Some((norms, cosines))))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use candle_core::Device;
+
+    use super::*;
+
+    #[test]
+    fn row_sums_equal_candles_sum_over_rows() {
+        let values: Vec<f32> = (0..5 * 3).map(|i| (i as f32 * 0.37).sin()).collect();
+        let t = Tensor::from_vec(values, (5, 3), &Device::Cpu).expect("tensor");
+        let ours = row_sums(&t).expect("row sums");
+        let candle: Vec<f32> = t.sum(0).and_then(|s| s.to_vec1()).expect("sum");
+        assert_eq!(ours.len(), 3, "one sum per column");
+        for (a, b) in ours.iter().zip(&candle) {
+            assert!((a - f64::from(*b)).abs() < 1e-6, "{a} vs {b}");
+        }
+    }
+}
