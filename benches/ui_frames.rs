@@ -120,14 +120,37 @@ fn main() {
         r#"{{"case":"1e6 logged points","frames":200,"p50_ms":{p50:.2},"p95_ms":{p95:.2}}}"#
     ));
 
-    // A live run: the trainer thread feeds events while frames are drawn at 60 Hz.
+    // The app's small default model (trains on one thread), then the benchmark's reference
+    // model (sharded over the training threads, so the UI competes with it for the cores).
+    live_and_alone(&ctx, &mut app, &spec, "default model", &mut time, threads);
+    live_and_alone(
+        &ctx,
+        &mut app,
+        &mtl_studio::bench::reference_spec(100),
+        "reference model",
+        &mut time,
+        threads,
+    );
+}
+
+/// A live run of `spec`: the trainer thread feeds events while frames are drawn at 60 Hz;
+/// then the same training without a UI, for comparison.
+fn live_and_alone(
+    ctx: &egui::Context,
+    app: &mut MtlApp,
+    spec: &ExperimentSpec,
+    name: &str,
+    time: &mut f64,
+    threads: usize,
+) {
+    app.state.spec = spec.clone();
     app.start_run(RunOptions::default());
     let mut live = Vec::new();
     let started = Instant::now();
-    while started.elapsed() < Duration::from_secs(4) {
+    while started.elapsed() < Duration::from_secs(5) {
         let frame_start = Instant::now();
-        time += 1.0 / 60.0;
-        live.push(frame(&ctx, &mut app, time));
+        *time += 1.0 / 60.0;
+        live.push(frame(ctx, app, *time));
         if let Some(rest) = Duration::from_millis(16).checked_sub(frame_start.elapsed()) {
             std::thread::sleep(rest);
         }
@@ -137,22 +160,23 @@ fn main() {
         .last_step
         .as_ref()
         .map_or(0.0, |m| m.samples_per_sec);
+    app.stop_run();
+    std::thread::sleep(Duration::from_millis(300));
     let (p50, p95) = percentiles(live.clone());
     line(&format!(
-        r#"{{"case":"training run attached","frames":{},"p50_ms":{p50:.2},"p95_ms":{p95:.2},"trainer_samples_per_sec":{with_ui:.0}}}"#,
+        r#"{{"case":"training run attached","model":"{name}","frames":{},"p50_ms":{p50:.2},"p95_ms":{p95:.2},"trainer_samples_per_sec":{with_ui:.0}}}"#,
         live.len()
     ));
 
-    // The same training without a UI, for comparison.
-    let mut session = Session::new(&spec).expect("session");
+    let mut session = Session::new(spec).expect("session");
     session.set_diagnostics_every(mtl_studio::trainer::run::DIAGNOSTICS_EVERY);
     let started = Instant::now();
     let mut rows = 0;
-    while started.elapsed() < Duration::from_secs(2) {
+    while started.elapsed() < Duration::from_secs(3) {
         rows += session.train_step().expect("step").rows;
     }
     let alone = rows as f64 / started.elapsed().as_secs_f64();
     line(&format!(
-        r#"{{"case":"training alone","trainer_samples_per_sec":{alone:.0},"threads":{threads}}}"#
+        r#"{{"case":"training alone","model":"{name}","trainer_samples_per_sec":{alone:.0},"threads":{threads}}}"#
     ));
 }

@@ -167,6 +167,13 @@ impl MtlApp {
         self.trainer.as_ref().map_or(0, TrainerHandle::steps_done)
     }
 
+    /// Stops the current run after its step (the model can still be exported).
+    pub fn stop_run(&self) {
+        if let Some(t) = &self.trainer {
+            t.stop();
+        }
+    }
+
     /// Starts a new run of the current spec (stopping any running one).
     pub fn start_run(&mut self, options: RunOptions) {
         let problems = self.state.spec.validate();
@@ -983,9 +990,8 @@ impl MtlApp {
                 .add_enabled(active, egui::Button::new("⏹ Stop"))
                 .on_hover_text("Stop after the current step; the model can still be exported")
                 .clicked()
-                && let Some(t) = &self.trainer
             {
-                t.stop();
+                self.stop_run();
             }
             if matches!(self.history.phase, Phase::Run(RunState::Finished))
                 && ui
