@@ -89,10 +89,11 @@ fn fill_history(app: &mut MtlApp, spec: &ExperimentSpec) {
 }
 
 fn main() {
-    // As the app does: data-parallel training threads, single-threaded kernels.
+    // As the app does: data-parallel training threads (a core left to the window),
+    // single-threaded kernels.
     // SAFETY: the first statement of `main`: no other thread exists yet.
     #[expect(unsafe_code, reason = "see take_kernel_threads")]
-    let threads = unsafe { mtl_studio::trainer::parallel::take_kernel_threads() };
+    let threads = unsafe { mtl_studio::trainer::parallel::take_kernel_threads(true) };
     let spec = ExperimentSpec::default();
     let ctx = egui::Context::default();
     let mut app = MtlApp::new(

@@ -1052,8 +1052,9 @@ impl MtlApp {
                     group_digits(m.samples_per_sec)
                 ))
                 .on_hover_text(
-                    "Batches are cut into one shard per thread, trained side by side; \
-                     set RAYON_NUM_THREADS to choose the thread count",
+                    "Training threads: big enough batches are cut into one shard per \
+                     thread, trained side by side. The app leaves one core to its window; \
+                     set RAYON_NUM_THREADS to choose the count.",
                 );
                 ui.separator();
                 let secs = m.elapsed_secs as u64;

@@ -8,13 +8,14 @@ use mtl_studio::cli::{Cli, Command};
 use mtl_studio::experiment::ExperimentSpec;
 
 fn main() -> ExitCode {
-    // SAFETY: the first statement of `main`: no other thread exists yet.
+    let cli = Cli::parse();
+    let windowed = matches!(cli.command, None | Some(Command::Gui { .. }));
+    // SAFETY: parsing the arguments starts no thread, so none exists yet.
     #[expect(unsafe_code, reason = "see take_kernel_threads")]
     unsafe {
-        mtl_studio::trainer::parallel::take_kernel_threads();
+        mtl_studio::trainer::parallel::take_kernel_threads(windowed);
     }
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
-    let cli = Cli::parse();
     let result: anyhow::Result<()> = match cli.command {
         None => mtl_studio::app::run_native(None, None)
             .map_err(|e| anyhow::anyhow!("cannot open the window: {e}")),

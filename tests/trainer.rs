@@ -876,3 +876,34 @@ fn sharded_runs_are_reproducible_and_small_batches_stay_whole() {
         "a small model's batch stays whole: {shards:?}"
     );
 }
+
+#[test]
+fn evaluation_on_several_threads_matches_one_thread() {
+    let mut spec = common::small_spec(3000, 1);
+    widen(&mut spec);
+    let mut s = Session::new(&spec).expect("session");
+    s.set_diagnostics_every(0);
+    for _ in 0..5 {
+        s.train_step().expect("step");
+    }
+    for split in [Split::Train, Split::Val] {
+        let one = s.evaluate(split).expect("one thread");
+        s.set_threads(3);
+        let three = s.evaluate(split).expect("three threads");
+        s.set_threads(1);
+        for (a, b) in one.iter().zip(&three) {
+            assert!(
+                (a.loss - b.loss).abs() <= 1e-6 * a.loss.abs().max(1.0),
+                "{split:?} loss {} vs {}",
+                a.loss,
+                b.loss
+            );
+            for (x, y) in a.all.iter().zip(&b.all) {
+                assert!(
+                    (x - y).abs() <= 1e-6 * x.abs().max(1.0),
+                    "{split:?} metric {x} vs {y}"
+                );
+            }
+        }
+    }
+}

@@ -14,8 +14,12 @@ static THREADS: OnceLock<usize> = OnceLock::new();
 
 /// Makes candle's kernels single-threaded for the whole process and gives the cores to
 /// training's shards instead: sets `RAYON_NUM_THREADS` and `CANDLE_NUM_THREADS` to 1 and
-/// [`set_threads`] to what `RAYON_NUM_THREADS` said before (else the physical cores).
-/// Returns that thread count.
+/// [`set_threads`] to what `RAYON_NUM_THREADS` said before, else to the physical cores, less
+/// one with `leave_one_for_ui` (at least 1). Returns that thread count.
+///
+/// The desktop app leaves a core to its window: shards wait for each other at every step,
+/// so a window that takes a core for a frame would stall all of them. On two cores one
+/// training thread beside the window trains as fast as two that share their cores with it.
 ///
 /// # Safety
 ///
@@ -25,8 +29,17 @@ static THREADS: OnceLock<usize> = OnceLock::new();
     unsafe_code,
     reason = "set_var before any thread starts, as documented"
 )]
-pub unsafe fn take_kernel_threads() -> usize {
-    let threads = candle_core::utils::get_num_threads();
+pub unsafe fn take_kernel_threads(leave_one_for_ui: bool) -> usize {
+    let chosen = std::env::var("RAYON_NUM_THREADS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .is_some_and(|n| n > 0);
+    let cores = candle_core::utils::get_num_threads();
+    let threads = if leave_one_for_ui && !chosen {
+        cores.saturating_sub(1).max(1)
+    } else {
+        cores
+    };
     // SAFETY: the caller guarantees that no other thread exists.
     unsafe {
         std::env::set_var("RAYON_NUM_THREADS", "1");

@@ -587,17 +587,31 @@ impl Session {
 
     /// Raw model outputs for a split's standardised rows, `[rows, out_k]` per task.
     fn outputs(&self, split: &SplitData) -> Result<Vec<Vec<f32>>, TrainError> {
+        // Chunks of rows, side by side on the session's threads.
+        let chunk = EVAL_CHUNK.min(split.rows.div_ceil(self.threads).max(1));
+        let ranges: Vec<(usize, usize)> = (0..split.rows)
+            .step_by(chunk)
+            .map(|start| (start, (start + chunk).min(split.rows)))
+            .collect();
+        let (model, d) = (&self.model, split.features);
+        let pool = super::parallel::pool(self.threads);
+        let per_chunk = super::parallel::map(pool, ranges, |_, (start, end)| {
+            let x = Tensor::from_slice(
+                &split.x[start * d..end * d],
+                (end - start, d),
+                model.device(),
+            )?;
+            model
+                .forward(&x, Mode::Eval)?
+                .into_iter()
+                .map(|out| out.flatten_all()?.to_vec1::<f32>())
+                .collect::<candle_core::Result<Vec<_>>>()
+        });
         let mut outs = vec![Vec::new(); self.data.tasks.len()];
-        let device = self.model.device();
-        let mut start = 0;
-        while start < split.rows {
-            let end = (start + EVAL_CHUNK).min(split.rows);
-            let d = split.features;
-            let x = Tensor::from_slice(&split.x[start * d..end * d], (end - start, d), device)?;
-            for (k, out) in self.model.forward(&x, Mode::Eval)?.into_iter().enumerate() {
-                outs[k].extend(out.flatten_all()?.to_vec1::<f32>()?);
+        for chunk in per_chunk {
+            for (all, part) in outs.iter_mut().zip(chunk?) {
+                all.extend(part);
             }
-            start = end;
         }
         Ok(outs)
     }
