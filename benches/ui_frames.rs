@@ -146,21 +146,33 @@ fn live_and_alone(
 ) {
     app.state.spec = spec.clone();
     app.start_run(RunOptions::default());
+    // Rows trained and seconds spent stepping, from the run's own step events: fractional
+    // epochs × training rows, and the trainer's stepping time (evaluation excluded).
+    let progress = |app: &MtlApp| {
+        let rows = app.history.info.as_ref().map_or(0, |i| i.train_rows) as f64;
+        app.history
+            .last_step
+            .as_ref()
+            .map(|m| (m.epoch * rows, m.elapsed_secs))
+    };
     let mut live = Vec::new();
+    let mut first = None;
     let started = Instant::now();
-    while started.elapsed() < Duration::from_secs(5) {
+    while started.elapsed() < Duration::from_secs(6) {
         let frame_start = Instant::now();
         *time += 1.0 / 60.0;
         live.push(frame(ctx, app, *time));
+        if first.is_none() && started.elapsed() > Duration::from_secs(1) {
+            first = progress(app);
+        }
         if let Some(rest) = Duration::from_millis(16).checked_sub(frame_start.elapsed()) {
             std::thread::sleep(rest);
         }
     }
-    let with_ui = app
-        .history
-        .last_step
-        .as_ref()
-        .map_or(0.0, |m| m.samples_per_sec);
+    let with_ui = match (first, progress(app)) {
+        (Some((r0, t0)), Some((r1, t1))) if t1 > t0 => (r1 - r0) / (t1 - t0),
+        _ => 0.0,
+    };
     app.stop_run();
     std::thread::sleep(Duration::from_millis(300));
     let (p50, p95) = percentiles(live.clone());
@@ -173,7 +185,7 @@ fn live_and_alone(
     session.set_diagnostics_every(mtl_studio::trainer::run::DIAGNOSTICS_EVERY);
     let started = Instant::now();
     let mut rows = 0;
-    while started.elapsed() < Duration::from_secs(3) {
+    while started.elapsed() < Duration::from_secs(5) {
         rows += session.train_step().expect("step").rows;
     }
     let alone = rows as f64 / started.elapsed().as_secs_f64();
