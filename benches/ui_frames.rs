@@ -66,6 +66,7 @@ fn fill_history(app: &mut MtlApp, spec: &ExperimentSpec) {
             grad_cosines: Some(vec![1.0, 0.2, 0.2, 1.0]),
             arch: None,
             affinity: None,
+            shards: 1,
         })));
         if s % 150 == 0 {
             for split in [Split::Train, Split::Val] {

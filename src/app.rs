@@ -484,6 +484,7 @@ impl MtlApp {
         };
         let mut notes = export::report::ReportNotes {
             seconds: self.history.last_step.as_ref().map(|s| s.elapsed_secs),
+            threads: Some(info.threads),
             stopped: self.history.stopped.as_ref().map(|s| s.message.clone()),
             extra: Vec::new(),
         };
@@ -1043,7 +1044,7 @@ impl MtlApp {
                 ui.separator();
                 ui.label(format!("step {}", m.step));
                 ui.separator();
-                let threads = match info.threads {
+                let threads = match m.shards {
                     1 => "1 thread".to_owned(),
                     n => format!("{n} threads"),
                 };
@@ -1051,11 +1052,13 @@ impl MtlApp {
                     "{} samples/s · {threads}",
                     group_digits(m.samples_per_sec)
                 ))
-                .on_hover_text(
-                    "Training threads: big enough batches are cut into one shard per \
-                     thread, trained side by side. The app leaves one core to its window; \
-                     set RAYON_NUM_THREADS to choose the count.",
-                );
+                .on_hover_text(format!(
+                    "Threads the latest step trained on, of {} for training. A batch with \
+                     enough work is cut into one shard per thread, trained side by side; \
+                     small ones stay on one. The app leaves one core to its window; set \
+                     RAYON_NUM_THREADS to choose the count.",
+                    info.threads
+                ));
                 ui.separator();
                 let secs = m.elapsed_secs as u64;
                 ui.label(format!("elapsed {:02}:{:02}", secs / 60, secs % 60));

@@ -765,6 +765,7 @@ pub fn train_to_dir(
         .collect();
     let notes = export::report::ReportNotes {
         seconds: Some(seconds),
+        threads: Some(session.threads()),
         stopped: stopped.as_ref().map(|s| s.message.clone()),
         extra: failure
             .as_ref()

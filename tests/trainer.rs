@@ -907,3 +907,36 @@ fn evaluation_on_several_threads_matches_one_thread() {
         }
     }
 }
+
+#[test]
+fn a_convolutional_model_takes_the_same_step_in_shards() {
+    use mtl_studio::experiment::WeightingSpec;
+    // Classification (cross-entropy), regression and a per-pixel mask (BCE) on a conv trunk
+    // whose output is an image; with representation gradients too.
+    for (strategy, rep_grad) in [("ew", false), ("mgda", true)] {
+        let mut spec = ExperimentSpec::shapes_example();
+        if let DatasetSpec::Shapes(sh) = &mut spec.dataset {
+            sh.samples = 400;
+        }
+        spec.training.batch_size = 64;
+        spec.weighting = WeightingSpec::of(strategy);
+        spec.weighting.rep_grad = rep_grad;
+        assert!(spec.validate().is_empty(), "{:?}", spec.validate());
+        let (one, _, one_pred) = run_on_threads(&spec, 1, 2);
+        let (two, shards, two_pred) = run_on_threads(&spec, 2, 2);
+        assert!(shards.iter().all(|s| *s == 2), "sharded: {shards:?}");
+        for (a, b) in one.iter().flatten().zip(two.iter().flatten()) {
+            let (a, b) = (a.expect("label"), b.expect("label"));
+            assert!(
+                (a - b).abs() <= 1e-4 * a.abs().max(1.0),
+                "{strategy}: loss {a} one pass, {b} in shards"
+            );
+        }
+        for (a, b) in one_pred.iter().flatten().zip(two_pred.iter().flatten()) {
+            assert!(
+                (a - b).abs() <= 1e-3 * a.abs().max(1.0),
+                "{strategy}: prediction {a} one pass, {b} in shards"
+            );
+        }
+    }
+}

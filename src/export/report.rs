@@ -38,6 +38,8 @@ pub fn loss_curves(rows: &[MetricRow], tasks: &[String]) -> Vec<Curve> {
 pub struct ReportNotes {
     /// Seconds of training, if known.
     pub seconds: Option<f64>,
+    /// Training threads, if known (the same spec on as many threads gives the same curves).
+    pub threads: Option<usize>,
     /// Why training stopped early, if it did.
     pub stopped: Option<String>,
     /// Extra lines (e.g. the comparison with single-task models), Markdown.
@@ -108,6 +110,12 @@ fn markdown(spec: &ExperimentSpec, rows: &[MetricRow], notes: &ReportNotes, toml
     );
     if let Some(s) = notes.seconds {
         let _ = writeln!(md, "Trained in {s:.1} s.\n");
+    }
+    if let Some(t) = notes.threads {
+        let _ = writeln!(
+            md,
+            "Training threads: {t} (the same spec on {t} thread(s) reproduces these curves).\n"
+        );
     }
     if let Some(s) = &notes.stopped {
         let _ = writeln!(md, "{s}\n");
@@ -186,6 +194,7 @@ mod tests {
             .collect();
         let notes = ReportNotes {
             seconds: Some(2.5),
+            threads: Some(2),
             stopped: None,
             extra: vec!["Δp = +1.00 %".to_owned()],
         };
@@ -193,6 +202,10 @@ mod tests {
         assert_eq!(written.len(), 5);
         let md = std::fs::read_to_string(dir.path().join("report.md")).expect("md");
         assert!(md.contains("## Final metrics (val, epoch 3)"));
+        assert!(
+            md.contains("Training threads: 2"),
+            "the thread count is recorded"
+        );
         assert!(md.contains("| y2 | 0.2500 | r2 | 0.5000 |"));
         assert!(md.contains("Δp = +1.00 %"));
         assert!(md.contains("Trained in 2.5 s."));

@@ -201,6 +201,8 @@ pub struct Model {
     body: Body,
     heads: Vec<Head>,
     order: Vec<usize>,
+    /// Multiply-adds of one row's forward pass through the linear and convolution layers.
+    macs_per_row: usize,
     params: Vec<Param>,
     soft: Option<Soft>,
     relation: Option<Relation>,
@@ -234,6 +236,8 @@ struct Builder<'a> {
     params: Vec<Param>,
     init: ChaCha8Rng,
     device: &'a Device,
+    /// Multiply-adds per row of the layers built so far.
+    macs: usize,
 }
 
 impl Builder<'_> {
@@ -336,9 +340,23 @@ impl Builder<'_> {
                     )));
                 }
             };
-            shape = spec
+            let next = spec
                 .out_shape(shape)
                 .map_err(|e| ModelError::Mismatch(format!("{prefix}.{i}: {e}")))?;
+            self.macs += match (spec, shape, next) {
+                (LayerSpec::Linear { out }, _, _) => shape.size() * out,
+                (
+                    LayerSpec::Conv2d {
+                        out_channels,
+                        kernel,
+                        ..
+                    },
+                    Shape::Image(c, _, _),
+                    Shape::Image(_, oh, ow),
+                ) => out_channels * c * kernel * kernel * oh * ow,
+                _ => 0,
+            };
+            shape = next;
             layers.push(layer);
         }
         Ok(layers)
@@ -365,6 +383,7 @@ impl Model {
             params: Vec::new(),
             init: rng::stream(spec.seed, "init"),
             device,
+            macs: 0,
         };
         let shared = &spec.model.shared;
         let input = spec.model.input;
@@ -512,6 +531,7 @@ impl Model {
             body,
             heads,
             order: plan.order,
+            macs_per_row: b.macs,
             params: b.params,
             soft,
             relation,
@@ -534,9 +554,10 @@ impl Model {
         self.params.iter().any(|p| p.part == Part::Shared)
     }
 
-    /// Number of scalar parameters in the whole model.
-    pub fn param_count_total(&self) -> usize {
-        self.params.iter().map(|p| p.var.elem_count()).sum()
+    /// Multiply-adds of one row's forward pass through the linear and convolution layers
+    /// (a convolution's weights count once per output pixel).
+    pub fn macs_per_row(&self) -> usize {
+        self.macs_per_row
     }
 
     /// Number of scalar parameters in `part`.

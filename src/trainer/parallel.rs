@@ -14,8 +14,9 @@ static THREADS: OnceLock<usize> = OnceLock::new();
 
 /// Makes candle's kernels single-threaded for the whole process and gives the cores to
 /// training's shards instead: sets `RAYON_NUM_THREADS` and `CANDLE_NUM_THREADS` to 1 and
-/// [`set_threads`] to what `RAYON_NUM_THREADS` said before, else to the physical cores, less
-/// one with `leave_one_for_ui` (at least 1). Returns that thread count.
+/// [`set_threads`] to what `RAYON_NUM_THREADS` said before, else to the physical cores this
+/// process may use, less one with `leave_one_for_ui` (at least 1). Returns that thread
+/// count. A `CANDLE_NUM_THREADS` the user set is overridden too.
 ///
 /// The desktop app leaves a core to its window: shards wait for each other at every step,
 /// so a window that takes a core for a frame would stall all of them. On two cores one
@@ -34,7 +35,10 @@ pub unsafe fn take_kernel_threads(leave_one_for_ui: bool) -> usize {
         .ok()
         .and_then(|v| v.parse::<usize>().ok())
         .is_some_and(|n| n > 0);
-    let cores = candle_core::utils::get_num_threads();
+    // candle's count (the physical cores, or the performance cores), within what this
+    // process may use (CPU affinity, container limits).
+    let usable = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let cores = candle_core::utils::get_num_threads().min(usable).max(1);
     let threads = if leave_one_for_ui && !chosen {
         cores.saturating_sub(1).max(1)
     } else {

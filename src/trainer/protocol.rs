@@ -126,6 +126,8 @@ pub struct StepMetrics {
     /// the previous event, with how many measured each cell (a task without a label in the
     /// batch is not measured); when `training.affinity_every` is set.
     pub affinity: Option<(Vec<f64>, Vec<usize>)>,
+    /// Threads the latest step trained on (its shards; 1 when the batch was not cut).
+    pub shards: usize,
 }
 
 /// Which rows a metric was computed on.

@@ -259,7 +259,9 @@ impl Session {
     /// Lets each step use up to `threads` threads (at least 1): batches big enough are cut
     /// into that many shards trained side by side. The same spec and thread count give the
     /// same curve; another thread count sums the gradient in another order, so its curve
-    /// differs by rounding.
+    /// differs by rounding. Shards run with the process's kernel threading: programs call
+    /// [`super::parallel::take_kernel_threads`] first, so that each shard's kernels are
+    /// single-threaded instead of competing for the same cores.
     pub fn set_threads(&mut self, threads: usize) {
         self.threads = threads.max(1);
         let seed = self.spec.seed;
@@ -438,7 +440,7 @@ impl Session {
 
     /// Shards a batch of `rows` rows is cut into.
     fn shard_count(&self, rows: usize) -> usize {
-        shard::shard_count(rows, self.model.param_count_total(), self.threads)
+        shard::shard_count(rows, self.model.macs_per_row(), self.threads)
     }
 
     fn step_once(&mut self) -> Result<StepOutcome, TrainError> {

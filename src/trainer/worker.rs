@@ -201,6 +201,7 @@ struct Aggregate {
     total: f64,
     steps: usize,
     rows: usize,
+    shards: usize,
 }
 
 struct Worker {
@@ -473,6 +474,7 @@ impl Worker {
             }
             agg.steps += 1;
             agg.rows += outcome.rows;
+            agg.shards = outcome.shards;
 
             if let Some(n) = &mut steps_left {
                 *n -= 1;
@@ -593,6 +595,7 @@ impl Worker {
             grad_cosines: agg.grad_cosines.clone(),
             arch: agg.arch.clone(),
             affinity: agg.affinity.clone(),
+            shards: agg.shards.max(1),
         }));
         match self.events.try_send(event) {
             Ok(()) => {

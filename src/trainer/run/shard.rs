@@ -8,8 +8,8 @@
 //! the sums differs from one pass over the batch.
 //!
 //! Each shard has its own dropout stream and the shard count is the session's thread count
-//! (fewer when the batch is small), so a spec trains to the same curve for the same thread
-//! count. Steps that need per-task gradients, or gradient diagnostics, take the one-pass path.
+//! (fewer when the batch holds too little work), so a spec trains to the same curve for the
+//! same thread count. Steps with per-task gradients shard the same way (`grads.rs`).
 
 use candle_core::{Tensor, Var};
 use rand_chacha::ChaCha8Rng;
@@ -23,18 +23,24 @@ use crate::rng;
 use crate::trainer::parallel;
 
 /// Rows of the smallest shard: below this a shard's fixed costs outweigh what it saves.
-const MIN_SHARD_ROWS: usize = 32;
+const MIN_SHARD_ROWS: usize = 16;
 
-/// Least work in a shard, in rows × parameters (a proxy for its multiply-adds): below this
-/// a shard's fixed costs (a hand-over between threads, one more pass of small ops) outweigh
-/// what it saves.
+/// Least work in a shard, in multiply-adds of its forward pass: below this a shard's fixed
+/// costs (a hand-over between threads, one more pass of small ops) outweigh what it saves.
 const MIN_SHARD_WORK: usize = 4_000_000;
 
 /// How many shards a batch of `rows` rows is cut into (1: no sharding), for a model of
-/// `params` parameters on `threads` threads.
-pub(super) fn shard_count(rows: usize, params: usize, threads: usize) -> usize {
-    let min_rows = MIN_SHARD_ROWS.max(MIN_SHARD_WORK.div_ceil(params.max(1)));
+/// `macs_per_row` multiply-adds per row on `threads` threads.
+pub(super) fn shard_count(rows: usize, macs_per_row: usize, threads: usize) -> usize {
+    let min_rows = MIN_SHARD_ROWS.max(MIN_SHARD_WORK.div_ceil(macs_per_row.max(1)));
     (rows / min_rows).clamp(1, threads.max(1))
+}
+
+/// `rows` cut into `shards` runs of consecutive rows whose sizes differ by at most one
+/// (always at least one run, empty for an empty batch).
+fn cut(rows: &[usize], shards: usize) -> Vec<&[usize]> {
+    let (n, s) = (rows.len(), shards.clamp(1, rows.len().max(1)));
+    (0..s).map(|i| &rows[i * n / s..(i + 1) * n / s]).collect()
 }
 
 /// The dropout stream of shard `s`, independent of the unsharded path's.
@@ -78,7 +84,6 @@ impl Session {
                 }
             })
             .collect();
-        let chunk = rows.len().div_ceil(shards.max(1)).max(1);
         let rep_grad = self.spec.weighting.rep_grad;
         let (model, data) = (&self.model, &self.data);
         // One shard keeps the one-pass dropout stream, so one thread trains as it always did.
@@ -87,7 +92,7 @@ impl Session {
         } else {
             self.shard_rngs[..shards].iter_mut().collect()
         };
-        let jobs: Vec<_> = rngs.into_iter().zip(rows.chunks(chunk)).collect();
+        let jobs: Vec<_> = rngs.into_iter().zip(cut(rows, shards)).collect();
         let pool = parallel::pool(self.threads);
         let passes: Vec<ShardPass> = parallel::map(pool, jobs, |_, (rng, rows)| {
             forward_shard(model, data, rows, &denominators, rng, rep_grad)
@@ -129,6 +134,11 @@ impl Session {
         let pool = parallel::pool(self.threads);
         let params = self.model.params();
         let grads = summed_gradients(pool, passes, coefficients, penalty, params)?;
+        if grads.iter().all(Option::is_none) {
+            // No task has a label in this batch and there is no penalty: no update, and
+            // the optimizer's step count stays.
+            return Ok(());
+        }
         self.optimizer.begin_step();
         for (i, (param, g)) in params.iter().zip(&grads).enumerate() {
             if let Some(g) = g {
@@ -193,9 +203,17 @@ fn forward_shard(
     let mut mode = Mode::Train(rng);
     let body = model.forward_trunk(&x, &mut mode)?;
     // (Validation allows representation gradients only where every head reads one
-    // representation.)
+    // representation.) An image representation is flattened to one row per sample, as
+    // the heads read it anyway, so its gradient sums run over rows.
     let rep = match (&body, rep_grad) {
-        (Rep::One(t), true) => Some((Var::from_tensor(&t.detach())?, t.clone())),
+        (Rep::One(t), true) => {
+            let t = if t.rank() > 2 {
+                t.flatten_from(1)?
+            } else {
+                t.clone()
+            };
+            Some((Var::from_tensor(&t.detach())?, t))
+        }
         _ => None,
     };
     let outputs = match &rep {
@@ -228,4 +246,29 @@ fn shard_loss(
     let loss = task_loss(out, &target, loss)?;
     let value = loss.to_scalar::<f32>()?;
     Ok(Some((loss, value)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_are_cut_into_even_runs_of_rows() {
+        let rows: Vec<usize> = (0..97).collect();
+        let runs = cut(&rows, 3);
+        let sizes: Vec<usize> = runs.iter().map(|r| r.len()).collect();
+        assert_eq!(sizes, [32, 32, 33], "even sizes");
+        assert_eq!(runs.concat(), rows, "every row once, in order");
+        assert_eq!(cut(&rows[..2], 5).len(), 2, "never an empty shard");
+        assert_eq!(
+            cut(&[], 2),
+            [&[] as &[usize]],
+            "an empty batch: one empty run"
+        );
+        // The reference model (about 124k multiply-adds per row) shards from 66 rows.
+        assert_eq!(shard_count(64, 124_032, 2), 1);
+        assert_eq!(shard_count(66, 124_032, 2), 2);
+        assert_eq!(shard_count(256, 124_032, 1), 1, "one thread, one shard");
+        assert_eq!(shard_count(4096, 1_000, 8), 1, "too little work");
+    }
 }
