@@ -799,6 +799,29 @@ fn run_on_threads(spec: &ExperimentSpec, threads: usize, steps: usize) -> Thread
     )
 }
 
+/// The losses and predictions of a one-pass run and a sharded run agree within relative
+/// tolerances (losses, predictions).
+fn assert_close_runs(
+    what: &str,
+    (one, one_pred): (&[Vec<Option<f32>>], &[Vec<f32>]),
+    (two, two_pred): (&[Vec<Option<f32>>], &[Vec<f32>]),
+    (loss_tol, pred_tol): (f32, f32),
+) {
+    for (a, b) in one.iter().flatten().zip(two.iter().flatten()) {
+        let (a, b) = (a.expect("label"), b.expect("label"));
+        assert!(
+            (a - b).abs() <= loss_tol * a.abs().max(1.0),
+            "{what}: loss {a} one pass, {b} in shards"
+        );
+    }
+    for (a, b) in one_pred.iter().flatten().zip(two_pred.iter().flatten()) {
+        assert!(
+            (a - b).abs() <= pred_tol * a.abs().max(1.0),
+            "{what}: prediction {a} one pass, {b} in shards"
+        );
+    }
+}
+
 #[test]
 fn a_batch_cut_into_shards_takes_the_same_step_as_one_pass() {
     use mtl_studio::experiment::{LossNormalisation, Sampling, WeightingSpec};
@@ -832,19 +855,8 @@ fn a_batch_cut_into_shards_takes_the_same_step_as_one_pass() {
             two_shards.iter().all(|s| *s == 2),
             "two threads cut a 301-row batch in two: {two_shards:?}"
         );
-        for (a, b) in one.iter().flatten().zip(two.iter().flatten()) {
-            let (a, b) = (a.expect("label"), b.expect("label"));
-            assert!(
-                (a - b).abs() <= 1e-5 * a.abs().max(1.0),
-                "{norm:?}/{strategy}: loss {a} one pass, {b} in shards"
-            );
-        }
-        for (a, b) in one_pred.iter().flatten().zip(two_pred.iter().flatten()) {
-            assert!(
-                (a - b).abs() <= 1e-4 * a.abs().max(1.0),
-                "{norm:?}/{strategy}: prediction {a} one pass, {b} in shards"
-            );
-        }
+        let what = format!("{norm:?}/{strategy}");
+        assert_close_runs(&what, (&one, &one_pred), (&two, &two_pred), (1e-5, 1e-4));
     }
 }
 
@@ -925,18 +937,6 @@ fn a_convolutional_model_takes_the_same_step_in_shards() {
         let (one, _, one_pred) = run_on_threads(&spec, 1, 2);
         let (two, shards, two_pred) = run_on_threads(&spec, 2, 2);
         assert!(shards.iter().all(|s| *s == 2), "sharded: {shards:?}");
-        for (a, b) in one.iter().flatten().zip(two.iter().flatten()) {
-            let (a, b) = (a.expect("label"), b.expect("label"));
-            assert!(
-                (a - b).abs() <= 1e-4 * a.abs().max(1.0),
-                "{strategy}: loss {a} one pass, {b} in shards"
-            );
-        }
-        for (a, b) in one_pred.iter().flatten().zip(two_pred.iter().flatten()) {
-            assert!(
-                (a - b).abs() <= 1e-3 * a.abs().max(1.0),
-                "{strategy}: prediction {a} one pass, {b} in shards"
-            );
-        }
+        assert_close_runs(strategy, (&one, &one_pred), (&two, &two_pred), (1e-4, 1e-3));
     }
 }
