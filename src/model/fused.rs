@@ -26,6 +26,16 @@ pub fn bias_add(y: &Tensor, b: &Tensor) -> Result<Tensor> {
     }
 }
 
+/// The sum over the rows of `[n, m]` `t`: `[m]`, contiguously on the CPU (candle's `sum(0)`
+/// walks the rows with strides), else with `sum(0)`. No gradient.
+pub fn row_sum(t: &Tensor) -> Result<Tensor> {
+    if t.is_contiguous() && t.dtype() == DType::F32 && t.device().is_cpu() && t.rank() == 2 {
+        t.apply_op1_no_bwd(&RowSum)
+    } else {
+        t.sum(0)
+    }
+}
+
 /// `max(x, 0)` with a one-pass gradient (`grad` where the input is ≥ 0, else 0, the same
 /// convention as candle's).
 /// candle's own ReLU back-propagates through a zero tensor, a comparison, a cast and a
@@ -136,12 +146,7 @@ impl CustomOp2 for BiasAdd {
         _res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let db = if grad.is_contiguous() && grad.dtype() == DType::F32 && grad.device().is_cpu() {
-            grad.apply_op1_no_bwd(&RowSum)?
-        } else {
-            grad.sum(0)?
-        };
-        Ok((Some(grad.clone()), Some(db)))
+        Ok((Some(grad.clone()), Some(row_sum(grad)?)))
     }
 }
 

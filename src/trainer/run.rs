@@ -120,6 +120,8 @@ pub struct Session {
     task_cursor: Vec<usize>,
     /// Threads a step may use: a batch is cut into up to this many shards.
     threads: usize,
+    /// The pool of `threads` threads (`None` for one thread).
+    pool: Option<&'static rayon::ThreadPool>,
     /// One dropout stream per shard of a data-parallel step.
     shard_rngs: Vec<ChaCha8Rng>,
 }
@@ -182,6 +184,7 @@ impl Session {
             task_rows: Vec::new(),
             task_cursor: Vec::new(),
             threads: 1,
+            pool: None,
             shard_rngs: Vec::new(),
             weights: spec.weighting.initial_weights(&spec.tasks),
             spec: spec.clone(),
@@ -264,6 +267,7 @@ impl Session {
     /// single-threaded instead of competing for the same cores.
     pub fn set_threads(&mut self, threads: usize) {
         self.threads = threads.max(1);
+        self.pool = super::parallel::pool(self.threads);
         let seed = self.spec.seed;
         while self.shard_rngs.len() < self.threads {
             let s = self.shard_rngs.len();
@@ -432,7 +436,7 @@ impl Session {
         // A step cut into shards runs on the session's pool as a whole: one hand-over between
         // threads per step. Other steps stay on this thread.
         let shards = self.shard_count(self.spec.training.batch_size);
-        match super::parallel::pool(self.threads) {
+        match self.pool {
             Some(pool) if shards > 1 => pool.install(|| self.step_once()),
             _ => self.step_once(),
         }
@@ -596,8 +600,7 @@ impl Session {
             .map(|start| (start, (start + chunk).min(split.rows)))
             .collect();
         let (model, d) = (&self.model, split.features);
-        let pool = super::parallel::pool(self.threads);
-        let per_chunk = super::parallel::map(pool, ranges, |_, (start, end)| {
+        let per_chunk = super::parallel::map(self.pool, ranges, |_, (start, end)| {
             let x = Tensor::from_slice(
                 &split.x[start * d..end * d],
                 (end - start, d),

@@ -5,9 +5,9 @@
 
 use candle_core::Tensor;
 
-use super::shard::ShardPass;
+use super::shard::{ShardPass, add_into, flat_grad};
 use super::{Session, TrainError};
-use crate::model::{Param, Part};
+use crate::model::{Param, Part, fused};
 use crate::trainer::parallel;
 use crate::weighting::{self, StepInput, StepOutput, api};
 
@@ -41,17 +41,13 @@ struct Layout<'a> {
     masks_entries: bool,
 }
 
-/// The row sums of a contiguous `[n, m]` tensor, in f64: `[m]`.
+/// The sums over the rows of `[n, m]` `t`, in f64: `[m]`.
 fn row_sums(t: &Tensor) -> candle_core::Result<Vec<f64>> {
-    let width = t.dims().get(1).copied().unwrap_or(1).max(1);
-    let values: Vec<f32> = t.flatten_all()?.to_vec1()?;
-    let mut out = vec![0.0f64; width];
-    for row in values.chunks_exact(width) {
-        for (o, v) in out.iter_mut().zip(row) {
-            *o += f64::from(*v);
-        }
-    }
-    Ok(out)
+    Ok(fused::row_sum(t)?
+        .to_vec1::<f32>()?
+        .into_iter()
+        .map(f64::from)
+        .collect())
 }
 
 /// One backward pass per task on one shard.
@@ -105,13 +101,8 @@ fn task_gradients(
                 let mut flat = Vec::with_capacity(layout.shared_len);
                 for &i in layout.shared {
                     let var = &layout.params[i].var;
-                    match store.get(var.as_tensor()) {
-                        Some(g) => flat.extend(
-                            g.flatten_all()?
-                                .to_vec1::<f32>()?
-                                .into_iter()
-                                .map(f64::from),
-                        ),
+                    match flat_grad(&store, var)? {
+                        Some(g) => flat.extend(g.into_iter().map(f64::from)),
                         None => flat.extend(std::iter::repeat_n(0.0, var.elem_count())),
                     }
                 }
@@ -122,9 +113,9 @@ fn task_gradients(
         let mut own = Vec::new();
         for (i, p) in layout.params.iter().enumerate() {
             if p.part != Part::Shared
-                && let Some(g) = store.get(p.var.as_tensor())
+                && let Some(g) = flat_grad(&store, &p.var)?
             {
-                own.push((i, g.flatten_all()?.to_vec1::<f32>()?));
+                own.push((i, g));
             }
         }
         grads.own.push(own);
@@ -139,11 +130,6 @@ fn task_gradients(
         None => None,
     };
     Ok((grads, backward))
-}
-
-/// `acc += g`, element by element.
-fn add_into<T: Copy + std::ops::AddAssign>(acc: &mut [T], g: &[T]) {
-    acc.iter_mut().zip(g).for_each(|(a, b)| *a += *b);
 }
 
 /// Sums the shards' per-task gradients: per task the shared (or representation) gradient
@@ -217,12 +203,7 @@ fn trunk_gradients(
     layout
         .shared
         .iter()
-        .map(|&i| {
-            store
-                .get(layout.params[i].var.as_tensor())
-                .map(|g| g.flatten_all()?.to_vec1::<f32>())
-                .transpose()
-        })
+        .map(|&i| flat_grad(&store, &layout.params[i].var))
         .collect()
 }
 
@@ -260,7 +241,7 @@ impl Session {
             shared_len: shared.iter().map(|&i| params[i].var.elem_count()).sum(),
             masks_entries: rep_width.is_some() && self.strategy.name() == "graddrop",
         };
-        let pool = parallel::pool(self.threads);
+        let pool = self.pool;
         let mut per_shard = Vec::with_capacity(passes.len());
         let mut backward = Vec::new();
         for result in parallel::map(pool, passes, |_, pass| task_gradients(pass, &layout)) {
@@ -346,8 +327,8 @@ impl Session {
         if let Some(p) = penalty {
             let grads = p.backward()?;
             for (i, param) in params.iter().enumerate() {
-                if let Some(g) = grads.get(param.var.as_tensor()) {
-                    accumulate(i, &g.flatten_all()?.to_vec1::<f32>()?, 1.0);
+                if let Some(g) = flat_grad(&grads, &param.var)? {
+                    accumulate(i, &g, 1.0);
                 }
             }
         }

@@ -48,6 +48,22 @@ pub(super) fn shard_rng(seed: u64, s: usize) -> ChaCha8Rng {
     rng::stream(seed, &format!("dropout/shard {s}"))
 }
 
+/// `var`'s gradient in `store`, flattened (`None`: no loss reaches it).
+pub(super) fn flat_grad(
+    store: &candle_core::backprop::GradStore,
+    var: &Var,
+) -> candle_core::Result<Option<Vec<f32>>> {
+    store
+        .get(var.as_tensor())
+        .map(|g| g.flatten_all()?.to_vec1::<f32>())
+        .transpose()
+}
+
+/// `acc += g`, element by element.
+pub(super) fn add_into<T: Copy + std::ops::AddAssign>(acc: &mut [T], g: &[T]) {
+    acc.iter_mut().zip(g).for_each(|(a, b)| *a += *b);
+}
+
 /// One shard's task losses (`None` where the shard has no labelled row for the task).
 pub(super) type ShardLosses = Vec<Option<(Tensor, f32)>>;
 
@@ -93,8 +109,7 @@ impl Session {
             self.shard_rngs[..shards].iter_mut().collect()
         };
         let jobs: Vec<_> = rngs.into_iter().zip(cut(rows, shards)).collect();
-        let pool = parallel::pool(self.threads);
-        let passes: Vec<ShardPass> = parallel::map(pool, jobs, |_, (rng, rows)| {
+        let passes: Vec<ShardPass> = parallel::map(self.pool, jobs, |_, (rng, rows)| {
             forward_shard(model, data, rows, &denominators, rng, rep_grad)
         })
         .into_iter()
@@ -131,9 +146,8 @@ impl Session {
         coefficients: &[f64],
         penalty: Option<&Tensor>,
     ) -> Result<(), TrainError> {
-        let pool = parallel::pool(self.threads);
         let params = self.model.params();
-        let grads = summed_gradients(pool, passes, coefficients, penalty, params)?;
+        let grads = summed_gradients(self.pool, passes, coefficients, penalty, params)?;
         if grads.iter().all(Option::is_none) {
             // No task has a label in this batch and there is no penalty: no update, and
             // the optimizer's step count stays.
@@ -166,19 +180,14 @@ fn summed_gradients(
         let store = total.backward()?;
         params
             .iter()
-            .map(|p| {
-                store
-                    .get(p.var.as_tensor())
-                    .map(|g| g.flatten_all()?.to_vec1::<f32>())
-                    .transpose()
-            })
+            .map(|p| flat_grad(&store, &p.var))
             .collect::<candle_core::Result<Vec<_>>>()
     });
     let mut sums: Vec<Option<Vec<f32>>> = vec![None; params.len()];
     for shard in per_shard {
         for (sum, g) in sums.iter_mut().zip(shard?) {
             match (sum.as_mut(), g) {
-                (Some(acc), Some(g)) => acc.iter_mut().zip(&g).for_each(|(a, b)| *a += b),
+                (Some(acc), Some(g)) => add_into(acc, &g),
                 (None, g) => *sum = g,
                 (Some(_), None) => {}
             }
