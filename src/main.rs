@@ -38,7 +38,15 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            writeln!(std::io::stderr().lock(), "error: {e:#}").ok();
+            // Errors that already say their cause are not followed by it again.
+            let mut message = e.to_string();
+            for cause in e.chain().skip(1) {
+                let cause = cause.to_string();
+                if !message.contains(&cause) {
+                    message = format!("{message}: {cause}");
+                }
+            }
+            writeln!(std::io::stderr().lock(), "error: {message}").ok();
             ExitCode::FAILURE
         }
     }
