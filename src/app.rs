@@ -8,9 +8,11 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::data;
-use crate::experiment::{Architecture, DatasetSpec, ExperimentSpec, WeightingSpec};
+use crate::experiment::{DatasetSpec, ExperimentSpec};
 use crate::export;
-use crate::trainer::{Penalty, RunOptions, RunState, TrainerCommand, TrainerHandle, Waker};
+use crate::trainer::{
+    RunOptions, RunState, TrainerCommand, TrainerHandle, Waker, apply_live, live_edit,
+};
 use crate::ui::history::{Phase, RunHistory};
 use crate::ui::plots::{self, ViewPrefs};
 use crate::ui::settings::{self, DataSummary, Edits};
@@ -125,6 +127,8 @@ pub struct MtlApp {
     view_rect: Option<egui::Rect>,
     /// A message from a view being saved on the screenshot thread.
     saved_view: Arc<std::sync::Mutex<Option<(bool, String)>>>,
+    /// The spec the trainer runs, with the live edits sent to it so far.
+    live_spec: Option<ExperimentSpec>,
 }
 
 /// Earlier runs kept for comparison.
@@ -157,6 +161,7 @@ impl MtlApp {
             lessons: crate::ui::lessons::LessonsState::default(),
             view_rect: None,
             saved_view: Arc::default(),
+            live_spec: None,
         };
         app.refresh_summary();
         app
@@ -202,6 +207,7 @@ impl MtlApp {
         ) {
             Ok(handle) => {
                 self.trainer = Some(handle);
+                self.live_spec = Some(self.state.spec.clone());
                 let old =
                     std::mem::replace(&mut self.history, RunHistory::new(run_id, Phase::Starting));
                 if old.evals.len() > 1 {
@@ -294,59 +300,25 @@ impl MtlApp {
         self.summary = summarise(&self.state.spec, None);
     }
 
-    fn live_edits(&mut self, edits: Edits) {
-        if edits.weights {
-            let w = self
-                .state
-                .spec
-                .weighting
-                .initial_weights(&self.state.spec.tasks);
-            self.send(TrainerCommand::SetTaskWeights(w));
-        }
-        if edits.lr {
-            let lr = self.state.spec.optimizer.lr();
-            self.send(TrainerCommand::SetLearningRate(lr));
-        }
-        if edits.penalty {
-            let model = &self.state.spec.model;
-            let soft = match model.architecture {
-                Architecture::Soft { lambda, .. } => Some(lambda),
-                _ => None,
-            };
-            let relationship = model.relationship.as_ref().map(|r| r.lambda);
-            if let Some(lambda) = soft {
-                self.send(TrainerCommand::SetPenalty(Penalty::Soft, lambda));
-            }
-            if let Some(lambda) = relationship {
-                self.send(TrainerCommand::SetPenalty(Penalty::Relationship, lambda));
-            }
+    /// Sends the edited live settings (task weights, learning rate, penalties) to the
+    /// running trainer, as [`live_edit`] decides.
+    fn send_live_edits(&mut self) {
+        let Some(live) = &mut self.live_spec else {
+            return;
+        };
+        let edit = live_edit(live, &self.state.spec);
+        apply_live(live, &self.state.spec);
+        for command in edit.commands {
+            self.send(command);
         }
     }
 
     /// True when the edited spec differs from the running one in more than live settings.
     fn needs_restart(&self) -> bool {
-        let Some(info) = &self.history.info else {
-            return false;
-        };
-        // Task weights and the learning rate apply live, and equal and manual weighting turn
-        // into each other live; everything else (including another strategy) needs a restart.
-        let normalise = |s: &ExperimentSpec| {
-            let mut s = s.clone();
-            s.tasks.iter_mut().for_each(|t| t.weight = 1.0);
-            *s.optimizer.lr_mut() = 1.0;
-            // So do soft sharing's λ and relationship learning's λ₂.
-            if let Architecture::Soft { lambda, .. } = &mut s.model.architecture {
-                *lambda = 1.0;
-            }
-            if let Some(r) = &mut s.model.relationship {
-                r.lambda = 1.0;
-            }
-            if s.weighting.is_manual() || s.weighting.key() == "ew" {
-                s.weighting = WeightingSpec::default();
-            }
-            s
-        };
-        normalise(&info.spec) != normalise(&self.state.spec)
+        self.history
+            .info
+            .as_ref()
+            .is_some_and(|info| live_edit(&info.spec, &self.state.spec).restart)
     }
 
     fn dialog(&self) -> rfd::FileDialog {
@@ -1139,7 +1111,9 @@ impl MtlApp {
         if pick_csv {
             self.pick_csv(ui.ctx());
         }
-        self.live_edits(edits);
+        // The editors only edit the spec; what of it applies live is decided in one place.
+        let _ = edits;
+        self.send_live_edits();
     }
 
     /// The spec of the run shown (or the one being edited before any run).

@@ -3,15 +3,14 @@
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::experiment::{ExperimentSpec, TaskKind};
+use crate::export;
 pub use crate::export::report::loss_curves;
-use crate::export::{self, MetricRow};
-use crate::trainer::{Session, Split, TrainError};
+use crate::trainer::{RunEvent, Session};
 
 /// MTL Studio: multi-task learning you can watch. Without a subcommand, opens the app.
 #[derive(Debug, Parser)]
@@ -172,30 +171,8 @@ pub struct SweepArgs {
 }
 
 /// A CLI failure: one line for the user.
-#[derive(Debug, thiserror::Error)]
-pub enum CliError {
-    /// Training or loading failed.
-    #[error(transparent)]
-    Train(#[from] TrainError),
-    /// A file could not be written.
-    #[error(transparent)]
-    Export(#[from] export::ExportError),
-    /// Anything else.
-    #[error("{0}")]
-    Other(String),
-}
-
-impl From<crate::experiment::SpecError> for CliError {
-    fn from(e: crate::experiment::SpecError) -> Self {
-        Self::Train(e.into())
-    }
-}
-
-impl From<crate::data::DataError> for CliError {
-    fn from(e: crate::data::DataError) -> Self {
-        Self::Train(e.into())
-    }
-}
+pub use mtl_core::Error as CliError;
+pub use mtl_core::headless::{TrainReport, affinity_to_dir, create_out_dir};
 
 fn stdout_line(text: &str) -> Result<(), CliError> {
     match writeln!(std::io::stdout().lock(), "{text}") {
@@ -249,7 +226,7 @@ pub fn run(command: Command) -> Result<(), CliError> {
             if let Some(s) = seed {
                 spec.seed = s;
             }
-            let report = train_to_dir(&spec, &out, !quiet)?;
+            let report = train_with_bar(&spec, &out, !quiet)?;
             stdout_line(&report.summary())
         }
         Command::Predict {
@@ -270,7 +247,7 @@ pub fn run(command: Command) -> Result<(), CliError> {
             stdout_line(report.trim_end())
         }
         Command::Sweep(args) => {
-            let report = crate::sweep::run_cli(args)?;
+            let report = sweep(args)?;
             stdout_line(report.trim_end())
         }
         Command::Aggregate {
@@ -312,7 +289,7 @@ fn bench(
     } else if child {
         vec![crate::bench::measure_here(epochs)?]
     } else {
-        crate::bench::measure_threads(threads, epochs)?
+        measure_threads(threads, epochs)?
     };
     lines.iter().try_for_each(|l| stdout_line(l))
 }
@@ -386,136 +363,6 @@ fn inspect_idx(file: &Path) -> Result<(), CliError> {
     Ok(())
 }
 
-/// Trains `spec` for `steps` steps, measuring the affinity every `every` steps before the
-/// step; writes `affinity.csv` (`from,to,tag,cosine`, the means), `affinity.png`, `affinity.svg` and
-/// `groups.txt`, and returns the text report.
-pub fn affinity_to_dir(
-    spec: &ExperimentSpec,
-    out: &Path,
-    steps: usize,
-    every: usize,
-    lookahead: f64,
-) -> Result<String, CliError> {
-    if !(lookahead.is_finite() && lookahead > 0.0) {
-        return Err(CliError::Other(format!(
-            "--lookahead {lookahead} must be > 0"
-        )));
-    }
-    create_out_dir(out)?;
-    let mut session = Session::new(spec)?;
-    let names: Vec<String> = session
-        .data()
-        .tasks
-        .iter()
-        .map(|t| t.name.clone())
-        .collect();
-    let k = names.len();
-    let (mut tag, mut cos) = (vec![0.0; k * k], vec![0.0; k * k]);
-    let (mut tag_n, mut cos_n) = (vec![0usize; k * k], vec![0usize; k * k]);
-    for step in 0..steps {
-        if step % every.max(1) == 0 {
-            let (t, c) = session.measure_affinity(lookahead)?;
-            for i in 0..k * k {
-                if t[i].is_finite() {
-                    tag[i] += t[i];
-                    tag_n[i] += 1;
-                }
-                if c[i].is_finite() {
-                    cos[i] += c[i];
-                    cos_n[i] += 1;
-                }
-            }
-        }
-        session.train_step()?;
-    }
-    let mean = |s: &[f64], n: &[usize]| -> Vec<f64> {
-        s.iter()
-            .zip(n)
-            .map(|(v, c)| if *c > 0 { v / *c as f64 } else { f64::NAN })
-            .collect()
-    };
-    let (tag, cos) = (mean(&tag, &tag_n), mean(&cos, &cos_n));
-    write_affinity_csv(&out.join("affinity.csv"), &names, &tag, &cos)?;
-    for file in ["affinity.png", "affinity.svg"] {
-        export::plot::affinity_chart(
-            &out.join(file),
-            &names,
-            &[
-                ("Lookahead affinity (TAG): a step on row helps column", &tag),
-                ("Gradient cosine", &cos),
-            ],
-        )?;
-    }
-    let mut report = format!(
-        "task affinity after {steps} steps of '{}' (TAG lookahead {lookahead}, measured every {every} steps)\n",
-        spec.name
-    );
-    let width = names.iter().map(String::len).max().unwrap_or(4).max(8);
-    report.push_str(&format!("{:width$}", "from\\to"));
-    for n in &names {
-        report.push_str(&format!(" {n:>width$}"));
-    }
-    report.push('\n');
-    for (i, n) in names.iter().enumerate() {
-        report.push_str(&format!("{n:width$}"));
-        for j in 0..k {
-            report.push_str(&format!(" {:>width$.3}", tag[i * k + j]));
-        }
-        report.push('\n');
-    }
-    for groups in 2..=3.min(k) {
-        if let Some(g) = crate::metrics::affinity::best_partition(&tag, k, groups) {
-            let text: Vec<String> = g
-                .groups
-                .iter()
-                .map(|grp| {
-                    let members: Vec<&str> = grp.iter().map(|&t| names[t].as_str()).collect();
-                    format!("{{{}}}", members.join(", "))
-                })
-                .collect();
-            report.push_str(&format!(
-                "best split into {groups} groups: {} (summed affinity {:.3})\n",
-                text.join(" "),
-                g.score
-            ));
-        }
-    }
-    export::write_atomic(&out.join("groups.txt"), report.as_bytes())?;
-    Ok(report)
-}
-
-/// `from,to,tag,cosine`, one row per ordered pair of tasks.
-fn write_affinity_csv(
-    path: &Path,
-    names: &[String],
-    tag: &[f64],
-    cos: &[f64],
-) -> Result<(), CliError> {
-    let k = names.len();
-    let mut rows = vec![["from", "to", "tag", "cosine"].map(str::to_owned).to_vec()];
-    for i in 0..k {
-        for j in 0..k {
-            rows.push(vec![
-                names[i].clone(),
-                names[j].clone(),
-                tag[i * k + j].to_string(),
-                cos[i * k + j].to_string(),
-            ]);
-        }
-    }
-    Ok(export::write_csv(path, &rows)?)
-}
-
-/// Creates the output folder (and its parents) or says why it cannot.
-pub fn create_out_dir(out: &Path) -> Result<(), CliError> {
-    std::fs::create_dir_all(out).map_err(|e| {
-        CliError::Other(format!(
-            "cannot create the output folder: {e}: {}",
-            out.display()
-        ))
-    })
-}
-
 /// An IDX images file with its labels found by name.
 fn idx_spec(file: &Path) -> crate::experiment::IdxSpec {
     crate::experiment::IdxSpec {
@@ -559,356 +406,6 @@ fn print_strategies() -> Result<(), CliError> {
         ))?;
     }
     Ok(())
-}
-
-/// What a headless training run produced.
-#[derive(Clone, Debug)]
-pub struct TrainReport {
-    /// Task names.
-    pub tasks: Vec<String>,
-    /// Every evaluation row written to `metrics.csv`.
-    pub rows: Vec<MetricRow>,
-    /// Output folder.
-    pub out: PathBuf,
-    /// Seconds of training.
-    pub seconds: f64,
-    /// When a stop rule ended the run early.
-    pub stopped: Option<crate::trainer::Stopped>,
-}
-
-impl TrainReport {
-    /// A short text summary of the final validation (or training) metrics.
-    pub fn summary(&self) -> String {
-        let last_epoch = self.rows.iter().map(|r| r.epoch).max().unwrap_or(0);
-        // After early stopping with restored weights, the best epoch's figures are the model's.
-        let shown = match &self.stopped {
-            Some(s) if s.restored => s.best_epoch,
-            _ => last_epoch,
-        };
-        let has_val = self.rows.iter().any(|r| r.split == "val");
-        let split = if has_val { "val" } else { "train" };
-        let last: Vec<&MetricRow> = self
-            .rows
-            .iter()
-            .filter(|r| {
-                r.epoch == shown
-                    && r.split == split
-                    && r.loss.is_finite()
-                    && r.metric != "best_epoch"
-            })
-            .collect();
-        let mut parts: Vec<String> = Vec::new();
-        for (i, r) in last.iter().enumerate() {
-            let value = if !r.value.is_finite() {
-                "n/a".to_owned()
-            } else if r.value != 0.0 && r.value.abs() < 0.01 {
-                format!("{:.3e}", r.value)
-            } else {
-                format!("{:.3}", r.value)
-            };
-            if i == 0 || last[i - 1].task != r.task {
-                parts.push(format!(
-                    "{}: loss {:.4}, {} {value}",
-                    r.task, r.loss, r.metric
-                ));
-            } else if let Some(p) = parts.last_mut() {
-                p.push_str(&format!(", {} {value}", r.metric));
-            }
-        }
-        let stop = self
-            .stopped
-            .as_ref()
-            .map_or_else(String::new, |s| format!("{} ", s.message));
-        format!(
-            "trained {last_epoch} epochs in {:.1}s; {stop}{split} (epoch {shown}): {}; wrote {}",
-            self.seconds,
-            parts.join("; "),
-            self.out.display()
-        )
-    }
-}
-
-/// Epoch-0 rows on how each task's labels fall into the splits: `labelled` (rows with the
-/// label), `label_share` (their share of the split, so of an average batch) and, for
-/// classification, `class_count` per class (`task` = `<task>|<class>`).
-fn balance_rows(session: &Session) -> Vec<MetricRow> {
-    let mut rows = Vec::new();
-    for b in session.data().balance() {
-        for (split, s) in [("train", &b.train), ("val", &b.val)] {
-            if s.rows == 0 {
-                continue;
-            }
-            let row = |task: String, metric: &'static str, value: f64| MetricRow {
-                epoch: 0,
-                step: 0,
-                split,
-                task,
-                loss: f64::NAN,
-                metric,
-                value,
-            };
-            rows.push(row(b.task.clone(), "labelled", s.labelled as f64));
-            rows.push(row(b.task.clone(), "label_share", s.share()));
-            for (name, n) in b.class_names.iter().zip(&s.classes) {
-                rows.push(row(format!("{}|{name}", b.task), "class_count", *n as f64));
-            }
-        }
-    }
-    rows
-}
-
-/// Evaluates both splits into `rows`; returns the per-task losses the stop rules watch
-/// (validation, or training without validation rows).
-fn eval_rows(session: &Session, rows: &mut Vec<MetricRow>) -> Result<Vec<f64>, TrainError> {
-    let mut monitored = Vec::new();
-    for split in [Split::Train, Split::Val] {
-        if split == Split::Val && session.data().val.rows == 0 {
-            continue;
-        }
-        let evals = session.evaluate(split)?;
-        monitored = evals.iter().map(|e| e.loss).collect();
-        for (eval, task) in evals.iter().zip(&session.data().tasks) {
-            rows.extend(export::task_eval_rows(
-                session.epochs_done(),
-                session.step_count(),
-                split.name(),
-                &task.name,
-                task.kind,
-                eval,
-            ));
-        }
-    }
-    Ok(monitored)
-}
-
-/// Trains `spec` and writes `model.safetensors`, `spec.json` and the run's report
-/// (`report.md`, `metrics.csv`, `loss.png`, `loss.svg`, `spec.toml`; see [`export::report`]) into
-/// `out`. A diverging loss is an error (the files of the epochs before it are still written).
-pub fn train_to_dir(
-    spec: &ExperimentSpec,
-    out: &Path,
-    progress: bool,
-) -> Result<TrainReport, CliError> {
-    create_out_dir(out)?;
-    let mut session = Session::new(spec)?;
-    let total = session.steps_per_epoch() * spec.training.epochs as u64;
-    let bar = if progress {
-        ProgressBar::new(total)
-    } else {
-        ProgressBar::hidden()
-    };
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} steps ({per_sec}, eta {eta}) {msg}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    let mut rows = balance_rows(&session);
-    eval_rows(&session, &mut rows)?;
-    let started = Instant::now();
-    let mut failure = None;
-    let mut dynamics = EpochDynamics::new(session.data().tasks.len());
-    let mut stopped = None;
-    while session.epochs_done() < spec.training.epochs {
-        match session.train_step() {
-            Ok(outcome) => {
-                bar.inc(1);
-                dynamics.add(&outcome);
-                if outcome.epoch_finished {
-                    let monitored = eval_rows(&session, &mut rows)?;
-                    let msg: Vec<String> = session
-                        .data()
-                        .tasks
-                        .iter()
-                        .zip(&monitored)
-                        .map(|(t, l)| format!("{} {l:.4}", t.name))
-                        .collect();
-                    bar.set_message(format!(
-                        "epoch {} {}: {}",
-                        session.epochs_done(),
-                        rows.last().map_or("", |r| r.split),
-                        msg.join(", ")
-                    ));
-                    dynamics.flush(&session, &mut rows);
-                    if let Some(s) = session.check_stop(&monitored)? {
-                        rows.push(MetricRow {
-                            epoch: s.epoch,
-                            step: session.step_count(),
-                            split: if session.data().val.rows > 0 {
-                                "val"
-                            } else {
-                                "train"
-                            },
-                            task: spec.training.stop.monitor.clone(),
-                            loss: s.best_loss,
-                            metric: "best_epoch",
-                            value: s.best_epoch as f64,
-                        });
-                        stopped = Some(s);
-                        break;
-                    }
-                }
-            }
-            Err(e) => {
-                failure = Some(e);
-                break;
-            }
-        }
-    }
-    bar.finish_and_clear();
-    let seconds = started.elapsed().as_secs_f64();
-    let tasks: Vec<String> = session
-        .data()
-        .tasks
-        .iter()
-        .map(|t| t.name.clone())
-        .collect();
-    let notes = export::report::ReportNotes {
-        seconds: Some(seconds),
-        threads: Some(session.threads()),
-        stopped: stopped.as_ref().map(|s| s.message.clone()),
-        extra: failure
-            .as_ref()
-            .map(|e| vec![format!("**Training failed:** {e}")])
-            .unwrap_or_default(),
-    };
-    export::report::write_report(out, spec, &rows, &notes)?;
-    if let Some(e) = failure {
-        return Err(e.into());
-    }
-    session.save(&out.join("model.safetensors"))?;
-    Ok(TrainReport {
-        tasks,
-        rows,
-        out: out.to_owned(),
-        seconds,
-        stopped,
-    })
-}
-
-/// Per-epoch means of the task weights and gradient cosines, for `metrics.csv`.
-struct EpochDynamics {
-    weights: Vec<f64>,
-    sampled: Vec<usize>,
-    steps: usize,
-    cosines: Vec<f64>,
-    measured: usize,
-    arch: Option<crate::model::ArchState>,
-}
-
-impl EpochDynamics {
-    fn new(k: usize) -> Self {
-        Self {
-            weights: vec![0.0; k],
-            sampled: vec![0; k],
-            steps: 0,
-            cosines: vec![0.0; k * k],
-            measured: 0,
-            arch: None,
-        }
-    }
-
-    fn add(&mut self, outcome: &crate::trainer::StepOutcome) {
-        for (sum, w) in self.weights.iter_mut().zip(&outcome.task_weights) {
-            *sum += f64::from(*w);
-        }
-        self.steps += 1;
-        if let Some(c) = outcome.sampled_task.and_then(|k| self.sampled.get_mut(k)) {
-            *c += 1;
-        }
-        if let Some(c) = &outcome.grad_cosines {
-            for (sum, v) in self.cosines.iter_mut().zip(c) {
-                *sum += v;
-            }
-            self.measured += 1;
-        }
-        if outcome.arch.is_some() {
-            self.arch.clone_from(&outcome.arch);
-        }
-    }
-
-    /// Rows `epoch,step,train,<task>,,weight,<mean>` and `…,<a>|<b>,,grad_cosine,<mean>`;
-    /// and, as last measured, `<a>|<b>` rows `tower_distance` and `omega` (a ≤ b),
-    /// `unit<u>:<a>|<b>` rows `stitch` (α of row a, column b), `<gate>|expert<e>` rows `gate`.
-    fn flush(&mut self, session: &Session, rows: &mut Vec<MetricRow>) {
-        let tasks = &session.data().tasks;
-        let row = |task: String, metric: &'static str, value: f64| MetricRow {
-            epoch: session.epochs_done(),
-            step: session.step_count(),
-            split: "train",
-            task,
-            loss: f64::NAN,
-            metric,
-            value,
-        };
-        for (t, sum) in tasks.iter().zip(&self.weights) {
-            rows.push(row(
-                t.name.clone(),
-                "weight",
-                sum / self.steps.max(1) as f64,
-            ));
-        }
-        if !session.spec().training.sampling.is_joint() {
-            for (t, n) in tasks.iter().zip(&self.sampled) {
-                rows.push(row(
-                    t.name.clone(),
-                    "sampled_share",
-                    *n as f64 / self.steps.max(1) as f64,
-                ));
-            }
-        }
-        if self.measured > 0 {
-            let k = tasks.len();
-            for a in 0..k {
-                for b in a + 1..k {
-                    let name = format!("{}|{}", tasks[a].name, tasks[b].name);
-                    rows.push(row(
-                        name,
-                        "grad_cosine",
-                        self.cosines[a * k + b] / self.measured as f64,
-                    ));
-                }
-            }
-        }
-        if let Some(arch) = &self.arch {
-            let k = tasks.len();
-            let pair = |a: usize, b: usize| format!("{}|{}", tasks[a].name, tasks[b].name);
-            for (metric, matrix, diagonal) in [
-                ("tower_distance", arch.tower_distances.as_ref(), false),
-                ("omega", arch.omega.as_ref(), true),
-            ] {
-                let Some(m) = matrix else { continue };
-                for a in 0..k {
-                    for b in a + usize::from(!diagonal)..k {
-                        rows.push(row(pair(a, b), metric, m[a * k + b]));
-                    }
-                }
-            }
-            for (u, alpha) in arch.stitch.iter().enumerate() {
-                for a in 0..k {
-                    for b in 0..k {
-                        rows.push(row(
-                            format!("unit{u}:{}", pair(a, b)),
-                            "stitch",
-                            alpha[a * k + b],
-                        ));
-                    }
-                }
-            }
-            let one_gate = arch.gates.len() == 1;
-            for (g, weights) in arch.gates.iter().enumerate() {
-                let gate = if one_gate {
-                    "all".to_owned()
-                } else {
-                    tasks[g].name.clone()
-                };
-                for (e, w) in weights.iter().enumerate() {
-                    rows.push(row(format!("{gate}|expert{e}"), "gate", *w));
-                }
-            }
-        }
-        *self = Self::new(tasks.len());
-    }
 }
 
 fn predict(model: &Path, input: &Path, output: Option<&Path>) -> Result<(), CliError> {
@@ -997,4 +494,120 @@ fn predict(model: &Path, input: &Path, output: Option<&Path>) -> Result<(), CliE
             .write_all(&bytes)
             .map_err(|e| CliError::Other(format!("cannot write to standard output: {e}"))),
     }
+}
+
+/// A progress bar (hidden unless `shown`) with this template.
+fn bar(shown: bool, template: &str) -> ProgressBar {
+    let bar = if shown {
+        ProgressBar::new(0)
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(
+        ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar
+}
+
+/// `mtl-studio train`: [`crate::headless::train_to_dir`] with a progress bar.
+pub fn train_with_bar(
+    spec: &ExperimentSpec,
+    out: &Path,
+    shown: bool,
+) -> Result<TrainReport, CliError> {
+    let bar = bar(
+        shown,
+        "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} steps ({per_sec}, eta {eta}) {msg}",
+    );
+    let mut progress = |session: &Session, event: &RunEvent<'_>| match event {
+        RunEvent::Started => {
+            bar.set_length(session.steps_per_epoch() * session.spec().training.epochs as u64);
+        }
+        RunEvent::Stepped { .. } => bar.inc(1),
+        RunEvent::EpochEnd { monitored } => {
+            let split = if session.data().val.rows > 0 {
+                "val"
+            } else {
+                "train"
+            };
+            let losses: Vec<String> = session
+                .data()
+                .tasks
+                .iter()
+                .zip(monitored.iter())
+                .map(|(t, l)| format!("{} {l:.4}", t.name))
+                .collect();
+            bar.set_message(format!(
+                "epoch {} {split}: {}",
+                session.epochs_done(),
+                losses.join(", ")
+            ));
+        }
+        _ => {}
+    };
+    let report = crate::headless::train_to_dir(spec, out, &mut progress);
+    bar.finish_and_clear();
+    report
+}
+
+/// `mtl-studio sweep`: loads the spec, applies the overrides, runs the sweep.
+fn sweep(args: SweepArgs) -> Result<String, CliError> {
+    let mut spec = ExperimentSpec::load(&args.spec)?;
+    if let Some(e) = args.epochs {
+        spec.training.epochs = e;
+    }
+    let seeds = if args.seeds.is_empty() {
+        vec![spec.seed]
+    } else {
+        args.seeds
+    };
+    let options = crate::sweep::SweepOptions {
+        grid: args.grid,
+        strategies: args.strategies,
+        seeds,
+        baselines: args.baselines,
+        threads: args.threads.unwrap_or_else(crate::sweep::default_threads),
+    };
+    let bar = bar(
+        !args.quiet,
+        "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} runs (eta {eta}) {msg}",
+    );
+    crate::sweep::sweep_to_dir(&spec, &options, &args.out, &|p| match p {
+        crate::sweep::SweepProgress::Start { runs } => bar.set_length(runs as u64),
+        crate::sweep::SweepProgress::Done { label, result } => {
+            bar.inc(1);
+            match &result.error {
+                Some(e) => bar.println(format!("{label}: failed: {e}")),
+                None => bar.set_message(format!("{label} done")),
+            }
+        }
+        crate::sweep::SweepProgress::Finish => bar.finish_and_clear(),
+    })
+}
+
+/// Runs [`crate::bench::measure_here`] once per thread count, each in a child process.
+fn measure_threads(threads: &[usize], epochs: usize) -> Result<Vec<String>, CliError> {
+    let exe = std::env::current_exe()
+        .map_err(|e| CliError::Other(format!("cannot find this program: {e}")))?;
+    let mut lines = Vec::new();
+    for &t in threads {
+        if t == 0 {
+            return Err(CliError::Other(
+                "--threads: 0 is not a thread count".to_owned(),
+            ));
+        }
+        let out = std::process::Command::new(&exe)
+            .args(["bench", "--child", "--epochs", &epochs.to_string()])
+            .env("RAYON_NUM_THREADS", t.to_string())
+            .output()
+            .map_err(|e| CliError::Other(format!("cannot start the benchmark: {e}")))?;
+        if !out.status.success() {
+            return Err(CliError::Other(format!(
+                "the benchmark with {t} thread(s) failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        lines.push(String::from_utf8_lossy(&out.stdout).trim().to_owned());
+    }
+    Ok(lines)
 }

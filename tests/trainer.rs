@@ -940,3 +940,60 @@ fn a_convolutional_model_takes_the_same_step_in_shards() {
         assert_close_runs(strategy, (&one, &one_pred), (&two, &two_pred), (1e-4, 1e-3));
     }
 }
+
+#[test]
+fn sweeps_honour_the_stop_rules() {
+    let mut spec = common::small_spec(1200, 30);
+    // A target every run reaches in its first epochs.
+    spec.training.stop.target_loss = Some(10.0);
+    let result = mtl_studio::sweep::train_once(&spec, &std::sync::atomic::AtomicBool::new(false));
+    assert!(result.error.is_none(), "{:?}", result.error);
+    assert_eq!(
+        result.curves.len(),
+        2,
+        "the start and the first epoch, where the target loss is reached: {:?}",
+        result.curves
+    );
+    spec.training.stop.target_loss = None;
+    spec.training.epochs = 3;
+    let result = mtl_studio::sweep::train_once(&spec, &std::sync::atomic::AtomicBool::new(false));
+    assert_eq!(result.curves.len(), 4, "without a rule, every epoch");
+}
+
+#[test]
+fn the_run_loop_gives_the_same_rows_to_every_observer_and_ends_on_plan() {
+    use mtl_studio::trainer::{Driver, End, Recorder, RunEvent, RunPlan};
+    let spec = common::small_spec(800, 2);
+    let mut driver = Driver::new(Session::new(&spec).expect("session"), RunPlan::of(&spec));
+    let mut recorder = Recorder::default();
+    let mut epochs_seen = Vec::new();
+    let mut steps = 0u64;
+    let mut follow = |s: &Session, e: &RunEvent<'_>| match e {
+        RunEvent::EpochEnd { monitored } => {
+            assert_eq!(monitored.len(), 2, "one loss per task");
+            epochs_seen.push(s.epochs_done());
+        }
+        RunEvent::Stepped { .. } => steps += 1,
+        _ => {}
+    };
+    let end = driver
+        .run(
+            &mut (&mut recorder, &mut follow),
+            &std::sync::atomic::AtomicBool::new(false),
+        )
+        .expect("run");
+    assert_eq!(end, End::Planned, "ends when the planned epochs are done");
+    assert_eq!(epochs_seen, vec![1, 2], "an epoch end per epoch");
+    assert_eq!(steps, driver.session().steps_per_epoch() * 2, "every step");
+    let evals: Vec<usize> = recorder
+        .rows
+        .iter()
+        .filter(|r| r.metric == "r2" && r.split == "val" && r.task == "y1")
+        .map(|r| r.epoch)
+        .collect();
+    assert_eq!(
+        evals,
+        vec![0, 1, 2],
+        "an evaluation row at the start and per epoch"
+    );
+}

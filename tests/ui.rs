@@ -526,11 +526,32 @@ fn the_dataset_tab_shows_labels_scatter_and_table() {
         !texts_containing(&h, "colour by").is_empty(),
         "the scatter offers axes and a colouring label"
     );
+    // Numbers with four decimals, as the table writes its cells.
+    let cells = |h: &Harness<'static, MtlApp>| {
+        texts_containing(h, ".")
+            .into_iter()
+            .filter(|t| {
+                t.parse::<f64>().is_ok() && t.rsplit('.').next().is_some_and(|d| d.len() == 4)
+            })
+            .count()
+    };
+    let before = cells(&h);
     h.get_by_label("Table").click();
     h.run_steps(2);
+    for header in ["row", "y1", "y2", "x1", "x8"] {
+        assert!(
+            h.query_all_by_value(header).next().is_some(),
+            "the table has a {header} column"
+        );
+    }
     assert!(
-        !texts_containing(&h, "row").is_empty(),
-        "the rows as a table"
+        h.query_all_by_value("0").next().is_some() && h.query_all_by_value("1").next().is_some(),
+        "rows are numbered"
+    );
+    assert!(
+        cells(&h) >= before + 10 * 8,
+        "at least ten rows of eight features, as numbers: {} (before: {before})",
+        cells(&h)
     );
     h.get_by_label("Metrics").click();
     h.run_steps(2);
@@ -677,6 +698,7 @@ fn the_landscape_tab_steps_and_plays_every_strategy_and_reset_starts_over() {
 #[test]
 fn the_tradeoffs_tab_sweeps_the_experiment_and_scores_runs_against_single_task_models() {
     let mut h = harness();
+    h.state_mut().state.spec.training.epochs = 2;
     h.run_steps(1);
     h.get_by_label("Trade-offs").click();
     h.run_steps(1);
@@ -684,7 +706,6 @@ fn the_tradeoffs_tab_sweeps_the_experiment_and_scores_runs_against_single_task_m
         let t = &mut h.state_mut().tradeoff;
         t.grid = 3;
         t.strategies = vec!["ew".to_owned(), "pcgrad".to_owned()];
-        t.epochs = 2;
         t.threads = 2;
     }
     h.get_by_label("▶ Run sweep").click();
@@ -817,7 +838,6 @@ fn every_lesson_loads_its_experiment_opens_its_view_and_trains() {
 fn a_run_exports_a_report_with_its_charts_metrics_spec_and_baseline_comparison() {
     let mut h = harness();
     h.state_mut().state.spec.training.epochs = 2;
-    h.state_mut().tradeoff.epochs = 2;
     h.run_steps(1);
     h.get_by_label("▶ Train").click();
     step_until(&mut h, "the run finishes", |app| {
@@ -826,7 +846,7 @@ fn a_run_exports_a_report_with_its_charts_metrics_spec_and_baseline_comparison()
     let spec = h.state().history.info.as_ref().expect("info").spec.clone();
     h.state_mut()
         .tradeoff
-        .start_baselines(&spec, 2, &[spec.seed], mtl_studio::trainer::no_waker());
+        .start_baselines(&spec, &[spec.seed], mtl_studio::trainer::no_waker());
     step_until(&mut h, "the baselines", |app| {
         app.tradeoff.delta_for(&app.history).is_some()
     });
@@ -847,4 +867,55 @@ fn a_run_exports_a_report_with_its_charts_metrics_spec_and_baseline_comparison()
     assert!(md.contains("## Final metrics (val, epoch 2)"), "{md}");
     assert!(md.contains("## Against single-task models"));
     assert!(md.contains("Δp = "));
+}
+
+#[test]
+fn the_apps_exported_metrics_equal_what_the_cli_writes_for_the_same_run() {
+    let mut spec = common::small_spec(1200, 3);
+    // MMoE with PCGrad: balance, evaluation, weight, gradient-cosine and gate rows.
+    spec.model.architecture = mtl_studio::experiment::Architecture::Mmoe { experts: 3 };
+    spec.weighting = mtl_studio::experiment::WeightingSpec::of("pcgrad");
+    assert!(spec.validate().is_empty(), "{:?}", spec.validate());
+    let mut h = harness();
+    h.state_mut().state.spec = spec.clone();
+    h.run_steps(1);
+    h.get_by_label("▶ Train").click();
+    step_until(&mut h, "the run finishes", |app| {
+        app.history.phase == Phase::Run(mtl_studio::trainer::RunState::Finished)
+    });
+    let app_dir = tempfile::tempdir().expect("tempdir");
+    h.state_mut().export_report(app_dir.path());
+    let status = h.state().status.clone().expect("a status");
+    assert!(!status.0, "{}", status.1);
+    let cli_dir = tempfile::tempdir().expect("tempdir");
+    mtl_studio::headless::train_to_dir(&spec, cli_dir.path(), &mut ()).expect("train");
+    let read = |d: &std::path::Path| std::fs::read_to_string(d.join("metrics.csv")).expect("csv");
+    let (app, cli) = (read(app_dir.path()), read(cli_dir.path()));
+    for metric in ["labelled", "weight", "grad_cosine", "gate", "r2"] {
+        assert!(
+            cli.contains(&format!(",{metric},")),
+            "the CLI writes {metric} rows:\n{cli}"
+        );
+    }
+    assert_eq!(app, cli, "the app's metrics.csv equals the CLI's");
+}
+
+#[test]
+fn baselines_started_from_the_tradeoffs_tab_score_the_current_run() {
+    let mut h = harness();
+    h.state_mut().state.spec.training.epochs = 2;
+    h.run_steps(1);
+    h.get_by_label("▶ Train").click();
+    step_until(&mut h, "the run finishes", |app| {
+        app.history.phase == Phase::Run(mtl_studio::trainer::RunState::Finished)
+    });
+    h.get_by_label("Trade-offs").click();
+    h.run_steps(1);
+    h.get_by_label("Train single-task baselines").click();
+    h.run_steps(1);
+    let b = h.state().tradeoff.baselines.as_ref().expect("baselines");
+    assert_eq!(b.epochs, 2, "the run's epochs, not another number");
+    step_until(&mut h, "the run is scored against its baselines", |app| {
+        app.tradeoff.delta_for(&app.history).is_some()
+    });
 }

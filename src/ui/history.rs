@@ -1,7 +1,7 @@
 //! What the UI remembers of the current run: bounded series for the charts and the
 //! epoch-level evaluations (small, kept in full for the metrics CSV).
 
-use crate::export::{self, MetricRow};
+use crate::export::MetricRow;
 use crate::metrics::history::Decimated;
 use crate::trainer::{EvalMetrics, RunInfo, RunState, StepMetrics, TrainerEvent};
 
@@ -55,6 +55,8 @@ pub struct RunHistory {
     /// TAG lookahead affinity summed over every measurement of the run, and how many
     /// measured each cell.
     pub affinity: Option<(Vec<f64>, Vec<usize>)>,
+    /// The run's `metrics.csv` rows, as the trainer's run loop made them.
+    pub rows: Vec<MetricRow>,
 }
 
 impl RunHistory {
@@ -76,6 +78,7 @@ impl RunHistory {
             diverged: None,
             stopped: None,
             affinity: None,
+            rows: Vec::new(),
         }
     }
 
@@ -180,6 +183,10 @@ impl RunHistory {
                 self.stopped = Some(stopped);
                 Some((false, message))
             }
+            TrainerEvent::Rows { rows, .. } => {
+                self.rows.extend(rows);
+                None
+            }
             TrainerEvent::Failed { message, .. } => {
                 self.phase = Phase::Failed(message.clone());
                 Some((true, format!("Training failed: {message}")))
@@ -233,21 +240,9 @@ impl RunHistory {
             .collect()
     }
 
-    /// The evaluations as rows of the metrics CSV.
+    /// The rows of the run's metrics CSV: the same rows `mtl-studio train` writes for the
+    /// same run.
     pub fn metric_rows(&self) -> Vec<MetricRow> {
-        let Some(info) = &self.info else {
-            return Vec::new();
-        };
-        self.evals
-            .iter()
-            .flat_map(|e| {
-                e.tasks
-                    .iter()
-                    .zip(info.task_names.iter().zip(&info.task_kinds))
-                    .flat_map(move |(t, (name, kind))| {
-                        export::task_eval_rows(e.epoch, e.step, e.split.name(), name, *kind, t)
-                    })
-            })
-            .collect()
+        self.rows.clone()
     }
 }

@@ -19,8 +19,6 @@ pub struct TradeoffState {
     pub strategies: Vec<String>,
     /// Seeds per point (the spec's seed, then the next ones).
     pub seeds: usize,
-    /// Epochs of every run.
-    pub epochs: usize,
     /// Trainings at the same time.
     pub threads: usize,
     /// The sweep in progress or last finished.
@@ -43,7 +41,6 @@ impl Default for TradeoffState {
                 .map(str::to_owned)
                 .to_vec(),
             seeds: 1,
-            epochs: 10,
             threads: sweep::default_threads(),
             job: None,
             swept: None,
@@ -113,8 +110,9 @@ impl TradeoffState {
     /// Starts a sweep of `spec`.
     pub fn start(&mut self, spec: &ExperimentSpec, wake: Waker) {
         self.message = None;
-        let mut base = spec.clone();
-        base.training.epochs = self.epochs;
+        // Every run trains for the experiment's own epochs, so the current run, the sweep's
+        // runs and the single-task baselines all compare.
+        let base = spec.clone();
         let seeds = self.seeds_of(spec);
         let points = match sweep::plan(base.tasks.len(), self.grid, &self.strategies, &seeds) {
             Ok(p) => p,
@@ -138,16 +136,11 @@ impl TradeoffState {
         }
     }
 
-    /// Starts training one single-task model per task of `spec` and seed, each for `epochs`.
-    pub fn start_baselines(
-        &mut self,
-        spec: &ExperimentSpec,
-        epochs: usize,
-        seeds: &[u64],
-        wake: Waker,
-    ) {
+    /// Starts training one single-task model per task of `spec` and seed, each for the
+    /// experiment's epochs (so they score runs of that experiment wherever they started).
+    pub fn start_baselines(&mut self, spec: &ExperimentSpec, seeds: &[u64], wake: Waker) {
         let mut base = spec.clone();
-        base.training.epochs = epochs;
+        let epochs = spec.training.epochs;
         let mut points = Vec::new();
         let mut specs = Vec::new();
         for &seed in seeds {
@@ -386,8 +379,8 @@ fn controls_ui(ui: &mut Ui, state: &mut TradeoffState, spec: &ExperimentSpec, wa
         ui.label("seeds");
         ui.add(egui::DragValue::new(&mut state.seeds).range(1..=10))
             .on_hover_text("Each point runs with the experiment's seed and the next ones (the seed also draws the data)");
-        ui.label("epochs");
-        ui.add(egui::DragValue::new(&mut state.epochs).range(1..=500));
+        ui.label(format!("epochs {}", spec.training.epochs))
+            .on_hover_text("Every run trains for the experiment's epochs (set them under Training), as the single-task baselines do, so all of them compare");
         ui.label("threads");
         ui.add(egui::DragValue::new(&mut state.threads).range(1..=64))
             .on_hover_text(format!(
@@ -401,10 +394,8 @@ fn controls_ui(ui: &mut Ui, state: &mut TradeoffState, spec: &ExperimentSpec, wa
             .on_hover_text("One model per task: the same trunk and that task's head, trained alone for the same epochs. Runs are then scored by Δp.")
             .clicked()
         {
-            let mut base = spec.clone();
-            base.training.epochs = state.epochs;
             let seeds = state.seeds_of(spec);
-            state.start_baselines(&base, state.epochs, &seeds, wake.clone());
+            state.start_baselines(spec, &seeds, wake.clone());
         }
     });
     if let Some(job) = &state.job {
@@ -702,12 +693,7 @@ pub fn delta_ui(
                 .on_hover_text("One model per task: the same data, trunk and that task's head, trained alone for as many epochs as this run")
                 .clicked()
             {
-                state.start_baselines(
-                    &info.spec,
-                    info.spec.training.epochs,
-                    &[info.spec.seed],
-                    wake.clone(),
-                );
+                state.start_baselines(&info.spec, &[info.spec.seed], wake.clone());
             }
             ui.weak(if running {
                 "training…"

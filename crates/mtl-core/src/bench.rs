@@ -11,17 +11,18 @@
 //! matrix multiply reads its thread count from the environment and the process's thread pool
 //! is sized once.
 
-use std::process::Command;
 use std::time::Instant;
 
-use crate::cli::CliError;
+use crate::Error as CliError;
 use crate::data::numpy_rng::RandomState;
 use crate::data::{Labels, PreparedData, SplitData, TaskInfo};
 use crate::experiment::{
     DatasetSpec, ExperimentSpec, HeadSpec, LayerSpec, LossKind, MmoeSpec, OptimizerSpec, TaskKind,
     TaskSpec, TrainingSpec, WeightingSpec,
 };
-use crate::trainer::{Session, Split};
+use std::sync::atomic::AtomicBool;
+
+use crate::trainer::{Driver, Evaluation, RunEvent, RunPlan, Session, Split};
 
 /// The reference experiment of the benchmark.
 pub fn reference_spec(epochs: usize) -> ExperimentSpec {
@@ -167,12 +168,23 @@ pub fn measure_here(epochs: usize) -> Result<String, CliError> {
     let mut session = Session::with_data(&spec, reference_data())?;
     // Train as the PyTorch script does: no gradient diagnostics for the charts.
     session.set_diagnostics_every(0);
+    // The PyTorch script evaluates only at the end: so does this run.
+    let plan = RunPlan {
+        evaluation: Evaluation::Never,
+        affinity_every: 0,
+        ..RunPlan::of(&spec)
+    };
     let mut rows = 0usize;
+    let mut count = |_: &Session, event: &RunEvent<'_>| {
+        if let RunEvent::Stepped { outcome, .. } = event {
+            rows += outcome.rows;
+        }
+    };
+    let mut driver = Driver::new(session, plan);
     let started = Instant::now();
-    while session.epochs_done() < epochs {
-        rows += session.train_step()?.rows;
-    }
+    driver.run(&mut count, &AtomicBool::new(false))?;
     let secs = started.elapsed().as_secs_f64();
+    let session = driver.into_session();
     let test = session.evaluate(Split::Val)?;
     let threads = session.threads();
     let mse: Vec<f64> = test.iter().map(|t| (t.loss * 1e5).round() / 1e5).collect();
@@ -184,33 +196,6 @@ pub fn measure_here(epochs: usize) -> Result<String, CliError> {
         "final_test_mse": mse,
     })
     .to_string())
-}
-
-/// Runs [`measure_here`] once per thread count, each in a child process.
-pub fn measure_threads(threads: &[usize], epochs: usize) -> Result<Vec<String>, CliError> {
-    let exe = std::env::current_exe()
-        .map_err(|e| CliError::Other(format!("cannot find this program: {e}")))?;
-    let mut lines = Vec::new();
-    for &t in threads {
-        if t == 0 {
-            return Err(CliError::Other(
-                "--threads: 0 is not a thread count".to_owned(),
-            ));
-        }
-        let out = Command::new(&exe)
-            .args(["bench", "--child", "--epochs", &epochs.to_string()])
-            .env("RAYON_NUM_THREADS", t.to_string())
-            .output()
-            .map_err(|e| CliError::Other(format!("cannot start the benchmark: {e}")))?;
-        if !out.status.success() {
-            return Err(CliError::Other(format!(
-                "the benchmark with {t} thread(s) failed: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            )));
-        }
-        lines.push(String::from_utf8_lossy(&out.stdout).trim().to_owned());
-    }
-    Ok(lines)
 }
 
 /// One line of the strategy-cost benchmark.

@@ -236,6 +236,13 @@ pub enum TrainerEvent {
         /// When and why.
         stopped: super::run::Stopped,
     },
+    /// New rows of the run's `metrics.csv` (the same rows `mtl-studio train` writes).
+    Rows {
+        /// Run id.
+        run_id: u64,
+        /// The rows, in file order.
+        rows: Vec<crate::export::MetricRow>,
+    },
     /// The run failed; it is over.
     Failed {
         /// Run id.
@@ -258,6 +265,7 @@ impl TrainerEvent {
             | Self::Loaded { run_id, .. }
             | Self::Warning { run_id, .. }
             | Self::Stopped { run_id, .. }
+            | Self::Rows { run_id, .. }
             | Self::Failed { run_id, .. } => *run_id,
         }
     }

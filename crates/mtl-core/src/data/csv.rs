@@ -1134,7 +1134,7 @@ mod tests {
 
     #[test]
     fn every_shipped_dataset_file_loads() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/datasets");
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/datasets");
         let Ok(entries) = std::fs::read_dir(&dir) else {
             return; // The shared folder is not part of a clean clone.
         };

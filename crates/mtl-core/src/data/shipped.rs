@@ -65,14 +65,16 @@ impl Shipped {
 
     fn bytes(self) -> &'static [u8] {
         match self {
-            Self::Digits => include_bytes!("../../assets/datasets/digits_mtl.csv.gz"),
-            Self::Penguins => include_bytes!("../../assets/datasets/penguins_mtl.csv"),
-            Self::Adult => include_bytes!("../../assets/datasets/adult_mtl.csv.gz"),
-            Self::Iris => include_bytes!("../../assets/datasets/iris_mtl.csv"),
-            Self::Wine => include_bytes!("../../assets/datasets/wine_mtl.csv"),
-            Self::BreastCancer => include_bytes!("../../assets/datasets/breast_cancer_mtl.csv"),
-            Self::Diabetes => include_bytes!("../../assets/datasets/diabetes_mtl.csv"),
-            Self::Linnerud => include_bytes!("../../assets/datasets/linnerud_mtl.csv"),
+            Self::Digits => include_bytes!("../../../../assets/datasets/digits_mtl.csv.gz"),
+            Self::Penguins => include_bytes!("../../../../assets/datasets/penguins_mtl.csv"),
+            Self::Adult => include_bytes!("../../../../assets/datasets/adult_mtl.csv.gz"),
+            Self::Iris => include_bytes!("../../../../assets/datasets/iris_mtl.csv"),
+            Self::Wine => include_bytes!("../../../../assets/datasets/wine_mtl.csv"),
+            Self::BreastCancer => {
+                include_bytes!("../../../../assets/datasets/breast_cancer_mtl.csv")
+            }
+            Self::Diabetes => include_bytes!("../../../../assets/datasets/diabetes_mtl.csv"),
+            Self::Linnerud => include_bytes!("../../../../assets/datasets/linnerud_mtl.csv"),
         }
     }
 

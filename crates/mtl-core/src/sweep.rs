@@ -13,7 +13,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use crate::experiment::{ExperimentSpec, TaskKind, WeightingSpec};
-use crate::trainer::{Session, Split, TaskEval, TrainError};
+use crate::trainer::{
+    Driver, End, Evaluation, RunEvent, RunPlan, Session, Split, TaskEval, TrainError,
+};
 
 /// One training of a sweep: a static weighting or a strategy, with a seed.
 #[derive(Clone, Debug, PartialEq)]
@@ -198,25 +200,28 @@ pub fn train_once(spec: &ExperimentSpec, cancel: &AtomicBool) -> RunResult {
         let mut session = Session::new(spec)?;
         // The sweep already trains one run per thread.
         session.set_threads(1);
-        let split = if session.data().val.rows > 0 {
+        result.split = if session.data().val.rows > 0 {
             Split::Val
         } else {
             Split::Train
+        }
+        .name();
+        // Sweeps keep only the monitored split's curves, and no affinity (it leaves the
+        // run's path as it is and nothing here shows it).
+        let plan = RunPlan {
+            evaluation: Evaluation::Monitored,
+            affinity_every: 0,
+            ..RunPlan::of(spec)
         };
-        result.split = split.name();
-        let first = session.evaluate(split)?;
-        result.curves.push(first.iter().map(|e| e.loss).collect());
-        result.last = first;
-        while session.epochs_done() < spec.training.epochs {
-            if cancel.load(Ordering::Relaxed) {
-                result.error = Some("cancelled".to_owned());
-                return Ok(());
+        let mut curves = |_: &Session, event: &RunEvent<'_>| {
+            if let RunEvent::Evaluated { tasks, .. } = event {
+                result.curves.push(tasks.iter().map(|e| e.loss).collect());
+                result.last = tasks.to_vec();
             }
-            if session.train_step()?.epoch_finished {
-                let evals = session.evaluate(split)?;
-                result.curves.push(evals.iter().map(|e| e.loss).collect());
-                result.last = evals;
-            }
+        };
+        // Stop rules end a sweep's run as they end any other.
+        if Driver::new(session, plan).run(&mut curves, cancel)? == End::Cancelled {
+            result.error = Some("cancelled".to_owned());
         }
         Ok(())
     })();
@@ -602,41 +607,13 @@ pub fn run_delta_p(kinds: &[TaskKind], baselines: &[RunResult], run: &RunResult)
     Some(delta_p(&b, &n))
 }
 
-/// `mtl-studio sweep`: loads the spec, applies the overrides, runs the sweep.
-pub fn run_cli(args: crate::cli::SweepArgs) -> Result<String, crate::cli::CliError> {
-    let mut spec = ExperimentSpec::load(&args.spec)?;
-    if let Some(e) = args.epochs {
-        spec.training.epochs = e;
-    }
-    let seeds = if args.seeds.is_empty() {
-        vec![spec.seed]
-    } else {
-        args.seeds
-    };
-    let options = SweepOptions {
-        grid: args.grid,
-        strategies: args.strategies,
-        seeds,
-        baselines: args.baselines,
-        threads: args.threads.unwrap_or_else(default_threads),
-    };
-    sweep_to_dir(&spec, &options, &args.out, !args.quiet)
-}
-
-/// Runs a sweep and writes `sweep.csv`, `curves.csv`, `front.png` (and `baselines.csv`) into
-/// `out`; returns a text summary.
-pub fn sweep_to_dir(
+/// Every run of a sweep (its points, then the single-task baselines per seed, seed-major)
+/// with a label each, and the seeds the baselines ran with.
+fn sweep_specs<'a>(
     base: &ExperimentSpec,
-    options: &SweepOptions,
-    out: &std::path::Path,
-    progress: bool,
-) -> Result<String, crate::cli::CliError> {
-    use crate::cli::CliError;
-    base.check()?;
-    let k = base.tasks.len();
-    let points =
-        plan(k, options.grid, &options.strategies, &options.seeds).map_err(CliError::Other)?;
-    crate::cli::create_out_dir(out)?;
+    options: &'a SweepOptions,
+    points: &[SweepPoint],
+) -> (Vec<ExperimentSpec>, Vec<String>, &'a [u64]) {
     let mut specs: Vec<ExperimentSpec> = points.iter().map(|p| spec_for(base, p)).collect();
     let names: Vec<String> = base.tasks.iter().map(|t| t.name.clone()).collect();
     // Single-task baselines, per seed (the seed also draws the data), seed-major.
@@ -663,7 +640,32 @@ pub fn sweep_to_dir(
             })
         }))
         .collect();
-    let results = run_with_bar(&specs, &labels, options.threads, progress);
+    (specs, labels, baseline_seeds)
+}
+
+/// Runs a sweep and writes `sweep.csv`, `curves.csv`, `front.png` (and `baselines.csv`) into
+/// `out`; returns a text summary.
+pub fn sweep_to_dir(
+    base: &ExperimentSpec,
+    options: &SweepOptions,
+    out: &std::path::Path,
+    progress: &(dyn Fn(SweepProgress<'_>) + Sync),
+) -> Result<String, crate::Error> {
+    use crate::Error as CliError;
+    base.check()?;
+    let k = base.tasks.len();
+    let points =
+        plan(k, options.grid, &options.strategies, &options.seeds).map_err(CliError::Other)?;
+    crate::headless::create_out_dir(out)?;
+    let (specs, labels, baseline_seeds) = sweep_specs(base, options, &points);
+    let names: Vec<String> = base.tasks.iter().map(|t| t.name.clone()).collect();
+    progress(SweepProgress::Start { runs: specs.len() });
+    let cancel = AtomicBool::new(false);
+    let results = run_pool(&specs, options.threads, &cancel, &|i, result| {
+        let label = labels.get(i).map_or("", String::as_str);
+        progress(SweepProgress::Done { label, result });
+    });
+    progress(SweepProgress::Finish);
     let (runs, stl) = results.split_at(points.len());
     let kinds: Vec<TaskKind> = base.tasks.iter().map(|t| t.kind).collect();
     let losses: Vec<Vec<f64>> = runs
@@ -731,36 +733,23 @@ pub fn sweep_to_dir(
     Ok(sweep_summary(&points, runs, &front, &deltas, &names, out))
 }
 
-/// Runs `specs` on the pool with a progress bar (hidden unless `progress`); a failed run is
-/// printed above the bar with its label.
-fn run_with_bar(
-    specs: &[ExperimentSpec],
-    labels: &[String],
-    threads: usize,
-    progress: bool,
-) -> Vec<RunResult> {
-    let bar = if progress {
-        indicatif::ProgressBar::new(specs.len() as u64)
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} runs (eta {eta}) {msg}",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
-    let cancel = AtomicBool::new(false);
-    let results = run_pool(specs, threads, &cancel, &|i, r| {
-        bar.inc(1);
-        let what = labels.get(i).map_or("", String::as_str);
-        match &r.error {
-            Some(e) => bar.println(format!("{what}: failed: {e}")),
-            None => bar.set_message(format!("{what} done")),
-        }
-    });
-    bar.finish_and_clear();
-    results
+/// How far a sweep has come, for a progress bar.
+#[derive(Clone, Copy, Debug)]
+pub enum SweepProgress<'a> {
+    /// The sweep starts this many runs.
+    Start {
+        /// Runs in all (points and baselines).
+        runs: usize,
+    },
+    /// One run ended (trained, failed or cancelled).
+    Done {
+        /// What the run is (e.g. `w = 0.25/0.75`).
+        label: &'a str,
+        /// What it produced.
+        result: &'a RunResult,
+    },
+    /// Every run ended.
+    Finish,
 }
 
 /// `run,label,epoch,task,loss`: every run's loss per epoch.

@@ -1,0 +1,268 @@
+//! Headless runs that write a folder: `train` (weights, metrics, report) and `affinity`
+//! (task-affinity matrices and suggested groups). The command line and scripts call these.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use std::sync::atomic::AtomicBool;
+
+use crate::Error as CliError;
+use crate::experiment::ExperimentSpec;
+use crate::export::{self, MetricRow};
+use crate::trainer::{Driver, End, Evaluation, Observer, Recorder, RunEvent, RunPlan, Session};
+
+/// Trains `spec` for `steps` steps, measuring the affinity every `every` steps before the
+/// step; writes `affinity.csv` (`from,to,tag,cosine`, the means), `affinity.png`, `affinity.svg` and
+/// `groups.txt`, and returns the text report.
+pub fn affinity_to_dir(
+    spec: &ExperimentSpec,
+    out: &Path,
+    steps: usize,
+    every: usize,
+    lookahead: f64,
+) -> Result<String, CliError> {
+    if !(lookahead.is_finite() && lookahead > 0.0) {
+        return Err(CliError::Other(format!(
+            "--lookahead {lookahead} must be > 0"
+        )));
+    }
+    create_out_dir(out)?;
+    let session = Session::new(spec)?;
+    let names: Vec<String> = session
+        .data()
+        .tasks
+        .iter()
+        .map(|t| t.name.clone())
+        .collect();
+    let k = names.len();
+    let plan = RunPlan {
+        epochs: spec.training.epochs,
+        max_steps: Some(steps as u64),
+        evaluation: Evaluation::Never,
+        affinity_every: every.max(1),
+        affinity_lookahead: lookahead,
+    };
+    let (mut tag, mut cos) = (vec![0.0; k * k], vec![0.0; k * k]);
+    let (mut tag_n, mut cos_n) = (vec![0usize; k * k], vec![0usize; k * k]);
+    let mut sums = |_: &Session, event: &RunEvent<'_>| {
+        if let RunEvent::Affinity { tag: t, cosine: c } = event {
+            for i in 0..k * k {
+                if t[i].is_finite() {
+                    tag[i] += t[i];
+                    tag_n[i] += 1;
+                }
+                if c[i].is_finite() {
+                    cos[i] += c[i];
+                    cos_n[i] += 1;
+                }
+            }
+        }
+    };
+    Driver::new(session, plan).run(&mut sums, &AtomicBool::new(false))?;
+    let mean = |s: &[f64], n: &[usize]| -> Vec<f64> {
+        s.iter()
+            .zip(n)
+            .map(|(v, c)| if *c > 0 { v / *c as f64 } else { f64::NAN })
+            .collect()
+    };
+    let (tag, cos) = (mean(&tag, &tag_n), mean(&cos, &cos_n));
+    write_affinity_csv(&out.join("affinity.csv"), &names, &tag, &cos)?;
+    for file in ["affinity.png", "affinity.svg"] {
+        export::plot::affinity_chart(
+            &out.join(file),
+            &names,
+            &[
+                ("Lookahead affinity (TAG): a step on row helps column", &tag),
+                ("Gradient cosine", &cos),
+            ],
+        )?;
+    }
+    let mut report = format!(
+        "task affinity after {steps} steps of '{}' (TAG lookahead {lookahead}, measured every {every} steps)\n",
+        spec.name
+    );
+    let width = names.iter().map(String::len).max().unwrap_or(4).max(8);
+    report.push_str(&format!("{:width$}", "from\\to"));
+    for n in &names {
+        report.push_str(&format!(" {n:>width$}"));
+    }
+    report.push('\n');
+    for (i, n) in names.iter().enumerate() {
+        report.push_str(&format!("{n:width$}"));
+        for j in 0..k {
+            report.push_str(&format!(" {:>width$.3}", tag[i * k + j]));
+        }
+        report.push('\n');
+    }
+    for groups in 2..=3.min(k) {
+        if let Some(g) = crate::metrics::affinity::best_partition(&tag, k, groups) {
+            let text: Vec<String> = g
+                .groups
+                .iter()
+                .map(|grp| {
+                    let members: Vec<&str> = grp.iter().map(|&t| names[t].as_str()).collect();
+                    format!("{{{}}}", members.join(", "))
+                })
+                .collect();
+            report.push_str(&format!(
+                "best split into {groups} groups: {} (summed affinity {:.3})\n",
+                text.join(" "),
+                g.score
+            ));
+        }
+    }
+    export::write_atomic(&out.join("groups.txt"), report.as_bytes())?;
+    Ok(report)
+}
+
+/// `from,to,tag,cosine`, one row per ordered pair of tasks.
+fn write_affinity_csv(
+    path: &Path,
+    names: &[String],
+    tag: &[f64],
+    cos: &[f64],
+) -> Result<(), CliError> {
+    let k = names.len();
+    let mut rows = vec![["from", "to", "tag", "cosine"].map(str::to_owned).to_vec()];
+    for i in 0..k {
+        for j in 0..k {
+            rows.push(vec![
+                names[i].clone(),
+                names[j].clone(),
+                tag[i * k + j].to_string(),
+                cos[i * k + j].to_string(),
+            ]);
+        }
+    }
+    Ok(export::write_csv(path, &rows)?)
+}
+
+/// Creates the output folder (and its parents) or says why it cannot.
+pub fn create_out_dir(out: &Path) -> Result<(), CliError> {
+    std::fs::create_dir_all(out).map_err(|e| {
+        CliError::Other(format!(
+            "cannot create the output folder: {e}: {}",
+            out.display()
+        ))
+    })
+}
+
+/// What a headless training run produced.
+#[derive(Clone, Debug)]
+pub struct TrainReport {
+    /// Task names.
+    pub tasks: Vec<String>,
+    /// Every evaluation row written to `metrics.csv`.
+    pub rows: Vec<MetricRow>,
+    /// Output folder.
+    pub out: PathBuf,
+    /// Seconds of training.
+    pub seconds: f64,
+    /// When a stop rule ended the run early.
+    pub stopped: Option<crate::trainer::Stopped>,
+}
+
+impl TrainReport {
+    /// A short text summary of the final validation (or training) metrics.
+    pub fn summary(&self) -> String {
+        let last_epoch = self.rows.iter().map(|r| r.epoch).max().unwrap_or(0);
+        // After early stopping with restored weights, the best epoch's figures are the model's.
+        let shown = match &self.stopped {
+            Some(s) if s.restored => s.best_epoch,
+            _ => last_epoch,
+        };
+        let has_val = self.rows.iter().any(|r| r.split == "val");
+        let split = if has_val { "val" } else { "train" };
+        let last: Vec<&MetricRow> = self
+            .rows
+            .iter()
+            .filter(|r| {
+                r.epoch == shown
+                    && r.split == split
+                    && r.loss.is_finite()
+                    && r.metric != "best_epoch"
+            })
+            .collect();
+        let mut parts: Vec<String> = Vec::new();
+        for (i, r) in last.iter().enumerate() {
+            let value = if !r.value.is_finite() {
+                "n/a".to_owned()
+            } else if r.value != 0.0 && r.value.abs() < 0.01 {
+                format!("{:.3e}", r.value)
+            } else {
+                format!("{:.3}", r.value)
+            };
+            if i == 0 || last[i - 1].task != r.task {
+                parts.push(format!(
+                    "{}: loss {:.4}, {} {value}",
+                    r.task, r.loss, r.metric
+                ));
+            } else if let Some(p) = parts.last_mut() {
+                p.push_str(&format!(", {} {value}", r.metric));
+            }
+        }
+        let stop = self
+            .stopped
+            .as_ref()
+            .map_or_else(String::new, |s| format!("{} ", s.message));
+        format!(
+            "trained {last_epoch} epochs in {:.1}s; {stop}{split} (epoch {shown}): {}; wrote {}",
+            self.seconds,
+            parts.join("; "),
+            self.out.display()
+        )
+    }
+}
+
+/// Trains `spec` and writes `model.safetensors`, `spec.json` and the run's report
+/// (`report.md`, `metrics.csv`, `loss.png`, `loss.svg`, `spec.toml`; see [`export::report`]) into
+/// `out`. A diverging loss is an error (the files of the epochs before it are still written).
+pub fn train_to_dir(
+    spec: &ExperimentSpec,
+    out: &Path,
+    observer: &mut dyn Observer,
+) -> Result<TrainReport, CliError> {
+    create_out_dir(out)?;
+    let session = Session::new(spec)?;
+    let mut driver = Driver::new(session, RunPlan::of(spec));
+    let mut recorder = Recorder::default();
+    let started = Instant::now();
+    let result = driver.run(&mut (&mut recorder, observer), &AtomicBool::new(false));
+    let seconds = started.elapsed().as_secs_f64();
+    let session = driver.into_session();
+    let rows = recorder.rows;
+    let (stopped, failure) = match result {
+        Ok(End::StopRule(s)) => (Some(s), None),
+        Ok(End::Planned | End::Cancelled) => (None, None),
+        // A run that cannot start writes nothing.
+        Err(e) if rows.is_empty() => return Err(e.into()),
+        Err(e) => (None, Some(e)),
+    };
+    let tasks: Vec<String> = session
+        .data()
+        .tasks
+        .iter()
+        .map(|t| t.name.clone())
+        .collect();
+    let notes = export::report::ReportNotes {
+        seconds: Some(seconds),
+        threads: Some(session.threads()),
+        stopped: stopped.as_ref().map(|s| s.message.clone()),
+        extra: failure
+            .as_ref()
+            .map(|e| vec![format!("**Training failed:** {e}")])
+            .unwrap_or_default(),
+    };
+    export::report::write_report(out, spec, &rows, &notes)?;
+    if let Some(e) = failure {
+        return Err(e.into());
+    }
+    session.save(&out.join("model.safetensors"))?;
+    Ok(TrainReport {
+        tasks,
+        rows,
+        out: out.to_owned(),
+        seconds,
+        stopped,
+    })
+}

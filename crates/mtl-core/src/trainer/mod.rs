@@ -1,0 +1,21 @@
+//! Training: one step ([`run`]'s `Session`), the run loop around the steps ([`drive`]), the
+//! thread that runs it for the app ([`worker`]) and the messages between that thread and the UI
+//! ([`protocol`]).
+
+pub mod drive;
+pub mod live;
+pub mod parallel;
+pub mod protocol;
+pub mod run;
+pub mod worker;
+
+pub use drive::{
+    AFFINITY_LOOKAHEAD, Driver, End, Evaluation, Observer, Recorder, RunEvent, RunPlan, StepReport,
+};
+pub use live::{LiveEdit, apply_live, live_edit};
+pub use protocol::{
+    Boundary, EvalMetrics, Penalty, RunInfo, RunState, Split, StepMetrics, TaskEval,
+    TrainerCommand, TrainerEvent,
+};
+pub use run::{Session, StepOutcome, Stopped, TrainError};
+pub use worker::{RunOptions, TrainerHandle, Waker, no_waker};
