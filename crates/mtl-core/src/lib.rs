@@ -10,7 +10,7 @@
 //! - [`weighting`] the loss-weighting and gradient-combination strategies;
 //! - [`optim`] the optimizers;
 //! - [`trainer`] the training session, the run loop and the trainer thread;
-//! - [`metrics`], [`export`], [`headless`], [`sweep`], [`toy`] and [`bench`] what runs produce
+//! - [`metrics`], [`export`], [`headless`], [`sweep`], [`toy`] and [`bench`](mod@bench) what runs produce
 //!   and how they are compared.
 //!
 //! Training a spec headless takes a few lines: a [`trainer::Session`] holds the data, model
@@ -50,6 +50,7 @@ pub mod optim;
 pub mod palette;
 pub mod rng;
 pub mod sweep;
+pub mod task;
 pub mod toy;
 pub mod trainer;
 pub mod weighting;

@@ -336,7 +336,7 @@ pub struct LinkSpec {
     #[serde(default)]
     pub take: Take,
     /// Weight on the connection.
-    #[serde(default = "super::one")]
+    #[serde(default = "crate::task::one")]
     pub alpha: f32,
     /// Stop this task's gradient at the connection (the source learns from its own loss only).
     #[serde(default)]
