@@ -4,7 +4,6 @@
 use egui::{RichText, Ui};
 
 use super::theme;
-use crate::app::CentreTab;
 
 /// One lesson.
 pub struct Lesson {
@@ -12,8 +11,8 @@ pub struct Lesson {
     pub title: &'static str,
     /// The experiment it loads (TOML, one of the examples).
     pub spec: &'static str,
-    /// The view it opens.
-    pub tab: CentreTab,
+    /// The key of the centre tab it opens.
+    pub tab: &'static str,
     /// What it is about, in a few sentences.
     pub text: &'static [&'static str],
     /// What to do, in order; each names the control and where it is.
@@ -25,7 +24,7 @@ pub const LESSONS: [Lesson; 5] = [
     Lesson {
         title: "1. Shared or separate models?",
         spec: include_str!("../../examples/playground.toml"),
-        tab: CentreTab::Boundaries,
+        tab: "Boundaries",
         text: &[
             "Hard parameter sharing (Caruana 1997) trains one trunk for every task and a small \
              head per task. The tasks must agree on what the trunk computes: when they need \
@@ -44,7 +43,7 @@ pub const LESSONS: [Lesson; 5] = [
     Lesson {
         title: "2. Negative transfer: the task-correlation knob",
         spec: include_str!("../../examples/negative_transfer.toml"),
-        tab: CentreTab::Charts,
+        tab: "Charts",
         text: &[
             "Ma et al. (KDD 2018) built two regression tasks whose relatedness you can set: \
              p, the cosine between their weight vectors (left panel › Dataset › Correlation \
@@ -64,7 +63,7 @@ pub const LESSONS: [Lesson; 5] = [
     Lesson {
         title: "3. Loss scales and uncertainty weighting",
         spec: include_str!("../../examples/loss_scales.toml"),
-        tab: CentreTab::Charts,
+        tab: "Charts",
         text: &[
             "Summing losses weights each task by the size of its loss. Here the species loss \
              falls to about 0.01 while sex and body mass stay near 0.2: with equal weights, \
@@ -83,7 +82,7 @@ pub const LESSONS: [Lesson; 5] = [
     Lesson {
         title: "4. Gradient conflict: PCGrad and MGDA",
         spec: include_str!("../../examples/tradeoff.toml"),
-        tab: CentreTab::Landscape,
+        tab: "Landscape",
         text: &[
             "When two tasks' gradients point in opposing directions (negative cosine), the \
              summed step helps one task at the other's expense. PCGrad (Yu et al., NeurIPS \
@@ -104,7 +103,7 @@ pub const LESSONS: [Lesson; 5] = [
     Lesson {
         title: "5. The Pareto front",
         spec: include_str!("../../examples/tradeoff.toml"),
-        tab: CentreTab::Tradeoffs,
+        tab: "Tradeoffs",
         text: &[
             "A run is Pareto-optimal when no other run is better on every task at once. \
              Sweeping static task weights traces the trade-off the model can reach; each \

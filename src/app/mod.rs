@@ -1,0 +1,185 @@
+//! The desktop app: owns the persisted settings, the trainer handle and the run history,
+//! drains trainer events each frame and lays out the panels.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::data;
+use crate::experiment::{DatasetSpec, ExperimentSpec};
+use crate::export;
+use crate::trainer::{
+    RunOptions, RunState, TrainerCommand, TrainerHandle, Waker, apply_live, live_edit,
+};
+use crate::ui::history::{Phase, RunHistory};
+use crate::ui::settings::{self, DataSummary, Edits};
+use crate::ui::{composer, theme};
+
+mod files;
+mod panels;
+mod run;
+pub mod state;
+mod summary;
+pub mod tabs;
+
+pub use state::AppState;
+
+/// The application.
+pub struct MtlApp {
+    /// Persisted state.
+    pub state: AppState,
+    trainer: Option<TrainerHandle>,
+    /// The current run's history.
+    pub history: RunHistory,
+    /// Earlier runs, oldest first, for comparison in the charts.
+    pub past_runs: Vec<RunHistory>,
+    next_run_id: u64,
+    waker: Waker,
+    /// The latest status message: (is an error, text).
+    pub status: Option<(bool, String)>,
+    summary: DataSummary,
+    summary_key: String,
+    about_open: bool,
+    dataview: crate::ui::dataview::DataViewState,
+    import: Option<crate::ui::import::Import>,
+    /// The toy landscape's paths and settings.
+    pub landscape: crate::ui::landscape::LandscapeState,
+    /// The trade-off explorer's sweeps and baselines.
+    pub tradeoff: crate::ui::tradeoff::TradeoffState,
+    boundary_view: crate::ui::boundary::BoundaryView,
+    /// The Lessons window.
+    pub lessons: crate::ui::lessons::LessonsState,
+    /// The centre view's area in the last frame (for "Save view as PNG").
+    view_rect: Option<egui::Rect>,
+    /// A message from a view being saved on the screenshot thread.
+    saved_view: Arc<std::sync::Mutex<Option<(bool, String)>>>,
+    /// The spec the trainer runs, with the live edits sent to it so far.
+    live_spec: Option<ExperimentSpec>,
+}
+
+/// Earlier runs kept for comparison.
+const MAX_PAST_RUNS: usize = 4;
+
+/// Budget for draining trainer events in one frame.
+const DRAIN_BUDGET: Duration = Duration::from_millis(5);
+
+impl MtlApp {
+    /// A new app with `state`; `ctx` is used to build the trainer's repaint waker.
+    pub fn new(ctx: &egui::Context, state: AppState) -> Self {
+        let ctx = ctx.clone();
+        let waker: Waker = Arc::new(move || ctx.request_repaint_after(Duration::from_millis(33)));
+        let mut app = Self {
+            state,
+            trainer: None,
+            history: RunHistory::new(0, Phase::Idle),
+            past_runs: Vec::new(),
+            next_run_id: 1,
+            waker,
+            status: None,
+            summary: DataSummary::default(),
+            summary_key: String::new(),
+            about_open: false,
+            dataview: crate::ui::dataview::DataViewState::default(),
+            import: None,
+            landscape: crate::ui::landscape::LandscapeState::default(),
+            tradeoff: crate::ui::tradeoff::TradeoffState::default(),
+            boundary_view: crate::ui::boundary::BoundaryView::default(),
+            lessons: crate::ui::lessons::LessonsState::default(),
+            view_rect: None,
+            saved_view: Arc::default(),
+            live_spec: None,
+        };
+        app.refresh_summary();
+        app
+    }
+
+    /// The whole window.
+    pub fn show(&mut self, ui: &mut egui::Ui) {
+        let ctx = ui.ctx().clone();
+        self.drain_events(&ctx);
+        if let Some(message) = self.saved_view.lock().ok().and_then(|mut s| s.take()) {
+            self.status = Some(message);
+        }
+        if !ctx.egui_wants_keyboard_input() && ctx.input(|i| i.key_pressed(egui::Key::Space)) {
+            self.toggle_play();
+        }
+        if ctx.input(|i| i.key_pressed(egui::Key::F12)) {
+            self.quick_save_view(&ctx);
+        }
+        egui::Panel::top("menu").show(ui, |ui| self.menu_ui(ui));
+        egui::Panel::top("controls").show(ui, |ui| self.controls_ui(ui));
+        egui::Panel::bottom("status").show(ui, |ui| self.status_ui(ui));
+        // The toy landscape does not use the experiment, so it gets the whole width.
+        if tabs::tab(&self.state.tab).shows_experiment() {
+            egui::Panel::left("settings")
+                .resizable(true)
+                .default_size(430.0)
+                .min_size(340.0)
+                .show(ui, |ui| {
+                    egui::ScrollArea::vertical().show(ui, |ui| self.settings_ui(ui));
+                });
+        }
+        egui::CentralPanel::default().show(ui, |ui| self.centre_ui(ui));
+        self.import_ui(&ctx);
+        self.lessons_window(&ctx);
+        if self.about_open {
+            egui::Window::new("About MTL Studio").open(&mut self.about_open).show(&ctx, |ui| {
+                ui.label("MTL Studio: compose shared trunks and task heads, weight the task losses, train live, export the weights.");
+                ui.label("Built with egui, egui_plot and candle.");
+                ui.separator();
+                ui.strong("Data");
+                ui.label("MMoE synthetic data: generated after Ma et al., KDD 2018. 2-D data: generated after TensorFlow Playground (Apache-2.0). Shapes-32: our own generator.");
+                for which in crate::data::shipped::Shipped::ALL {
+                    ui.label(which.attribution());
+                }
+                ui.label("MultiDigits is made from the Digits images (CC BY 4.0).");
+                ui.weak("The shipped files and their licences are listed in assets/DATA_LICENSES.md.");
+            });
+        }
+    }
+}
+
+impl eframe::App for MtlApp {
+    fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
+        self.drain_events(ctx);
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        self.show(ui);
+    }
+
+    fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        eframe::set_value(storage, eframe::APP_KEY, &self.state);
+    }
+}
+
+/// Opens the desktop window (blocks until it is closed), on a spec and/or importing a CSV
+/// file.
+pub fn run_native(spec: Option<ExperimentSpec>, dataset: Option<PathBuf>) -> eframe::Result<()> {
+    let options = eframe::NativeOptions {
+        viewport: egui::ViewportBuilder::default()
+            .with_title("MTL Studio")
+            .with_app_id("mtl-studio")
+            .with_inner_size([1400.0, 900.0])
+            .with_min_inner_size([900.0, 600.0]),
+        ..Default::default()
+    };
+    eframe::run_native(
+        "MTL Studio",
+        options,
+        Box::new(move |cc| {
+            let mut state: AppState = cc
+                .storage
+                .and_then(|s| eframe::get_value(s, eframe::APP_KEY))
+                .unwrap_or_default();
+            if let Some(spec) = spec {
+                state.spec = spec;
+            }
+            let mut app = MtlApp::new(&cc.egui_ctx, state);
+            if let Some(path) = dataset {
+                app.open_dataset(&path, &cc.egui_ctx);
+            }
+            Ok(Box::new(app))
+        }),
+    )
+}

@@ -1,0 +1,418 @@
+//! The panels around the centre: menu, controls, status bar, settings, the lessons window,
+//! and the centre's tab bar with its tabs.
+
+use super::tabs;
+use super::*;
+
+impl MtlApp {
+    pub(super) fn lessons_window(&mut self, ctx: &egui::Context) {
+        let mut open = self.lessons.open;
+        let mut action = None;
+        egui::Window::new("Lessons")
+            .open(&mut open)
+            .default_width(460.0)
+            .default_height(620.0)
+            .default_pos([900.0, 120.0])
+            .resizable(true)
+            .show(ctx, |ui| {
+                egui::ScrollArea::vertical().show(ui, |ui| {
+                    action = crate::ui::lessons::lessons_ui(ui, &mut self.lessons);
+                });
+            });
+        self.lessons.open = open;
+        if let Some(crate::ui::lessons::LessonAction::Load(i)) = action {
+            self.load_lesson(i);
+        }
+    }
+
+    /// Loads lesson `i`'s experiment and opens its view.
+    pub fn load_lesson(&mut self, i: usize) {
+        let Some(lesson) = crate::ui::lessons::LESSONS.get(i) else {
+            return;
+        };
+        match ExperimentSpec::from_toml(lesson.spec) {
+            Ok(spec) => {
+                self.state.spec = spec;
+                lesson.tab.clone_into(&mut self.state.tab);
+                self.landscape = crate::ui::landscape::LandscapeState::default();
+                self.status = Some((false, format!("Lesson loaded: {}", lesson.title)));
+            }
+            Err(e) => {
+                self.status = Some((true, format!("The lesson's experiment does not load: {e}")));
+            }
+        }
+    }
+
+    pub(super) fn menu_ui(&mut self, ui: &mut egui::Ui) {
+        egui::MenuBar::new().ui(ui, |ui| {
+            ui.menu_button("File", |ui| {
+                if ui
+                    .button("Open dataset…")
+                    .on_hover_text(
+                        "A CSV file (.csv or .csv.gz); you can also drop one on the window.",
+                    )
+                    .clicked()
+                {
+                    ui.close();
+                    self.pick_csv(ui.ctx());
+                }
+                if ui.button("Open spec…").clicked() {
+                    ui.close();
+                    self.open_spec();
+                }
+                if ui.button("Save spec…").clicked() {
+                    ui.close();
+                    self.save_spec();
+                }
+                ui.separator();
+                if ui.button("Load weights…").clicked() {
+                    ui.close();
+                    if let Some(path) = self
+                        .dialog()
+                        .add_filter("safetensors", &["safetensors"])
+                        .pick_file()
+                    {
+                        self.remember_dir(&path);
+                        self.load_weights(&path);
+                    }
+                }
+                if ui.button("Export weights…").clicked() {
+                    ui.close();
+                    self.export_weights();
+                }
+                if ui.button("Export metrics…").clicked() {
+                    ui.close();
+                    self.export_metrics();
+                }
+                if ui
+                    .button("Export run report…")
+                    .on_hover_text("A folder with report.md, the loss chart (PNG and SVG), metrics.csv, spec.toml, and the trade-off sweep and single-task comparison when there are")
+                    .clicked()
+                {
+                    ui.close();
+                    if let Some(dir) = self.dialog().pick_folder() {
+                        self.remember_dir(&dir);
+                        self.export_report(&dir);
+                    }
+                }
+                ui.separator();
+                if ui.button("Reset to the default experiment").clicked() {
+                    ui.close();
+                    self.state.spec = ExperimentSpec::default();
+                }
+            });
+            ui.menu_button("Help", |ui| {
+                if ui
+                    .button("Lessons…")
+                    .on_hover_text("A guided tour: five short lessons, each with a ready experiment")
+                    .clicked()
+                {
+                    ui.close();
+                    self.lessons.open = true;
+                }
+                if ui.button("About").clicked() {
+                    ui.close();
+                    self.about_open = true;
+                }
+            });
+        });
+    }
+
+    pub(super) fn controls_ui(&mut self, ui: &mut egui::Ui) {
+        let problems = self.state.spec.validate();
+        ui.horizontal(|ui| {
+            ui.heading("MTL Studio");
+            ui.separator();
+            let phase = self.history.phase.clone();
+            let can_start = problems.is_empty();
+            match phase {
+                Phase::Run(RunState::Running) => {
+                    if ui
+                        .button("⏸ Pause")
+                        .on_hover_text("Pause (Space)")
+                        .clicked()
+                    {
+                        self.send(TrainerCommand::Pause);
+                    }
+                }
+                Phase::Run(RunState::Paused) => {
+                    if ui
+                        .button("▶ Resume")
+                        .on_hover_text("Resume (Space)")
+                        .clicked()
+                    {
+                        self.send(TrainerCommand::Resume);
+                    }
+                }
+                Phase::Starting => {
+                    ui.add_enabled(false, egui::Button::new("⏳ Starting"));
+                }
+                _ => {
+                    let r = ui
+                        .add_enabled(can_start, egui::Button::new("▶ Train"))
+                        .on_hover_text("Start a new run (Space)");
+                    let r = if problems.is_empty() {
+                        r
+                    } else {
+                        r.on_disabled_hover_text(
+                            problems
+                                .iter()
+                                .map(ToString::to_string)
+                                .collect::<Vec<_>>()
+                                .join("\n"),
+                        )
+                    };
+                    if r.clicked() {
+                        self.start_run(RunOptions::default());
+                    }
+                }
+            }
+            let paused = matches!(self.history.phase, Phase::Run(RunState::Paused));
+            if ui
+                .add_enabled(paused, egui::Button::new("⏭ Step"))
+                .on_hover_text("Train one batch, then pause")
+                .clicked()
+            {
+                self.send(TrainerCommand::Step(1));
+            }
+            let active = matches!(
+                self.history.phase,
+                Phase::Run(RunState::Running | RunState::Paused)
+            );
+            if ui
+                .add_enabled(active, egui::Button::new("⏹ Stop"))
+                .on_hover_text("Stop after the current step; the model can still be exported")
+                .clicked()
+            {
+                self.stop_run();
+            }
+            if matches!(self.history.phase, Phase::Run(RunState::Finished))
+                && ui
+                    .button("⏩ Train on")
+                    .on_hover_text("Keep training past the planned epochs")
+                    .clicked()
+            {
+                self.send(TrainerCommand::Resume);
+            }
+            if ui
+                .add_enabled(
+                    can_start && self.history.phase != Phase::Idle,
+                    egui::Button::new("⟲ Restart"),
+                )
+                .on_hover_text("Start again from new initial weights with the current settings")
+                .clicked()
+            {
+                self.start_run(RunOptions::default());
+            }
+            if self.needs_restart() {
+                ui.colored_label(theme::warning(), "Settings changed: Restart to apply");
+            }
+        });
+        if !problems.is_empty() {
+            for p in problems.iter().take(4) {
+                ui.colored_label(theme::error(), p.to_string());
+            }
+        }
+    }
+
+    pub(super) fn status_ui(&mut self, ui: &mut egui::Ui) {
+        ui.horizontal(|ui| {
+            let phase = match &self.history.phase {
+                Phase::Idle => "Ready".to_owned(),
+                Phase::Starting => "Starting…".to_owned(),
+                Phase::Run(RunState::Running) => "Training".to_owned(),
+                Phase::Run(RunState::Paused) => "Paused".to_owned(),
+                Phase::Run(RunState::Finished) => "Finished".to_owned(),
+                Phase::Run(RunState::Stopped) => "Stopped".to_owned(),
+                Phase::Failed(_) => "Failed".to_owned(),
+            };
+            ui.strong(phase);
+            if let (Some(info), Some(m)) = (&self.history.info, &self.history.last_step) {
+                ui.separator();
+                ui.label(format!(
+                    "epoch {:.2} / {}",
+                    m.epoch, info.spec.training.epochs
+                ));
+                ui.separator();
+                ui.label(format!("step {}", m.step));
+                ui.separator();
+                let threads = match m.shards {
+                    1 => "1 thread".to_owned(),
+                    n => format!("{n} threads"),
+                };
+                ui.label(format!(
+                    "{} samples/s · {threads}",
+                    group_digits(m.samples_per_sec)
+                ))
+                .on_hover_text(format!(
+                    "Threads the latest step trained on, of {} for training. A batch with \
+                     enough work is cut into one shard per thread, trained side by side; \
+                     small ones stay on one. The app leaves one core to its window; set \
+                     RAYON_NUM_THREADS to choose the count.",
+                    info.threads
+                ));
+                ui.separator();
+                let secs = m.elapsed_secs as u64;
+                ui.label(format!("elapsed {:02}:{:02}", secs / 60, secs % 60));
+                ui.separator();
+                ui.label(format!("lr {:.1e}", m.lr));
+            } else if let Some(info) = &self.history.info {
+                ui.separator();
+                ui.label(format!(
+                    "{} train / {} val rows",
+                    info.train_rows, info.val_rows
+                ));
+            }
+            if let Some((is_error, msg)) = &self.status {
+                ui.separator();
+                ui.colored_label(
+                    if *is_error {
+                        theme::error()
+                    } else {
+                        theme::ok()
+                    },
+                    msg,
+                );
+            }
+        });
+    }
+
+    pub(super) fn settings_ui(&mut self, ui: &mut egui::Ui) {
+        self.refresh_summary();
+        let mut pick_csv = false;
+        let mut edits = Edits::default();
+        egui::CollapsingHeader::new("Dataset")
+            .default_open(true)
+            .show(ui, |ui| {
+                edits.structure |=
+                    settings::dataset_ui(ui, &mut self.state.spec, &self.summary, &mut pick_csv);
+            });
+        self.refresh_summary();
+        if matches!(
+            self.state.spec.dataset,
+            DatasetSpec::Csv(_) | DatasetSpec::Shipped(_) | DatasetSpec::Idx(_)
+        ) && self.summary.error.is_none()
+        {
+            self.state.spec.model.input = self.summary.features;
+        }
+        egui::CollapsingHeader::new("Tasks")
+            .default_open(true)
+            .show(ui, |ui| {
+                edits |= settings::tasks_ui(ui, &mut self.state.spec, &self.summary);
+            });
+        egui::CollapsingHeader::new("Model")
+            .default_open(true)
+            .show(ui, |ui| {
+                let summary = &self.summary;
+                let classes = |target: &str| {
+                    summary
+                        .classes
+                        .iter()
+                        .find(|(n, _)| n == target)
+                        .map_or(2, |(_, c)| *c)
+                };
+                edits |= composer::composer_ui(ui, &mut self.state.spec, &classes);
+            });
+        egui::CollapsingHeader::new("Loss weighting")
+            .default_open(true)
+            .show(ui, |ui| {
+                edits |= settings::weighting_ui(ui, &mut self.state.spec);
+            });
+        egui::CollapsingHeader::new("Optimizer")
+            .default_open(true)
+            .show(ui, |ui| {
+                edits |= settings::optimizer_ui(ui, &mut self.state.spec);
+            });
+        egui::CollapsingHeader::new("Training")
+            .default_open(true)
+            .show(ui, |ui| {
+                edits.structure |= settings::training_ui(ui, &mut self.state.spec);
+            });
+        if pick_csv {
+            self.pick_csv(ui.ctx());
+        }
+        // The editors only edit the spec; what of it applies live is decided in one place.
+        let _ = edits;
+        self.send_live_edits();
+    }
+
+    pub(super) fn centre_ui(&mut self, ui: &mut egui::Ui) {
+        ui.horizontal(|ui| {
+            match &self.history.info {
+                Some(info) => ui.strong(format!(
+                    "Run {} · {} · {} train / {} val rows · {} steps per epoch",
+                    self.history.run_id,
+                    info.spec.name,
+                    info.train_rows,
+                    info.val_rows,
+                    info.steps_per_epoch
+                )),
+                None => ui.strong("No run yet: press ▶ Train (or Space) to start"),
+            };
+        });
+        if let Some(msg) = &self.history.diverged {
+            ui.colored_label(theme::error(), msg);
+        }
+        if let Phase::Failed(msg) = &self.history.phase {
+            ui.colored_label(theme::error(), format!("Training failed: {msg}"));
+        }
+        let mut save_view = false;
+        ui.horizontal(|ui| {
+            for tab in tabs::TABS {
+                if ui
+                    .selectable_label(self.state.tab == tab.key(), tab.label())
+                    .on_hover_text(tab.hint())
+                    .clicked()
+                {
+                    tab.key().clone_into(&mut self.state.tab);
+                }
+            }
+            ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                save_view = ui
+                    .button("Save view as PNG…")
+                    .on_hover_text("Saves what this tab shows, as on screen, to a PNG file. F12 saves it at once into the last folder used, named after the tab.")
+                    .clicked();
+            });
+        });
+        ui.separator();
+        // What a saved view shows: everything under the tab bar.
+        self.view_rect = Some(ui.available_rect_before_wrap());
+        if save_view {
+            self.save_view(ui.ctx());
+        }
+        self.refresh_summary();
+        let mut requests = Vec::new();
+        let mut ctx = tabs::TabCtx {
+            state: &mut self.state,
+            history: &self.history,
+            past_runs: &mut self.past_runs,
+            summary: &self.summary,
+            trainer: self.trainer.as_ref(),
+            waker: &self.waker,
+            tradeoff: &mut self.tradeoff,
+            landscape: &mut self.landscape,
+            dataview: &mut self.dataview,
+            boundary_view: &mut self.boundary_view,
+            status: &mut self.status,
+            requests: &mut requests,
+        };
+        tabs::tab(&ctx.state.tab.clone()).ui(ui, &mut ctx);
+        for request in requests {
+            match request {
+                tabs::TabRequest::SaveGroups(groups) => self.save_groups(&groups),
+            }
+        }
+    }
+}
+
+fn group_digits(v: f64) -> String {
+    let s = format!("{:.0}", v.max(0.0));
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}

@@ -1,0 +1,153 @@
+//! What the settings panel and the Dataset tab know about the current data.
+
+use super::*;
+
+impl MtlApp {
+    pub(super) fn summary_key(spec: &ExperimentSpec) -> String {
+        // Everything the summary depends on, the split's label balance included.
+        format!(
+            "{}|{}|{:?}|{}|{:?}",
+            serde_json::to_string(&spec.dataset).unwrap_or_default(),
+            spec.seed,
+            spec.tasks
+                .iter()
+                .map(|t| (&t.name, &t.target, t.kind))
+                .collect::<Vec<_>>(),
+            spec.training.validation_fraction,
+            spec.training.keep_labels
+        )
+    }
+
+    pub(super) fn refresh_summary(&mut self) {
+        let key = Self::summary_key(&self.state.spec);
+        if key == self.summary_key {
+            return;
+        }
+        self.summary_key = key;
+        self.summary = summarise(&self.state.spec, None);
+    }
+}
+
+pub(super) fn read_header(path: &Path) -> Result<Vec<String>, String> {
+    let mut reader =
+        csv::Reader::from_path(path).map_err(|e| format!("{e}: {}", path.display()))?;
+    let header = reader
+        .headers()
+        .map_err(|e| format!("{e}: {}", path.display()))?;
+    Ok(header.iter().map(|h| h.trim().to_owned()).collect())
+}
+
+/// The spec's tasks split as training would split them (None when the tasks do not fit).
+pub(super) fn split_balance(
+    spec: &ExperimentSpec,
+    d: &data::Dataset,
+) -> Option<Vec<data::TaskBalance>> {
+    let mut prepared = spec.clone();
+    prepared.model.input = d.features();
+    data::PreparedData::new(&prepared, d)
+        .ok()
+        .map(|p| p.balance())
+}
+
+/// Label columns, class counts and measured label correlations of the spec's data (`loaded`
+/// when it was just read, otherwise loaded here).
+pub(super) fn summarise(spec: &ExperimentSpec, loaded: Option<data::Dataset>) -> DataSummary {
+    // Correlations need only a prefix of the rows: the generators draw rows in order.
+    let mut preview = spec.clone();
+    match &mut preview.dataset {
+        DatasetSpec::Mmoe(m) => m.samples = m.samples.min(5000),
+        DatasetSpec::Playground(p) => p.samples = p.samples.min(5000),
+        DatasetSpec::Shapes(sh) => sh.samples = sh.samples.min(500),
+        DatasetSpec::MultiDigits(m) => m.samples = m.samples.min(2000),
+        DatasetSpec::Csv(_) | DatasetSpec::Shipped(_) | DatasetSpec::Idx(_) => {}
+    }
+    let full_rows = match &spec.dataset {
+        DatasetSpec::Mmoe(m) => Some(m.samples),
+        DatasetSpec::Playground(p) => Some(p.samples),
+        DatasetSpec::Shapes(sh) => Some(sh.samples),
+        DatasetSpec::MultiDigits(m) => Some(m.samples),
+        DatasetSpec::Csv(_) | DatasetSpec::Shipped(_) | DatasetSpec::Idx(_) => None,
+    };
+    let result = match loaded {
+        Some(d) => Ok(d),
+        None => data::load(&preview),
+    };
+    match result {
+        Ok(d) => {
+            let mut targets: Vec<(String, crate::experiment::TaskKind)> =
+                d.targets.iter().map(|t| (t.name.clone(), t.kind)).collect();
+            if let DatasetSpec::Csv(c) = &spec.dataset
+                && d.encoding.is_some()
+                && !read_header(&c.path)
+                    .unwrap_or_default()
+                    .iter()
+                    .any(|h| h.starts_with("task:"))
+            {
+                // A plain CSV: any column can become a target; offer them all.
+                targets = read_header(&c.path)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|n| {
+                        let kind = spec
+                            .tasks
+                            .iter()
+                            .find(|t| t.target == n)
+                            .map_or(crate::experiment::TaskKind::Regression, |t| t.kind);
+                        (n, kind)
+                    })
+                    .collect();
+            }
+            let index = |name: &str| d.targets.iter().position(|t| t.name == name);
+            let correlations = spec
+                .tasks
+                .chunks(2)
+                .filter(|pair| pair.len() == 2)
+                .filter_map(|pair| {
+                    Some((
+                        pair[0].target.clone(),
+                        pair[1].target.clone(),
+                        d.label_correlation(index(&pair[0].target)?, index(&pair[1].target)?),
+                    ))
+                })
+                .collect();
+            DataSummary {
+                targets,
+                classes: d
+                    .targets
+                    .iter()
+                    .map(|t| {
+                        let width = match t.kind {
+                            crate::experiment::TaskKind::Segmentation => t.width,
+                            crate::experiment::TaskKind::SemanticSegmentation => {
+                                t.classes.len() * t.width
+                            }
+                            _ => t.classes.len(),
+                        };
+                        (t.name.clone(), width)
+                    })
+                    .collect(),
+                correlations,
+                rows: full_rows.unwrap_or(d.rows),
+                features: d.features(),
+                error: None,
+                balance: split_balance(spec, &d),
+                data: Some(Arc::new(d)),
+            }
+        }
+        Err(e) => {
+            let targets = match &spec.dataset {
+                DatasetSpec::Csv(c) => read_header(&c.path)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|n| (n, crate::experiment::TaskKind::Regression))
+                    .collect(),
+                _ => Vec::new(),
+            };
+            DataSummary {
+                targets,
+                error: Some(e.to_string()),
+                ..DataSummary::default()
+            }
+        }
+    }
+}
