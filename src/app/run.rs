@@ -22,6 +22,22 @@ impl MtlApp {
             self.status = Some((true, format!("Cannot train: {}", problems[0])));
             return;
         }
+        let run_id = self.next_run_id;
+        match TrainerHandle::spawn(
+            run_id,
+            self.state.spec.clone(),
+            options,
+            Arc::clone(&self.waker),
+        ) {
+            Ok(handle) => self.attach(handle),
+            Err(e) => self.status = Some((true, format!("Cannot start the trainer thread: {e}"))),
+        }
+    }
+
+    /// Shows `handle`'s run from now on, for the spec being edited: the trainer thread
+    /// [`Self::start_run`] spawns, or (in tests) a scripted trainer whose events the test
+    /// writes. The previous run stops and becomes an earlier run of the charts.
+    pub fn attach(&mut self, handle: TrainerHandle) {
         // Dropping the old handle stops its thread after the current step and joins it; do
         // that on a helper thread so a long step or data generation never freezes the window.
         if let Some(old) = self.trainer.take() {
@@ -33,29 +49,18 @@ impl MtlApp {
                 log::warn!("could not stop the previous run in the background: {e}");
             }
         }
-        let run_id = self.next_run_id;
-        self.next_run_id += 1;
-        match TrainerHandle::spawn(
-            run_id,
-            self.state.spec.clone(),
-            options,
-            Arc::clone(&self.waker),
-        ) {
-            Ok(handle) => {
-                self.trainer = Some(handle);
-                self.live_spec = Some(self.state.spec.clone());
-                let old =
-                    std::mem::replace(&mut self.history, RunHistory::new(run_id, Phase::Starting));
-                if old.evals.len() > 1 {
-                    self.past_runs.push(old);
-                    if self.past_runs.len() > MAX_PAST_RUNS {
-                        self.past_runs.remove(0);
-                    }
-                }
-                self.status = None;
+        let run_id = handle.run_id();
+        self.next_run_id = self.next_run_id.max(run_id + 1);
+        self.trainer = Some(handle);
+        self.live_spec = Some(self.state.spec.clone());
+        let old = std::mem::replace(&mut self.history, RunHistory::new(run_id, Phase::Starting));
+        if old.evals.len() > 1 {
+            self.past_runs.push(old);
+            if self.past_runs.len() > MAX_PAST_RUNS {
+                self.past_runs.remove(0);
             }
-            Err(e) => self.status = Some((true, format!("Cannot start the trainer thread: {e}"))),
         }
+        self.status = None;
     }
 
     pub(super) fn send(&mut self, command: TrainerCommand) {

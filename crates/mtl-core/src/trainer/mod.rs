@@ -18,4 +18,4 @@ pub use protocol::{
     TrainerCommand, TrainerEvent,
 };
 pub use run::{Session, StepOutcome, Stopped, TrainError};
-pub use worker::{RunOptions, TrainerHandle, Waker, no_waker};
+pub use worker::{RunOptions, ScriptedTrainer, TrainerHandle, Waker, no_waker};

@@ -109,6 +109,29 @@ impl TrainerHandle {
         })
     }
 
+    /// A handle with no thread behind it: the returned [`ScriptedTrainer`] plays the trainer,
+    /// writing the events the UI receives and reading the commands it sends. For UI tests
+    /// that check what the window shows for given events without training anything.
+    pub fn scripted(run_id: u64) -> (Self, ScriptedTrainer) {
+        let (cmd_tx, cmd_rx) = sync_channel(64);
+        let (ev_tx, ev_rx) = sync_channel(4096);
+        let handle = Self {
+            run_id,
+            commands: Some(cmd_tx),
+            events: Some(ev_rx),
+            stop: Arc::new(AtomicBool::new(false)),
+            steps_done: Arc::new(AtomicU64::new(0)),
+            boundary: Arc::default(),
+            thread: None,
+        };
+        let trainer = ScriptedTrainer {
+            events: ev_tx,
+            commands: cmd_rx,
+            stop: Arc::clone(&handle.stop),
+        };
+        (handle, trainer)
+    }
+
     /// This run's id.
     pub fn run_id(&self) -> u64 {
         self.run_id
@@ -158,6 +181,22 @@ impl TrainerHandle {
             Some(Err(RecvTimeoutError::Timeout)) => Ok(None),
             Some(Err(RecvTimeoutError::Disconnected)) | None => Err(Disconnected),
         }
+    }
+}
+
+/// The trainer's side of a [`TrainerHandle::scripted`] handle.
+pub struct ScriptedTrainer {
+    /// Events for the UI, in order.
+    pub events: SyncSender<TrainerEvent>,
+    /// Commands the UI sent.
+    pub commands: Receiver<TrainerCommand>,
+    stop: Arc<AtomicBool>,
+}
+
+impl ScriptedTrainer {
+    /// Whether the UI asked the run to stop.
+    pub fn stop_requested(&self) -> bool {
+        self.stop.load(Ordering::SeqCst)
     }
 }
 
