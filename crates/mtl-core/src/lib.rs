@@ -37,6 +37,8 @@
 //! # }
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod bench;
 pub mod data;
 pub mod error;
