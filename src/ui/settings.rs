@@ -526,9 +526,10 @@ pub fn tasks_ui(ui: &mut Ui, spec: &mut ExperimentSpec, summary: &DataSummary) -
 }
 
 /// The strategy picker, grouped by family, with what the chosen one does, its formula, its
-/// paper and its hyperparameters.
+/// paper and its hyperparameters (numbers in their range, string choices as a combo box),
+/// all read from the strategy's [`crate::weighting::MethodInfo`].
 pub fn weighting_ui(ui: &mut Ui, spec: &mut ExperimentSpec) -> Edits {
-    use crate::weighting::{self, Family};
+    use crate::weighting::{self, Family, RepGrad};
     let before = spec.weighting.clone();
     let current = spec.weighting.key().to_owned();
 
@@ -548,8 +549,8 @@ pub fn weighting_ui(ui: &mut Ui, spec: &mut ExperimentSpec) -> Edits {
                         .clicked()
                     {
                         spec.weighting = WeightingSpec::of(m.key);
-                        // GradDrop exists only on representation gradients.
-                        spec.weighting.rep_grad = m.key == "graddrop";
+                        // A strategy that exists only on representation gradients starts on them.
+                        spec.weighting.rep_grad = m.rep_grad == RepGrad::Required;
                     }
                 }
             }
@@ -559,63 +560,19 @@ pub fn weighting_ui(ui: &mut Ui, spec: &mut ExperimentSpec) -> Edits {
         ui.label(m.about.replace('‖', "|"));
         ui.label(egui::RichText::new(m.formula).monospace());
         ui.weak(m.paper);
-        if !m.hypers.is_empty() {
+        if !m.hypers.is_empty() || !m.choices.is_empty() {
             egui::Grid::new("strategy-params")
                 .num_columns(2)
                 .show(ui, |ui| {
                     for h in m.hypers {
-                        let mut v = spec
-                            .weighting
-                            .params
-                            .get(h.name)
-                            .and_then(serde_json::Value::as_f64)
-                            .unwrap_or(h.default);
-                        let r = super::grid_row(
-                            ui,
-                            h.name,
-                            egui::DragValue::new(&mut v).speed((h.default.abs() * 0.01).max(1e-4)),
-                        )
-                        .on_hover_text(h.help);
-                        if r.changed() {
-                            spec.weighting
-                                .params
-                                .insert(h.name.to_owned(), serde_json::Value::from(v));
-                        }
+                        hyper_row(ui, &mut spec.weighting.params, h);
+                    }
+                    for c in m.choices {
+                        choice_row(ui, &mut spec.weighting.params, c);
                     }
                 });
         }
-        if m.key == "mgda" {
-            let current = spec
-                .weighting
-                .params
-                .get("mgda_gn")
-                .and_then(serde_json::Value::as_str)
-                .unwrap_or("none")
-                .to_owned();
-            let mut chosen = current.clone();
-            egui::ComboBox::from_label("Gradient normalisation (mgda_gn)")
-                .selected_text(&chosen)
-                .show_ui(ui, |ui| {
-                    for option in ["none", "l2", "loss", "loss+"] {
-                        ui.selectable_value(&mut chosen, option.to_owned(), option);
-                    }
-                });
-            if chosen != current {
-                spec.weighting
-                    .params
-                    .insert("mgda_gn".to_owned(), serde_json::Value::from(chosen));
-            }
-        }
-        if [
-            "gradnorm",
-            "mgda",
-            "imtl",
-            "aligned_mtl",
-            "excess_mtl",
-            "graddrop",
-        ]
-        .contains(&m.key)
-        {
+        if m.rep_grad != RepGrad::No {
             ui.checkbox(&mut spec.weighting.rep_grad, "Representation gradients (faster)")
                 .on_hover_text("Take each task's gradient with respect to the trunk's output instead of the trunk's parameters: one backward pass through the trunk instead of K. Uses the strategy's task weights.");
         }
@@ -625,6 +582,52 @@ pub fn weighting_ui(ui: &mut Ui, spec: &mut ExperimentSpec) -> Edits {
         weights: changed && spec.weighting.is_manual(),
         structure: changed,
         ..Edits::default()
+    }
+}
+
+/// One numeric hyperparameter as a drag value over the range its info gives. A value set
+/// outside that range in the spec is shown as it is, not clamped.
+fn hyper_row(ui: &mut Ui, params: &mut crate::weighting::Params, h: &crate::weighting::Hyper) {
+    let mut v = params
+        .get(h.name)
+        .and_then(serde_json::Value::as_f64)
+        .unwrap_or(h.default);
+    let r = super::grid_row(
+        ui,
+        h.name,
+        egui::DragValue::new(&mut v)
+            .speed((h.default.abs() * 0.01).max(1e-4))
+            .range(h.min..=h.max)
+            .clamp_existing_to_range(false),
+    )
+    .on_hover_text(h.help);
+    if r.changed() {
+        params.insert(h.name.to_owned(), serde_json::Value::from(v));
+    }
+}
+
+/// One string hyperparameter as a combo box of its allowed values.
+fn choice_row(ui: &mut Ui, params: &mut crate::weighting::Params, c: &crate::weighting::Choice) {
+    let current = params
+        .get(c.name)
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or(c.default)
+        .to_owned();
+    let mut chosen = current.clone();
+    let name = ui.label(c.name).on_hover_text(c.help);
+    egui::ComboBox::from_id_salt(("strategy-choice", c.name))
+        .selected_text(&chosen)
+        .show_ui(ui, |ui| {
+            for option in c.allowed {
+                ui.selectable_value(&mut chosen, (*option).to_owned(), *option);
+            }
+        })
+        .response
+        .labelled_by(name.id)
+        .on_hover_text(c.help);
+    ui.end_row();
+    if chosen != current {
+        params.insert(c.name.to_owned(), serde_json::Value::from(chosen));
     }
 }
 

@@ -88,6 +88,7 @@ impl WeightingSpec {
     }
 
     pub(crate) fn problems(&self, out: &mut Problems) {
+        use crate::weighting::{Family, RepGrad};
         let Some(method) = crate::weighting::method(self.key()) else {
             out.push(
                 "weighting.strategy",
@@ -102,71 +103,151 @@ impl WeightingSpec {
             );
             return;
         };
-        const STRING_PARAMS: [&str; 3] = ["order", "mgda_gn", "init_loss_scale"];
         for (name, value) in &self.params {
-            let known = method.hypers.iter().any(|h| h.name == name);
-            if STRING_PARAMS.contains(&name.as_str()) {
-                continue;
-            }
-            if !known {
-                out.push(
-                    &format!("weighting.{name}"),
-                    format!(
-                        "{} has no parameter '{name}' (it has: {})",
-                        method.label,
-                        if method.hypers.is_empty() {
-                            "none".to_owned()
-                        } else {
-                            method
-                                .hypers
-                                .iter()
-                                .map(|h| h.name)
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        }
-                    ),
-                );
-            } else if !value.as_f64().is_some_and(f64::is_finite) {
-                out.push(
-                    &format!("weighting.{name}"),
-                    format!("{value} must be a number"),
-                );
-            }
+            param_problem(method, name, value, out);
         }
-        if method.key == "graddrop" && !self.rep_grad {
-            out.push(
+        match (method.rep_grad, self.rep_grad) {
+            (RepGrad::Required, false) => out.push(
                 "weighting.rep_grad",
-                "GradDrop works on representation gradients: set rep_grad = true".to_owned(),
-            );
-        }
-        // LibMTL accepts representation gradients only for the strategies whose result is a
-        // weighting of the task gradients.
-        const REP_GRAD: [&str; 6] = [
-            "gradnorm",
-            "mgda",
-            "imtl",
-            "aligned_mtl",
-            "excess_mtl",
-            "graddrop",
-        ];
-        if self.rep_grad
-            && method.family == crate::weighting::Family::Gradient
-            && !REP_GRAD.contains(&method.key)
-        {
-            out.push(
+                format!(
+                    "{} works on representation gradients: set rep_grad = true",
+                    method.label
+                ),
+            ),
+            (RepGrad::No, true) if method.family == Family::Loss => out.push(
+                "weighting.rep_grad",
+                format!("{} uses only the losses; representation gradients would leave the trunk untrained", method.label),
+            ),
+            // LibMTL accepts representation gradients only for the strategies whose result is
+            // a weighting of the task gradients.
+            (RepGrad::No, true) => out.push(
                 "weighting.rep_grad",
                 format!(
                     "{} works on parameter gradients only (as in LibMTL); representation gradients suit {}",
                     method.label,
-                    REP_GRAD.join(", ")
+                    crate::weighting::methods()
+                        .filter(|m| m.rep_grad != RepGrad::No)
+                        .map(|m| m.key)
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
-            );
+            ),
+            _ => {}
         }
-        if self.rep_grad && method.family == crate::weighting::Family::Loss {
+    }
+}
+
+/// The problem with hyperparameter `name` = `value` of `method`, if any: it must be one the
+/// method has, a finite number for a numeric one and one of the allowed strings for a choice.
+/// Extra parameters are checked when the strategy is built.
+fn param_problem(
+    method: &crate::weighting::MethodInfo,
+    name: &str,
+    value: &serde_json::Value,
+    out: &mut Problems,
+) {
+    let field = format!("weighting.{name}");
+    if method.hypers.iter().any(|h| h.name == name) {
+        if !value.as_f64().is_some_and(f64::is_finite) {
+            out.push(&field, format!("{value} must be a number"));
+        }
+    } else if let Some(choice) = method.choices.iter().find(|c| c.name == name) {
+        if !value.as_str().is_some_and(|v| choice.allowed.contains(&v)) {
             out.push(
-                "weighting.rep_grad",
-                format!("{} uses only the losses; representation gradients would leave the trunk untrained", method.label),
+                &field,
+                format!("{value} must be {}", choice.describe_allowed()),
             );
         }
+    } else if !method.extras.iter().any(|e| e.name == name) {
+        let names = method.param_names();
+        out.push(
+            &field,
+            format!(
+                "{} has no parameter '{name}' (it has: {})",
+                method.label,
+                if names.is_empty() {
+                    "none".to_owned()
+                } else {
+                    names.join(", ")
+                }
+            ),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The weighting problems of `spec` as `path: message` lines.
+    fn problems(spec: &WeightingSpec) -> Vec<String> {
+        let mut out = Problems::default();
+        spec.problems(&mut out);
+        out.0
+            .into_iter()
+            .map(|p| format!("{}: {}", p.path, p.message))
+            .collect()
+    }
+
+    fn with(key: &str, name: &str, value: serde_json::Value) -> WeightingSpec {
+        let mut spec = WeightingSpec::of(key);
+        spec.params.insert(name.to_owned(), value);
+        spec
+    }
+
+    #[test]
+    fn parameters_are_checked_against_the_strategy_info() {
+        assert!(problems(&with("cagrad", "calpha", 0.3.into())).is_empty());
+        assert!(problems(&with("mgda", "mgda_gn", "loss+".into())).is_empty());
+        assert!(problems(&with("pcgrad", "order", "identity".into())).is_empty());
+        assert!(
+            problems(&with(
+                "gradnorm",
+                "init_loss_scale",
+                "linspace(0,1,K)".into()
+            ))
+            .is_empty()
+        );
+        let bad = problems(&with("mgda", "mgda_gn", "l1".into()));
+        assert_eq!(
+            bad,
+            [r#"weighting.mgda_gn: "l1" must be one of "none", "l2", "loss", "loss+""#],
+            "a choice outside the allowed ones"
+        );
+        let bad = problems(&with("cagrad", "calpha", "big".into()));
+        assert_eq!(bad, [r#"weighting.calpha: "big" must be a number"#]);
+        let bad = problems(&with("ew", "order", "identity".into()));
+        assert_eq!(
+            bad,
+            ["weighting.order: EW (equal weighting) has no parameter 'order' (it has: none)"],
+            "a choice of another strategy"
+        );
+    }
+
+    #[test]
+    fn representation_gradients_follow_the_strategy_info() {
+        let mut spec = WeightingSpec::of("graddrop");
+        assert_eq!(
+            problems(&spec),
+            ["weighting.rep_grad: GradDrop works on representation gradients: set rep_grad = true"]
+        );
+        spec.rep_grad = true;
+        assert!(problems(&spec).is_empty(), "required and set");
+        for key in ["mgda", "gradnorm", "imtl"] {
+            let mut spec = WeightingSpec::of(key);
+            spec.rep_grad = true;
+            assert!(problems(&spec).is_empty(), "{key} allows them");
+        }
+        let mut spec = WeightingSpec::of("pcgrad");
+        spec.rep_grad = true;
+        let p = problems(&spec);
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(
+            p[0].ends_with("representation gradients suit gradnorm, imtl, aligned_mtl, excess_mtl, graddrop, mgda"),
+            "{p:?}"
+        );
+        let mut spec = WeightingSpec::of("uw");
+        spec.rep_grad = true;
+        assert!(problems(&spec)[0].contains("uses only the losses"));
     }
 }

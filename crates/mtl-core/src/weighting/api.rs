@@ -99,18 +99,95 @@ pub trait Strategy: Send {
     fn learn(&mut self, _lr: f64) {}
 }
 
-/// A hyperparameter and its LibMTL default.
+/// A numeric hyperparameter: its LibMTL default and the range the settings panel offers.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Hyper {
     /// LibMTL name.
     pub name: &'static str,
     /// Default value.
     pub default: f64,
+    /// Smallest value the settings panel offers (the strategy's own check may accept more).
+    pub min: f64,
+    /// Largest value the settings panel offers.
+    pub max: f64,
     /// One line on what it does.
     pub help: &'static str,
 }
 
-/// How a strategy is presented to users.
+impl Hyper {
+    /// The value in `params`, or the default.
+    pub fn read(&self, params: &Params) -> Result<f64, WeightingError> {
+        param_f64(params, self.name, self.default)
+    }
+}
+
+/// A hyperparameter whose value is one of a few strings, e.g. MGDA's `mgda_gn`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Choice {
+    /// LibMTL name.
+    pub name: &'static str,
+    /// Default value (one of `allowed`).
+    pub default: &'static str,
+    /// Every accepted value.
+    pub allowed: &'static [&'static str],
+    /// One line on what it does.
+    pub help: &'static str,
+}
+
+impl Choice {
+    /// The value in `params` (one of [`Choice::allowed`]), or the default; `method` names
+    /// the strategy in the error.
+    pub fn read(&self, method: &str, params: &Params) -> Result<&'static str, WeightingError> {
+        let Some(v) = params.get(self.name) else {
+            return Ok(self.default);
+        };
+        if let Some(found) = v
+            .as_str()
+            .and_then(|s| self.allowed.iter().find(|a| **a == s))
+        {
+            return Ok(found);
+        }
+        Err(WeightingError(format!(
+            "{method}: parameter '{}' must be {}, got {v}",
+            self.name,
+            self.describe_allowed()
+        )))
+    }
+
+    /// The accepted values in words: `"a" or "b"`, or `one of "a", "b", "c"`.
+    pub fn describe_allowed(&self) -> String {
+        let quoted: Vec<String> = self.allowed.iter().map(|a| format!("\"{a}\"")).collect();
+        match quoted.as_slice() {
+            [a, b] => format!("{a} or {b}"),
+            _ => format!("one of {}", quoted.join(", ")),
+        }
+    }
+}
+
+/// A parameter that is neither a number nor a choice, parsed by the strategy itself (e.g.
+/// GradNorm's `init_loss_scale`); the settings panel does not edit it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Extra {
+    /// LibMTL name.
+    pub name: &'static str,
+    /// What it accepts and what it does.
+    pub help: &'static str,
+}
+
+/// Whether a strategy can take per-task gradients with respect to the shared representation
+/// (the trunk's output) instead of the shared parameters (LibMTL's `rep_grad`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RepGrad {
+    /// Parameter gradients only (loss-only strategies, and those LibMTL restricts).
+    No,
+    /// Either; representation gradients are faster (one backward pass through the trunk).
+    Allowed,
+    /// Representation gradients only (GradDrop).
+    Required,
+}
+
+/// How a strategy is presented to users, and everything the validator, the settings panel
+/// and the command line need to know about it.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct MethodInfo {
     /// LibMTL-style key used in specs and the aggregate command (lower case), e.g. `cagrad`.
@@ -125,8 +202,31 @@ pub struct MethodInfo {
     pub about: &'static str,
     /// The formula in plain text.
     pub formula: &'static str,
-    /// Numeric hyperparameters with defaults.
+    /// Numeric hyperparameters with defaults and ranges.
     pub hypers: &'static [Hyper],
+    /// String-valued hyperparameters with their allowed values.
+    pub choices: &'static [Choice],
+    /// Further parameters the strategy parses itself.
+    pub extras: &'static [Extra],
+    /// Whether representation gradients can be used.
+    pub rep_grad: RepGrad,
+}
+
+impl MethodInfo {
+    /// The names of every parameter a spec may give: choices, numbers, then extras.
+    pub fn param_names(&self) -> Vec<&'static str> {
+        self.choices
+            .iter()
+            .map(|c| c.name)
+            .chain(self.hypers.iter().map(|h| h.name))
+            .chain(self.extras.iter().map(|e| e.name))
+            .collect()
+    }
+
+    /// Rejects zero tasks and parameters not in [`MethodInfo::param_names`].
+    pub fn check_setup(&self, params: &Params, k: usize) -> Result<(), WeightingError> {
+        check_setup(self.key, params, &self.param_names(), k)
+    }
 }
 
 /// Strategy families.

@@ -1,30 +1,77 @@
 //! Loss weighting and gradient combination: every strategy of the MTL literature behind one
-//! trait ([`Strategy`]), one file per family:
+//! trait ([`Strategy`]), one file per strategy in [`methods`](mod@methods), listed once in the registry
+//! below.
 //!
-//! - [`loss`]: weights from the losses alone (EW, manual, UW, DWA, GLS, RLW, STCH, FAMO) and
-//!   GradNorm;
-//! - [`projection`]: per-task gradients projected or rescaled (PCGrad, GradVac, IMTL,
-//!   Aligned-MTL, DB-MTL, MoCo, ExcessMTL, GradDrop);
-//! - [`solvers`]: per-task gradients combined by solving a small optimisation problem (MGDA,
-//!   CAGrad, Nash-MTL, FairGrad, UPGrad).
+//! - weights from the losses alone: EW, manual, UW, DWA, GLS, RLW, STCH, FAMO (and GradNorm,
+//!   which also reads the gradient norms);
+//! - per-task gradients projected or rescaled: PCGrad, GradVac, IMTL, Aligned-MTL, DB-MTL,
+//!   MoCo, ExcessMTL, GradDrop;
+//! - per-task gradients combined by solving a small optimisation problem ([`solvers`]): MGDA,
+//!   CAGrad, Nash-MTL, FairGrad, UPGrad.
+//!
+//! Each method's [`MethodInfo`] carries everything the rest of the app needs (label, paper,
+//! formula, hyperparameters with defaults and ranges, string choices, whether it takes
+//! representation gradients), so the validator, the settings panel and `mtl-studio
+//! strategies` name no strategy themselves. Adding a strategy is one new file in
+//! [`methods`](mod@methods) and one line in the registry.
 //!
 //! The conventions (sum or mean scale, which weights are reported) follow LibMTL so numbers
 //! compare with the reference library; see `mtl-studio aggregate`.
 
 pub mod aggregate;
 pub mod api;
-pub mod loss;
-pub mod projection;
+mod common;
+pub mod methods;
 pub mod solvers;
+#[cfg(test)]
+mod testing;
+#[cfg(test)]
+mod tests;
 
-pub use api::{Family, Hyper, MethodInfo, Params, StepInput, StepOutput, Strategy, WeightingError};
+pub use api::{
+    Choice, Extra, Family, Hyper, MethodInfo, Params, RepGrad, StepInput, StepOutput, Strategy,
+    WeightingError,
+};
+
+use methods::{
+    aligned_mtl, cagrad, db_mtl, dwa, ew, excess_mtl, fairgrad, famo, gls, graddrop, gradnorm,
+    gradvac, imtl, manual, mgda, moco, nash_mtl, pcgrad, rlw, stch, upgrad, uw,
+};
+
+/// Builds a strategy for `k` tasks from its hyperparameters (LibMTL names; absent ones take
+/// the defaults of its [`MethodInfo`]).
+pub type BuildFn = fn(&Params, usize) -> Result<Box<dyn Strategy>, WeightingError>;
+
+/// Every strategy, one line each: its info and its builder. The order is the one of the
+/// picker, `mtl-studio strategies` and the README's table: loss-based first.
+const REGISTRY: &[(&MethodInfo, BuildFn)] = &[
+    (&ew::INFO, ew::build),
+    (&manual::INFO, manual::build),
+    (&uw::INFO, uw::build),
+    (&dwa::INFO, dwa::build),
+    (&gls::INFO, gls::build),
+    (&rlw::INFO, rlw::build),
+    (&stch::INFO, stch::build),
+    (&famo::INFO, famo::build),
+    (&gradnorm::INFO, gradnorm::build),
+    (&pcgrad::INFO, pcgrad::build),
+    (&gradvac::INFO, gradvac::build),
+    (&imtl::INFO, imtl::build),
+    (&aligned_mtl::INFO, aligned_mtl::build),
+    (&db_mtl::INFO, db_mtl::build),
+    (&moco::INFO, moco::build),
+    (&excess_mtl::INFO, excess_mtl::build),
+    (&graddrop::INFO, graddrop::build),
+    (&mgda::INFO, mgda::build),
+    (&cagrad::INFO, cagrad::build),
+    (&nash_mtl::INFO, nash_mtl::build),
+    (&fairgrad::INFO, fairgrad::build),
+    (&upgrad::INFO, upgrad::build),
+];
 
 /// Every strategy, loss-based first.
 pub fn methods() -> impl Iterator<Item = &'static MethodInfo> {
-    loss::METHODS
-        .iter()
-        .chain(projection::METHODS)
-        .chain(solvers::METHODS)
+    REGISTRY.iter().map(|(info, _)| *info)
 }
 
 /// The strategy called `key`, if there is one.
@@ -36,15 +83,13 @@ pub fn method(key: &str) -> Option<&'static MethodInfo> {
 /// defaults).
 pub fn build(key: &str, params: &Params, k: usize) -> Result<Box<dyn Strategy>, WeightingError> {
     let key = key.to_ascii_lowercase();
-    loss::build(&key, params, k)
-        .or_else(|| projection::build(&key, params, k))
-        .or_else(|| solvers::build(&key, params, k))
-        .unwrap_or_else(|| {
-            Err(WeightingError(format!(
-                "unknown strategy '{key}' (known: {})",
-                methods().map(|m| m.key).collect::<Vec<_>>().join(", ")
-            )))
-        })
+    match REGISTRY.iter().find(|(info, _)| info.key == key) {
+        Some((_, build)) => build(params, k),
+        None => Err(WeightingError(format!(
+            "unknown strategy '{key}' (known: {})",
+            methods().map(|m| m.key).collect::<Vec<_>>().join(", ")
+        ))),
+    }
 }
 
 /// Cosine similarity of every pair of task gradients (K × K, row-major); 0 where a gradient

@@ -1,0 +1,225 @@
+//! Nash-MTL: the Nash bargaining solution over the task gradients (Navon et al., ICML 2022).
+
+use rand_chacha::ChaCha8Rng;
+
+use crate::weighting::api::{
+    Family, Hyper, MethodInfo, Params, RepGrad, StepInput, StepOutput, Strategy, WeightingError,
+    dot, finite_output, weighted_sum,
+};
+use crate::weighting::common::{checked_input, positive_count};
+use crate::weighting::solvers::fair_solve;
+
+/// `update_weights_every`.
+const UPDATE_WEIGHTS_EVERY: Hyper = Hyper {
+    name: "update_weights_every",
+    default: 1.0,
+    min: 1.0,
+    max: 100.0,
+    help: "Re-solve for α every this many steps; reuse the last α in between.",
+};
+
+/// `optim_niter`.
+const OPTIM_NITER: Hyper = Hyper {
+    name: "optim_niter",
+    default: 20.0,
+    min: 1.0,
+    max: 100.0,
+    help: "LibMTL's iteration cap; accepted but unused (solved to convergence).",
+};
+
+/// `max_norm`.
+const MAX_NORM: Hyper = Hyper {
+    name: "max_norm",
+    default: 1.0,
+    min: 0.0,
+    max: 100.0,
+    help: "Clip the shared gradient to this norm (0 = no clipping).",
+};
+
+/// What the strategy is, its hyperparameters and their defaults.
+pub const INFO: MethodInfo = MethodInfo {
+    key: "nash_mtl",
+    label: "Nash-MTL (bargaining)",
+    family: Family::Gradient,
+    paper: "Navon, Shamsian, Achituve, Maron, Kawaguchi, Chechik, Fetaya, ICML 2022",
+    about: "Lets the tasks bargain over the update direction: the Nash bargaining \
+            solution gives every task a weight α_k > 0 such that α_k times the task's \
+            directional derivative along d is the same (1) for all tasks. Small or \
+            conflicting gradients get larger weights. The loss weights α also scale each \
+            head's gradient, and the shared step is clipped to norm max_norm.",
+    formula: "α > 0 with α_k · (G α)_k = 1 for every k, G_ij = g_i · g_j;  d = Σ_k α_k g_k, clipped to ‖d‖ ≤ max_norm",
+    hypers: &[UPDATE_WEIGHTS_EVERY, OPTIM_NITER, MAX_NORM],
+    choices: &[],
+    extras: &[],
+    rep_grad: RepGrad::No,
+};
+
+/// Builds the strategy for `k` tasks from `params` (absent ones take [`INFO`]'s defaults).
+pub fn build(params: &Params, k: usize) -> Result<Box<dyn Strategy>, WeightingError> {
+    INFO.check_setup(params, k)?;
+    let every = positive_count(params, "nash_mtl", &UPDATE_WEIGHTS_EVERY)?;
+    // Accepted for LibMTL compatibility; the solver here always runs to convergence.
+    positive_count(params, "nash_mtl", &OPTIM_NITER)?;
+    let max_norm = MAX_NORM.read(params)?;
+    if !(max_norm.is_finite() && max_norm >= 0.0) {
+        return Err(WeightingError(format!(
+            "nash_mtl: parameter 'max_norm' must be a finite number >= 0, got {max_norm}"
+        )));
+    }
+    Ok(Box::new(NashMtl {
+        k,
+        every,
+        max_norm,
+        step: 0,
+        alpha: vec![1.0; k],
+    }))
+}
+
+/// Nash-MTL (Navon et al., "Multi-Task Learning as a Bargaining Game", ICML 2022), as LibMTL
+/// `Nash_MTL`: α > 0 solves αₖ·(Gα)ₖ = 1 with the unnormalised Gramian (the fixed point
+/// LibMTL's cvxpy problem actually encodes), α is rounded to float32 as LibMTL does, the
+/// loss is Σ αₖLₖ (heads get weight αₖ), and the shared gradient Σ αₖgₖ is clipped like
+/// `clip_grad_norm_(max_norm)`: multiplied by max_norm/(‖·‖ + 1e-6) when that is below 1.
+///
+/// State: the last α (init ones) and a step counter. α is re-solved every
+/// `update_weights_every` steps, warm-started from the last one; in between the last α is
+/// reused. LibMTL's sequence of at most `optim_niter` ECOS solves is replaced by an exact
+/// Newton solve (`fair_solve` with exponent 1), so `optim_niter` has no effect.
+/// `weights` = `head_weights` = α; `effective` = α times the clipping factor.
+///
+/// Degenerate inputs: when the zero vector lies in the convex hull of the gradients (a zero
+/// gradient, exactly opposite gradients, …) no finite α exists (LibMTL's solver fails);
+/// `combine` returns an error and leaves the state unchanged.
+#[derive(Debug)]
+pub struct NashMtl {
+    /// Number of tasks K.
+    k: usize,
+    /// Re-solve every this many steps.
+    every: usize,
+    /// Clip norm of the shared gradient (0 = none).
+    max_norm: f64,
+    /// Steps taken.
+    step: usize,
+    /// The last α (K, full precision), the warm start.
+    alpha: Vec<f64>,
+}
+
+impl Strategy for NashMtl {
+    fn name(&self) -> &'static str {
+        INFO.key
+    }
+
+    fn needs_grads(&self, _epoch: usize) -> bool {
+        true
+    }
+
+    fn combine(
+        &mut self,
+        input: &StepInput<'_>,
+        _rng: &mut ChaCha8Rng,
+    ) -> Result<StepOutput, WeightingError> {
+        let (grads, g) = checked_input("nash_mtl", input, self.k)?;
+        let alpha = if self.step.is_multiple_of(self.every) {
+            fair_solve("nash_mtl", &g, 1.0, &self.alpha)?
+        } else {
+            self.alpha.clone()
+        };
+        // LibMTL casts α to float32 before using it.
+        let alpha32: Vec<f64> = alpha.iter().map(|&a| f64::from(a as f32)).collect();
+        let mut shared = weighted_sum(grads, &alpha32);
+        let mut factor = 1.0;
+        if self.max_norm > 0.0 {
+            let coef = self.max_norm / (dot(&shared, &shared).sqrt() + 1e-6);
+            if coef < 1.0 {
+                factor = coef;
+                for v in &mut shared {
+                    *v *= coef;
+                }
+            }
+        }
+        let out = finite_output(
+            "nash_mtl",
+            StepOutput {
+                shared_grad: Some(shared),
+                effective: alpha32.iter().map(|a| a * factor).collect(),
+                head_weights: alpha32.clone(),
+                weights: alpha32,
+            },
+        )?;
+        self.alpha = alpha;
+        self.step += 1;
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::weighting::testing::{close_msg, j2, pairs, random_grads};
+    use rand::SeedableRng as _;
+
+    /// Nash-MTL's balance equations and the invariant ‖Σ αₖgₖ‖² = K (before the clip), also
+    /// across warm-started steps with very different scales.
+    #[test]
+    fn nash_solves_the_balance_equations_across_steps() {
+        let mut rng = ChaCha8Rng::seed_from_u64(9);
+        let k = 5;
+        let none = pairs(&[("max_norm", 0.0.into())]);
+        let mut s = build(&none, k).unwrap();
+        for step in 0..20 {
+            let scale = 10f64.powi(step % 7 - 3);
+            let grads: Vec<Vec<f64>> = random_grads(&mut rng, k, 8)
+                .into_iter()
+                .map(|g| g.iter().map(|v| v * scale).collect())
+                .collect();
+            let losses = vec![1.0; k];
+            let input = StepInput {
+                epoch: 0,
+                losses: &losses,
+                grads: Some(&grads),
+                loss_history: &[],
+                rep_value: None,
+            };
+            let out = s
+                .combine(&input, &mut ChaCha8Rng::seed_from_u64(0))
+                .unwrap();
+            let d = out.shared_grad.unwrap();
+            let norm2 = dot(&d, &d);
+            assert!(
+                (norm2 - k as f64).abs() < 1e-5,
+                "step {step}: ‖d‖² = {norm2}"
+            );
+            for (g, a) in grads.iter().zip(&out.weights) {
+                assert!((a * dot(g, &d) - 1.0).abs() < 1e-5, "step {step}: balance");
+            }
+        }
+    }
+
+    #[test]
+    fn nash_reuses_alpha_between_updates() {
+        let p = pairs(&[("update_weights_every", 2.0.into())]);
+        let mut s = build(&p, 2).unwrap();
+        let a = j2();
+        let b: Vec<Vec<f64>> = a
+            .iter()
+            .map(|g| g.iter().map(|v| 2.0 * v).collect())
+            .collect();
+        let losses = [1.0, 1.0];
+        let mut rng = ChaCha8Rng::seed_from_u64(0);
+        let mut step = |grads: &[Vec<f64>]| {
+            let input = StepInput {
+                epoch: 0,
+                losses: &losses,
+                grads: Some(grads),
+                loss_history: &[],
+                rep_value: None,
+            };
+            s.combine(&input, &mut rng).unwrap().weights
+        };
+        let first = step(&a);
+        let second = step(&b);
+        let third = step(&b);
+        assert_eq!(first, second, "reused between updates");
+        close_msg(&third, &[first[0] / 2.0, first[1] / 2.0], 1e-6, "re-solved");
+    }
+}
