@@ -6,17 +6,18 @@
 //!   `[rows]` that is 1 where the row has a label for that task and 0 where it is missing.
 
 pub mod builtin;
-pub mod csv;
-pub mod idx;
 pub mod inspect;
 pub mod numpy_rng;
 pub mod shipped;
+pub mod source;
+
+pub use source::{DatasetSpec, csv, idx};
 
 use std::path::PathBuf;
 
 use rand::seq::SliceRandom as _;
 
-use crate::experiment::{DatasetSpec, ExperimentSpec, LossKind, TaskKind};
+use crate::experiment::{ExperimentSpec, LossKind, TaskKind};
 use crate::rng;
 
 /// A loaded dataset before tasks are chosen and rows split.

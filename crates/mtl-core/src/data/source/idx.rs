@@ -14,9 +14,29 @@ use std::path::{Path, PathBuf};
 use rand::Rng as _;
 use rand::seq::SliceRandom as _;
 
-use super::{DataError, Dataset, SplitTag, TargetColumn};
-use crate::experiment::{IdxSpec, TaskKind};
+use serde::{Deserialize, Serialize};
+
+use crate::data::{DataError, Dataset, SplitTag, TargetColumn};
 use crate::rng;
+use crate::task::TaskKind;
+
+/// IDX image files (see `data::idx`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdxSpec {
+    /// The `*-images-idx3-ubyte[.gz]` file; relative paths are taken from the spec's folder.
+    pub images: PathBuf,
+    /// The labels file; by default the images file's name with `images-idx3` replaced by
+    /// `labels-idx1`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels: Option<PathBuf>,
+    /// Make MultiMNIST pairs (tasks `left`, `right`) instead of single images.
+    #[serde(default)]
+    pub pairs: bool,
+    /// Use only the first `limit` images (0: all).
+    #[serde(default)]
+    pub limit: usize,
+}
 
 const IMAGES_MAGIC: u32 = 0x0000_0803;
 const LABELS_MAGIC: u32 = 0x0000_0801;
