@@ -192,15 +192,7 @@ fn place(line: u64, column: usize) -> String {
 
 /// Loads (or generates) the dataset an experiment names.
 pub fn load(spec: &ExperimentSpec) -> Result<Dataset, DataError> {
-    match &spec.dataset {
-        DatasetSpec::Mmoe(m) => Ok(builtin::mmoe(m, spec.seed)),
-        DatasetSpec::Playground(p) => Ok(builtin::playground(p, spec.seed)),
-        DatasetSpec::Shapes(sh) => Ok(builtin::shapes(sh, spec.seed)),
-        DatasetSpec::Csv(c) => csv::load_with(&c.path, &spec.tasks, &c.columns),
-        DatasetSpec::Shipped(sh) => shipped::load(sh.name, &spec.tasks),
-        DatasetSpec::MultiDigits(m) => shipped::multi_digits(m, spec.seed),
-        DatasetSpec::Idx(i) => idx::load(i, spec.seed),
-    }
+    spec.dataset.source().load(spec.seed, &spec.tasks)
 }
 
 /// What the model and the losses need to know about one task.

@@ -11,8 +11,6 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::data::builtin;
-
 mod arch;
 mod dataset;
 mod model;
@@ -38,8 +36,7 @@ pub use crate::task::{LossKind, TaskKind, TaskSpec, task_name_from};
 /// The current version of the spec file format.
 pub const SPEC_VERSION: u32 = 1;
 
-/// Largest width a layer may have (keeps a typo like `out = 1000000` from eating all memory).
-pub const MAX_LAYER_WIDTH: usize = 16_384;
+pub use crate::data::source::MAX_LAYER_WIDTH;
 
 /// Most channels a convolution may have.
 pub const MAX_CHANNELS: usize = 512;
@@ -158,21 +155,7 @@ impl ExperimentSpec {
             message,
         })?;
         if let Some(dir) = path.parent() {
-            let absolute = |p: &mut PathBuf| {
-                if p.is_relative() {
-                    *p = dir.join(&*p);
-                }
-            };
-            match &mut spec.dataset {
-                DatasetSpec::Csv(csv) => absolute(&mut csv.path),
-                DatasetSpec::Idx(idx) => {
-                    absolute(&mut idx.images);
-                    if let Some(l) = &mut idx.labels {
-                        absolute(l);
-                    }
-                }
-                _ => {}
-            }
+            spec.dataset.source_mut().resolve_paths(dir);
         }
         spec.check()?;
         Ok(spec)

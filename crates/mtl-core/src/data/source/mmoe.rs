@@ -6,10 +6,10 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution as _, Normal};
 use serde::{Deserialize, Serialize};
 
-use super::normal;
-use crate::data::{Dataset, TargetColumn};
+use super::{DatasetSpec, MAX_LAYER_WIDTH, Source, normal};
+use crate::data::{DataError, Dataset, TargetColumn};
 use crate::rng;
-use crate::task::TaskKind;
+use crate::task::{TaskKind, TaskSpec};
 
 /// Parameters of the MMoE synthetic data (see `data::builtin::mmoe`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -153,6 +153,71 @@ pub fn mmoe(spec: &MmoeSpec, seed: u64) -> Dataset {
             .collect(),
         split: None,
         encoding: None,
+    }
+}
+
+impl Source for MmoeSpec {
+    fn label(&self) -> String {
+        "MMoE synthetic".to_owned()
+    }
+
+    fn targets(&self) -> Option<Vec<(String, TaskKind)>> {
+        Some(mmoe_targets(self))
+    }
+
+    fn input_size(&self) -> Option<usize> {
+        Some(self.dim)
+    }
+
+    fn rows(&self) -> Option<usize> {
+        Some(self.samples)
+    }
+
+    fn preview(&self) -> DatasetSpec {
+        DatasetSpec::Mmoe(Self {
+            samples: self.samples.min(5000),
+            ..self.clone()
+        })
+    }
+
+    fn load(&self, seed: u64, _tasks: &[TaskSpec]) -> Result<Dataset, DataError> {
+        Ok(mmoe(self, seed))
+    }
+
+    fn problems(&self) -> Vec<(&'static str, String)> {
+        let m = self;
+        let mut out = Vec::new();
+        if m.samples < 10 {
+            out.push(("samples", format!("{} must be >= 10", m.samples)));
+        }
+        if m.dim == 0 || m.dim > MAX_LAYER_WIDTH {
+            out.push(("dim", format!("{} must be in 1..={MAX_LAYER_WIDTH}", m.dim)));
+        }
+        if m.tasks == 0 || m.tasks > m.dim.max(1) {
+            out.push((
+                "tasks",
+                format!("{} must be in 1..=dim ({})", m.tasks, m.dim),
+            ));
+        }
+        if !(-1.0..=1.0).contains(&m.correlation) {
+            out.push((
+                "correlation",
+                format!("p={} must be in [-1, 1]", m.correlation),
+            ));
+        }
+        if !(-1.0..=1.0).contains(&m.pair_correlation) {
+            out.push((
+                "pair_correlation",
+                format!("{} must be in [-1, 1]", m.pair_correlation),
+            ));
+        }
+        if !(m.scale.is_finite() && m.scale > 0.0) {
+            out.push(("scale", format!("c={} must be > 0", m.scale)));
+        }
+        if !(m.noise_std.is_finite() && m.noise_std >= 0.0) {
+            out.push(("noise_std", format!("{} must be >= 0", m.noise_std)));
+        }
+        out
     }
 }
 

@@ -5,9 +5,10 @@ use rand::Rng as _;
 use serde::{Deserialize, Serialize};
 
 use super::shipped::{DIGIT_SIDE, Shipped, load};
+use super::{DatasetSpec, Source};
 use crate::data::{DataError, Dataset, SplitTag, TargetColumn};
 use crate::rng;
-use crate::task::TaskKind;
+use crate::task::{TaskKind, TaskSpec};
 
 /// Parameters of MultiDigits (see `data::shipped::multi_digits`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -109,6 +110,53 @@ pub fn multi_digits_targets() -> Vec<(String, TaskKind)> {
         ("right".to_owned(), TaskKind::Multiclass),
     ]
 }
+impl Source for MultiDigitsSpec {
+    fn label(&self) -> String {
+        "MultiDigits".to_owned()
+    }
+
+    fn targets(&self) -> Option<Vec<(String, TaskKind)>> {
+        Some(multi_digits_targets())
+    }
+
+    fn input_size(&self) -> Option<usize> {
+        Some(MULTI_DIGITS_SIDE * MULTI_DIGITS_SIDE)
+    }
+
+    fn image_shape(&self) -> Option<[usize; 3]> {
+        Some([1, MULTI_DIGITS_SIDE, MULTI_DIGITS_SIDE])
+    }
+
+    fn rows(&self) -> Option<usize> {
+        Some(self.samples)
+    }
+
+    fn preview(&self) -> DatasetSpec {
+        DatasetSpec::MultiDigits(Self {
+            samples: self.samples.min(2000),
+            ..self.clone()
+        })
+    }
+
+    fn load(&self, seed: u64, _tasks: &[TaskSpec]) -> Result<Dataset, DataError> {
+        multi_digits(self, seed)
+    }
+
+    fn problems(&self) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        if self.samples < 10 || self.samples > 200_000 {
+            out.push((
+                "samples",
+                format!("{} must be in 10..=200000", self.samples),
+            ));
+        }
+        if self.offset > 3 {
+            out.push(("offset", format!("{} must be in 0..=3", self.offset)));
+        }
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,10 +4,10 @@
 use rand::Rng as _;
 use serde::{Deserialize, Serialize};
 
-use super::owned;
-use crate::data::{Dataset, TargetColumn};
+use super::{DatasetSpec, Source, owned};
+use crate::data::{DataError, Dataset, TargetColumn};
 use crate::rng;
-use crate::task::TaskKind;
+use crate::task::{TaskKind, TaskSpec};
 
 /// Parameters of the Playground-style 2-D data (see `data::builtin::playground`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -138,6 +138,50 @@ fn gauss_bumps(x: f64, y: f64) -> f64 {
             sign * (1.0 - d / 2.0).clamp(0.0, 1.0)
         })
         .fold(0.0, |best, v| if v.abs() > best.abs() { v } else { best })
+}
+
+impl Source for PlaygroundSpec {
+    fn label(&self) -> String {
+        "Playground 2-D".to_owned()
+    }
+
+    fn targets(&self) -> Option<Vec<(String, TaskKind)>> {
+        Some(playground_targets())
+    }
+
+    fn input_size(&self) -> Option<usize> {
+        Some(PLAYGROUND_DIM)
+    }
+
+    fn rows(&self) -> Option<usize> {
+        Some(self.samples)
+    }
+
+    fn preview(&self) -> DatasetSpec {
+        DatasetSpec::Playground(Self {
+            samples: self.samples.min(5000),
+            ..self.clone()
+        })
+    }
+
+    fn load(&self, seed: u64, _tasks: &[TaskSpec]) -> Result<Dataset, DataError> {
+        Ok(playground(self, seed))
+    }
+
+    fn problems(&self) -> Vec<(&'static str, String)> {
+        let p = self;
+        let mut out = Vec::new();
+        if p.samples < 10 {
+            out.push(("samples", format!("{} must be >= 10", p.samples)));
+        }
+        if !(0.0..=0.5).contains(&p.noise) {
+            out.push(("noise", format!("{} must be in [0, 0.5]", p.noise)));
+        }
+        if !p.xor_angle_deg.is_finite() {
+            out.push(("xor_angle_deg", "must be a number".to_owned()));
+        }
+        out
+    }
 }
 
 #[cfg(test)]

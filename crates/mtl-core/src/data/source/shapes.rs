@@ -6,10 +6,10 @@ use rand::Rng as _;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use super::{normal, owned};
-use crate::data::{Dataset, TargetColumn};
+use super::{DatasetSpec, Source, normal, owned};
+use crate::data::{DataError, Dataset, TargetColumn};
 use crate::rng;
-use crate::task::TaskKind;
+use crate::task::{TaskKind, TaskSpec};
 
 /// Parameters of the Shapes-32 images (see `data::builtin::shapes`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -374,6 +374,54 @@ fn shape_columns(
             column
         })
         .collect()
+}
+
+impl Source for ShapesSpec {
+    fn label(&self) -> String {
+        "Shapes-32".to_owned()
+    }
+
+    fn targets(&self) -> Option<Vec<(String, TaskKind)>> {
+        Some(shapes_targets(self))
+    }
+
+    fn input_size(&self) -> Option<usize> {
+        Some(SHAPES_SIDE * SHAPES_SIDE)
+    }
+
+    fn image_shape(&self) -> Option<[usize; 3]> {
+        Some([1, SHAPES_SIDE, SHAPES_SIDE])
+    }
+
+    fn rows(&self) -> Option<usize> {
+        Some(self.samples)
+    }
+
+    fn preview(&self) -> DatasetSpec {
+        DatasetSpec::Shapes(Self {
+            samples: self.samples.min(500),
+            ..self.clone()
+        })
+    }
+
+    fn load(&self, seed: u64, _tasks: &[TaskSpec]) -> Result<Dataset, DataError> {
+        Ok(shapes(self, seed))
+    }
+
+    fn problems(&self) -> Vec<(&'static str, String)> {
+        let sh = self;
+        let mut out = Vec::new();
+        if sh.samples < 10 || sh.samples > 200_000 {
+            out.push(("samples", format!("{} must be in 10..=200000", sh.samples)));
+        }
+        if !(0.0..=1.0).contains(&sh.noise) {
+            out.push(("noise", format!("{} must be in [0, 1]", sh.noise)));
+        }
+        if sh.max_shapes == 0 || sh.max_shapes > 3 {
+            out.push(("max_shapes", format!("{} must be in 1..=3", sh.max_shapes)));
+        }
+        out
+    }
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use super::{DatasetSpec, Source};
 use crate::data::{DataError, Dataset};
 use crate::task::{TaskKind, TaskSpec};
 
@@ -215,6 +216,28 @@ pub fn load(which: Shipped, tasks: &[TaskSpec]) -> Result<Dataset, DataError> {
     data.name = which.title().to_owned();
     Ok(data)
 }
+impl Source for ShippedSpec {
+    fn label(&self) -> String {
+        self.name.title().to_owned()
+    }
+
+    fn targets(&self) -> Option<Vec<(String, TaskKind)>> {
+        Some(self.name.targets())
+    }
+
+    fn image_shape(&self) -> Option<[usize; 3]> {
+        self.name.image_shape()
+    }
+
+    fn preview(&self) -> DatasetSpec {
+        DatasetSpec::Shipped(self.clone())
+    }
+
+    fn load(&self, _seed: u64, tasks: &[TaskSpec]) -> Result<Dataset, DataError> {
+        load(self.name, tasks)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

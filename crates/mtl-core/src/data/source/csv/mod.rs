@@ -22,13 +22,15 @@ mod parse;
 mod tests;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 pub use encoding::{InputColumn, InputEncoding, InputKind, read_encoded};
 pub use parse::*;
 
+use super::{DatasetSpec, Source, absolute};
+use crate::data::{DataError, Dataset};
 use crate::task::{TaskKind, TaskSpec};
 
 /// A CSV file on disk.
@@ -200,5 +202,36 @@ fn role(header: &str, tasks: &[TaskSpec], overrides: &BTreeMap<String, CsvColumn
             name: header.to_owned(),
             categorical: false,
         },
+    }
+}
+
+impl Source for CsvSpec {
+    fn label(&self) -> String {
+        format!("CSV {}", self.path.display())
+    }
+
+    fn targets(&self) -> Option<Vec<(String, TaskKind)>> {
+        // The file's header names them; validation does not read files.
+        None
+    }
+
+    fn preview(&self) -> DatasetSpec {
+        DatasetSpec::Csv(self.clone())
+    }
+
+    fn load(&self, _seed: u64, tasks: &[TaskSpec]) -> Result<Dataset, DataError> {
+        load_with(&self.path, tasks, &self.columns)
+    }
+
+    fn problems(&self) -> Vec<(&'static str, String)> {
+        if self.path.as_os_str().is_empty() {
+            vec![("path", "no file given".to_owned())]
+        } else {
+            Vec::new()
+        }
+    }
+
+    fn resolve_paths(&mut self, dir: &Path) {
+        absolute(&mut self.path, dir);
     }
 }
