@@ -110,6 +110,32 @@ impl Default for ExperimentSpec {
     }
 }
 
+impl crate::data::DataSettings for ExperimentSpec {
+    fn dataset(&self) -> &DatasetSpec {
+        &self.dataset
+    }
+
+    fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    fn tasks(&self) -> &[TaskSpec] {
+        &self.tasks
+    }
+
+    fn input(&self) -> usize {
+        self.model.input
+    }
+
+    fn validation_fraction(&self) -> f64 {
+        self.training.validation_fraction
+    }
+
+    fn keep_labels(&self, task: &str) -> Option<f64> {
+        self.training.keep_labels.get(task).copied()
+    }
+}
+
 /// Why a spec could not be read or is not valid.
 #[derive(Debug, thiserror::Error)]
 pub enum SpecError {

@@ -2,6 +2,7 @@
 //! datasets.
 
 use super::*;
+use crate::data::inspect::Inspection;
 use crate::data::source::Shipped;
 
 impl ExperimentSpec {
@@ -131,6 +132,35 @@ impl ExperimentSpec {
             LayerSpec::Relu,
         ];
         spec.training.epochs = 20;
+        spec
+    }
+}
+
+// Defined here, not in `data::inspect`: the data side does not know the experiment spec.
+impl Inspection {
+    /// A ready experiment on this file with every task (the spec `init --data` prints).
+    pub fn spec(&self) -> ExperimentSpec {
+        let targets: Vec<(String, TaskKind)> = self
+            .tasks
+            .iter()
+            .map(|t| (t.name.clone(), t.kind))
+            .collect();
+        let name = self
+            .path
+            .file_name()
+            .map_or_else(|| "CSV".to_owned(), |n| n.to_string_lossy().into_owned());
+        let mut spec = ExperimentSpec::for_tasks(
+            &name,
+            DatasetSpec::Csv(CsvSpec {
+                path: self.path.clone(),
+                columns: self.overrides.clone(),
+            }),
+            &targets,
+        );
+        if self.dataset.rows > 20_000 {
+            spec.training.epochs = 8;
+            spec.training.batch_size = 256;
+        }
         spec
     }
 }
