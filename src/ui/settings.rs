@@ -431,7 +431,6 @@ fn playground_settings(spec: &mut ExperimentSpec) {
 }
 
 /// The task list: name, target, kind, weight slider; add and remove.
-#[expect(clippy::too_many_lines, reason = "one grid of task rows")]
 pub fn tasks_ui(ui: &mut Ui, spec: &mut ExperimentSpec, summary: &DataSummary) -> Edits {
     let mut edits = Edits::default();
     let is_csv = matches!(spec.dataset, DatasetSpec::Csv(_));
@@ -512,6 +511,18 @@ pub fn tasks_ui(ui: &mut Ui, spec: &mut ExperimentSpec, summary: &DataSummary) -
     if edits.weights && !manual {
         spec.weighting = WeightingSpec::of("manual");
     }
+    rename_heads(spec, renamed);
+    if let Some(k) = remove {
+        spec.tasks.remove(k);
+        spec.sync_heads();
+        edits.structure = true;
+    }
+    edits.structure |= add_task_ui(ui, spec, summary, is_csv);
+    edits
+}
+
+/// Heads and links follow renamed tasks (`(old, new)` names).
+fn rename_heads(spec: &mut ExperimentSpec, renamed: Vec<(String, String)>) {
     for (old, new) in renamed {
         for head in &mut spec.model.heads {
             if head.task == old {
@@ -522,11 +533,15 @@ pub fn tasks_ui(ui: &mut Ui, spec: &mut ExperimentSpec, summary: &DataSummary) -
             }
         }
     }
-    if let Some(k) = remove {
-        spec.tasks.remove(k);
-        spec.sync_heads();
-        edits.structure = true;
-    }
+}
+
+/// The button that adds a task on a label not used yet. True when a task was added.
+fn add_task_ui(
+    ui: &mut Ui,
+    spec: &mut ExperimentSpec,
+    summary: &DataSummary,
+    is_csv: bool,
+) -> bool {
     let unused = summary
         .targets
         .iter()
@@ -548,9 +563,9 @@ pub fn tasks_ui(ui: &mut Ui, spec: &mut ExperimentSpec, summary: &DataSummary) -
             ..task_for(target, *kind)
         });
         spec.sync_heads();
-        edits.structure = true;
+        return true;
     }
-    edits
+    false
 }
 
 /// The strategy picker, grouped by family, with what the chosen one does, its formula, its
