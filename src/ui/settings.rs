@@ -5,11 +5,10 @@
 use egui::Ui;
 
 use super::theme;
-use crate::data::builtin;
 use crate::data::shipped::Shipped;
 use crate::experiment::{
-    DatasetSpec, ExperimentSpec, HeadSpec, LayerSpec, MmoeSpec, OptimizerSpec, PlaygroundSpec,
-    ShapesSpec, TaskKind, TaskSpec, WeightingSpec,
+    CsvSpec, DatasetSpec, ExperimentSpec, HeadSpec, IdxSpec, LayerSpec, MmoeSpec, MultiDigitsSpec,
+    OptimizerSpec, PlaygroundSpec, ShapesSpec, TaskKind, TaskSpec, WeightingSpec,
 };
 
 /// What an edit touched.
@@ -64,90 +63,31 @@ pub fn dataset_ui(
     pick_csv: &mut bool,
 ) -> bool {
     let mut changed = source_ui(ui, spec, pick_csv);
+    // Each source's editor; what they share (labels, sizes) is asked of the source.
     match &mut spec.dataset {
         DatasetSpec::Mmoe(m) => {
             changed |= mmoe_params_ui(ui, m, summary);
-            let dim = m.dim;
-            let k = m.tasks;
             if changed {
-                spec.model.input = dim;
-                if spec.tasks.len() != k || spec.tasks.iter().any(|t| !t.target.starts_with('y')) {
-                    let mut tasks: Vec<TaskSpec> = builtin::mmoe_targets(&MmoeSpec {
-                        tasks: k,
-                        ..MmoeSpec::default()
-                    })
-                    .into_iter()
-                    .map(|(name, kind)| task_for(&name, kind))
-                    .collect();
-                    for (t, old) in tasks.iter_mut().zip(&spec.tasks) {
-                        t.weight = old.weight;
-                    }
-                    spec.tasks = tasks;
-                    spec.sync_heads();
-                }
+                follow_mmoe(spec);
             }
         }
-        DatasetSpec::Playground(p) => {
-            ui.weak("Points in [−6, 6]² with several labels each, as in TensorFlow Playground.");
-            egui::Grid::new("pg-params").num_columns(2).show(ui, |ui| {
-                changed |= super::grid_row(ui, "Samples", egui::DragValue::new(&mut p.samples).range(10..=100_000).speed(10)).changed();
-                changed |= super::grid_row(ui, "Noise", egui::Slider::new(&mut p.noise, 0.0..=0.5)).changed();
-                changed |= super::grid_row(ui, "XOR rotation (°)", egui::Slider::new(&mut p.xor_angle_deg, 0.0..=90.0)).on_hover_text("Angle of the xor_rotated task: 0° is the same task as xor, 90° its exact opposite.").changed();
-            });
-            for (a, b, r) in &summary.correlations {
-                ui.label(
-                    egui::RichText::new(format!("measured corr({a}, {b}) = {r:.2}"))
-                        .color(theme::ok()),
-                );
-            }
-        }
-        DatasetSpec::Shapes(sh) => {
-            ui.weak(if sh.max_shapes > 1 {
-                "32 × 32 images of 1 to 3 circles, squares and triangles that do not overlap: count, semantic (every pixel's class), and the largest shape's class, size, centre and orientation; area and mask cover all shapes."
-            } else {
-                "32 × 32 images of one circle, square or triangle: class, size, area, centre and orientation (missing for circles), and its mask."
-            });
-            egui::Grid::new("shapes-params")
-                .num_columns(2)
-                .show(ui, |ui| {
-                    changed |= super::grid_row(
-                        ui,
-                        "Samples",
-                        egui::DragValue::new(&mut sh.samples)
-                            .range(10..=200_000)
-                            .speed(10),
-                    )
-                    .changed();
-                    changed |= super::grid_row(
-                        ui,
-                        "Pixel noise σ",
-                        egui::Slider::new(&mut sh.noise, 0.0..=0.5),
-                    )
-                    .changed();
-                    changed |= super::grid_row(
-                        ui,
-                        "Shapes per image (most)",
-                        egui::Slider::new(&mut sh.max_shapes, 1..=3),
-                    )
-                    .on_hover_text("More than 1: 1 to this many shapes that do not overlap, with the labels count and semantic (a 4-class segmentation); the other labels describe the largest shape.")
-                    .changed();
-                });
-        }
-        DatasetSpec::Csv(c) => {
-            ui.horizontal(|ui| {
-                ui.label(format!("File: {}", c.path.display()));
-                if ui.button("Open CSV…").clicked() {
-                    *pick_csv = true;
-                }
-            });
-            ui.weak("MTL-CSV: task:NAME columns are tasks, a split column fixes the split, every other column is an input (text columns are one-hot encoded, missing numbers imputed).");
-        }
+        DatasetSpec::Playground(p) => changed |= playground_ui(ui, p, summary),
+        DatasetSpec::Shapes(sh) => changed |= shapes_ui(ui, sh),
+        DatasetSpec::Csv(c) => csv_ui(ui, c, pick_csv),
         DatasetSpec::Shipped(sh) => {
             ui.label(sh.name.description());
             ui.weak(sh.name.attribution());
         }
         DatasetSpec::MultiDigits(m) => changed |= multi_digits_ui(ui, m),
-        DatasetSpec::Idx(_) => changed |= idx_ui(ui, spec, pick_csv),
+        DatasetSpec::Idx(i) => {
+            if idx_ui(ui, i, pick_csv) {
+                changed = true;
+                // MultiMNIST pairs have other labels: the tasks follow.
+                let targets = spec.dataset.source().targets().unwrap_or_default();
+                spec.tasks = targets.iter().map(|(n, k)| task_for(n, *k)).collect();
+                spec.sync_heads();
+            }
+        }
     }
     if let Some(err) = &summary.error {
         ui.colored_label(theme::error(), err);
@@ -160,12 +100,111 @@ pub fn dataset_ui(
     changed
 }
 
+/// After an MMoE edit: the input size follows `dim`, and the tasks follow the generator's
+/// labels when their number changed (keeping the weights in order).
+fn follow_mmoe(spec: &mut ExperimentSpec) {
+    let source = spec.dataset.source();
+    let targets = source.targets().unwrap_or_default();
+    if let Some(dim) = source.input_size() {
+        spec.model.input = dim;
+    }
+    if spec.tasks.len() != targets.len() || spec.tasks.iter().any(|t| !t.target.starts_with('y')) {
+        let mut tasks: Vec<TaskSpec> = targets
+            .into_iter()
+            .map(|(name, kind)| task_for(&name, kind))
+            .collect();
+        for (t, old) in tasks.iter_mut().zip(&spec.tasks) {
+            t.weight = old.weight;
+        }
+        spec.tasks = tasks;
+        spec.sync_heads();
+    }
+}
+
+/// The Playground generator's settings and the measured label correlations. True on a
+/// change.
+fn playground_ui(ui: &mut Ui, p: &mut PlaygroundSpec, summary: &DataSummary) -> bool {
+    let mut changed = false;
+    ui.weak("Points in [−6, 6]² with several labels each, as in TensorFlow Playground.");
+    egui::Grid::new("pg-params").num_columns(2).show(ui, |ui| {
+        changed |= super::grid_row(
+            ui,
+            "Samples",
+            egui::DragValue::new(&mut p.samples)
+                .range(10..=100_000)
+                .speed(10),
+        )
+        .changed();
+        changed |=
+            super::grid_row(ui, "Noise", egui::Slider::new(&mut p.noise, 0.0..=0.5)).changed();
+        changed |= super::grid_row(
+            ui,
+            "XOR rotation (°)",
+            egui::Slider::new(&mut p.xor_angle_deg, 0.0..=90.0),
+        )
+        .on_hover_text(
+            "Angle of the xor_rotated task: 0° is the same task as xor, 90° its exact opposite.",
+        )
+        .changed();
+    });
+    for (a, b, r) in &summary.correlations {
+        ui.label(
+            egui::RichText::new(format!("measured corr({a}, {b}) = {r:.2}")).color(theme::ok()),
+        );
+    }
+    changed
+}
+
+/// The Shapes-32 generator's settings. True on a change.
+fn shapes_ui(ui: &mut Ui, sh: &mut ShapesSpec) -> bool {
+    let mut changed = false;
+    ui.weak(if sh.max_shapes > 1 {
+            "32 × 32 images of 1 to 3 circles, squares and triangles that do not overlap: count, semantic (every pixel's class), and the largest shape's class, size, centre and orientation; area and mask cover all shapes."
+        } else {
+            "32 × 32 images of one circle, square or triangle: class, size, area, centre and orientation (missing for circles), and its mask."
+        });
+    egui::Grid::new("shapes-params")
+            .num_columns(2)
+            .show(ui, |ui| {
+                changed |= super::grid_row(
+                    ui,
+                    "Samples",
+                    egui::DragValue::new(&mut sh.samples)
+                        .range(10..=200_000)
+                        .speed(10),
+                )
+                .changed();
+                changed |= super::grid_row(
+                    ui,
+                    "Pixel noise σ",
+                    egui::Slider::new(&mut sh.noise, 0.0..=0.5),
+                )
+                .changed();
+                changed |= super::grid_row(
+                    ui,
+                    "Shapes per image (most)",
+                    egui::Slider::new(&mut sh.max_shapes, 1..=3),
+                )
+                .on_hover_text("More than 1: 1 to this many shapes that do not overlap, with the labels count and semantic (a 4-class segmentation); the other labels describe the largest shape.")
+                .changed();
+            });
+    changed
+}
+
+/// The CSV file and the button that opens another.
+fn csv_ui(ui: &mut Ui, c: &CsvSpec, pick_csv: &mut bool) {
+    ui.horizontal(|ui| {
+        ui.label(format!("File: {}", c.path.display()));
+        if ui.button("Open CSV…").clicked() {
+            *pick_csv = true;
+        }
+    });
+    ui.weak("MTL-CSV: task:NAME columns are tasks, a split column fixes the split, every other column is an input (text columns are one-hot encoded, missing numbers imputed).");
+}
+
 /// IDX image files: the file and the MultiMNIST switch (which changes the tasks). True on a
 /// change.
-fn idx_ui(ui: &mut Ui, spec: &mut ExperimentSpec, pick_csv: &mut bool) -> bool {
-    let DatasetSpec::Idx(i) = &mut spec.dataset else {
-        return false;
-    };
+fn idx_ui(ui: &mut Ui, i: &mut IdxSpec, pick_csv: &mut bool) -> bool {
     ui.horizontal(|ui| {
         ui.label(format!("Images: {}", i.images.display()));
         if ui.button("Open…").clicked() {
@@ -177,16 +216,11 @@ fn idx_ui(ui: &mut Ui, spec: &mut ExperimentSpec, pick_csv: &mut bool) -> bool {
         .on_hover_text("Sener & Koltun 2018: two images on a 36×36 canvas (offset 6), max where they overlap, resized to 28×28.")
         .changed();
     ui.weak("MNIST: LeCun & Cortes, CC BY-SA 3.0 (pairs made from it stay CC BY-SA). Fashion-MNIST: Xiao, Rasul & Vollgraf 2017, © Zalando SE, MIT.");
-    if changed {
-        let targets = crate::data::idx::targets(i);
-        spec.tasks = targets.iter().map(|(n, k)| task_for(n, *k)).collect();
-        spec.sync_heads();
-    }
     changed
 }
 
 /// MultiDigits' settings. True on a change.
-fn multi_digits_ui(ui: &mut Ui, m: &mut crate::experiment::MultiDigitsSpec) -> bool {
+fn multi_digits_ui(ui: &mut Ui, m: &mut MultiDigitsSpec) -> bool {
     let mut changed = false;
     ui.weak("Two Digits images on an 11×11 canvas, the right one shifted down and right; overlapping pixels take the maximum (MultiMNIST at 8×8 cost). Validation pairs use held-out digits.");
     egui::Grid::new("multidigits-params")
@@ -331,79 +365,72 @@ fn task_for(target: &str, kind: TaskKind) -> TaskSpec {
 
 /// Switches to a built-in dataset with its default tasks and matching input size.
 pub fn set_builtin(spec: &mut ExperimentSpec, dataset: DatasetSpec) {
-    let (targets, dim, pick): (Vec<(String, TaskKind)>, usize, Vec<&str>) = match &dataset {
-        DatasetSpec::Mmoe(m) => (builtin::mmoe_targets(m), m.dim, Vec::new()),
+    let source = dataset.source();
+    let targets = source.targets().unwrap_or_default();
+    let dim = source.input_size().unwrap_or(spec.model.input);
+    // The generators' starting experiments: a name, the tasks picked (all when none) and
+    // the settings that suit the data.
+    let (name, pick, settings): (String, &[&str], fn(&mut ExperimentSpec)) = match &dataset {
+        DatasetSpec::Mmoe(_) => ("MMoE synthetic, two related tasks".to_owned(), &[], |s| {
+            copy_settings(s, ExperimentSpec::default());
+        }),
         DatasetSpec::Playground(_) => (
-            builtin::playground_targets(),
-            builtin::PLAYGROUND_DIM,
-            vec!["circle", "xor"],
+            "Playground 2-D: circle and xor".to_owned(),
+            &["circle", "xor"],
+            playground_settings,
         ),
-        DatasetSpec::Shapes(sh) => (
-            builtin::shapes_targets(sh),
-            builtin::SHAPES_SIDE * builtin::SHAPES_SIDE,
-            vec!["shape", "area", "mask"],
+        DatasetSpec::Shapes(_) => (
+            "Shapes-32: class, area and mask from one conv trunk".to_owned(),
+            &["shape", "area", "mask"],
+            |s| copy_settings(s, ExperimentSpec::shapes_example()),
         ),
-        DatasetSpec::Csv(_)
-        | DatasetSpec::Shipped(_)
-        | DatasetSpec::MultiDigits(_)
-        | DatasetSpec::Idx(_) => (Vec::new(), spec.model.input, Vec::new()),
+        _ => (source.label(), &[], |_| {}),
     };
     spec.tasks = targets
         .iter()
         .filter(|(n, _)| pick.is_empty() || pick.contains(&n.as_str()))
         .map(|(n, k)| task_for(n, *k))
         .collect();
-    spec.name = match &dataset {
-        DatasetSpec::Mmoe(_) => "MMoE synthetic, two related tasks".to_owned(),
-        DatasetSpec::Playground(_) => "Playground 2-D: circle and xor".to_owned(),
-        DatasetSpec::Shapes(_) => "Shapes-32: class, area and mask from one conv trunk".to_owned(),
-        DatasetSpec::Csv(c) => format!("CSV {}", c.path.display()),
-        DatasetSpec::Shipped(sh) => sh.name.title().to_owned(),
-        DatasetSpec::MultiDigits(_) => "MultiDigits".to_owned(),
-        DatasetSpec::Idx(i) => i.images.display().to_string(),
-    };
-    if matches!(dataset, DatasetSpec::Mmoe(_)) {
-        let defaults = ExperimentSpec::default();
-        spec.model = defaults.model;
-        spec.optimizer = defaults.optimizer;
-        spec.training = defaults.training;
-    }
+    spec.name = name;
     spec.model.input_shape = None;
-    if matches!(dataset, DatasetSpec::Shapes(_)) {
-        let defaults = ExperimentSpec::shapes_example();
-        spec.model = defaults.model;
-        spec.optimizer = defaults.optimizer;
-        spec.training = defaults.training;
-    }
-    if matches!(dataset, DatasetSpec::Playground(_)) {
-        // Small data and a small tanh network: a larger step and more epochs, as the
-        // Playground's defaults, so both tasks are learned within seconds.
-        spec.optimizer = OptimizerSpec::defaults_with_lr(0.01)[1].clone();
-        spec.training.batch_size = 16;
-        spec.training.epochs = 60;
-        spec.model.shared = vec![
-            LayerSpec::Linear { out: 16 },
-            LayerSpec::Tanh,
-            LayerSpec::Linear { out: 16 },
-            LayerSpec::Tanh,
-        ];
-        spec.model.heads = spec
-            .tasks
-            .iter()
-            .map(|t| HeadSpec {
-                task: t.name.clone(),
-                layers: vec![LayerSpec::Linear { out: 8 }, LayerSpec::Tanh],
-                links: Vec::new(),
-            })
-            .collect();
-    }
+    settings(spec);
     spec.model.input = dim;
     spec.dataset = dataset;
     spec.sync_heads();
 }
 
+/// Takes the model, optimizer and training settings of a ready experiment.
+fn copy_settings(spec: &mut ExperimentSpec, ready: ExperimentSpec) {
+    spec.model = ready.model;
+    spec.optimizer = ready.optimizer;
+    spec.training = ready.training;
+}
+
+/// The Playground's settings for `spec`'s tasks.
+fn playground_settings(spec: &mut ExperimentSpec) {
+    // Small data and a small tanh network: a larger step and more epochs, as the
+    // Playground's defaults, so both tasks are learned within seconds.
+    spec.optimizer = OptimizerSpec::defaults_with_lr(0.01)[1].clone();
+    spec.training.batch_size = 16;
+    spec.training.epochs = 60;
+    spec.model.shared = vec![
+        LayerSpec::Linear { out: 16 },
+        LayerSpec::Tanh,
+        LayerSpec::Linear { out: 16 },
+        LayerSpec::Tanh,
+    ];
+    spec.model.heads = spec
+        .tasks
+        .iter()
+        .map(|t| HeadSpec {
+            task: t.name.clone(),
+            layers: vec![LayerSpec::Linear { out: 8 }, LayerSpec::Tanh],
+            links: Vec::new(),
+        })
+        .collect();
+}
+
 /// The task list: name, target, kind, weight slider; add and remove.
-#[expect(clippy::too_many_lines, reason = "one grid of task rows")]
 pub fn tasks_ui(ui: &mut Ui, spec: &mut ExperimentSpec, summary: &DataSummary) -> Edits {
     let mut edits = Edits::default();
     let is_csv = matches!(spec.dataset, DatasetSpec::Csv(_));
@@ -484,6 +511,18 @@ pub fn tasks_ui(ui: &mut Ui, spec: &mut ExperimentSpec, summary: &DataSummary) -
     if edits.weights && !manual {
         spec.weighting = WeightingSpec::of("manual");
     }
+    rename_heads(spec, renamed);
+    if let Some(k) = remove {
+        spec.tasks.remove(k);
+        spec.sync_heads();
+        edits.structure = true;
+    }
+    edits.structure |= add_task_ui(ui, spec, summary, is_csv);
+    edits
+}
+
+/// Heads and links follow renamed tasks (`(old, new)` names).
+fn rename_heads(spec: &mut ExperimentSpec, renamed: Vec<(String, String)>) {
     for (old, new) in renamed {
         for head in &mut spec.model.heads {
             if head.task == old {
@@ -494,11 +533,15 @@ pub fn tasks_ui(ui: &mut Ui, spec: &mut ExperimentSpec, summary: &DataSummary) -
             }
         }
     }
-    if let Some(k) = remove {
-        spec.tasks.remove(k);
-        spec.sync_heads();
-        edits.structure = true;
-    }
+}
+
+/// The button that adds a task on a label not used yet. True when a task was added.
+fn add_task_ui(
+    ui: &mut Ui,
+    spec: &mut ExperimentSpec,
+    summary: &DataSummary,
+    is_csv: bool,
+) -> bool {
     let unused = summary
         .targets
         .iter()
@@ -520,9 +563,9 @@ pub fn tasks_ui(ui: &mut Ui, spec: &mut ExperimentSpec, summary: &DataSummary) -
             ..task_for(target, *kind)
         });
         spec.sync_heads();
-        edits.structure = true;
+        return true;
     }
-    edits
+    false
 }
 
 /// The strategy picker, grouped by family, with what the chosen one does, its formula, its

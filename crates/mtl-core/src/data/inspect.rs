@@ -8,8 +8,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use super::csv::{self, InputKind};
+use super::source::CsvColumnRole;
 use super::{DataError, Dataset, SplitTag};
-use crate::experiment::{CsvColumnRole, CsvSpec, DatasetSpec, ExperimentSpec, TaskKind};
+use crate::task::TaskKind;
 
 /// Above this many rows, the dialog warns that training will be slow.
 pub const LARGE_ROWS: usize = 200_000;
@@ -308,32 +309,6 @@ fn task_report(t: &super::TargetColumn) -> TaskReport {
 }
 
 impl Inspection {
-    /// A ready experiment on this file with every task (the spec `init --data` prints).
-    pub fn spec(&self) -> ExperimentSpec {
-        let targets: Vec<(String, TaskKind)> = self
-            .tasks
-            .iter()
-            .map(|t| (t.name.clone(), t.kind))
-            .collect();
-        let name = self
-            .path
-            .file_name()
-            .map_or_else(|| "CSV".to_owned(), |n| n.to_string_lossy().into_owned());
-        let mut spec = ExperimentSpec::for_tasks(
-            &name,
-            DatasetSpec::Csv(CsvSpec {
-                path: self.path.clone(),
-                columns: self.overrides.clone(),
-            }),
-            &targets,
-        );
-        if self.dataset.rows > 20_000 {
-            spec.training.epochs = 8;
-            spec.training.batch_size = 256;
-        }
-        spec
-    }
-
     /// The report `mtl-studio inspect` prints.
     pub fn report(&self) -> String {
         let mut out = String::new();

@@ -6,18 +6,19 @@
 //!   `[rows]` that is 1 where the row has a label for that task and 0 where it is missing.
 
 pub mod builtin;
-pub mod csv;
-pub mod idx;
 pub mod inspect;
 pub mod numpy_rng;
 pub mod shipped;
+pub mod source;
+
+pub use source::{DatasetSpec, csv, idx};
 
 use std::path::PathBuf;
 
 use rand::seq::SliceRandom as _;
 
-use crate::experiment::{DatasetSpec, ExperimentSpec, LossKind, TaskKind};
 use crate::rng;
+use crate::task::{LossKind, TaskKind, TaskSpec};
 
 /// A loaded dataset before tasks are chosen and rows split.
 #[derive(Clone, Debug)]
@@ -189,17 +190,26 @@ fn place(line: u64, column: usize) -> String {
     }
 }
 
+/// What loading and preparing data read from an experiment. The experiment spec implements
+/// it, so the data side needs nothing of the spec but this.
+pub trait DataSettings {
+    /// Where the data come from.
+    fn dataset(&self) -> &DatasetSpec;
+    /// The seed that fixes generated data and the split.
+    fn seed(&self) -> u64;
+    /// The tasks, in order.
+    fn tasks(&self) -> &[TaskSpec];
+    /// The model's number of inputs, which the data must match.
+    fn input(&self) -> usize;
+    /// The share of rows held out for validation (without a fixed split).
+    fn validation_fraction(&self) -> f64;
+    /// The share of task `task`'s training labels to keep, if only some are kept.
+    fn keep_labels(&self, task: &str) -> Option<f64>;
+}
+
 /// Loads (or generates) the dataset an experiment names.
-pub fn load(spec: &ExperimentSpec) -> Result<Dataset, DataError> {
-    match &spec.dataset {
-        DatasetSpec::Mmoe(m) => Ok(builtin::mmoe(m, spec.seed)),
-        DatasetSpec::Playground(p) => Ok(builtin::playground(p, spec.seed)),
-        DatasetSpec::Shapes(sh) => Ok(builtin::shapes(sh, spec.seed)),
-        DatasetSpec::Csv(c) => csv::load_with(&c.path, &spec.tasks, &c.columns),
-        DatasetSpec::Shipped(sh) => shipped::load(sh.name, &spec.tasks),
-        DatasetSpec::MultiDigits(m) => shipped::multi_digits(m, spec.seed),
-        DatasetSpec::Idx(i) => idx::load(i, spec.seed),
-    }
+pub fn load(spec: &impl DataSettings) -> Result<Dataset, DataError> {
+    spec.dataset().source().load(spec.seed(), spec.tasks())
 }
 
 /// What the model and the losses need to know about one task.
@@ -322,15 +332,11 @@ pub struct PreparedData {
 impl PreparedData {
     /// Chooses the spec's tasks from `data`, splits the rows with the spec's seed and
     /// validation fraction, and standardises the inputs.
-    #[expect(
-        clippy::too_many_lines,
-        reason = "task selection, split and standardisation in order"
-    )]
-    pub fn new(spec: &ExperimentSpec, data: &Dataset) -> Result<Self, DataError> {
-        if data.features() != spec.model.input {
+    pub fn new(spec: &impl DataSettings, data: &Dataset) -> Result<Self, DataError> {
+        if data.features() != spec.input() {
             return Err(DataError::Mismatch(format!(
                 "model.input: the model expects {} inputs but dataset '{}' has {} features",
-                spec.model.input,
+                spec.input(),
                 data.name,
                 data.features()
             )));
@@ -341,84 +347,8 @@ impl PreparedData {
                 data.name, data.rows
             )));
         }
-        let mut columns = Vec::with_capacity(spec.tasks.len());
-        let mut tasks = Vec::with_capacity(spec.tasks.len());
-        for (i, task) in spec.tasks.iter().enumerate() {
-            let col = data.target(&task.target).ok_or_else(|| {
-                DataError::Mismatch(format!(
-                    "tasks[{i}].target: dataset '{}' has no label '{}'",
-                    data.name, task.target
-                ))
-            })?;
-            if col.kind != task.kind {
-                return Err(DataError::Mismatch(format!(
-                    "tasks[{i}].kind: label '{}' is {}, not {}",
-                    task.target, col.kind, task.kind
-                )));
-            }
-            let out_dim = match task.kind {
-                TaskKind::Regression | TaskKind::Binary => 1,
-                TaskKind::Multiclass => col.classes.len(),
-                TaskKind::Segmentation => col.width,
-                TaskKind::SemanticSegmentation => col.classes.len() * col.width,
-            };
-            if matches!(
-                task.kind,
-                TaskKind::Multiclass | TaskKind::SemanticSegmentation
-            ) && col.classes.len() < 2
-            {
-                return Err(DataError::Mismatch(format!(
-                    "tasks[{i}]: label '{}' has {out_dim} class(es); multiclass needs >= 2",
-                    task.target
-                )));
-            }
-            tasks.push(TaskInfo {
-                name: task.name.clone(),
-                kind: task.kind,
-                loss: task.loss(),
-                out_dim,
-                classes: col.classes.clone(),
-                target_mean: 0.0,
-                target_std: 1.0,
-            });
-            columns.push(col);
-        }
-
-        let (mut train_idx, mut val_idx) = match &data.split {
-            // A fixed split from the file: validation rows, or test rows when there are none.
-            Some(tags) => {
-                let rows = |want: SplitTag| {
-                    (0..data.rows)
-                        .filter(|&i| tags[i] == want)
-                        .collect::<Vec<_>>()
-                };
-                let val = rows(SplitTag::Val);
-                let val = if val.is_empty() {
-                    rows(SplitTag::Test)
-                } else {
-                    val
-                };
-                (rows(SplitTag::Train), val)
-            }
-            None => {
-                // Stratified on the first classification task, so every class is in both
-                // parts in proportion.
-                let class_column = spec
-                    .tasks
-                    .iter()
-                    .zip(&columns)
-                    .find(|(t, _)| matches!(t.kind, TaskKind::Binary | TaskKind::Multiclass))
-                    .map(|(_, c)| *c);
-                let strata: Vec<Option<u32>> = (0..data.rows)
-                    .map(|r| class_column.and_then(|c| c.present[r].then(|| c.values[r] as u32)))
-                    .collect();
-                stratified_split(
-                    &strata,
-                    spec.training.validation_fraction,
-                    &mut rng::stream(spec.seed, "data.split"),
-                )
-            }
-        };
+        let (columns, mut tasks) = choose_tasks(spec, data)?;
+        let (mut train_idx, mut val_idx) = split_rows(spec, data, &columns);
         if train_idx.is_empty() {
             return Err(DataError::Mismatch(format!(
                 "dataset '{}' has no training rows",
@@ -431,80 +361,11 @@ impl PreparedData {
         let d = data.features();
         // Missing numeric inputs (NaN) take the training rows' mean: 0 once standardised.
         let (mean, std) = column_stats(&data.x, d, &train_idx);
-        let make = |idx: &[usize]| {
-            let mut x = Vec::with_capacity(idx.len() * d);
-            for &r in idx {
-                let row = &data.x[r * d..(r + 1) * d];
-                x.extend(
-                    row.iter()
-                        .zip(mean.iter().zip(&std))
-                        .map(|(v, (m, s))| if v.is_nan() { 0.0 } else { (v - m) / s }),
-                );
-            }
-            let labels = columns
-                .iter()
-                .map(|c| Labels {
-                    values: gather_rows(&c.values, c.width.max(1), idx),
-                    mask: idx
-                        .iter()
-                        .map(|&r| if c.present[r] { 1.0 } else { 0.0 })
-                        .collect(),
-                    width: c.width.max(1),
-                })
-                .collect();
-            SplitData {
-                rows: idx.len(),
-                features: d,
-                x,
-                labels,
-            }
-        };
-        let mut train = make(&train_idx);
-        // Scarce labels on purpose: keep only a seeded share of a task's training labels.
-        for (k, task) in spec.tasks.iter().enumerate() {
-            let Some(share) = spec.training.keep_labels.get(&task.name) else {
-                continue;
-            };
-            let mask = &mut train.labels[k].mask;
-            let mut labelled: Vec<usize> = (0..mask.len()).filter(|&r| mask[r] > 0.0).collect();
-            labelled.shuffle(&mut rng::stream(
-                spec.seed,
-                &format!("keep_labels.{}", task.name),
-            ));
-            let keep = ((labelled.len() as f64 * share).round() as usize).max(1);
-            for &r in labelled.iter().skip(keep) {
-                mask[r] = 0.0;
-            }
-        }
-        let mut val = make(&val_idx);
+        let mut train = split_of(data, &columns, &train_idx, (&mean, &std));
+        keep_labels(spec, &mut train);
+        let mut val = split_of(data, &columns, &val_idx, (&mean, &std));
         if data.encoding.is_some() {
-            // CSV data: learn regression targets on a unit scale (body mass in grams would
-            // otherwise dwarf every other loss); predictions are mapped back.
-            for (k, task) in tasks.iter_mut().enumerate() {
-                if task.kind != TaskKind::Regression {
-                    continue;
-                }
-                let labels = &train.labels[k];
-                let n = labels.count().max(1) as f64;
-                let pairs = || {
-                    labels
-                        .values
-                        .iter()
-                        .zip(&labels.mask)
-                        .filter(|(_, m)| **m > 0.0)
-                        .map(|(v, _)| f64::from(*v))
-                };
-                let mean = pairs().sum::<f64>() / n;
-                let std = (pairs().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt();
-                let std = if std > 1e-12 { std } else { 1.0 };
-                task.target_mean = mean as f32;
-                task.target_std = std as f32;
-                for split in [&mut train, &mut val] {
-                    for v in &mut split.labels[k].values {
-                        *v = (*v - task.target_mean) / task.target_std;
-                    }
-                }
-            }
+            standardise_targets(&mut tasks, &mut train, &mut val);
         }
         for (task, labels) in tasks.iter().zip(&train.labels) {
             if labels.count() == 0 {
@@ -575,6 +436,186 @@ impl PreparedData {
     /// Standardises raw input rows with this data's statistics.
     pub fn standardise(&self, raw: &mut [f32]) {
         standardise(raw, &self.input_mean, &self.input_std);
+    }
+}
+
+/// The label column and the task's description for every task of the spec, in order.
+fn choose_tasks<'a>(
+    spec: &impl DataSettings,
+    data: &'a Dataset,
+) -> Result<(Vec<&'a TargetColumn>, Vec<TaskInfo>), DataError> {
+    let mut columns = Vec::with_capacity(spec.tasks().len());
+    let mut tasks = Vec::with_capacity(spec.tasks().len());
+    for (i, task) in spec.tasks().iter().enumerate() {
+        let col = data.target(&task.target).ok_or_else(|| {
+            DataError::Mismatch(format!(
+                "tasks[{i}].target: dataset '{}' has no label '{}'",
+                data.name, task.target
+            ))
+        })?;
+        if col.kind != task.kind {
+            return Err(DataError::Mismatch(format!(
+                "tasks[{i}].kind: label '{}' is {}, not {}",
+                task.target, col.kind, task.kind
+            )));
+        }
+        let out_dim = match task.kind {
+            TaskKind::Regression | TaskKind::Binary => 1,
+            TaskKind::Multiclass => col.classes.len(),
+            TaskKind::Segmentation => col.width,
+            TaskKind::SemanticSegmentation => col.classes.len() * col.width,
+        };
+        if matches!(
+            task.kind,
+            TaskKind::Multiclass | TaskKind::SemanticSegmentation
+        ) && col.classes.len() < 2
+        {
+            return Err(DataError::Mismatch(format!(
+                "tasks[{i}]: label '{}' has {out_dim} class(es); multiclass needs >= 2",
+                task.target
+            )));
+        }
+        tasks.push(TaskInfo {
+            name: task.name.clone(),
+            kind: task.kind,
+            loss: task.loss(),
+            out_dim,
+            classes: col.classes.clone(),
+            target_mean: 0.0,
+            target_std: 1.0,
+        });
+        columns.push(col);
+    }
+
+    Ok((columns, tasks))
+}
+
+/// The (training, validation) rows: the file's fixed split, or a seeded stratified one.
+fn split_rows(
+    spec: &impl DataSettings,
+    data: &Dataset,
+    columns: &[&TargetColumn],
+) -> (Vec<usize>, Vec<usize>) {
+    match &data.split {
+        // A fixed split from the file: validation rows, or test rows when there are none.
+        Some(tags) => {
+            let rows = |want: SplitTag| {
+                (0..data.rows)
+                    .filter(|&i| tags[i] == want)
+                    .collect::<Vec<_>>()
+            };
+            let val = rows(SplitTag::Val);
+            let val = if val.is_empty() {
+                rows(SplitTag::Test)
+            } else {
+                val
+            };
+            (rows(SplitTag::Train), val)
+        }
+        None => {
+            // Stratified on the first classification task, so every class is in both
+            // parts in proportion.
+            let class_column = spec
+                .tasks()
+                .iter()
+                .zip(columns)
+                .find(|(t, _)| matches!(t.kind, TaskKind::Binary | TaskKind::Multiclass))
+                .map(|(_, c)| *c);
+            let strata: Vec<Option<u32>> = (0..data.rows)
+                .map(|r| class_column.and_then(|c| c.present[r].then(|| c.values[r] as u32)))
+                .collect();
+            stratified_split(
+                &strata,
+                spec.validation_fraction(),
+                &mut rng::stream(spec.seed(), "data.split"),
+            )
+        }
+    }
+}
+
+/// The rows `idx` of `data`: inputs standardised with `(mean, std)`, the task columns' labels.
+fn split_of(
+    data: &Dataset,
+    columns: &[&TargetColumn],
+    idx: &[usize],
+    (mean, std): (&[f32], &[f32]),
+) -> SplitData {
+    let d = data.features();
+    let mut x = Vec::with_capacity(idx.len() * d);
+    for &r in idx {
+        let row = &data.x[r * d..(r + 1) * d];
+        x.extend(
+            row.iter()
+                .zip(mean.iter().zip(std))
+                .map(|(v, (m, s))| if v.is_nan() { 0.0 } else { (v - m) / s }),
+        );
+    }
+    let labels = columns
+        .iter()
+        .map(|c| Labels {
+            values: gather_rows(&c.values, c.width.max(1), idx),
+            mask: idx
+                .iter()
+                .map(|&r| if c.present[r] { 1.0 } else { 0.0 })
+                .collect(),
+            width: c.width.max(1),
+        })
+        .collect();
+    SplitData {
+        rows: idx.len(),
+        features: d,
+        x,
+        labels,
+    }
+}
+
+/// Scarce labels on purpose: keeps only a seeded share of a task's training labels.
+fn keep_labels(spec: &impl DataSettings, train: &mut SplitData) {
+    for (k, task) in spec.tasks().iter().enumerate() {
+        let Some(share) = spec.keep_labels(&task.name) else {
+            continue;
+        };
+        let mask = &mut train.labels[k].mask;
+        let mut labelled: Vec<usize> = (0..mask.len()).filter(|&r| mask[r] > 0.0).collect();
+        labelled.shuffle(&mut rng::stream(
+            spec.seed(),
+            &format!("keep_labels.{}", task.name),
+        ));
+        let keep = ((labelled.len() as f64 * share).round() as usize).max(1);
+        for &r in labelled.iter().skip(keep) {
+            mask[r] = 0.0;
+        }
+    }
+}
+
+/// CSV data: learns regression targets on a unit scale, `(y − mean) / std` with the training
+/// labels' statistics (body mass in grams would otherwise dwarf every other loss);
+/// predictions are mapped back.
+fn standardise_targets(tasks: &mut [TaskInfo], train: &mut SplitData, val: &mut SplitData) {
+    for (k, task) in tasks.iter_mut().enumerate() {
+        if task.kind != TaskKind::Regression {
+            continue;
+        }
+        let labels = &train.labels[k];
+        let n = labels.count().max(1) as f64;
+        let pairs = || {
+            labels
+                .values
+                .iter()
+                .zip(&labels.mask)
+                .filter(|(_, m)| **m > 0.0)
+                .map(|(v, _)| f64::from(*v))
+        };
+        let mean = pairs().sum::<f64>() / n;
+        let std = (pairs().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt();
+        let std = if std > 1e-12 { std } else { 1.0 };
+        task.target_mean = mean as f32;
+        task.target_std = std as f32;
+        for split in [&mut *train, &mut *val] {
+            for v in &mut split.labels[k].values {
+                *v = (*v - task.target_mean) / task.target_std;
+            }
+        }
     }
 }
 
@@ -693,6 +734,7 @@ fn stratified_split(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::experiment::ExperimentSpec;
 
     #[test]
     fn split_is_seeded_disjoint_and_standardised() {
@@ -726,7 +768,7 @@ mod tests {
         let text = "mass,task:y:reg,split\n10,1,train\n30,2,train\n,3,train\n1000,4,val\n";
         let data = csv::parse(text.as_bytes(), std::path::Path::new("m.csv"), &[]).expect("parses");
         let mut spec = ExperimentSpec {
-            tasks: vec![crate::experiment::TaskSpec {
+            tasks: vec![crate::task::TaskSpec {
                 name: "y".to_owned(),
                 kind: TaskKind::Regression,
                 target: "y".to_owned(),
@@ -769,7 +811,7 @@ mod tests {
         let text = "x,task:c:class,task:r:reg,split\n\
                     1,a,,train\n2,b,1,train\n3,a,2,train\n4,,3,train\n5,b,,val\n";
         let data = csv::parse(text.as_bytes(), std::path::Path::new("b.csv"), &[]).expect("parses");
-        let task = |name: &str, kind| crate::experiment::TaskSpec {
+        let task = |name: &str, kind| crate::task::TaskSpec {
             name: name.to_owned(),
             kind,
             target: name.to_owned(),

@@ -11,8 +11,6 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::data::builtin;
-
 mod arch;
 mod dataset;
 mod model;
@@ -38,8 +36,7 @@ pub use crate::task::{LossKind, TaskKind, TaskSpec, task_name_from};
 /// The current version of the spec file format.
 pub const SPEC_VERSION: u32 = 1;
 
-/// Largest width a layer may have (keeps a typo like `out = 1000000` from eating all memory).
-pub const MAX_LAYER_WIDTH: usize = 16_384;
+pub use crate::data::source::MAX_LAYER_WIDTH;
 
 /// Most channels a convolution may have.
 pub const MAX_CHANNELS: usize = 512;
@@ -113,6 +110,32 @@ impl Default for ExperimentSpec {
     }
 }
 
+impl crate::data::DataSettings for ExperimentSpec {
+    fn dataset(&self) -> &DatasetSpec {
+        &self.dataset
+    }
+
+    fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    fn tasks(&self) -> &[TaskSpec] {
+        &self.tasks
+    }
+
+    fn input(&self) -> usize {
+        self.model.input
+    }
+
+    fn validation_fraction(&self) -> f64 {
+        self.training.validation_fraction
+    }
+
+    fn keep_labels(&self, task: &str) -> Option<f64> {
+        self.training.keep_labels.get(task).copied()
+    }
+}
+
 /// Why a spec could not be read or is not valid.
 #[derive(Debug, thiserror::Error)]
 pub enum SpecError {
@@ -158,21 +181,7 @@ impl ExperimentSpec {
             message,
         })?;
         if let Some(dir) = path.parent() {
-            let absolute = |p: &mut PathBuf| {
-                if p.is_relative() {
-                    *p = dir.join(&*p);
-                }
-            };
-            match &mut spec.dataset {
-                DatasetSpec::Csv(csv) => absolute(&mut csv.path),
-                DatasetSpec::Idx(idx) => {
-                    absolute(&mut idx.images);
-                    if let Some(l) = &mut idx.labels {
-                        absolute(l);
-                    }
-                }
-                _ => {}
-            }
+            spec.dataset.source_mut().resolve_paths(dir);
         }
         spec.check()?;
         Ok(spec)

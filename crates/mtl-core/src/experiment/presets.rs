@@ -2,6 +2,8 @@
 //! datasets.
 
 use super::*;
+use crate::data::inspect::Inspection;
+use crate::data::source::Shipped;
 
 impl ExperimentSpec {
     /// A convolutional experiment on Shapes-32: a conv trunk shared by a shape classifier, an
@@ -13,7 +15,7 @@ impl ExperimentSpec {
             stride: 1,
             padding: 1,
         };
-        let side = builtin::SHAPES_SIDE;
+        let side = crate::data::source::shapes::SHAPES_SIDE;
         let tasks: Vec<TaskSpec> = [
             ("shape", TaskKind::Multiclass),
             ("area", TaskKind::Regression),
@@ -83,12 +85,7 @@ impl ExperimentSpec {
             tasks,
             ..Self::default()
         };
-        spec.model.input = match &spec.dataset {
-            DatasetSpec::MultiDigits(_) => {
-                crate::data::shipped::MULTI_DIGITS_SIDE * crate::data::shipped::MULTI_DIGITS_SIDE
-            }
-            _ => 0,
-        };
+        spec.model.input = spec.dataset.source().input_size().unwrap_or(0);
         spec.model.shared = [hidden(64), hidden(32)].concat();
         spec.model.heads = spec
             .tasks
@@ -109,13 +106,13 @@ impl ExperimentSpec {
     }
 
     /// A ready experiment on a shipped dataset with all of its tasks.
-    pub fn shipped(which: crate::data::shipped::Shipped) -> Self {
+    pub fn shipped(which: Shipped) -> Self {
         let mut spec = Self::for_tasks(
             which.title(),
             DatasetSpec::Shipped(ShippedSpec { name: which }),
             &which.targets(),
         );
-        if which == crate::data::shipped::Shipped::Adult {
+        if which == Shipped::Adult {
             // 32,561 training rows: fewer, larger steps.
             spec.training.epochs = 8;
             spec.training.batch_size = 256;
@@ -125,11 +122,9 @@ impl ExperimentSpec {
 
     /// A ready MultiDigits experiment (left and right digit).
     pub fn multi_digits() -> Self {
-        let mut spec = Self::for_tasks(
-            "MultiDigits: left and right digit",
-            DatasetSpec::MultiDigits(MultiDigitsSpec::default()),
-            &crate::data::shipped::multi_digits_targets(),
-        );
+        let dataset = DatasetSpec::MultiDigits(MultiDigitsSpec::default());
+        let targets = dataset.source().targets().unwrap_or_default();
+        let mut spec = Self::for_tasks("MultiDigits: left and right digit", dataset, &targets);
         spec.model.shared = vec![
             LayerSpec::Linear { out: 128 },
             LayerSpec::Relu,
@@ -137,6 +132,35 @@ impl ExperimentSpec {
             LayerSpec::Relu,
         ];
         spec.training.epochs = 20;
+        spec
+    }
+}
+
+// Defined here, not in `data::inspect`: the data side does not know the experiment spec.
+impl Inspection {
+    /// A ready experiment on this file with every task (the spec `init --data` prints).
+    pub fn spec(&self) -> ExperimentSpec {
+        let targets: Vec<(String, TaskKind)> = self
+            .tasks
+            .iter()
+            .map(|t| (t.name.clone(), t.kind))
+            .collect();
+        let name = self
+            .path
+            .file_name()
+            .map_or_else(|| "CSV".to_owned(), |n| n.to_string_lossy().into_owned());
+        let mut spec = ExperimentSpec::for_tasks(
+            &name,
+            DatasetSpec::Csv(CsvSpec {
+                path: self.path.clone(),
+                columns: self.overrides.clone(),
+            }),
+            &targets,
+        );
+        if self.dataset.rows > 20_000 {
+            spec.training.epochs = 8;
+            spec.training.batch_size = 256;
+        }
         spec
     }
 }

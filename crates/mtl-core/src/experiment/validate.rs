@@ -98,101 +98,13 @@ impl ExperimentSpec {
         out.0
     }
 
-    /// Checks the dataset settings; returns the built-in targets when they are known.
+    /// Checks the dataset settings; returns the source's targets when they are known.
     fn validate_dataset(&self, out: &mut Problems) -> Option<Vec<(String, TaskKind)>> {
-        match &self.dataset {
-            DatasetSpec::Mmoe(m) => {
-                if m.samples < 10 {
-                    out.push("dataset.samples", format!("{} must be >= 10", m.samples));
-                }
-                if m.dim == 0 || m.dim > MAX_LAYER_WIDTH {
-                    out.push(
-                        "dataset.dim",
-                        format!("{} must be in 1..={MAX_LAYER_WIDTH}", m.dim),
-                    );
-                }
-                if m.tasks == 0 || m.tasks > m.dim.max(1) {
-                    out.push(
-                        "dataset.tasks",
-                        format!("{} must be in 1..=dim ({})", m.tasks, m.dim),
-                    );
-                }
-                if !(-1.0..=1.0).contains(&m.correlation) {
-                    out.push(
-                        "dataset.correlation",
-                        format!("p={} must be in [-1, 1]", m.correlation),
-                    );
-                }
-                if !(-1.0..=1.0).contains(&m.pair_correlation) {
-                    out.push(
-                        "dataset.pair_correlation",
-                        format!("{} must be in [-1, 1]", m.pair_correlation),
-                    );
-                }
-                if !(m.scale.is_finite() && m.scale > 0.0) {
-                    out.push("dataset.scale", format!("c={} must be > 0", m.scale));
-                }
-                if !(m.noise_std.is_finite() && m.noise_std >= 0.0) {
-                    out.push("dataset.noise_std", format!("{} must be >= 0", m.noise_std));
-                }
-                Some(builtin::mmoe_targets(m))
-            }
-            DatasetSpec::Playground(p) => {
-                if p.samples < 10 {
-                    out.push("dataset.samples", format!("{} must be >= 10", p.samples));
-                }
-                if !(0.0..=0.5).contains(&p.noise) {
-                    out.push("dataset.noise", format!("{} must be in [0, 0.5]", p.noise));
-                }
-                if !p.xor_angle_deg.is_finite() {
-                    out.push("dataset.xor_angle_deg", "must be a number".to_owned());
-                }
-                Some(builtin::playground_targets())
-            }
-            DatasetSpec::Shapes(sh) => {
-                if sh.samples < 10 || sh.samples > 200_000 {
-                    out.push(
-                        "dataset.samples",
-                        format!("{} must be in 10..=200000", sh.samples),
-                    );
-                }
-                if !(0.0..=1.0).contains(&sh.noise) {
-                    out.push("dataset.noise", format!("{} must be in [0, 1]", sh.noise));
-                }
-                if sh.max_shapes == 0 || sh.max_shapes > 3 {
-                    out.push(
-                        "dataset.max_shapes",
-                        format!("{} must be in 1..=3", sh.max_shapes),
-                    );
-                }
-                Some(builtin::shapes_targets(sh))
-            }
-            DatasetSpec::Csv(c) => {
-                if c.path.as_os_str().is_empty() {
-                    out.push("dataset.path", "no file given".to_owned());
-                }
-                None
-            }
-            DatasetSpec::Shipped(sh) => Some(sh.name.targets()),
-            DatasetSpec::Idx(i) => {
-                if i.images.as_os_str().is_empty() {
-                    out.push("dataset.images", "no file given".to_owned());
-                }
-                Some(crate::data::idx::targets(i))
-            }
-            DatasetSpec::MultiDigits(m) => {
-                if m.samples < 10 || m.samples > 200_000 {
-                    out.push(
-                        "dataset.samples",
-                        format!("{} must be in 10..=200000", m.samples),
-                    );
-                }
-                if m.offset > 3 {
-                    out.push("dataset.offset", format!("{} must be in 0..=3", m.offset));
-                }
-                Some(crate::data::shipped::multi_digits_targets())
-            }
+        let source = self.dataset.source();
+        for (field, message) in source.problems() {
+            out.push(&format!("dataset.{field}"), message);
         }
+        source.targets()
     }
 
     fn validate_tasks(&self, targets: Option<&[(String, TaskKind)]>, out: &mut Problems) {
@@ -265,27 +177,14 @@ impl ExperimentSpec {
 
     fn validate_model(&self, out: &mut Problems) {
         let m = &self.model;
-        if m.input == 0
-            && !matches!(
-                self.dataset,
-                DatasetSpec::Csv(_) | DatasetSpec::Shipped(_) | DatasetSpec::Idx(_)
-            )
-        {
+        let data_dim = self.dataset.source().input_size();
+        if m.input == 0 && data_dim.is_some() {
             out.push(
                 "model.input",
                 "input=0 must be >= 1 (0, meaning \"from the file\", is for CSV and shipped data)"
                     .to_owned(),
             );
         }
-        let data_dim = match &self.dataset {
-            DatasetSpec::Mmoe(d) => Some(d.dim),
-            DatasetSpec::Playground(_) => Some(builtin::PLAYGROUND_DIM),
-            DatasetSpec::Shapes(_) => Some(builtin::SHAPES_SIDE * builtin::SHAPES_SIDE),
-            DatasetSpec::MultiDigits(_) => Some(
-                crate::data::shipped::MULTI_DIGITS_SIDE * crate::data::shipped::MULTI_DIGITS_SIDE,
-            ),
-            DatasetSpec::Csv(_) | DatasetSpec::Shipped(_) | DatasetSpec::Idx(_) => None,
-        };
         if let Some(dim) = data_dim
             && dim != m.input
         {

@@ -14,9 +14,30 @@ use std::path::{Path, PathBuf};
 use rand::Rng as _;
 use rand::seq::SliceRandom as _;
 
-use super::{DataError, Dataset, SplitTag, TargetColumn};
-use crate::experiment::{IdxSpec, TaskKind};
+use serde::{Deserialize, Serialize};
+
+use super::{DatasetSpec, Source, absolute};
+use crate::data::{DataError, Dataset, SplitTag, TargetColumn};
 use crate::rng;
+use crate::task::{TaskKind, TaskSpec};
+
+/// IDX image files (see `data::idx`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdxSpec {
+    /// The `*-images-idx3-ubyte[.gz]` file; relative paths are taken from the spec's folder.
+    pub images: PathBuf,
+    /// The labels file; by default the images file's name with `images-idx3` replaced by
+    /// `labels-idx1`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels: Option<PathBuf>,
+    /// Make MultiMNIST pairs (tasks `left`, `right`) instead of single images.
+    #[serde(default)]
+    pub pairs: bool,
+    /// Use only the first `limit` images (0: all).
+    #[serde(default)]
+    pub limit: usize,
+}
 
 const IMAGES_MAGIC: u32 = 0x0000_0803;
 const LABELS_MAGIC: u32 = 0x0000_0801;
@@ -273,6 +294,44 @@ pub fn targets(spec: &IdxSpec) -> Vec<(String, TaskKind)> {
         .iter()
         .map(|n| ((*n).to_owned(), TaskKind::Multiclass))
         .collect()
+}
+
+impl Source for IdxSpec {
+    fn label(&self) -> String {
+        self.images.display().to_string()
+    }
+
+    fn targets(&self) -> Option<Vec<(String, TaskKind)>> {
+        Some(targets(self))
+    }
+
+    fn image_shape(&self) -> Option<[usize; 3]> {
+        // MNIST and Fashion-MNIST images, and MultiMNIST pairs once resized, are 28 × 28.
+        Some([1, 28, 28])
+    }
+
+    fn preview(&self) -> DatasetSpec {
+        DatasetSpec::Idx(self.clone())
+    }
+
+    fn load(&self, seed: u64, _tasks: &[TaskSpec]) -> Result<Dataset, DataError> {
+        load(self, seed)
+    }
+
+    fn problems(&self) -> Vec<(&'static str, String)> {
+        if self.images.as_os_str().is_empty() {
+            vec![("images", "no file given".to_owned())]
+        } else {
+            Vec::new()
+        }
+    }
+
+    fn resolve_paths(&mut self, dir: &Path) {
+        absolute(&mut self.images, dir);
+        if let Some(l) = &mut self.labels {
+            absolute(l, dir);
+        }
+    }
 }
 
 #[cfg(test)]
