@@ -288,10 +288,8 @@ impl MtlApp {
                     settings::dataset_ui(ui, &mut self.state.spec, &self.summary, &mut pick_csv);
             });
         self.refresh_summary();
-        if matches!(
-            self.state.spec.dataset,
-            DatasetSpec::Csv(_) | DatasetSpec::Shipped(_) | DatasetSpec::Idx(_)
-        ) && self.summary.error.is_none()
+        // Sources whose input size comes from their file take it from the loaded data.
+        if self.state.spec.dataset.source().input_size().is_none() && self.summary.error.is_none()
         {
             self.state.spec.model.input = self.summary.features;
         }

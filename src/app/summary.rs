@@ -54,20 +54,8 @@ pub(super) fn split_balance(
 pub(super) fn summarise(spec: &ExperimentSpec, loaded: Option<data::Dataset>) -> DataSummary {
     // Correlations need only a prefix of the rows: the generators draw rows in order.
     let mut preview = spec.clone();
-    match &mut preview.dataset {
-        DatasetSpec::Mmoe(m) => m.samples = m.samples.min(5000),
-        DatasetSpec::Playground(p) => p.samples = p.samples.min(5000),
-        DatasetSpec::Shapes(sh) => sh.samples = sh.samples.min(500),
-        DatasetSpec::MultiDigits(m) => m.samples = m.samples.min(2000),
-        DatasetSpec::Csv(_) | DatasetSpec::Shipped(_) | DatasetSpec::Idx(_) => {}
-    }
-    let full_rows = match &spec.dataset {
-        DatasetSpec::Mmoe(m) => Some(m.samples),
-        DatasetSpec::Playground(p) => Some(p.samples),
-        DatasetSpec::Shapes(sh) => Some(sh.samples),
-        DatasetSpec::MultiDigits(m) => Some(m.samples),
-        DatasetSpec::Csv(_) | DatasetSpec::Shipped(_) | DatasetSpec::Idx(_) => None,
-    };
+    preview.dataset = spec.dataset.source().preview();
+    let full_rows = spec.dataset.source().rows();
     let result = match loaded {
         Some(d) => Ok(d),
         None => data::load(&preview),

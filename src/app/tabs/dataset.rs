@@ -1,7 +1,7 @@
 //! The Dataset tab: the experiment's data as training splits them.
 
 use super::{Tab, TabCtx};
-use crate::experiment::{DatasetSpec, ExperimentSpec};
+use crate::experiment::ExperimentSpec;
 
 /// The rows, each task's labels, and the inputs as points or images
 pub struct Dataset;
@@ -44,13 +44,7 @@ impl Tab for Dataset {
 
 /// The inputs' (channels, height, width) when they are images.
 fn image_shape(spec: &ExperimentSpec) -> Option<[usize; 3]> {
-    use crate::data::shipped::MULTI_DIGITS_SIDE;
-    let side = crate::data::builtin::SHAPES_SIDE;
-    spec.model.input_shape.or(match &spec.dataset {
-        DatasetSpec::Shapes(_) => Some([1, side, side]),
-        DatasetSpec::MultiDigits(_) => Some([1, MULTI_DIGITS_SIDE, MULTI_DIGITS_SIDE]),
-        DatasetSpec::Idx(_) => Some([1, 28, 28]),
-        DatasetSpec::Shipped(sh) => sh.name.image_shape(),
-        _ => None,
-    })
+    spec.model
+        .input_shape
+        .or_else(|| spec.dataset.source().image_shape())
 }
