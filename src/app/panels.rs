@@ -289,8 +289,7 @@ impl MtlApp {
             });
         self.refresh_summary();
         // Sources whose input size comes from their file take it from the loaded data.
-        if self.state.spec.dataset.source().input_size().is_none() && self.summary.error.is_none()
-        {
+        if self.state.spec.dataset.source().input_size().is_none() && self.summary.error.is_none() {
             self.state.spec.model.input = self.summary.features;
         }
         egui::CollapsingHeader::new("Tasks")

@@ -86,6 +86,13 @@ pub trait Strategy: Send {
         false
     }
 
+    /// Whether the strategy masks gradient entries instead of weighting whole tasks
+    /// (GradDrop): the trainer then gives it each representation entry's signs folded into the
+    /// gradients and applies [`Strategy::feature_multipliers`].
+    fn masks_entries(&self) -> bool {
+        false
+    }
+
     /// Per-task, per-entry multipliers of the last [`Strategy::combine`] for strategies that
     /// mask gradient entries instead of weighting whole tasks (GradDrop): the trainer applies
     /// them to every row's representation gradient. K rows of length d.

@@ -50,6 +50,17 @@ fn row_sums(t: &Tensor) -> candle_core::Result<Vec<f64>> {
         .collect())
 }
 
+/// How the trunk's part of the update is found: from representation gradients (one more
+/// backward pass per shard) or from the combined parameter gradient.
+struct Trunk {
+    /// Each shard's pass for the trunk's backward (representation gradients).
+    backward: Vec<RepBackward>,
+    /// Whether the strategy works on representation gradients.
+    rep: bool,
+    /// Whether the strategy needed the per-task gradients (its combined gradient is used).
+    strategy_needs: bool,
+}
+
 /// One backward pass per task on one shard.
 fn task_gradients(
     pass: ShardPass,
@@ -216,10 +227,6 @@ impl Session {
     /// link feeds one head into another), with wₜ the strategy's head weight. The
     /// architecture's penalty gradient is added to every parameter it touches.
     #[expect(clippy::type_complexity, reason = "a private pair of diagnostics")]
-    #[expect(
-        clippy::too_many_lines,
-        reason = "per-task gradients, combination and update in order"
-    )]
     pub(super) fn gradient_step(
         &mut self,
         passes: Vec<ShardPass>,
@@ -239,7 +246,7 @@ impl Session {
             params,
             shared: &shared,
             shared_len: shared.iter().map(|&i| params[i].var.elem_count()).sum(),
-            masks_entries: rep_width.is_some() && self.strategy.name() == "graddrop",
+            masks_entries: rep_width.is_some() && self.strategy.masks_entries(),
         };
         let pool = self.pool;
         let mut per_shard = Vec::with_capacity(passes.len());
@@ -283,7 +290,57 @@ impl Session {
             )));
         }
 
-        // One gradient per parameter, then one optimizer update each.
+        let multipliers = self.strategy.feature_multipliers();
+        let update = Update {
+            out: &out,
+            task_grads: &task_grads,
+            own_grads: &own_grads,
+            multipliers,
+            pool: self.pool,
+        };
+        update.apply(
+            &mut self.optimizer,
+            Trunk {
+                backward,
+                rep: rep_width.is_some(),
+                strategy_needs,
+            },
+            &layout,
+            penalty,
+        )?;
+        Ok((out, Some((norms, cosines))))
+    }
+}
+
+/// What the strategy decided for one step, to turn into parameter updates.
+#[derive(Clone, Copy)]
+struct Update<'a> {
+    out: &'a StepOutput,
+    task_grads: &'a [Vec<f64>],
+    own_grads: &'a [Vec<(usize, Vec<f32>)>],
+    multipliers: Option<&'a [Vec<f64>]>,
+    pool: Option<&'static rayon::ThreadPool>,
+}
+
+impl Update<'_> {
+    /// One gradient per parameter from the strategy's output (the trunk's combined gradient,
+    /// each head's weighted own gradients, the penalty's), then one optimizer update each.
+    fn apply(
+        &self,
+        optimizer: &mut crate::optim::Optimizer,
+        trunk: Trunk,
+        layout: &Layout<'_>,
+        penalty: Option<&Tensor>,
+    ) -> Result<(), TrainError> {
+        let Self {
+            out,
+            task_grads,
+            own_grads,
+            multipliers,
+            pool,
+        } = *self;
+        let params = layout.params;
+        let shared = layout.shared;
         let mut update: Vec<Option<Vec<f32>>> = vec![None; params.len()];
         let mut accumulate = |i: usize, g: &[f32], scale: f32| {
             let slot = update[i].get_or_insert_with(|| vec![0.0; g.len()]);
@@ -291,10 +348,9 @@ impl Session {
                 *s += scale * v;
             }
         };
-        if rep_width.is_some() {
-            let multipliers = self.strategy.feature_multipliers();
-            let per_shard = parallel::map(pool, backward, |_, pass| {
-                trunk_gradients(&pass, &out.effective, multipliers, &layout)
+        if trunk.rep {
+            let per_shard = parallel::map(pool, trunk.backward, |_, pass| {
+                trunk_gradients(&pass, &out.effective, multipliers, layout)
             });
             for grads in per_shard {
                 for (&i, g) in shared.iter().zip(grads?) {
@@ -304,12 +360,12 @@ impl Session {
                 }
             }
         } else {
-            let combined = match (&out.shared_grad, strategy_needs) {
+            let combined = match (&out.shared_grad, trunk.strategy_needs) {
                 (Some(g), true) => g.clone(),
-                _ => api::weighted_sum(&task_grads, &out.effective),
+                _ => api::weighted_sum(task_grads, &out.effective),
             };
             let mut offset = 0;
-            for &i in &shared {
+            for &i in shared {
                 let n = params[i].var.elem_count();
                 let g: Vec<f32> = combined[offset..offset + n]
                     .iter()
@@ -332,13 +388,13 @@ impl Session {
                 }
             }
         }
-        self.optimizer.begin_step();
+        optimizer.begin_step();
         for (i, g) in update.iter().enumerate() {
             if let Some(g) = g {
-                self.optimizer.update(i, &params[i].var, g)?;
+                optimizer.update(i, &params[i].var, g)?;
             }
         }
-        Ok((out, Some((norms, cosines))))
+        Ok(())
     }
 }
 

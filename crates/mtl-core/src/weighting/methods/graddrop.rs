@@ -79,6 +79,10 @@ impl Strategy for GradDrop {
         INFO.key
     }
 
+    fn masks_entries(&self) -> bool {
+        true
+    }
+
     fn feature_multipliers(&self) -> Option<&[Vec<f64>]> {
         (!self.factors.is_empty()).then_some(self.factors.as_slice())
     }
