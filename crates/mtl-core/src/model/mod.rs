@@ -25,17 +25,18 @@
 //! Relationship learning adds the non-trainable `relationship.omega` `[T, T]` to exports.
 
 pub mod fused;
+mod layers;
 pub mod loss;
 
 use candle_core::{D, DType, Device, Tensor, Var};
-use rand::Rng as _;
 use rand_chacha::ChaCha8Rng;
 
 use crate::data::TaskInfo;
 use crate::experiment::{
-    Architecture, Coupling, ExperimentSpec, LayerSpec, Plan, RelationshipSpec, Shape, Take,
+    Architecture, Coupling, ExperimentSpec, Plan, RelationshipSpec, Shape, Take,
 };
-use crate::{linalg, rng};
+use crate::linalg;
+use layers::{Builder, Layer, flat};
 
 /// Name of the exported task covariance of relationship learning.
 pub const OMEGA_NAME: &str = "relationship.omega";
@@ -60,56 +61,6 @@ pub struct Param {
     pub part: Part,
     /// Learning-rate multiplier (cross-stitch units train faster).
     pub lr_scale: f64,
-}
-
-/// An activation function.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Act {
-    Relu,
-    Tanh,
-    Sigmoid,
-    Gelu,
-}
-
-/// A built layer; parameters are indices into [`Model::params`].
-#[derive(Clone, Debug)]
-enum Layer {
-    Linear {
-        weight: usize,
-        bias: usize,
-    },
-    Act(Act),
-    Dropout(f32),
-    Norm {
-        weight: usize,
-        bias: usize,
-        eps: f64,
-    },
-    /// `input`: the image `[c, h, w]` each row holds (rows arriving flat are reshaped).
-    Conv {
-        weight: usize,
-        bias: usize,
-        stride: usize,
-        padding: usize,
-        input: (usize, usize, usize),
-    },
-    Pool {
-        kernel: usize,
-        input: (usize, usize, usize),
-    },
-    Flatten,
-}
-
-impl Layer {
-    /// Parameter indices of this layer.
-    fn params(&self) -> Vec<usize> {
-        match self {
-            Self::Linear { weight, bias }
-            | Self::Norm { weight, bias, .. }
-            | Self::Conv { weight, bias, .. } => vec![*weight, *bias],
-            _ => Vec::new(),
-        }
-    }
 }
 
 /// What the layers of `model.shared` became.
@@ -231,138 +182,6 @@ pub struct ArchState {
     pub gates: Vec<Vec<f64>>,
 }
 
-/// Builds the layers of a list; see [`Model::new`].
-struct Builder<'a> {
-    params: Vec<Param>,
-    init: ChaCha8Rng,
-    device: &'a Device,
-    /// Multiply-adds per row of the layers built so far.
-    macs: usize,
-}
-
-impl Builder<'_> {
-    fn add(&mut self, name: String, var: Var, part: Part) -> usize {
-        self.params.push(Param {
-            name,
-            var,
-            part,
-            lr_scale: 1.0,
-        });
-        self.params.len() - 1
-    }
-
-    /// `Linear` weight and bias ~ U(−1/√fan_in, 1/√fan_in) (PyTorch's default).
-    fn linear(
-        &mut self,
-        prefix: &str,
-        part: Part,
-        fan_in: usize,
-        out: usize,
-    ) -> Result<(usize, usize), ModelError> {
-        if out == 0 || fan_in == 0 {
-            return Err(ModelError::Mismatch(format!(
-                "{prefix}: Linear {fan_in} -> {out} has a zero size"
-            )));
-        }
-        let bound = 1.0 / (fan_in as f64).sqrt();
-        let w = uniform_var(&mut self.init, &[out, fan_in], bound, self.device)?;
-        let b = uniform_var(&mut self.init, &[out], bound, self.device)?;
-        Ok((
-            self.add(format!("{prefix}.weight"), w, part),
-            self.add(format!("{prefix}.bias"), b, part),
-        ))
-    }
-
-    fn layers(
-        &mut self,
-        specs: &[LayerSpec],
-        prefix: &str,
-        part: Part,
-        mut shape: Shape,
-    ) -> Result<Vec<Layer>, ModelError> {
-        let mut layers = Vec::with_capacity(specs.len());
-        for (i, spec) in specs.iter().enumerate() {
-            let layer = match (spec, shape) {
-                (LayerSpec::Linear { out }, _) => {
-                    let (weight, bias) =
-                        self.linear(&format!("{prefix}.{i}"), part, shape.size(), *out)?;
-                    Layer::Linear { weight, bias }
-                }
-                (LayerSpec::Relu, _) => Layer::Act(Act::Relu),
-                (LayerSpec::Tanh, _) => Layer::Act(Act::Tanh),
-                (LayerSpec::Sigmoid, _) => Layer::Act(Act::Sigmoid),
-                (LayerSpec::Gelu, _) => Layer::Act(Act::Gelu),
-                (LayerSpec::Dropout { p }, _) => Layer::Dropout(*p),
-                (LayerSpec::LayerNorm { eps }, _) => {
-                    let width = shape.size();
-                    let w = Var::ones(width, DType::F32, self.device)?;
-                    let b = Var::zeros(width, DType::F32, self.device)?;
-                    Layer::Norm {
-                        weight: self.add(format!("{prefix}.{i}.weight"), w, part),
-                        bias: self.add(format!("{prefix}.{i}.bias"), b, part),
-                        eps: *eps,
-                    }
-                }
-                (
-                    LayerSpec::Conv2d {
-                        out_channels,
-                        kernel,
-                        stride,
-                        padding,
-                    },
-                    Shape::Image(c, h, w),
-                ) => {
-                    // PyTorch's default: U(−1/√fan_in, 1/√fan_in), fan_in = c·k·k.
-                    let bound = 1.0 / ((c * kernel * kernel) as f64).sqrt();
-                    let wv = uniform_var(
-                        &mut self.init,
-                        &[*out_channels, c, *kernel, *kernel],
-                        bound,
-                        self.device,
-                    )?;
-                    let bv = uniform_var(&mut self.init, &[*out_channels], bound, self.device)?;
-                    Layer::Conv {
-                        weight: self.add(format!("{prefix}.{i}.weight"), wv, part),
-                        bias: self.add(format!("{prefix}.{i}.bias"), bv, part),
-                        stride: *stride,
-                        padding: *padding,
-                        input: (c, h, w),
-                    }
-                }
-                (LayerSpec::MaxPool2d { kernel }, Shape::Image(c, h, w)) => Layer::Pool {
-                    kernel: *kernel,
-                    input: (c, h, w),
-                },
-                (LayerSpec::Flatten, _) => Layer::Flatten,
-                (LayerSpec::Conv2d { .. } | LayerSpec::MaxPool2d { .. }, Shape::Flat(_)) => {
-                    return Err(ModelError::Mismatch(format!(
-                        "{prefix}.{i}: {spec} needs an image input"
-                    )));
-                }
-            };
-            let next = spec
-                .out_shape(shape)
-                .map_err(|e| ModelError::Mismatch(format!("{prefix}.{i}: {e}")))?;
-            self.macs += match (spec, shape, next) {
-                (LayerSpec::Linear { out }, _, _) => shape.size() * out,
-                (
-                    LayerSpec::Conv2d {
-                        out_channels,
-                        kernel,
-                        ..
-                    },
-                    Shape::Image(c, _, _),
-                    Shape::Image(_, oh, ow),
-                ) => out_channels * c * kernel * kernel * oh * ow,
-                _ => 0,
-            };
-            shape = next;
-            layers.push(layer);
-        }
-        Ok(layers)
-    }
-}
-
 impl Model {
     /// Builds the model of `spec` for `tasks` and initialises it from the spec's seed:
     /// `Linear` weights and biases ~ U(−1/√fan_in, 1/√fan_in) (PyTorch's default),
@@ -379,12 +198,7 @@ impl Model {
         let out_dims: Vec<usize> = tasks.iter().map(|t| t.out_dim).collect();
         let plan: Plan = spec.plan(&out_dims).map_err(ModelError::Mismatch)?;
         let k = tasks.len();
-        let mut b = Builder {
-            params: Vec::new(),
-            init: rng::stream(spec.seed, "init"),
-            device,
-            macs: 0,
-        };
+        let mut b = Builder::new(spec.seed, device);
         let shared = &spec.model.shared;
         let input = spec.model.input;
         let input_shape = plan.shapes[0];
@@ -578,11 +392,16 @@ impl Model {
     /// Runs the body: the representation(s) the heads read.
     pub fn forward_trunk(&self, x: &Tensor, mode: &mut Mode<'_>) -> candle_core::Result<Rep> {
         match &self.body {
-            Body::Trunk(layers) => Ok(Rep::One(self.run(layers, x.clone(), mode)?)),
+            Body::Trunk(layers) => Ok(Rep::One(layers::run(
+                &self.params,
+                layers,
+                x.clone(),
+                mode,
+            )?)),
             Body::Towers(towers) => Ok(Rep::PerTask(
                 towers
                     .iter()
-                    .map(|t| self.run(t, x.clone(), mode))
+                    .map(|t| layers::run(&self.params, t, x.clone(), mode))
                     .collect::<candle_core::Result<_>>()?,
             )),
             Body::Stitched { columns, units } => {
@@ -590,7 +409,7 @@ impl Model {
                 let mut next = units.iter().peekable();
                 for i in 0..columns.first().map_or(0, Vec::len) {
                     for (h, column) in hs.iter_mut().zip(columns) {
-                        *h = self.apply(&column[i], h.clone(), mode)?;
+                        *h = layers::apply(&self.params, &column[i], h.clone(), mode)?;
                     }
                     if let Some(&(_, alpha)) = next.next_if(|(after, _)| *after == i) {
                         hs = stitch(&hs, self.params[alpha].var.as_tensor())?;
@@ -601,7 +420,7 @@ impl Model {
             Body::Experts { experts, gates } => {
                 let outs = experts
                     .iter()
-                    .map(|e| self.run(e, x.clone(), mode).and_then(flat))
+                    .map(|e| layers::run(&self.params, e, x.clone(), mode).and_then(flat))
                     .collect::<candle_core::Result<Vec<_>>>()?;
                 let stacked = Tensor::stack(&outs, 1)?; // [batch, experts, width]
                 let mut reps = Vec::with_capacity(gates.len());
@@ -620,14 +439,8 @@ impl Model {
 
     /// Softmax gate weights `[batch, experts]` of gate `(w, b)` on input `x`.
     fn gate(&self, x: &Tensor, w: usize, b: usize) -> candle_core::Result<Tensor> {
-        let logits = self.linear(x, w, b)?;
+        let logits = layers::linear(&self.params, x, w, b)?;
         candle_nn::ops::softmax(&logits, D::Minus1)
-    }
-
-    fn linear(&self, h: &Tensor, w: usize, b: usize) -> candle_core::Result<Tensor> {
-        let w = self.params[w].var.as_tensor();
-        let b = self.params[b].var.as_tensor();
-        fused::bias_add(&h.matmul(&w.t()?)?, b)
     }
 
     /// Runs every head on the representation(s), sources of links first.
@@ -661,76 +474,13 @@ impl Model {
                 }
                 input = Tensor::cat(&parts, 1)?;
             }
-            let h = self.run(&head.hidden, input, mode)?;
-            outs[t] = Some(self.linear(&h, head.out.0, head.out.1)?);
+            let h = layers::run(&self.params, &head.hidden, input, mode)?;
+            outs[t] = Some(layers::linear(&self.params, &h, head.out.0, head.out.1)?);
             hidden[t] = Some(h);
         }
         outs.into_iter()
             .map(|o| o.ok_or_else(|| candle_core::Error::Msg("a head did not run".into())))
             .collect()
-    }
-
-    fn run(
-        &self,
-        layers: &[Layer],
-        mut h: Tensor,
-        mode: &mut Mode<'_>,
-    ) -> candle_core::Result<Tensor> {
-        for layer in layers {
-            h = self.apply(layer, h, mode)?;
-        }
-        Ok(h)
-    }
-
-    fn apply(&self, layer: &Layer, h: Tensor, mode: &mut Mode<'_>) -> candle_core::Result<Tensor> {
-        Ok(match layer {
-            Layer::Linear { weight, bias } => self.linear(&flat(h)?, *weight, *bias)?,
-            Layer::Flatten => flat(h)?,
-            Layer::Conv {
-                weight,
-                bias,
-                stride,
-                padding,
-                input,
-            } => {
-                let w = self.params[*weight].var.as_tensor();
-                let b = self.params[*bias].var.as_tensor();
-                image(h, *input)?
-                    .conv2d(w, *padding, *stride, 1, 1)?
-                    .broadcast_add(&b.reshape((1, b.elem_count(), 1, 1))?)?
-            }
-            Layer::Pool { kernel, input } => image(h, *input)?.max_pool2d(*kernel)?,
-            Layer::Act(Act::Relu) => fused::relu(&h)?,
-            Layer::Act(Act::Tanh) => h.tanh()?,
-            Layer::Act(Act::Sigmoid) => candle_nn::ops::sigmoid(&h)?,
-            Layer::Act(Act::Gelu) => h.gelu()?,
-            Layer::Dropout(p) => match mode {
-                Mode::Train(rng) if *p > 0.0 => {
-                    let keep = 1.0 - *p;
-                    let mask: Vec<f32> = (0..h.elem_count())
-                        .map(|_| {
-                            if rng.random::<f32>() < keep {
-                                1.0 / keep
-                            } else {
-                                0.0
-                            }
-                        })
-                        .collect();
-                    let mask = Tensor::from_vec(mask, h.shape(), h.device())?;
-                    (h * mask)?
-                }
-                _ => h,
-            },
-            Layer::Norm { weight, bias, eps } => {
-                let mean = h.mean_keepdim(D::Minus1)?;
-                let centred = h.broadcast_sub(&mean)?;
-                let var = centred.sqr()?.mean_keepdim(D::Minus1)?;
-                let normed = centred.broadcast_div(&(var + *eps)?.sqrt()?)?;
-                normed
-                    .broadcast_mul(self.params[*weight].var.as_tensor())?
-                    .broadcast_add(self.params[*bias].var.as_tensor())?
-            }
-        })
     }
 
     /// Whether [`Self::penalty`] can be non-zero (soft sharing or relationship learning).
@@ -1053,25 +803,6 @@ fn stitch(hs: &[Tensor], alpha: &Tensor) -> candle_core::Result<Vec<Tensor>> {
         .collect()
 }
 
-/// Rows as vectors: `[batch, …]` → `[batch, n]`.
-fn flat(h: Tensor) -> candle_core::Result<Tensor> {
-    if h.rank() > 2 {
-        h.flatten_from(1)
-    } else {
-        Ok(h)
-    }
-}
-
-/// Rows as images: `[batch, c·h·w]` → `[batch, c, h, w]` (images pass unchanged).
-fn image(x: Tensor, (c, h, w): (usize, usize, usize)) -> candle_core::Result<Tensor> {
-    if x.rank() == 2 {
-        let rows = x.dim(0)?;
-        x.reshape((rows, c, h, w))
-    } else {
-        Ok(x)
-    }
-}
-
 /// A row-major `f64` matrix as an `f32` tensor.
 fn matrix_tensor(m: &[Vec<f64>], device: &Device) -> candle_core::Result<Tensor> {
     let k = m.len();
@@ -1097,23 +828,12 @@ pub struct NamedTensor {
     pub values: Vec<f32>,
 }
 
-fn uniform_var(
-    rng: &mut ChaCha8Rng,
-    shape: &[usize],
-    bound: f64,
-    device: &Device,
-) -> candle_core::Result<Var> {
-    let n: usize = shape.iter().product();
-    let values: Vec<f32> = (0..n)
-        .map(|_| rng.random_range(-bound..bound) as f32)
-        .collect();
-    Var::from_tensor(&Tensor::from_vec(values, shape, device)?)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::data::{PreparedData, load};
+    use crate::experiment::LayerSpec;
+    use crate::rng;
 
     fn model(spec: &ExperimentSpec) -> Model {
         let data = load(spec).expect("data");
