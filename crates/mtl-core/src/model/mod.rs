@@ -1,7 +1,8 @@
 //! The network, built from a [`ModelSpec`](crate::experiment::ModelSpec) into candle
 //! variables with a seeded initialisation of our own.
 //!
-//! The layers of `model.shared` form, by [`Architecture`]:
+//! The layers of `model.shared` form, by [`Architecture`](crate::experiment::Architecture)
+//! (one file each under `arch/`):
 //! - **hard**: one trunk every head reads;
 //! - **soft**: one tower per task, coupled by an L2 penalty ([`Model::penalty`]);
 //! - **cross-stitch**: one column per task, mixed after every block by a learned T × T unit;
@@ -24,18 +25,19 @@
 //! `heads.<task>.<i>.*` where the head's output layer comes after its hidden layers.
 //! Relationship learning adds the non-trainable `relationship.omega` `[T, T]` to exports.
 
+mod arch;
 pub mod fused;
+mod layers;
 pub mod loss;
 
-use candle_core::{D, DType, Device, Tensor, Var};
-use rand::Rng as _;
+use candle_core::{Device, Tensor, Var};
 use rand_chacha::ChaCha8Rng;
 
 use crate::data::TaskInfo;
-use crate::experiment::{
-    Architecture, Coupling, ExperimentSpec, LayerSpec, Plan, RelationshipSpec, Shape, Take,
-};
-use crate::{linalg, rng};
+use crate::experiment::{ExperimentSpec, Plan, Shape, Take};
+use arch::relationship::Relation;
+use arch::{Body, BodySpec};
+use layers::{Builder, Layer, flat};
 
 /// Name of the exported task covariance of relationship learning.
 pub const OMEGA_NAME: &str = "relationship.omega";
@@ -62,75 +64,6 @@ pub struct Param {
     pub lr_scale: f64,
 }
 
-/// An activation function.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Act {
-    Relu,
-    Tanh,
-    Sigmoid,
-    Gelu,
-}
-
-/// A built layer; parameters are indices into [`Model::params`].
-#[derive(Clone, Debug)]
-enum Layer {
-    Linear {
-        weight: usize,
-        bias: usize,
-    },
-    Act(Act),
-    Dropout(f32),
-    Norm {
-        weight: usize,
-        bias: usize,
-        eps: f64,
-    },
-    /// `input`: the image `[c, h, w]` each row holds (rows arriving flat are reshaped).
-    Conv {
-        weight: usize,
-        bias: usize,
-        stride: usize,
-        padding: usize,
-        input: (usize, usize, usize),
-    },
-    Pool {
-        kernel: usize,
-        input: (usize, usize, usize),
-    },
-    Flatten,
-}
-
-impl Layer {
-    /// Parameter indices of this layer.
-    fn params(&self) -> Vec<usize> {
-        match self {
-            Self::Linear { weight, bias }
-            | Self::Norm { weight, bias, .. }
-            | Self::Conv { weight, bias, .. } => vec![*weight, *bias],
-            _ => Vec::new(),
-        }
-    }
-}
-
-/// What the layers of `model.shared` became.
-#[derive(Clone, Debug)]
-enum Body {
-    /// Hard sharing.
-    Trunk(Vec<Layer>),
-    /// Soft sharing: one tower per task.
-    Towers(Vec<Vec<Layer>>),
-    /// Cross-stitch: one column per task and units `(after layer i, α param)`.
-    Stitched {
-        columns: Vec<Vec<Layer>>,
-        units: Vec<(usize, usize)>,
-    },
-    /// Mixture of experts: gates `(weight, bias)`, one per task (MMoE) or one (MoE).
-    Experts {
-        experts: Vec<Vec<Layer>>,
-        gates: Vec<(usize, usize)>,
-    },
-}
-
 /// A head: hidden layers, an output layer and links from other heads.
 #[derive(Clone, Debug)]
 struct Head {
@@ -145,24 +78,6 @@ struct Link {
     take: Take,
     alpha: f64,
     detach: bool,
-}
-
-/// Soft sharing's penalty: λ, the coupling, and for each coupled tensor its index in every
-/// tower.
-#[derive(Clone, Debug)]
-struct Soft {
-    lambda: f64,
-    coupling: Coupling,
-    groups: Vec<Vec<usize>>,
-}
-
-/// Relationship learning state: the spec, the heads' output weights and Ω.
-#[derive(Clone, Debug)]
-struct Relation {
-    spec: RelationshipSpec,
-    out_weights: Vec<usize>,
-    omega: Vec<Vec<f64>>,
-    omega_inv: Tensor,
 }
 
 /// What each task's head reads: one representation for all, or one per task.
@@ -198,13 +113,13 @@ pub enum ModelError {
 /// The multi-task network.
 #[derive(Debug)]
 pub struct Model {
-    body: Body,
+    /// The architecture: what the layers of `model.shared` became.
+    body: Box<dyn Body>,
     heads: Vec<Head>,
     order: Vec<usize>,
     /// Multiply-adds of one row's forward pass through the linear and convolution layers.
     macs_per_row: usize,
     params: Vec<Param>,
-    soft: Option<Soft>,
     relation: Option<Relation>,
     device: Device,
 }
@@ -231,146 +146,10 @@ pub struct ArchState {
     pub gates: Vec<Vec<f64>>,
 }
 
-/// Builds the layers of a list; see [`Model::new`].
-struct Builder<'a> {
-    params: Vec<Param>,
-    init: ChaCha8Rng,
-    device: &'a Device,
-    /// Multiply-adds per row of the layers built so far.
-    macs: usize,
-}
-
-impl Builder<'_> {
-    fn add(&mut self, name: String, var: Var, part: Part) -> usize {
-        self.params.push(Param {
-            name,
-            var,
-            part,
-            lr_scale: 1.0,
-        });
-        self.params.len() - 1
-    }
-
-    /// `Linear` weight and bias ~ U(−1/√fan_in, 1/√fan_in) (PyTorch's default).
-    fn linear(
-        &mut self,
-        prefix: &str,
-        part: Part,
-        fan_in: usize,
-        out: usize,
-    ) -> Result<(usize, usize), ModelError> {
-        if out == 0 || fan_in == 0 {
-            return Err(ModelError::Mismatch(format!(
-                "{prefix}: Linear {fan_in} -> {out} has a zero size"
-            )));
-        }
-        let bound = 1.0 / (fan_in as f64).sqrt();
-        let w = uniform_var(&mut self.init, &[out, fan_in], bound, self.device)?;
-        let b = uniform_var(&mut self.init, &[out], bound, self.device)?;
-        Ok((
-            self.add(format!("{prefix}.weight"), w, part),
-            self.add(format!("{prefix}.bias"), b, part),
-        ))
-    }
-
-    fn layers(
-        &mut self,
-        specs: &[LayerSpec],
-        prefix: &str,
-        part: Part,
-        mut shape: Shape,
-    ) -> Result<Vec<Layer>, ModelError> {
-        let mut layers = Vec::with_capacity(specs.len());
-        for (i, spec) in specs.iter().enumerate() {
-            let layer = match (spec, shape) {
-                (LayerSpec::Linear { out }, _) => {
-                    let (weight, bias) =
-                        self.linear(&format!("{prefix}.{i}"), part, shape.size(), *out)?;
-                    Layer::Linear { weight, bias }
-                }
-                (LayerSpec::Relu, _) => Layer::Act(Act::Relu),
-                (LayerSpec::Tanh, _) => Layer::Act(Act::Tanh),
-                (LayerSpec::Sigmoid, _) => Layer::Act(Act::Sigmoid),
-                (LayerSpec::Gelu, _) => Layer::Act(Act::Gelu),
-                (LayerSpec::Dropout { p }, _) => Layer::Dropout(*p),
-                (LayerSpec::LayerNorm { eps }, _) => {
-                    let width = shape.size();
-                    let w = Var::ones(width, DType::F32, self.device)?;
-                    let b = Var::zeros(width, DType::F32, self.device)?;
-                    Layer::Norm {
-                        weight: self.add(format!("{prefix}.{i}.weight"), w, part),
-                        bias: self.add(format!("{prefix}.{i}.bias"), b, part),
-                        eps: *eps,
-                    }
-                }
-                (
-                    LayerSpec::Conv2d {
-                        out_channels,
-                        kernel,
-                        stride,
-                        padding,
-                    },
-                    Shape::Image(c, h, w),
-                ) => {
-                    // PyTorch's default: U(−1/√fan_in, 1/√fan_in), fan_in = c·k·k.
-                    let bound = 1.0 / ((c * kernel * kernel) as f64).sqrt();
-                    let wv = uniform_var(
-                        &mut self.init,
-                        &[*out_channels, c, *kernel, *kernel],
-                        bound,
-                        self.device,
-                    )?;
-                    let bv = uniform_var(&mut self.init, &[*out_channels], bound, self.device)?;
-                    Layer::Conv {
-                        weight: self.add(format!("{prefix}.{i}.weight"), wv, part),
-                        bias: self.add(format!("{prefix}.{i}.bias"), bv, part),
-                        stride: *stride,
-                        padding: *padding,
-                        input: (c, h, w),
-                    }
-                }
-                (LayerSpec::MaxPool2d { kernel }, Shape::Image(c, h, w)) => Layer::Pool {
-                    kernel: *kernel,
-                    input: (c, h, w),
-                },
-                (LayerSpec::Flatten, _) => Layer::Flatten,
-                (LayerSpec::Conv2d { .. } | LayerSpec::MaxPool2d { .. }, Shape::Flat(_)) => {
-                    return Err(ModelError::Mismatch(format!(
-                        "{prefix}.{i}: {spec} needs an image input"
-                    )));
-                }
-            };
-            let next = spec
-                .out_shape(shape)
-                .map_err(|e| ModelError::Mismatch(format!("{prefix}.{i}: {e}")))?;
-            self.macs += match (spec, shape, next) {
-                (LayerSpec::Linear { out }, _, _) => shape.size() * out,
-                (
-                    LayerSpec::Conv2d {
-                        out_channels,
-                        kernel,
-                        ..
-                    },
-                    Shape::Image(c, _, _),
-                    Shape::Image(_, oh, ow),
-                ) => out_channels * c * kernel * kernel * oh * ow,
-                _ => 0,
-            };
-            shape = next;
-            layers.push(layer);
-        }
-        Ok(layers)
-    }
-}
-
 impl Model {
     /// Builds the model of `spec` for `tasks` and initialises it from the spec's seed:
     /// `Linear` weights and biases ~ U(−1/√fan_in, 1/√fan_in) (PyTorch's default),
     /// `LayerNorm` weight 1 and bias 0, cross-stitch units at the spec's convex start, Ω = I/T.
-    #[expect(
-        clippy::too_many_lines,
-        reason = "one arm per architecture, then the heads, in parameter order"
-    )]
     pub fn new(
         spec: &ExperimentSpec,
         tasks: &[TaskInfo],
@@ -378,153 +157,22 @@ impl Model {
     ) -> Result<Self, ModelError> {
         let out_dims: Vec<usize> = tasks.iter().map(|t| t.out_dim).collect();
         let plan: Plan = spec.plan(&out_dims).map_err(ModelError::Mismatch)?;
-        let k = tasks.len();
-        let mut b = Builder {
-            params: Vec::new(),
-            init: rng::stream(spec.seed, "init"),
-            device,
-            macs: 0,
+        let mut b = Builder::new(spec.seed, device);
+        let body_spec = BodySpec {
+            shared: &spec.model.shared,
+            input: spec.model.input,
+            input_shape: plan.shapes[0],
+            tasks,
+            plan: &plan,
         };
-        let shared = &spec.model.shared;
-        let input = spec.model.input;
-        let input_shape = plan.shapes[0];
-        let mut soft = None;
-        let body = match &spec.model.architecture {
-            Architecture::Hard => {
-                Body::Trunk(b.layers(shared, "shared", Part::Shared, input_shape)?)
-            }
-            Architecture::Soft { lambda, coupling } => {
-                let towers = tasks
-                    .iter()
-                    .enumerate()
-                    .map(|(t, task)| {
-                        b.layers(
-                            shared,
-                            &format!("towers.{}", task.name),
-                            Part::Head(t),
-                            input_shape,
-                        )
-                    })
-                    .collect::<Result<Vec<_>, _>>()?;
-                let per_tower: Vec<Vec<usize>> = towers
-                    .iter()
-                    .map(|layers| layers.iter().flat_map(Layer::params).collect())
-                    .collect();
-                let groups = (0..per_tower.first().map_or(0, Vec::len))
-                    .map(|j| per_tower.iter().map(|p| p[j]).collect())
-                    .collect();
-                soft = Some(Soft {
-                    lambda: *lambda,
-                    coupling: *coupling,
-                    groups,
-                });
-                Body::Towers(towers)
-            }
-            Architecture::CrossStitch {
-                self_weight,
-                lr_scale,
-            } => {
-                let columns = tasks
-                    .iter()
-                    .map(|task| {
-                        b.layers(
-                            shared,
-                            &format!("columns.{}", task.name),
-                            Part::Shared,
-                            input_shape,
-                        )
-                    })
-                    .collect::<Result<Vec<_>, _>>()?;
-                let off = if k > 1 {
-                    (1.0 - self_weight) / (k - 1) as f64
-                } else {
-                    0.0
-                };
-                let mut units = Vec::new();
-                for (u, &after) in plan.stitch_after.iter().enumerate() {
-                    let alpha: Vec<f32> = (0..k * k)
-                        .map(|i| {
-                            if i / k == i % k {
-                                *self_weight as f32
-                            } else {
-                                off as f32
-                            }
-                        })
-                        .collect();
-                    let var = Var::from_tensor(&Tensor::from_vec(alpha, (k, k), device)?)?;
-                    let idx = b.add(format!("stitch.{u}"), var, Part::Shared);
-                    b.params[idx].lr_scale = *lr_scale;
-                    units.push((after, idx));
-                }
-                Body::Stitched { columns, units }
-            }
-            Architecture::Mmoe { experts } | Architecture::Moe { experts } => {
-                let list = (0..*experts)
-                    .map(|e| b.layers(shared, &format!("experts.{e}"), Part::Shared, input_shape))
-                    .collect::<Result<Vec<_>, _>>()?;
-                let gates = if matches!(spec.model.architecture, Architecture::Mmoe { .. }) {
-                    tasks
-                        .iter()
-                        .enumerate()
-                        .map(|(t, task)| {
-                            b.linear(
-                                &format!("gates.{}", task.name),
-                                Part::Head(t),
-                                input,
-                                *experts,
-                            )
-                        })
-                        .collect::<Result<Vec<_>, _>>()?
-                } else {
-                    vec![b.linear("gate", Part::Shared, input, *experts)?]
-                };
-                Body::Experts {
-                    experts: list,
-                    gates,
-                }
-            }
-        };
-        let mut heads = Vec::with_capacity(k);
-        for (t, task) in tasks.iter().enumerate() {
-            let head_spec = spec.head(&task.name);
-            let prefix = format!("heads.{}", task.name);
-            let layers = head_spec.map_or(&[][..], |h| &h.layers);
-            let hidden = b.layers(layers, &prefix, Part::Head(t), Shape::Flat(plan.head_in[t]))?;
-            let out = b.linear(
-                &format!("{prefix}.{}", layers.len()),
-                Part::Head(t),
-                plan.hidden[t],
-                task.out_dim,
-            )?;
-            let links = head_spec
-                .map_or(&[][..], |h| &h.links)
-                .iter()
-                .map(|l| Link {
-                    from: tasks.iter().position(|x| x.name == l.from).unwrap_or(t),
-                    take: l.take,
-                    alpha: f64::from(l.alpha),
-                    detach: l.detach,
-                })
-                .collect();
-            heads.push(Head { hidden, out, links });
-        }
+        let body = arch::build(&spec.model.architecture, &body_spec, &mut b)?;
+        let heads = build_heads(spec, tasks, &plan, &mut b)?;
         let relation = match &spec.model.relationship {
-            Some(r) => {
-                let omega: Vec<Vec<f64>> = (0..k)
-                    .map(|i| {
-                        (0..k)
-                            .map(|j| if i == j { 1.0 / k as f64 } else { 0.0 })
-                            .collect()
-                    })
-                    .collect();
-                let omega_inv = inverse_tensor(&omega, device)?;
-                Some(Relation {
-                    spec: r.clone(),
-                    out_weights: heads.iter().map(|h| h.out.0).collect(),
-                    omega,
-                    omega_inv,
-                })
-            }
+            Some(r) => Some(Relation::new(
+                r,
+                heads.iter().map(|h| h.out.0).collect(),
+                device,
+            )?),
             None => None,
         };
         Ok(Self {
@@ -533,7 +181,6 @@ impl Model {
             order: plan.order,
             macs_per_row: b.macs,
             params: b.params,
-            soft,
             relation,
             device: device.clone(),
         })
@@ -577,57 +224,7 @@ impl Model {
 
     /// Runs the body: the representation(s) the heads read.
     pub fn forward_trunk(&self, x: &Tensor, mode: &mut Mode<'_>) -> candle_core::Result<Rep> {
-        match &self.body {
-            Body::Trunk(layers) => Ok(Rep::One(self.run(layers, x.clone(), mode)?)),
-            Body::Towers(towers) => Ok(Rep::PerTask(
-                towers
-                    .iter()
-                    .map(|t| self.run(t, x.clone(), mode))
-                    .collect::<candle_core::Result<_>>()?,
-            )),
-            Body::Stitched { columns, units } => {
-                let mut hs: Vec<Tensor> = vec![x.clone(); columns.len()];
-                let mut next = units.iter().peekable();
-                for i in 0..columns.first().map_or(0, Vec::len) {
-                    for (h, column) in hs.iter_mut().zip(columns) {
-                        *h = self.apply(&column[i], h.clone(), mode)?;
-                    }
-                    if let Some(&(_, alpha)) = next.next_if(|(after, _)| *after == i) {
-                        hs = stitch(&hs, self.params[alpha].var.as_tensor())?;
-                    }
-                }
-                Ok(Rep::PerTask(hs))
-            }
-            Body::Experts { experts, gates } => {
-                let outs = experts
-                    .iter()
-                    .map(|e| self.run(e, x.clone(), mode).and_then(flat))
-                    .collect::<candle_core::Result<Vec<_>>>()?;
-                let stacked = Tensor::stack(&outs, 1)?; // [batch, experts, width]
-                let mut reps = Vec::with_capacity(gates.len());
-                for &(w, b) in gates {
-                    let g = self.gate(x, w, b)?.unsqueeze(1)?; // [batch, 1, experts]
-                    reps.push(g.matmul(&stacked)?.squeeze(1)?);
-                }
-                if reps.len() == 1 {
-                    Ok(Rep::One(reps.remove(0)))
-                } else {
-                    Ok(Rep::PerTask(reps))
-                }
-            }
-        }
-    }
-
-    /// Softmax gate weights `[batch, experts]` of gate `(w, b)` on input `x`.
-    fn gate(&self, x: &Tensor, w: usize, b: usize) -> candle_core::Result<Tensor> {
-        let logits = self.linear(x, w, b)?;
-        candle_nn::ops::softmax(&logits, D::Minus1)
-    }
-
-    fn linear(&self, h: &Tensor, w: usize, b: usize) -> candle_core::Result<Tensor> {
-        let w = self.params[w].var.as_tensor();
-        let b = self.params[b].var.as_tensor();
-        fused::bias_add(&h.matmul(&w.t()?)?, b)
+        self.body.forward(&self.params, x, mode)
     }
 
     /// Runs every head on the representation(s), sources of links first.
@@ -661,8 +258,8 @@ impl Model {
                 }
                 input = Tensor::cat(&parts, 1)?;
             }
-            let h = self.run(&head.hidden, input, mode)?;
-            outs[t] = Some(self.linear(&h, head.out.0, head.out.1)?);
+            let h = layers::run(&self.params, &head.hidden, input, mode)?;
+            outs[t] = Some(layers::linear(&self.params, &h, head.out.0, head.out.1)?);
             hidden[t] = Some(h);
         }
         outs.into_iter()
@@ -670,72 +267,9 @@ impl Model {
             .collect()
     }
 
-    fn run(
-        &self,
-        layers: &[Layer],
-        mut h: Tensor,
-        mode: &mut Mode<'_>,
-    ) -> candle_core::Result<Tensor> {
-        for layer in layers {
-            h = self.apply(layer, h, mode)?;
-        }
-        Ok(h)
-    }
-
-    fn apply(&self, layer: &Layer, h: Tensor, mode: &mut Mode<'_>) -> candle_core::Result<Tensor> {
-        Ok(match layer {
-            Layer::Linear { weight, bias } => self.linear(&flat(h)?, *weight, *bias)?,
-            Layer::Flatten => flat(h)?,
-            Layer::Conv {
-                weight,
-                bias,
-                stride,
-                padding,
-                input,
-            } => {
-                let w = self.params[*weight].var.as_tensor();
-                let b = self.params[*bias].var.as_tensor();
-                image(h, *input)?
-                    .conv2d(w, *padding, *stride, 1, 1)?
-                    .broadcast_add(&b.reshape((1, b.elem_count(), 1, 1))?)?
-            }
-            Layer::Pool { kernel, input } => image(h, *input)?.max_pool2d(*kernel)?,
-            Layer::Act(Act::Relu) => fused::relu(&h)?,
-            Layer::Act(Act::Tanh) => h.tanh()?,
-            Layer::Act(Act::Sigmoid) => candle_nn::ops::sigmoid(&h)?,
-            Layer::Act(Act::Gelu) => h.gelu()?,
-            Layer::Dropout(p) => match mode {
-                Mode::Train(rng) if *p > 0.0 => {
-                    let keep = 1.0 - *p;
-                    let mask: Vec<f32> = (0..h.elem_count())
-                        .map(|_| {
-                            if rng.random::<f32>() < keep {
-                                1.0 / keep
-                            } else {
-                                0.0
-                            }
-                        })
-                        .collect();
-                    let mask = Tensor::from_vec(mask, h.shape(), h.device())?;
-                    (h * mask)?
-                }
-                _ => h,
-            },
-            Layer::Norm { weight, bias, eps } => {
-                let mean = h.mean_keepdim(D::Minus1)?;
-                let centred = h.broadcast_sub(&mean)?;
-                let var = centred.sqr()?.mean_keepdim(D::Minus1)?;
-                let normed = centred.broadcast_div(&(var + *eps)?.sqrt()?)?;
-                normed
-                    .broadcast_mul(self.params[*weight].var.as_tensor())?
-                    .broadcast_add(self.params[*bias].var.as_tensor())?
-            }
-        })
-    }
-
     /// Whether [`Self::penalty`] can be non-zero (soft sharing or relationship learning).
     pub fn has_penalty(&self) -> bool {
-        self.soft.is_some() || self.relation.is_some()
+        self.body.has_penalty() || self.relation.is_some()
     }
 
     /// The architecture's regulariser, added to the weighted task losses: soft sharing's
@@ -743,56 +277,9 @@ impl Model {
     /// `None` when the model has none.
     pub fn penalty(&self) -> candle_core::Result<Option<Tensor>> {
         let mut terms: Vec<Tensor> = Vec::new();
-        if let Some(soft) = &self.soft
-            && soft.lambda > 0.0
-        {
-            for group in &soft.groups {
-                let v: Vec<&Tensor> = group
-                    .iter()
-                    .map(|&i| self.params[i].var.as_tensor())
-                    .collect();
-                let mut sum: Option<Tensor> = None;
-                let mut add = |t: Tensor| -> candle_core::Result<()> {
-                    sum = Some(match sum.take() {
-                        None => t,
-                        Some(s) => (s + t)?,
-                    });
-                    Ok(())
-                };
-                match soft.coupling {
-                    Coupling::AllPairs => {
-                        for a in 0..v.len() {
-                            for b in a + 1..v.len() {
-                                add((v[a] - v[b])?.sqr()?.sum_all()?)?;
-                            }
-                        }
-                    }
-                    Coupling::Consecutive => {
-                        for a in 1..v.len() {
-                            add((v[a - 1] - v[a])?.sqr()?.sum_all()?)?;
-                        }
-                    }
-                    Coupling::Mean => {
-                        let stacked = Tensor::stack(&v, 0)?;
-                        let mean = stacked.mean_keepdim(0)?;
-                        // λ·Σ‖θₜ − θ̄‖², written as 2·(λ/2)·… to share the scale below.
-                        add((stacked.broadcast_sub(&mean)?.sqr()?.sum_all()? * 2.0)?)?;
-                    }
-                }
-                if let Some(s) = sum {
-                    terms.push((s * (soft.lambda / 2.0))?);
-                }
-            }
-        }
+        self.body.penalty(&self.params, &mut terms)?;
         if let Some(rel) = &self.relation {
-            let w = self.relation_matrix(rel)?; // [d, T]
-            if rel.spec.lambda_ridge > 0.0 {
-                terms.push((w.sqr()?.sum_all()? * (rel.spec.lambda_ridge / 2.0))?);
-            }
-            if rel.spec.lambda > 0.0 {
-                let tr = (w.matmul(&rel.omega_inv)? * &w)?.sum_all()?;
-                terms.push((tr * (rel.spec.lambda / 2.0))?);
-            }
+            rel.penalty(&self.params, &mut terms)?;
         }
         let mut it = terms.into_iter();
         let Some(first) = it.next() else {
@@ -801,45 +288,16 @@ impl Model {
         it.try_fold(first, |a, b| a + b).map(Some)
     }
 
-    /// W = [w₁ … w_T]: each head's output weights flattened into a column, zero-padded to the
-    /// longest.
-    fn relation_matrix(&self, rel: &Relation) -> candle_core::Result<Tensor> {
-        let flat: Vec<Tensor> = rel
-            .out_weights
-            .iter()
-            .map(|&i| self.params[i].var.as_tensor().flatten_all())
-            .collect::<candle_core::Result<_>>()?;
-        let d = flat.iter().map(Tensor::elem_count).max().unwrap_or(0);
-        let cols: Vec<Tensor> = flat
-            .into_iter()
-            .map(|t| {
-                let n = t.elem_count();
-                if n < d {
-                    t.pad_with_zeros(0, 0, d - n)
-                } else {
-                    Ok(t)
-                }
-            })
-            .collect::<candle_core::Result<_>>()?;
-        Tensor::stack(&cols, 1)
-    }
-
     /// Changes soft sharing's λ from the next step on; false when the model has no towers.
     pub fn set_soft_lambda(&mut self, lambda: f64) -> bool {
-        match &mut self.soft {
-            Some(s) => {
-                s.lambda = lambda;
-                true
-            }
-            None => false,
-        }
+        self.body.set_soft_lambda(lambda)
     }
 
     /// Changes relationship learning's λ₂ from the next step on; false without it.
     pub fn set_relationship_lambda(&mut self, lambda: f64) -> bool {
         match &mut self.relation {
             Some(r) => {
-                r.spec.lambda = lambda;
+                r.set_lambda(lambda);
                 true
             }
             None => false,
@@ -848,57 +306,21 @@ impl Model {
 
     /// Steps between Ω updates, when relationship learning is on.
     pub fn relationship_every(&self) -> Option<u64> {
-        self.relation.as_ref().map(|r| r.spec.update_every)
+        self.relation.as_ref().map(Relation::every)
     }
 
     /// Relationship learning's closed-form step: Ω = (WᵀW + εI)^½ / tr((WᵀW + εI)^½), from
     /// the current output weights. Does nothing without relationship learning.
     pub fn update_relationship(&mut self) -> candle_core::Result<()> {
-        let Some(rel) = &self.relation else {
-            return Ok(());
-        };
-        let w = self.relation_matrix(rel)?.to_dtype(DType::F64)?;
-        let gram: Vec<Vec<f64>> = w.t()?.matmul(&w)?.to_vec2()?;
-        let eps = rel.spec.epsilon;
-        let a: Vec<Vec<f64>> = gram
-            .iter()
-            .enumerate()
-            .map(|(i, row)| {
-                row.iter()
-                    .enumerate()
-                    .map(|(j, v)| if i == j { v + eps } else { *v })
-                    .collect()
-            })
-            .collect();
-        let (root, _, _) = linalg::sym_sqrt(&a);
-        let trace: f64 = (0..root.len()).map(|i| root[i][i]).sum();
-        if !(trace.is_finite() && trace > 0.0) {
-            return Err(candle_core::Error::Msg(format!(
-                "relationship learning: tr((WᵀW + εI)^½) = {trace} (the output weights are not finite)"
-            )));
+        match &mut self.relation {
+            Some(rel) => rel.update(&self.params, &self.device),
+            None => Ok(()),
         }
-        // Exactly symmetric, and held at the f32 precision it is used and exported in.
-        let k = root.len();
-        let omega: Vec<Vec<f64>> = (0..k)
-            .map(|i| {
-                (0..k)
-                    .map(|j| f64::from(((root[i][j] + root[j][i]) / (2.0 * trace)) as f32))
-                    .collect()
-            })
-            .collect();
-        let inv = inverse_tensor(&omega, &self.device)?;
-        if let Some(rel) = &mut self.relation {
-            rel.omega = omega;
-            rel.omega_inv = inv;
-        }
-        Ok(())
     }
 
     /// Ω of relationship learning (T × T, row-major), when on.
     pub fn omega(&self) -> Option<Vec<f64>> {
-        self.relation
-            .as_ref()
-            .map(|r| r.omega.iter().flatten().copied().collect())
+        self.relation.as_ref().map(Relation::omega)
     }
 
     /// The architecture's live state; `x` is a batch for the gate weights.
@@ -907,49 +329,7 @@ impl Model {
             omega: self.omega(),
             ..ArchState::default()
         };
-        if let Some(soft) = &self.soft {
-            let towers = soft.groups.first().map_or(0, Vec::len);
-            let mut flat: Vec<Vec<f32>> = vec![Vec::new(); towers];
-            for group in &soft.groups {
-                for (t, &i) in group.iter().enumerate() {
-                    flat[t].extend(self.params[i].var.flatten_all()?.to_vec1::<f32>()?);
-                }
-            }
-            let mut d = vec![0.0; towers * towers];
-            for a in 0..towers {
-                for b in 0..towers {
-                    d[a * towers + b] = flat[a]
-                        .iter()
-                        .zip(&flat[b])
-                        .map(|(x, y)| f64::from(x - y).powi(2))
-                        .sum::<f64>()
-                        .sqrt();
-                }
-            }
-            state.tower_distances = Some(d);
-        }
-        match &self.body {
-            Body::Stitched { units, .. } => {
-                for &(_, i) in units {
-                    state.stitch.push(
-                        self.params[i]
-                            .var
-                            .flatten_all()?
-                            .to_vec1::<f32>()?
-                            .into_iter()
-                            .map(f64::from)
-                            .collect(),
-                    );
-                }
-            }
-            Body::Experts { gates, .. } => {
-                for &(w, b) in gates {
-                    let mean = self.gate(x, w, b)?.mean(0)?.to_vec1::<f32>()?;
-                    state.gates.push(mean.into_iter().map(f64::from).collect());
-                }
-            }
-            _ => {}
-        }
+        self.body.state(&self.params, x, &mut state)?;
         Ok(state)
     }
 
@@ -968,12 +348,7 @@ impl Model {
             })
             .collect::<candle_core::Result<_>>()?;
         if let Some(rel) = &self.relation {
-            let k = rel.omega.len();
-            out.push(NamedTensor {
-                name: OMEGA_NAME.to_owned(),
-                shape: vec![k, k],
-                values: rel.omega.iter().flatten().map(|v| *v as f32).collect(),
-            });
+            out.push(rel.export());
         }
         Ok(out)
     }
@@ -1008,20 +383,7 @@ impl Model {
             }
             match &self.relation {
                 Some(rel) if t.name == OMEGA_NAME => {
-                    let k = rel.omega.len();
-                    if t.shape != [k, k] {
-                        return Err(ModelError::Mismatch(format!(
-                            "tensor '{OMEGA_NAME}' has shape {:?} but this model has {k} tasks",
-                            t.shape
-                        )));
-                    }
-                    let m: Vec<Vec<f64>> = t
-                        .values
-                        .chunks(k)
-                        .map(|row| row.iter().map(|v| f64::from(*v)).collect())
-                        .collect();
-                    let inv = inverse_tensor(&m, &self.device)?;
-                    omega = Some((m, inv));
+                    omega = Some(rel.stage(t, &self.device)?);
                 }
                 _ => {
                     return Err(ModelError::Mismatch(format!(
@@ -1034,56 +396,47 @@ impl Model {
         for (p, t) in self.params.iter().zip(staged) {
             p.var.set(&t)?;
         }
-        if let (Some(rel), Some((m, inv))) = (&mut self.relation, omega) {
-            rel.omega = m;
-            rel.omega_inv = inv;
+        if let (Some(rel), Some(staged)) = (&mut self.relation, omega) {
+            rel.set(staged);
         }
         Ok(())
     }
 }
 
-/// Cross-stitch: x̃ₜ = Σⱼ αₜⱼ xⱼ for columns `hs` (each `[batch, …]`, all alike).
-fn stitch(hs: &[Tensor], alpha: &Tensor) -> candle_core::Result<Vec<Tensor>> {
-    let shape = hs[0].shape().clone();
-    let k = hs.len();
-    let stacked = Tensor::stack(hs, 0)?.reshape((k, shape.elem_count()))?;
-    let mixed = alpha.matmul(&stacked)?;
-    (0..k)
-        .map(|t| mixed.get(t)?.reshape(shape.clone()))
-        .collect()
-}
-
-/// Rows as vectors: `[batch, …]` → `[batch, n]`.
-fn flat(h: Tensor) -> candle_core::Result<Tensor> {
-    if h.rank() > 2 {
-        h.flatten_from(1)
-    } else {
-        Ok(h)
+/// Builds every task's head `heads.<task>.<i>.*` in task order: its hidden layers, then its
+/// output layer, then its links.
+fn build_heads(
+    spec: &ExperimentSpec,
+    tasks: &[TaskInfo],
+    plan: &Plan,
+    b: &mut Builder<'_>,
+) -> Result<Vec<Head>, ModelError> {
+    let k = tasks.len();
+    let mut heads = Vec::with_capacity(k);
+    for (t, task) in tasks.iter().enumerate() {
+        let head_spec = spec.head(&task.name);
+        let prefix = format!("heads.{}", task.name);
+        let layers = head_spec.map_or(&[][..], |h| &h.layers);
+        let hidden = b.layers(layers, &prefix, Part::Head(t), Shape::Flat(plan.head_in[t]))?;
+        let out = b.linear(
+            &format!("{prefix}.{}", layers.len()),
+            Part::Head(t),
+            plan.hidden[t],
+            task.out_dim,
+        )?;
+        let links = head_spec
+            .map_or(&[][..], |h| &h.links)
+            .iter()
+            .map(|l| Link {
+                from: tasks.iter().position(|x| x.name == l.from).unwrap_or(t),
+                take: l.take,
+                alpha: f64::from(l.alpha),
+                detach: l.detach,
+            })
+            .collect();
+        heads.push(Head { hidden, out, links });
     }
-}
-
-/// Rows as images: `[batch, c·h·w]` → `[batch, c, h, w]` (images pass unchanged).
-fn image(x: Tensor, (c, h, w): (usize, usize, usize)) -> candle_core::Result<Tensor> {
-    if x.rank() == 2 {
-        let rows = x.dim(0)?;
-        x.reshape((rows, c, h, w))
-    } else {
-        Ok(x)
-    }
-}
-
-/// A row-major `f64` matrix as an `f32` tensor.
-fn matrix_tensor(m: &[Vec<f64>], device: &Device) -> candle_core::Result<Tensor> {
-    let k = m.len();
-    let values: Vec<f32> = m.iter().flatten().map(|v| *v as f32).collect();
-    Tensor::from_vec(values, (k, k), device)
-}
-
-/// Ω⁻¹ of a symmetric positive definite Ω, as a tensor (eigenvalues floored at 10⁻¹²).
-fn inverse_tensor(omega: &[Vec<f64>], device: &Device) -> candle_core::Result<Tensor> {
-    let (lam, v) = linalg::sym_eigen(omega);
-    let inv: Vec<f64> = lam.iter().map(|l| 1.0 / l.max(1e-12)).collect();
-    matrix_tensor(&linalg::compose(&inv, &v), device)
+    Ok(heads)
 }
 
 /// A parameter as plain data, for export and loading.
@@ -1097,25 +450,17 @@ pub struct NamedTensor {
     pub values: Vec<f32>,
 }
 
-fn uniform_var(
-    rng: &mut ChaCha8Rng,
-    shape: &[usize],
-    bound: f64,
-    device: &Device,
-) -> candle_core::Result<Var> {
-    let n: usize = shape.iter().product();
-    let values: Vec<f32> = (0..n)
-        .map(|_| rng.random_range(-bound..bound) as f32)
-        .collect();
-    Var::from_tensor(&Tensor::from_vec(values, shape, device)?)
-}
-
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::data::{PreparedData, load};
+    use candle_core::DType;
 
-    fn model(spec: &ExperimentSpec) -> Model {
+    use crate::experiment::LayerSpec;
+    use crate::rng;
+
+    /// The model of `spec` for its prepared tasks, on the CPU.
+    pub(crate) fn model(spec: &ExperimentSpec) -> Model {
         let data = load(spec).expect("data");
         let prep = PreparedData::new(spec, &data).expect("prep");
         Model::new(spec, &prep.tasks, &Device::Cpu).expect("model")
