@@ -233,11 +233,17 @@ pub fn parse_with(
     parse_with_progress(bytes, path, tasks, overrides, None)
 }
 
+/// A CSV problem at `line` and `column` (1-based; 0: the whole row) of `path`.
+fn at(path: &Path, line: u64, column: usize, message: String) -> DataError {
+    DataError::Csv {
+        path: path.to_owned(),
+        line,
+        column,
+        message,
+    }
+}
+
 /// [`parse_with`], reporting how far it has read.
-#[expect(
-    clippy::too_many_lines,
-    reason = "header roles, rows, targets and inputs read best in order"
-)]
 pub fn parse_with_progress(
     bytes: &[u8],
     path: &Path,
@@ -245,14 +251,75 @@ pub fn parse_with_progress(
     overrides: &BTreeMap<String, CsvColumnRole>,
     progress: Option<Progress<'_>>,
 ) -> Result<Dataset, DataError> {
-    let err = |line: u64, column: usize, message: String| DataError::Csv {
-        path: path.to_owned(),
-        line,
-        column,
-        message,
-    };
     check_quotes(bytes, path)?;
     let (mut reader, header) = open(bytes, path)?;
+    let roles = header_roles(&header, tasks, overrides, path)?;
+    let inputs: Vec<usize> = (0..header.len())
+        .filter(|&c| matches!(roles[c], Role::Input { .. }))
+        .collect();
+    if inputs.is_empty() {
+        return Err(at(
+            path,
+            1,
+            0,
+            "no input columns are left after the targets".to_owned(),
+        ));
+    }
+    let targets: Vec<usize> = (0..header.len())
+        .filter(|&c| matches!(roles[c], Role::Target { .. }))
+        .collect();
+    let split_col = roles.iter().position(|r| *r == Role::Split);
+    let rows = labelled_rows(&mut reader, bytes, path, progress, &targets)?;
+    let split = split_col.map(|c| split_tags(&rows, c, path)).transpose()?;
+
+    // Input encoding from the whole file.
+    let mut columns = Vec::with_capacity(inputs.len());
+    for &c in &inputs {
+        if let Role::Input { name, categorical } = &roles[c] {
+            columns.push(input_column(&rows, c, name, *categorical, path)?);
+        }
+    }
+    let encoding = InputEncoding { columns };
+    let mut x = Vec::new();
+    for (line, cells) in &rows {
+        let raw: Vec<&str> = inputs.iter().map(|&c| cells[c].as_str()).collect();
+        encoding.encode(&raw, &|i| (*line, inputs[i] + 1), path, true, &mut x)?;
+    }
+    let targets = targets
+        .iter()
+        .map(|&c| {
+            let Role::Target { name, kind } = &roles[c] else {
+                unreachable!("filtered to targets above")
+            };
+            let cells: Vec<(u64, Option<String>)> = rows
+                .iter()
+                .map(|(line, r)| (*line, (!is_missing(&r[c])).then(|| r[c].trim().to_owned())))
+                .collect();
+            target_column(name, *kind, &cells, c + 1, path)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Dataset {
+        name: path
+            .file_name()
+            .map_or_else(|| "CSV".to_owned(), |n| n.to_string_lossy().into_owned()),
+        feature_names: encoding.feature_names(),
+        rows: rows.len(),
+        x,
+        targets,
+        split,
+        encoding: Some(encoding),
+    })
+}
+
+/// Checks the header (names, the roles the spec gives, every task's column) and gives each
+/// column its role.
+fn header_roles(
+    header: &[String],
+    tasks: &[TaskSpec],
+    overrides: &BTreeMap<String, CsvColumnRole>,
+    path: &Path,
+) -> Result<Vec<Role>, DataError> {
+    let err = |line: u64, column: usize, message: String| at(path, line, column, message);
     if header.is_empty() || header.iter().all(String::is_empty) {
         return Err(err(1, 0, "the file is empty (no header row)".to_owned()));
     }
@@ -289,21 +356,18 @@ pub fn parse_with_progress(
             ));
         }
     }
-    let inputs: Vec<usize> = (0..header.len())
-        .filter(|&c| matches!(roles[c], Role::Input { .. }))
-        .collect();
-    if inputs.is_empty() {
-        return Err(err(
-            1,
-            0,
-            "no input columns are left after the targets".to_owned(),
-        ));
-    }
-    let targets: Vec<usize> = (0..header.len())
-        .filter(|&c| matches!(roles[c], Role::Target { .. }))
-        .collect();
-    let split_col = roles.iter().position(|r| *r == Role::Split);
+    Ok(roles)
+}
 
+/// Every data row as text with its line number, rows without any label dropped.
+fn labelled_rows(
+    reader: &mut ::csv::Reader<&[u8]>,
+    bytes: &[u8],
+    path: &Path,
+    progress: Option<Progress<'_>>,
+    targets: &[usize],
+) -> Result<Vec<(u64, Vec<String>)>, DataError> {
+    let err = |line: u64, column: usize, message: String| at(path, line, column, message);
     // All rows as text, with their line numbers.
     let mut rows: Vec<(u64, Vec<String>)> = Vec::new();
     for (k, record) in reader.records().enumerate() {
@@ -339,134 +403,112 @@ pub fn parse_with_progress(
         }
     }
 
-    let split = match split_col {
-        None => None,
-        Some(c) => Some(
-            rows.iter()
-                .map(
-                    |(line, cells)| match cells[c].trim().to_ascii_lowercase().as_str() {
-                        "train" => Ok(SplitTag::Train),
-                        "val" | "valid" | "validation" => Ok(SplitTag::Val),
-                        "test" => Ok(SplitTag::Test),
-                        other => Err(err(
-                            *line,
-                            c + 1,
-                            format!("split '{other}' must be train, val or test"),
-                        )),
-                    },
-                )
-                .collect::<Result<Vec<_>, _>>()?,
-        ),
-    };
+    Ok(rows)
+}
 
-    // Input encoding from the whole file.
-    let mut columns = Vec::with_capacity(inputs.len());
-    for &c in &inputs {
-        let Role::Input { name, categorical } = &roles[c] else {
-            continue;
-        };
-        let present: Vec<&str> = rows
+/// The split column's tags, one per row.
+fn split_tags(
+    rows: &[(u64, Vec<String>)],
+    c: usize,
+    path: &Path,
+) -> Result<Vec<SplitTag>, DataError> {
+    let err = |line: u64, column: usize, message: String| at(path, line, column, message);
+    rows.iter()
+        .map(
+            |(line, cells)| match cells[c].trim().to_ascii_lowercase().as_str() {
+                "train" => Ok(SplitTag::Train),
+                "val" | "valid" | "validation" => Ok(SplitTag::Val),
+                "test" => Ok(SplitTag::Test),
+                other => Err(err(
+                    *line,
+                    c + 1,
+                    format!("split '{other}' must be train, val or test"),
+                )),
+            },
+        )
+        .collect::<Result<Vec<_>, _>>()
+}
+
+/// How input column `c` is encoded: a number (with its mean for missing values) or
+/// categories.
+fn input_column(
+    rows: &[(u64, Vec<String>)],
+    c: usize,
+    name: &str,
+    categorical: bool,
+    path: &Path,
+) -> Result<InputColumn, DataError> {
+    let err = |line: u64, column: usize, message: String| at(path, line, column, message);
+    let present: Vec<&str> = rows
+        .iter()
+        .map(|(_, r)| r[c].trim())
+        .filter(|v| !is_missing(v))
+        .collect();
+    let is_number = |v: &str| v.parse::<f32>().is_ok_and(f32::is_finite);
+    let numbers = present.iter().filter(|v| is_number(v)).count();
+    let numeric = !categorical && numbers == present.len();
+    // A column of numbers with a few stray words is a typo, not a category.
+    if !categorical
+        && !numeric
+        && present.len() >= 10
+        && numbers * 10 >= present.len() * 9
+        && let Some((line, cells)) = rows
             .iter()
-            .map(|(_, r)| r[c].trim())
-            .filter(|v| !is_missing(v))
-            .collect();
-        let is_number = |v: &str| v.parse::<f32>().is_ok_and(f32::is_finite);
-        let numbers = present.iter().filter(|v| is_number(v)).count();
-        let numeric = !categorical && numbers == present.len();
-        // A column of numbers with a few stray words is a typo, not a category.
-        if !categorical
-            && !numeric
-            && present.len() >= 10
-            && numbers * 10 >= present.len() * 9
-            && let Some((line, cells)) = rows
-                .iter()
-                .find(|(_, r)| !is_missing(&r[c]) && !is_number(r[c].trim()))
-        {
+            .find(|(_, r)| !is_missing(&r[c]) && !is_number(r[c].trim()))
+    {
+        return Err(err(
+            *line,
+            c + 1,
+            format!(
+                "'{}' is not a number, but {numbers} of the {} values of input column '{name}' are; fix the value, or name the column '{name}:cat' to treat it as categories",
+                cells[c].trim(),
+                present.len()
+            ),
+        ));
+    }
+    let kind = if numeric {
+        let missing = rows.len() - present.len();
+        if present.is_empty() {
             return Err(err(
-                *line,
+                1,
+                c + 1,
+                format!("input column '{name}' has no values"),
+            ));
+        }
+        let mean = present
+            .iter()
+            .filter_map(|v| v.parse::<f64>().ok())
+            .sum::<f64>()
+            / present.len() as f64;
+        InputKind::Numeric {
+            impute: mean as f32,
+            indicator: missing * 100 > rows.len(),
+        }
+    } else {
+        let mut levels: Vec<String> = present
+            .iter()
+            .map(|v| (*v).to_owned())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        if present.len() < rows.len() {
+            levels.push(MISSING_LEVEL.to_owned());
+        }
+        if levels.len() > MAX_LEVELS {
+            return Err(err(
+                1,
                 c + 1,
                 format!(
-                    "'{}' is not a number, but {numbers} of the {} values of input column '{name}' are; fix the value, or name the column '{name}:cat' to treat it as categories",
-                    cells[c].trim(),
-                    present.len()
+                    "input column '{name}' has {} distinct values; a categorical input may have at most {MAX_LEVELS}",
+                    levels.len()
                 ),
             ));
         }
-        let kind = if numeric {
-            let missing = rows.len() - present.len();
-            if present.is_empty() {
-                return Err(err(
-                    1,
-                    c + 1,
-                    format!("input column '{name}' has no values"),
-                ));
-            }
-            let mean = present
-                .iter()
-                .filter_map(|v| v.parse::<f64>().ok())
-                .sum::<f64>()
-                / present.len() as f64;
-            InputKind::Numeric {
-                impute: mean as f32,
-                indicator: missing * 100 > rows.len(),
-            }
-        } else {
-            let mut levels: Vec<String> = present
-                .iter()
-                .map(|v| (*v).to_owned())
-                .collect::<BTreeSet<_>>()
-                .into_iter()
-                .collect();
-            if present.len() < rows.len() {
-                levels.push(MISSING_LEVEL.to_owned());
-            }
-            if levels.len() > MAX_LEVELS {
-                return Err(err(
-                    1,
-                    c + 1,
-                    format!(
-                        "input column '{name}' has {} distinct values; a categorical input may have at most {MAX_LEVELS}",
-                        levels.len()
-                    ),
-                ));
-            }
-            InputKind::Categorical { levels }
-        };
-        columns.push(InputColumn {
-            name: name.clone(),
-            kind,
-        });
-    }
-    let encoding = InputEncoding { columns };
-    let mut x = Vec::new();
-    for (line, cells) in &rows {
-        let raw: Vec<&str> = inputs.iter().map(|&c| cells[c].as_str()).collect();
-        encoding.encode(&raw, &|i| (*line, inputs[i] + 1), path, true, &mut x)?;
-    }
-
-    let targets = targets
-        .iter()
-        .map(|&c| {
-            let Role::Target { name, kind } = &roles[c] else {
-                unreachable!("filtered to targets above")
-            };
-            let cells: Vec<(u64, Option<String>)> = rows
-                .iter()
-                .map(|(line, r)| (*line, (!is_missing(&r[c])).then(|| r[c].trim().to_owned())))
-                .collect();
-            target_column(name, *kind, &cells, c + 1, path)
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Dataset {
-        name: path
-            .file_name()
-            .map_or_else(|| "CSV".to_owned(), |n| n.to_string_lossy().into_owned()),
-        feature_names: encoding.feature_names(),
-        rows: rows.len(),
-        x,
-        targets,
-        split,
-        encoding: Some(encoding),
+        InputKind::Categorical { levels }
+    };
+    Ok(InputColumn {
+        name: name.to_owned(),
+        kind,
     })
 }
 pub(super) fn csv_error(e: &::csv::Error, path: &Path) -> DataError {

@@ -86,8 +86,81 @@ fn cagrad(g: &[Vec<f64>], w: &[f64], calpha: f64, rescale: i64) -> (f64, Vec<f64
     (objective, d)
 }
 
+/// One step of a reference case against LibMTL's output and the exact solutions; the
+/// mismatches found.
+fn check_step(
+    method: &str,
+    case: &Value,
+    expected: &Value,
+    got: &Value,
+    g: &[Vec<f64>],
+) -> Vec<String> {
+    let grad = floats(&got["shared_grad"]);
+    let weights = floats(&got["weights"]);
+    let want_grad = floats(&expected["shared_grad"]);
+    let diag = &expected["diagnostics"];
+    let mut out = Vec::new();
+    match method {
+        "mgda" => {
+            let ours = norm(&grad).powi(2);
+            let exact = diag["exact_min_norm_sq"].as_f64().unwrap_or(f64::NAN);
+            let libmtl = diag["min_norm_sq_libmtl"].as_f64().unwrap_or(f64::NAN);
+            if ours > libmtl.max(exact) * (1.0 + 1e-6) + 1e-12
+                || ours < exact * (1.0 - 1e-6) - 1e-12
+            {
+                out.push(format!(
+                    "min-norm² {ours} vs exact {exact}, LibMTL {libmtl}"
+                ));
+            }
+            let sum: f64 = weights.iter().sum();
+            if (sum - 1.0).abs() > 1e-6 || weights.iter().any(|w| *w < -1e-9) {
+                out.push(format!("weights {weights:?} not on the simplex"));
+            }
+        }
+        "cagrad" => {
+            let calpha = case["params"]["calpha"].as_f64().unwrap_or(0.5);
+            let rescale = case["params"]["rescale"].as_i64().unwrap_or(1);
+            let (ours, _) = cagrad(g, &weights, calpha, rescale);
+            let exact = diag["exact_cagrad_objective"].as_f64().unwrap_or(f64::NAN);
+            if ours > exact + 1e-7 * exact.abs().max(1.0) {
+                out.push(format!("objective {ours} worse than exact {exact}"));
+            }
+            let exact_w = floats(&diag["exact_weights"]);
+            let (_, want) = cagrad(g, &exact_w, calpha, rescale);
+            if rel_err(&grad, &want) > 1e-4 {
+                out.push(format!("shared_grad {grad:?} vs exact solution {want:?}"));
+            }
+        }
+        "nash_mtl" | "fairgrad" => {
+            let exact_w = floats(&diag["exact_weights"]);
+            if rel_err(&weights, &exact_w) > 1e-5 {
+                out.push(format!("weights {weights:?} vs exact {exact_w:?}"));
+            }
+            let mut want = combo(g, &exact_w);
+            if method == "nash_mtl" {
+                let max_norm = case["params"]["max_norm"].as_f64().unwrap_or(1.0);
+                let n = norm(&want);
+                let coef = (max_norm / (n + 1e-6)).min(1.0);
+                want.iter_mut().for_each(|x| *x *= coef);
+            }
+            if rel_err(&grad, &want) > 1e-5 {
+                out.push(format!("shared_grad {grad:?} vs exact {want:?}"));
+            }
+        }
+        _ => {
+            if rel_err(&grad, &want_grad) > 1e-6 {
+                out.push(format!("shared_grad {grad:?} vs {want_grad:?}"));
+            }
+            let want_w = floats(&expected["weights"]);
+            if !want_w.is_empty() && rel_err(&weights, &want_w) > 1e-6 {
+                out.push(format!("weights {weights:?} vs {want_w:?}"));
+            }
+        }
+    }
+    out
+}
+
 #[test]
-#[expect(clippy::too_many_lines, reason = "one table of per-method checks")]
 fn every_reference_case_matches_libmtl() {
     let cases_path = concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -137,77 +210,19 @@ fn every_reference_case_matches_libmtl() {
             let got = &result["steps"][s];
             let grad = floats(&got["shared_grad"]);
             let weights = floats(&got["weights"]);
-            let want_grad = floats(&expected["shared_grad"]);
             let g: Vec<Vec<f64>> = step["G"]
                 .as_array()
                 .expect("G")
                 .iter()
                 .map(floats)
                 .collect();
-            let diag = &expected["diagnostics"];
             if grad.iter().chain(&weights).any(|v| !v.is_finite()) {
                 failures.push(format!("{id} step {s}: non-finite output"));
                 continue;
             }
             let fail = |what: String| format!("{id} step {s}: {what}");
-            match method {
-                "mgda" => {
-                    let ours = norm(&grad).powi(2);
-                    let exact = diag["exact_min_norm_sq"].as_f64().unwrap_or(f64::NAN);
-                    let libmtl = diag["min_norm_sq_libmtl"].as_f64().unwrap_or(f64::NAN);
-                    if ours > libmtl.max(exact) * (1.0 + 1e-6) + 1e-12
-                        || ours < exact * (1.0 - 1e-6) - 1e-12
-                    {
-                        failures.push(fail(format!(
-                            "min-norm² {ours} vs exact {exact}, LibMTL {libmtl}"
-                        )));
-                    }
-                    let sum: f64 = weights.iter().sum();
-                    if (sum - 1.0).abs() > 1e-6 || weights.iter().any(|w| *w < -1e-9) {
-                        failures.push(fail(format!("weights {weights:?} not on the simplex")));
-                    }
-                }
-                "cagrad" => {
-                    let calpha = case["params"]["calpha"].as_f64().unwrap_or(0.5);
-                    let rescale = case["params"]["rescale"].as_i64().unwrap_or(1);
-                    let (ours, _) = cagrad(&g, &weights, calpha, rescale);
-                    let exact = diag["exact_cagrad_objective"].as_f64().unwrap_or(f64::NAN);
-                    if ours > exact + 1e-7 * exact.abs().max(1.0) {
-                        failures.push(fail(format!("objective {ours} worse than exact {exact}")));
-                    }
-                    let exact_w = floats(&diag["exact_weights"]);
-                    let (_, want) = cagrad(&g, &exact_w, calpha, rescale);
-                    if rel_err(&grad, &want) > 1e-4 {
-                        failures.push(fail(format!(
-                            "shared_grad {grad:?} vs exact solution {want:?}"
-                        )));
-                    }
-                }
-                "nash_mtl" | "fairgrad" => {
-                    let exact_w = floats(&diag["exact_weights"]);
-                    if rel_err(&weights, &exact_w) > 1e-5 {
-                        failures.push(fail(format!("weights {weights:?} vs exact {exact_w:?}")));
-                    }
-                    let mut want = combo(&g, &exact_w);
-                    if method == "nash_mtl" {
-                        let max_norm = case["params"]["max_norm"].as_f64().unwrap_or(1.0);
-                        let n = norm(&want);
-                        let coef = (max_norm / (n + 1e-6)).min(1.0);
-                        want.iter_mut().for_each(|x| *x *= coef);
-                    }
-                    if rel_err(&grad, &want) > 1e-5 {
-                        failures.push(fail(format!("shared_grad {grad:?} vs exact {want:?}")));
-                    }
-                }
-                _ => {
-                    if rel_err(&grad, &want_grad) > 1e-6 {
-                        failures.push(fail(format!("shared_grad {grad:?} vs {want_grad:?}")));
-                    }
-                    let want_w = floats(&expected["weights"]);
-                    if !want_w.is_empty() && rel_err(&weights, &want_w) > 1e-6 {
-                        failures.push(fail(format!("weights {weights:?} vs {want_w:?}")));
-                    }
-                }
+            for what in check_step(method, case, expected, got, &g) {
+                failures.push(fail(what));
             }
         }
     }

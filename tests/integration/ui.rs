@@ -1,6 +1,6 @@
 //! The GUI, driven headless with egui_kittest: clicks change what they should.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 
@@ -10,7 +10,7 @@ use mtl_studio::app::{AppState, MtlApp};
 use mtl_studio::experiment::LayerSpec;
 use mtl_studio::ui::history::Phase;
 
-fn harness() -> Harness<'static, MtlApp> {
+pub(crate) fn harness() -> Harness<'static, MtlApp> {
     let ctx = egui::Context::default();
     let state = AppState {
         spec: common::small_spec(3000, 500),
@@ -23,7 +23,11 @@ fn harness() -> Harness<'static, MtlApp> {
 }
 
 /// Steps frames until `done` holds (the trainer runs on its own thread), or fails after 60 s.
-fn step_until(h: &mut Harness<'static, MtlApp>, what: &str, done: impl Fn(&MtlApp) -> bool) {
+pub(crate) fn step_until(
+    h: &mut Harness<'static, MtlApp>,
+    what: &str,
+    done: impl Fn(&MtlApp) -> bool,
+) {
     let deadline = Instant::now() + Duration::from_secs(60);
     while !done(h.state()) {
         assert!(Instant::now() < deadline, "timed out waiting for: {what}");
@@ -34,14 +38,14 @@ fn step_until(h: &mut Harness<'static, MtlApp>, what: &str, done: impl Fn(&MtlAp
 }
 
 /// Texts shown in the window (labels' values) that contain `needle`.
-fn texts_containing(h: &Harness<'static, MtlApp>, needle: &str) -> Vec<String> {
+pub(crate) fn texts_containing(h: &Harness<'static, MtlApp>, needle: &str) -> Vec<String> {
     h.query_all_by(move |n| n.value().is_some_and(|v| v.contains(needle)))
         .filter_map(|n| n.accesskit_node().value())
         .collect()
 }
 
 /// The status bar's step counter (`step N`), if shown.
-fn step_labels(h: &Harness<'static, MtlApp>) -> Vec<String> {
+pub(crate) fn step_labels(h: &Harness<'static, MtlApp>) -> Vec<String> {
     texts_containing(h, "step ")
         .into_iter()
         .filter(|l| l.starts_with("step "))
@@ -867,159 +871,4 @@ fn a_run_exports_a_report_with_its_charts_metrics_spec_and_baseline_comparison()
     assert!(md.contains("## Final metrics (val, epoch 2)"), "{md}");
     assert!(md.contains("## Against single-task models"));
     assert!(md.contains("Δp = "));
-}
-
-#[test]
-fn the_apps_exported_metrics_equal_what_the_cli_writes_for_the_same_run() {
-    let mut spec = common::small_spec(1200, 3);
-    // MMoE with PCGrad: balance, evaluation, weight, gradient-cosine and gate rows.
-    spec.model.architecture = mtl_studio::experiment::Architecture::Mmoe { experts: 3 };
-    spec.weighting = mtl_studio::experiment::WeightingSpec::of("pcgrad");
-    assert!(spec.validate().is_empty(), "{:?}", spec.validate());
-    let mut h = harness();
-    h.state_mut().state.spec = spec.clone();
-    h.run_steps(1);
-    h.get_by_label("▶ Train").click();
-    step_until(&mut h, "the run finishes", |app| {
-        app.history.phase == Phase::Run(mtl_studio::trainer::RunState::Finished)
-    });
-    let app_dir = tempfile::tempdir().expect("tempdir");
-    h.state_mut().export_report(app_dir.path());
-    let status = h.state().status.clone().expect("a status");
-    assert!(!status.0, "{}", status.1);
-    let cli_dir = tempfile::tempdir().expect("tempdir");
-    mtl_studio::headless::train_to_dir(&spec, cli_dir.path(), &mut ()).expect("train");
-    let read = |d: &std::path::Path| std::fs::read_to_string(d.join("metrics.csv")).expect("csv");
-    let (app, cli) = (read(app_dir.path()), read(cli_dir.path()));
-    for metric in ["labelled", "weight", "grad_cosine", "gate", "r2"] {
-        assert!(
-            cli.contains(&format!(",{metric},")),
-            "the CLI writes {metric} rows:\n{cli}"
-        );
-    }
-    assert_eq!(app, cli, "the app's metrics.csv equals the CLI's");
-}
-
-#[test]
-fn baselines_started_from_the_tradeoffs_tab_score_the_current_run() {
-    let mut h = harness();
-    h.state_mut().state.spec.training.epochs = 2;
-    h.run_steps(1);
-    h.get_by_label("▶ Train").click();
-    step_until(&mut h, "the run finishes", |app| {
-        app.history.phase == Phase::Run(mtl_studio::trainer::RunState::Finished)
-    });
-    h.get_by_label("Trade-offs").click();
-    h.run_steps(1);
-    h.get_by_label("Train single-task baselines").click();
-    h.run_steps(1);
-    let b = h.state().tradeoff.baselines.as_ref().expect("baselines");
-    assert_eq!(b.epochs, 2, "the run's epochs, not another number");
-    step_until(&mut h, "the run is scored against its baselines", |app| {
-        app.tradeoff.delta_for(&app.history).is_some()
-    });
-}
-
-/// The window with a scripted trainer: the test writes the events and reads the commands.
-fn scripted_run(
-    run_id: u64,
-) -> (
-    Harness<'static, MtlApp>,
-    mtl_studio::trainer::ScriptedTrainer,
-) {
-    use mtl_studio::trainer::{Session, TrainerEvent, TrainerHandle};
-    let mut h = harness();
-    h.run_steps(1);
-    let info = Session::new(&h.state().state.spec).expect("session").info();
-    let (handle, trainer) = TrainerHandle::scripted(run_id);
-    h.state_mut().attach(handle);
-    trainer
-        .events
-        .send(TrainerEvent::Started {
-            run_id,
-            info: Box::new(info),
-        })
-        .expect("send");
-    (h, trainer)
-}
-
-#[test]
-fn the_window_shows_what_the_trainer_reports_and_sends_what_its_buttons_say() {
-    use mtl_studio::trainer::{RunState, StepMetrics, TrainerCommand, TrainerEvent};
-    let (mut h, trainer) = scripted_run(7);
-    let send = |e: TrainerEvent| trainer.events.send(e).expect("send");
-    send(TrainerEvent::State {
-        run_id: 7,
-        state: RunState::Running,
-    });
-    send(TrainerEvent::Step(Box::new(StepMetrics {
-        run_id: 7,
-        step: 4321,
-        epoch: 2.5,
-        task_losses: vec![0.5, 0.25],
-        total_loss: 0.75,
-        task_weights: vec![1.0, 1.0],
-        lr: 1e-3,
-        samples_per_sec: 12_345.0,
-        elapsed_secs: 3.0,
-        grad_norms: None,
-        grad_cosines: None,
-        arch: None,
-        affinity: None,
-        shards: 1,
-    })));
-    h.run_steps(2);
-    assert!(
-        step_labels(&h).iter().all(|l| l == "step 4321") && !step_labels(&h).is_empty(),
-        "the status bar: {:?}",
-        step_labels(&h)
-    );
-    assert!(
-        !texts_containing(&h, "12,345 samples/s").is_empty(),
-        "the speed, with its digits grouped"
-    );
-    assert_eq!(
-        h.state().history.task_loss[1].len(),
-        1,
-        "one point per task"
-    );
-    // A click on Pause is a command to the trainer, nothing else.
-    h.get_by_label("⏸ Pause").click();
-    h.run_steps(1);
-    assert_eq!(
-        trainer.commands.try_recv().ok(),
-        Some(TrainerCommand::Pause),
-        "Pause is sent"
-    );
-    // Until the trainer says so, the run is still running.
-    assert!(h.query_by_label("⏸ Pause").is_some(), "still running");
-    send(TrainerEvent::State {
-        run_id: 7,
-        state: RunState::Paused,
-    });
-    send(TrainerEvent::Diverged {
-        run_id: 7,
-        step: 4322,
-        task: "y2".to_owned(),
-        value: f32::NAN,
-    });
-    h.run_steps(2);
-    assert!(h.query_by_label("▶ Resume").is_some(), "paused now");
-    assert!(
-        !texts_containing(&h, "Task 'y2' diverged at step 4322").is_empty(),
-        "the divergence is explained"
-    );
-    // An event of another run is dropped.
-    send(TrainerEvent::State {
-        run_id: 6,
-        state: RunState::Running,
-    });
-    h.run_steps(2);
-    assert!(
-        h.query_by_label("▶ Resume").is_some(),
-        "stale events change nothing"
-    );
-    h.get_by_label("⏹ Stop").click();
-    h.run_steps(1);
-    assert!(trainer.stop_requested(), "Stop raises the stop flag");
 }

@@ -1,7 +1,7 @@
 //! The trainer: losses fall, runs are reproducible, stop is prompt, divergence is caught,
 //! failures are reported, and exported weights reload with identical predictions.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -1,7 +1,7 @@
 //! The architectures beyond hard sharing: each trains (its loss falls), its distinctive part
 //! works, it round-trips through an export, and bad settings are named before training.
 
-mod common;
+use crate::common;
 
 use candle_core::{Device, Tensor};
 use mtl_studio::data::{PreparedData, load};

@@ -1,6 +1,6 @@
 //! The headless command line, end to end on a temporary folder.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::{Command, Output};

@@ -1,7 +1,7 @@
 //! Every weighting strategy trains the default experiment without NaN, with parameter
 //! gradients and (where allowed) representation gradients.
 
-mod common;
+use crate::common;
 
 use mtl_studio::experiment::WeightingSpec;
 use mtl_studio::trainer::{Session, Split};

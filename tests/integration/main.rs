@@ -1,0 +1,12 @@
+//! The integration tests, in one test binary: each binary links the whole app and the core
+//! crate, so one binary builds and links once instead of once per file.
+
+mod aggregate;
+mod architectures;
+mod cli;
+mod common;
+mod malformed;
+mod strategies;
+mod trainer;
+mod ui;
+mod ui_runs;

@@ -1,0 +1,166 @@
+//! The window and its run: the app's files equal the command line's, baselines started from
+//! any tab score the run, and (with a scripted trainer) the window shows what the trainer
+//! says and sends what its buttons mean.
+
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable as _;
+
+use super::common;
+use super::ui::{harness, step_labels, step_until, texts_containing};
+use mtl_studio::app::MtlApp;
+use mtl_studio::ui::history::Phase;
+
+#[test]
+fn the_apps_exported_metrics_equal_what_the_cli_writes_for_the_same_run() {
+    let mut spec = common::small_spec(1200, 3);
+    // MMoE with PCGrad: balance, evaluation, weight, gradient-cosine and gate rows.
+    spec.model.architecture = mtl_studio::experiment::Architecture::Mmoe { experts: 3 };
+    spec.weighting = mtl_studio::experiment::WeightingSpec::of("pcgrad");
+    assert!(spec.validate().is_empty(), "{:?}", spec.validate());
+    let mut h = harness();
+    h.state_mut().state.spec = spec.clone();
+    h.run_steps(1);
+    h.get_by_label("▶ Train").click();
+    step_until(&mut h, "the run finishes", |app| {
+        app.history.phase == Phase::Run(mtl_studio::trainer::RunState::Finished)
+    });
+    let app_dir = tempfile::tempdir().expect("tempdir");
+    h.state_mut().export_report(app_dir.path());
+    let status = h.state().status.clone().expect("a status");
+    assert!(!status.0, "{}", status.1);
+    let cli_dir = tempfile::tempdir().expect("tempdir");
+    mtl_studio::headless::train_to_dir(&spec, cli_dir.path(), &mut ()).expect("train");
+    let read = |d: &std::path::Path| std::fs::read_to_string(d.join("metrics.csv")).expect("csv");
+    let (app, cli) = (read(app_dir.path()), read(cli_dir.path()));
+    for metric in ["labelled", "weight", "grad_cosine", "gate", "r2"] {
+        assert!(
+            cli.contains(&format!(",{metric},")),
+            "the CLI writes {metric} rows:\n{cli}"
+        );
+    }
+    assert_eq!(app, cli, "the app's metrics.csv equals the CLI's");
+}
+
+#[test]
+fn baselines_started_from_the_tradeoffs_tab_score_the_current_run() {
+    let mut h = harness();
+    h.state_mut().state.spec.training.epochs = 2;
+    h.run_steps(1);
+    h.get_by_label("▶ Train").click();
+    step_until(&mut h, "the run finishes", |app| {
+        app.history.phase == Phase::Run(mtl_studio::trainer::RunState::Finished)
+    });
+    h.get_by_label("Trade-offs").click();
+    h.run_steps(1);
+    h.get_by_label("Train single-task baselines").click();
+    h.run_steps(1);
+    let b = h.state().tradeoff.baselines.as_ref().expect("baselines");
+    assert_eq!(b.epochs, 2, "the run's epochs, not another number");
+    step_until(&mut h, "the run is scored against its baselines", |app| {
+        app.tradeoff.delta_for(&app.history).is_some()
+    });
+}
+
+/// The window with a scripted trainer: the test writes the events and reads the commands.
+fn scripted_run(
+    run_id: u64,
+) -> (
+    Harness<'static, MtlApp>,
+    mtl_studio::trainer::ScriptedTrainer,
+) {
+    use mtl_studio::trainer::{Session, TrainerEvent, TrainerHandle};
+    let mut h = harness();
+    h.run_steps(1);
+    let info = Session::new(&h.state().state.spec).expect("session").info();
+    let (handle, trainer) = TrainerHandle::scripted(run_id);
+    h.state_mut().attach(handle);
+    trainer
+        .events
+        .send(TrainerEvent::Started {
+            run_id,
+            info: Box::new(info),
+        })
+        .expect("send");
+    (h, trainer)
+}
+
+#[test]
+fn the_window_shows_what_the_trainer_reports_and_sends_what_its_buttons_say() {
+    use mtl_studio::trainer::{RunState, StepMetrics, TrainerCommand, TrainerEvent};
+    let (mut h, trainer) = scripted_run(7);
+    let send = |e: TrainerEvent| trainer.events.send(e).expect("send");
+    send(TrainerEvent::State {
+        run_id: 7,
+        state: RunState::Running,
+    });
+    send(TrainerEvent::Step(Box::new(StepMetrics {
+        run_id: 7,
+        step: 4321,
+        epoch: 2.5,
+        task_losses: vec![0.5, 0.25],
+        total_loss: 0.75,
+        task_weights: vec![1.0, 1.0],
+        lr: 1e-3,
+        samples_per_sec: 12_345.0,
+        elapsed_secs: 3.0,
+        grad_norms: None,
+        grad_cosines: None,
+        arch: None,
+        affinity: None,
+        shards: 1,
+    })));
+    h.run_steps(2);
+    assert!(
+        step_labels(&h).iter().all(|l| l == "step 4321") && !step_labels(&h).is_empty(),
+        "the status bar: {:?}",
+        step_labels(&h)
+    );
+    assert!(
+        !texts_containing(&h, "12,345 samples/s").is_empty(),
+        "the speed, with its digits grouped"
+    );
+    assert_eq!(
+        h.state().history.task_loss[1].len(),
+        1,
+        "one point per task"
+    );
+    // A click on Pause is a command to the trainer, nothing else.
+    h.get_by_label("⏸ Pause").click();
+    h.run_steps(1);
+    assert_eq!(
+        trainer.commands.try_recv().ok(),
+        Some(TrainerCommand::Pause),
+        "Pause is sent"
+    );
+    // Until the trainer says so, the run is still running.
+    assert!(h.query_by_label("⏸ Pause").is_some(), "still running");
+    send(TrainerEvent::State {
+        run_id: 7,
+        state: RunState::Paused,
+    });
+    send(TrainerEvent::Diverged {
+        run_id: 7,
+        step: 4322,
+        task: "y2".to_owned(),
+        value: f32::NAN,
+    });
+    h.run_steps(2);
+    assert!(h.query_by_label("▶ Resume").is_some(), "paused now");
+    assert!(
+        !texts_containing(&h, "Task 'y2' diverged at step 4322").is_empty(),
+        "the divergence is explained"
+    );
+    // An event of another run is dropped.
+    send(TrainerEvent::State {
+        run_id: 6,
+        state: RunState::Running,
+    });
+    h.run_steps(2);
+    assert!(
+        h.query_by_label("▶ Resume").is_some(),
+        "stale events change nothing"
+    );
+    h.get_by_label("⏹ Stop").click();
+    h.run_steps(1);
+    assert!(trainer.stop_requested(), "Stop raises the stop flag");
+}
