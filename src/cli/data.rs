@@ -1,0 +1,82 @@
+//! `init --data` and `inspect`: a ready spec for a data file, and what an IDX file holds.
+
+use super::*;
+
+/// A ready spec (TOML) for a CSV file: its tasks, a default model, the file's absolute path.
+pub(super) fn spec_for_file(file: &Path) -> Result<String, CliError> {
+    if crate::data::idx::is_idx_images(file) {
+        let mut idx = idx_spec(file);
+        let d = crate::data::idx::load(&idx, 0)?;
+        idx.images = std::fs::canonicalize(file).unwrap_or_else(|_| file.to_owned());
+        let targets = crate::data::idx::targets(&idx);
+        let mut spec =
+            ExperimentSpec::for_tasks(&d.name, crate::experiment::DatasetSpec::Idx(idx), &targets);
+        spec.model.shared = vec![
+            crate::experiment::LayerSpec::Linear { out: 128 },
+            crate::experiment::LayerSpec::Relu,
+            crate::experiment::LayerSpec::Linear { out: 64 },
+            crate::experiment::LayerSpec::Relu,
+        ];
+        spec.training.epochs = 10;
+        spec.training.batch_size = 64;
+        let toml = spec
+            .to_toml()
+            .map_err(|e| CliError::Other(format!("cannot write the spec: {e}")))?;
+        return Ok(format!(
+            "# Made by `mtl-studio init --data {}` ({} images).\n# Set pairs = true under [dataset] for MultiMNIST (tasks left, right).\n\n{toml}",
+            file.display(),
+            d.rows
+        ));
+    }
+    let inspection = crate::data::inspect::inspect_file(file, &std::collections::BTreeMap::new())?;
+    let mut spec = inspection.spec();
+    if let crate::experiment::DatasetSpec::Csv(c) = &mut spec.dataset {
+        c.path = std::fs::canonicalize(file).unwrap_or_else(|_| file.to_owned());
+    }
+    let toml = spec
+        .to_toml()
+        .map_err(|e| CliError::Other(format!("cannot write the spec: {e}")))?;
+    let mut head = format!(
+        "# Made by `mtl-studio init --data {}`.\n# Train it: mtl-studio train THIS.toml --out run\n",
+        file.display()
+    );
+    for note in &inspection.notes {
+        head.push_str(&format!("# note: {note}\n"));
+    }
+    head.push_str("# model.input = 0 takes the input size from the file.\n\n");
+    Ok(head + &toml)
+}
+
+/// `inspect` for an IDX images file: its size and each task's class counts.
+pub(super) fn inspect_idx(file: &Path) -> Result<(), CliError> {
+    let d = crate::data::idx::load(&idx_spec(file), 0)?;
+    stdout_line(&format!(
+        "{}: {} images of {} pixels (IDX)",
+        file.display(),
+        d.rows,
+        d.features()
+    ))?;
+    for t in &d.targets {
+        let counts: Vec<String> = t
+            .classes
+            .iter()
+            .enumerate()
+            .map(|(c, name)| {
+                let n = t.values.iter().filter(|v| **v as usize == c).count();
+                format!("{name}: {n}")
+            })
+            .collect();
+        stdout_line(&format!("  {} ({}): {}", t.name, t.kind, counts.join(", ")))?;
+    }
+    Ok(())
+}
+
+/// An IDX images file with its labels found by name.
+pub(super) fn idx_spec(file: &Path) -> crate::experiment::IdxSpec {
+    crate::experiment::IdxSpec {
+        images: file.to_owned(),
+        labels: None,
+        pairs: false,
+        limit: 0,
+    }
+}

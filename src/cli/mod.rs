@@ -1,0 +1,301 @@
+//! The headless command line: `mtl-studio init | validate | train | predict | bench`.
+//! Without a subcommand the binary opens the GUI.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::experiment::{ExperimentSpec, TaskKind};
+use crate::export;
+pub use crate::export::report::loss_curves;
+use crate::trainer::{RunEvent, Session};
+
+mod bench;
+mod data;
+mod predict;
+mod strategies;
+mod sweep;
+mod train;
+
+pub use train::train_with_bar;
+
+/// MTL Studio: multi-task learning you can watch. Without a subcommand, opens the app.
+#[derive(Debug, Parser)]
+#[command(name = "mtl-studio", version, about)]
+pub struct Cli {
+    /// What to do; omit to open the desktop app.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Open the desktop app, optionally on a spec file or importing a CSV file.
+    Gui {
+        /// A spec (TOML) to open instead of the last session's, or a data file to load: a
+        /// `.csv` / `.csv.gz` file (the import dialog opens on it) or an IDX images file.
+        spec: Option<PathBuf>,
+    },
+    /// Print a commented default experiment spec (TOML), or with `--data`, a ready spec for
+    /// a CSV file (its detected tasks and a default model).
+    Init {
+        /// Write it to this file instead of standard output.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// A CSV file (`.csv` or `.csv.gz`) to make the spec for.
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
+    /// Show what a CSV file holds: each column's role and kind, label counts per task, the
+    /// split; or the first problem with its line and column (exit code 1).
+    Inspect {
+        /// The CSV file (`.csv` or `.csv.gz`).
+        file: PathBuf,
+    },
+    /// Check a spec and list every problem with its place.
+    Validate {
+        /// The spec file (TOML or JSON).
+        spec: PathBuf,
+    },
+    /// Train an experiment without a window and write metrics, weights and plots.
+    Train {
+        /// The spec file (TOML or JSON).
+        spec: PathBuf,
+        /// Output folder (created if needed): metrics.csv, model.safetensors, spec.json, the
+        /// report (report.md, loss.png, loss.svg, spec.toml).
+        #[arg(short, long)]
+        out: PathBuf,
+        /// Override the number of epochs.
+        #[arg(long)]
+        epochs: Option<usize>,
+        /// Override the seed.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// No progress bar.
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Measure how tasks help each other during a short run (TAG lookahead affinity and
+    /// gradient cosines), write the K × K matrices and suggest groups of tasks.
+    Affinity {
+        /// The spec file (TOML or JSON).
+        spec: PathBuf,
+        /// Output folder: affinity.csv, affinity.png and .svg, groups.txt.
+        #[arg(short, long)]
+        out: PathBuf,
+        /// Training steps of the short run.
+        #[arg(long, default_value_t = 300)]
+        steps: usize,
+        /// Measure every this many steps.
+        #[arg(long, default_value_t = 10)]
+        every: usize,
+        /// Step size of the lookahead.
+        #[arg(long, default_value_t = 0.01)]
+        lookahead: f64,
+    },
+    /// Explore the trade-off between tasks: train the experiment once per static task
+    /// weighting on a grid over the simplex (2 or 3 tasks) and once per strategy, each for
+    /// the same epochs and seeds, several at a time. Writes every run's final per-task
+    /// validation losses and metrics (`sweep.csv`), the loss curves (`curves.csv`) and the
+    /// runs with their non-dominated front (`front.png`).
+    Sweep(SweepArgs),
+    /// Run an exported model on the inputs of a CSV file; writes predictions as CSV.
+    Predict {
+        /// A `model.safetensors` file, or a folder holding one.
+        model: PathBuf,
+        /// CSV with a header naming the model's input columns (other columns are ignored).
+        input: PathBuf,
+        /// Write here instead of standard output.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+    /// List every weighting strategy with its paper and hyperparameters (Markdown table).
+    Strategies,
+    /// Run weighting strategies on given per-task gradients (format
+    /// `mtl-studio-aggregate-v1`) and write their combined gradients and weights as JSON.
+    Aggregate {
+        /// The cases file.
+        cases: PathBuf,
+        /// Write here instead of standard output.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// Seed of the stochastic strategies (RLW, GradDrop, random orders).
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
+    /// Train the reference model of `shared/bench` and print samples/s as JSON lines.
+    Bench {
+        /// Thread counts to measure, e.g. `1,2`.
+        #[arg(long, default_value = "1,2", value_delimiter = ',')]
+        threads: Vec<usize>,
+        /// Epochs per measurement.
+        #[arg(long, default_value_t = 10)]
+        epochs: usize,
+        /// Internal: measure in this process (the parent sets the thread count).
+        #[arg(long, hide = true)]
+        child: bool,
+        /// Instead of throughput, measure the step cost of these strategies relative to EW
+        /// (e.g. `mgda,pcgrad`), in this process.
+        #[arg(long, value_delimiter = ',')]
+        strategies: Vec<String>,
+        /// Task counts for `--strategies`.
+        #[arg(long, default_value = "2,5", value_delimiter = ',')]
+        tasks: Vec<usize>,
+    },
+}
+
+/// The options of `mtl-studio sweep`.
+#[derive(Debug, clap::Args)]
+pub struct SweepArgs {
+    /// The spec file (TOML or JSON).
+    pub spec: PathBuf,
+    /// Output folder (created if needed).
+    #[arg(short, long)]
+    pub out: PathBuf,
+    /// Weightings inside the simplex: 2 tasks get N, 3 tasks N(N+1)/2; 0 for none.
+    #[arg(long, default_value_t = 5)]
+    pub grid: usize,
+    /// Strategies to run too, comma-separated, e.g. `ew,mgda,pcgrad`.
+    #[arg(long, value_delimiter = ',')]
+    pub strategies: Vec<String>,
+    /// Seeds, comma-separated (default: the spec's).
+    #[arg(long, value_delimiter = ',')]
+    pub seeds: Vec<u64>,
+    /// Override the number of epochs of every run.
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Also train a single-task model per task (the same trunk and that task's head) and
+    /// score every run against them by LibMTL's Δp (positive = better than single-task).
+    #[arg(long)]
+    pub baselines: bool,
+    /// Trainings at the same time (default: the machine's cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// No progress bar.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// A CLI failure: one line for the user.
+pub use mtl_core::Error as CliError;
+pub use mtl_core::headless::{TrainReport, affinity_to_dir, create_out_dir};
+
+fn stdout_line(text: &str) -> Result<(), CliError> {
+    match writeln!(std::io::stdout().lock(), "{text}") {
+        // A reader that stopped early (`mtl-studio strategies | head`) is not an error.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        result => {
+            result.map_err(|e| CliError::Other(format!("cannot write to standard output: {e}")))
+        }
+    }
+}
+
+/// Runs a subcommand (not `Gui`).
+pub fn run(command: Command) -> Result<(), CliError> {
+    match command {
+        Command::Gui { .. } => Err(CliError::Other("the GUI is opened by main".to_owned())),
+        Command::Init { output, data } => {
+            let text = match data {
+                Some(file) => data::spec_for_file(&file)?,
+                None => crate::experiment::DEFAULT_SPEC_TOML.to_owned(),
+            };
+            match output {
+                Some(path) => Ok(export::write_atomic(&path, text.as_bytes())?),
+                None => stdout_line(text.trim_end()),
+            }
+        }
+        Command::Inspect { file } if crate::data::idx::is_idx_images(&file) => {
+            data::inspect_idx(&file)
+        }
+        Command::Inspect { file } => {
+            let inspection =
+                crate::data::inspect::inspect_file(&file, &std::collections::BTreeMap::new())?;
+            stdout_line(inspection.report().trim_end())
+        }
+        Command::Validate { spec } => {
+            let spec = ExperimentSpec::load(&spec)?;
+            stdout_line(&format!(
+                "ok: '{}' is valid ({} tasks)",
+                spec.name,
+                spec.tasks.len()
+            ))
+        }
+        Command::Train {
+            spec,
+            out,
+            epochs,
+            seed,
+            quiet,
+        } => {
+            let mut spec = ExperimentSpec::load(&spec)?;
+            if let Some(e) = epochs {
+                spec.training.epochs = e;
+            }
+            if let Some(s) = seed {
+                spec.seed = s;
+            }
+            let report = train_with_bar(&spec, &out, !quiet)?;
+            stdout_line(&report.summary())
+        }
+        Command::Predict {
+            model,
+            input,
+            output,
+        } => predict::predict(&model, &input, output.as_deref()),
+        Command::Strategies => strategies::print_strategies(),
+        Command::Affinity {
+            spec,
+            out,
+            steps,
+            every,
+            lookahead,
+        } => {
+            let spec = ExperimentSpec::load(&spec)?;
+            let report = affinity_to_dir(&spec, &out, steps, every, lookahead)?;
+            stdout_line(report.trim_end())
+        }
+        Command::Sweep(args) => {
+            let report = sweep::sweep(args)?;
+            stdout_line(report.trim_end())
+        }
+        Command::Aggregate {
+            cases,
+            output,
+            seed,
+        } => {
+            let text = std::fs::read_to_string(&cases).map_err(|e| {
+                CliError::Other(format!("cannot read cases: {e}: {}", cases.display()))
+            })?;
+            let result = crate::weighting::aggregate::run_file(&text, seed)
+                .map_err(|e| CliError::Other(format!("{e}: {}", cases.display())))?;
+            let text = serde_json::to_string_pretty(&result).unwrap_or_default();
+            match output {
+                Some(path) => Ok(export::write_atomic(&path, text.as_bytes())?),
+                None => stdout_line(&text),
+            }
+        }
+        Command::Bench {
+            threads,
+            epochs,
+            child,
+            strategies,
+            tasks,
+        } => bench::bench(&threads, epochs, child, &strategies, &tasks),
+    }
+}
+
+/// A progress bar (hidden unless `shown`) with this template.
+fn bar(shown: bool, template: &str) -> ProgressBar {
+    let bar = if shown {
+        ProgressBar::new(0)
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(
+        ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar
+}

@@ -1,0 +1,91 @@
+//! `predict`: an exported model on the inputs of a CSV file.
+
+use super::*;
+
+pub(super) fn predict(model: &Path, input: &Path, output: Option<&Path>) -> Result<(), CliError> {
+    let file = export::load_model(model)?;
+    let session = Session::from_model_file(&file)?;
+    let encoding = file
+        .input_encoding
+        .clone()
+        .unwrap_or_else(|| crate::data::csv::InputEncoding::numeric(&file.feature_names));
+    let x = crate::data::csv::read_encoded(input, &encoding)?;
+    let rows = x.len() / file.feature_names.len().max(1);
+    let preds = session.predict(&x)?;
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let mut header = Vec::new();
+    for task in &file.tasks {
+        match task.kind {
+            TaskKind::Regression => header.push(task.name.clone()),
+            TaskKind::Binary => {
+                header.push(task.name.clone());
+                header.push(format!("{}_p", task.name));
+            }
+            TaskKind::Multiclass => {
+                header.push(task.name.clone());
+                header.extend(task.classes.iter().map(|c| format!("{}_p_{c}", task.name)));
+            }
+            TaskKind::Segmentation => {
+                header.extend((0..task.out_dim).map(|i| format!("{}_p_{i}", task.name)));
+            }
+            TaskKind::SemanticSegmentation => {
+                let pixels = task.out_dim / task.classes.len().max(1);
+                header.extend((0..pixels).map(|i| format!("{}_{i}", task.name)));
+            }
+        }
+    }
+    let csv_err = |e: csv::Error| CliError::Other(format!("cannot write predictions: {e}"));
+    w.write_record(&header).map_err(csv_err)?;
+    for r in 0..rows {
+        let mut record = Vec::new();
+        for (task, p) in file.tasks.iter().zip(&preds) {
+            let row = &p[r * task.out_dim..(r + 1) * task.out_dim];
+            match task.kind {
+                TaskKind::Regression => record.push(row[0].to_string()),
+                TaskKind::Binary => {
+                    let class = usize::from(row[0] >= 0.5);
+                    record.push(
+                        task.classes
+                            .get(class)
+                            .cloned()
+                            .unwrap_or_else(|| class.to_string()),
+                    );
+                    record.push(row[0].to_string());
+                }
+                TaskKind::Multiclass => {
+                    let class = crate::metrics::argmax(row);
+                    record.push(
+                        task.classes
+                            .get(class)
+                            .cloned()
+                            .unwrap_or_else(|| class.to_string()),
+                    );
+                    record.extend(row.iter().map(ToString::to_string));
+                }
+                TaskKind::Segmentation => record.extend(row.iter().map(ToString::to_string)),
+                TaskKind::SemanticSegmentation => {
+                    // The most probable class of each pixel.
+                    let classes = task.classes.len().max(1);
+                    let pixels = task.out_dim / classes;
+                    record.extend((0..pixels).map(|p| {
+                        let best = (0..classes)
+                            .max_by(|a, b| row[a * pixels + p].total_cmp(&row[b * pixels + p]))
+                            .unwrap_or(0);
+                        task.classes.get(best).cloned().unwrap_or_default()
+                    }));
+                }
+            }
+        }
+        w.write_record(&record).map_err(csv_err)?;
+    }
+    let bytes = w
+        .into_inner()
+        .map_err(|e| CliError::Other(format!("cannot write predictions: {e}")))?;
+    match output {
+        Some(path) => Ok(export::write_atomic(path, &bytes)?),
+        None => std::io::stdout()
+            .lock()
+            .write_all(&bytes)
+            .map_err(|e| CliError::Other(format!("cannot write to standard output: {e}"))),
+    }
+}

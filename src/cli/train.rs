@@ -1,0 +1,44 @@
+//! `train`: a headless run into a folder, with a progress bar.
+
+use super::*;
+
+/// `mtl-studio train`: [`crate::headless::train_to_dir`] with a progress bar.
+pub fn train_with_bar(
+    spec: &ExperimentSpec,
+    out: &Path,
+    shown: bool,
+) -> Result<TrainReport, CliError> {
+    let bar = bar(
+        shown,
+        "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} steps ({per_sec}, eta {eta}) {msg}",
+    );
+    let mut progress = |session: &Session, event: &RunEvent<'_>| match event {
+        RunEvent::Started => {
+            bar.set_length(session.steps_per_epoch() * session.spec().training.epochs as u64);
+        }
+        RunEvent::Stepped { .. } => bar.inc(1),
+        RunEvent::EpochEnd { monitored } => {
+            let split = if session.data().val.rows > 0 {
+                "val"
+            } else {
+                "train"
+            };
+            let losses: Vec<String> = session
+                .data()
+                .tasks
+                .iter()
+                .zip(monitored.iter())
+                .map(|(t, l)| format!("{} {l:.4}", t.name))
+                .collect();
+            bar.set_message(format!(
+                "epoch {} {split}: {}",
+                session.epochs_done(),
+                losses.join(", ")
+            ));
+        }
+        _ => {}
+    };
+    let report = crate::headless::train_to_dir(spec, out, &mut progress);
+    bar.finish_and_clear();
+    report
+}
