@@ -12,7 +12,7 @@ use crate::trainer::{
     RunOptions, RunState, TrainerCommand, TrainerHandle, Waker, apply_live, live_edit,
 };
 use crate::ui::history::{Phase, RunHistory};
-use crate::ui::settings::{self, DataSummary, Edits};
+use crate::ui::settings::{self, DataSummary};
 use crate::ui::{composer, theme};
 
 mod files;

@@ -280,12 +280,10 @@ impl MtlApp {
     pub(super) fn settings_ui(&mut self, ui: &mut egui::Ui) {
         self.refresh_summary();
         let mut pick_csv = false;
-        let mut edits = Edits::default();
         egui::CollapsingHeader::new("Dataset")
             .default_open(true)
             .show(ui, |ui| {
-                edits.structure |=
-                    settings::dataset_ui(ui, &mut self.state.spec, &self.summary, &mut pick_csv);
+                settings::dataset_ui(ui, &mut self.state.spec, &self.summary, &mut pick_csv);
             });
         self.refresh_summary();
         // Sources whose input size comes from their file take it from the loaded data.
@@ -295,7 +293,7 @@ impl MtlApp {
         egui::CollapsingHeader::new("Tasks")
             .default_open(true)
             .show(ui, |ui| {
-                edits |= settings::tasks_ui(ui, &mut self.state.spec, &self.summary);
+                settings::tasks_ui(ui, &mut self.state.spec, &self.summary);
             });
         egui::CollapsingHeader::new("Model")
             .default_open(true)
@@ -308,28 +306,27 @@ impl MtlApp {
                         .find(|(n, _)| n == target)
                         .map_or(2, |(_, c)| *c)
                 };
-                edits |= composer::composer_ui(ui, &mut self.state.spec, &classes);
+                composer::composer_ui(ui, &mut self.state.spec, &classes);
             });
         egui::CollapsingHeader::new("Loss weighting")
             .default_open(true)
             .show(ui, |ui| {
-                edits |= settings::weighting_ui(ui, &mut self.state.spec);
+                settings::weighting_ui(ui, &mut self.state.spec);
             });
         egui::CollapsingHeader::new("Optimizer")
             .default_open(true)
             .show(ui, |ui| {
-                edits |= settings::optimizer_ui(ui, &mut self.state.spec);
+                settings::optimizer_ui(ui, &mut self.state.spec);
             });
         egui::CollapsingHeader::new("Training")
             .default_open(true)
             .show(ui, |ui| {
-                edits.structure |= settings::training_ui(ui, &mut self.state.spec);
+                settings::training_ui(ui, &mut self.state.spec);
             });
         if pick_csv {
             self.pick_csv(ui.ctx());
         }
         // The editors only edit the spec; what of it applies live is decided in one place.
-        let _ = edits;
         self.send_live_edits();
     }
 

@@ -5,7 +5,6 @@
 use egui::{Sense, Ui, Vec2};
 
 use super::diagram::{diagram_ui, out_width};
-use super::settings::Edits;
 use super::theme;
 use crate::experiment::{
     Architecture, Coupling, ExperimentSpec, LayerSpec, LinkSpec, MAX_EXPERTS, Plan,
@@ -146,15 +145,15 @@ fn layer_params_ui(ui: &mut Ui, layer: &mut LayerSpec) -> bool {
 }
 
 /// The whole composer: architecture, layers, links, relationship learning, diagram and
-/// parameter counts. A change of soft sharing's λ or relationship learning's λ₂ is a live
-/// edit ([`Edits::penalty`]); everything else is structural.
+/// parameter counts. Returns true when the spec changed (which of it applies live is decided
+/// by `trainer::live_edit`).
 pub fn composer_ui(
     ui: &mut Ui,
     spec: &mut ExperimentSpec,
     classes: &dyn Fn(&str) -> usize,
-) -> Edits {
-    let mut edits = Edits::default();
-    edits |= architecture_ui(ui, spec);
+) -> bool {
+    let mut changed = false;
+    changed |= architecture_ui(ui, spec);
     ui.add_space(4.0);
     diagram_ui(ui, spec, classes);
     match plan_of(spec, classes) {
@@ -182,7 +181,7 @@ pub fn composer_ui(
         .map_or_else(|_| spec.model.input.to_string(), |s| s.to_string());
     ui.strong(format!("{title} (input {input})"))
         .on_hover_text(spec.model.architecture.about());
-    edits.structure |= layer_list_ui(
+    changed |= layer_list_ui(
         ui,
         "trunk-layers",
         "➕ Add shared layer",
@@ -204,15 +203,15 @@ pub fn composer_ui(
                 task.loss()
             ));
         });
-        edits.structure |= layer_list_ui(
+        changed |= layer_list_ui(
             ui,
             &format!("head-{}", task.name),
             &format!("➕ Add layer to {}", task.name),
             &mut head.layers,
         );
-        edits.structure |= links_ui(ui, &task.name, &names, &mut head.links);
+        changed |= links_ui(ui, &task.name, &names, &mut head.links);
     }
-    edits
+    changed
 }
 
 /// The network plan for the composer's counts and diagram.
@@ -226,8 +225,8 @@ fn plan_of(spec: &ExperimentSpec, classes: &dyn Fn(&str) -> usize) -> Result<Pla
 }
 
 /// Architecture picker, its settings, and relationship learning.
-fn architecture_ui(ui: &mut Ui, spec: &mut ExperimentSpec) -> Edits {
-    let mut edits = Edits::default();
+fn architecture_ui(ui: &mut Ui, spec: &mut ExperimentSpec) -> bool {
+    let mut changed = false;
     let arch = &mut spec.model.architecture;
     ui.horizontal(|ui| {
         egui::ComboBox::from_label("Architecture")
@@ -243,7 +242,7 @@ fn architecture_ui(ui: &mut Ui, spec: &mut ExperimentSpec) -> Edits {
                         && !selected
                     {
                         *arch = option;
-                        edits.structure = true;
+                        changed = true;
                     }
                 }
             });
@@ -254,7 +253,7 @@ fn architecture_ui(ui: &mut Ui, spec: &mut ExperimentSpec) -> Edits {
         Architecture::Soft { lambda, coupling } => {
             ui.horizontal(|ui| {
                 let label = ui.label("Coupling λ");
-                edits.penalty |= ui
+                changed |= ui
                     .add(
                         egui::Slider::new(lambda, 0.0..=100.0)
                             .logarithmic(true)
@@ -272,8 +271,7 @@ fn architecture_ui(ui: &mut Ui, spec: &mut ExperimentSpec) -> Edits {
                     .selected_text(coupling.label())
                     .show_ui(ui, |ui| {
                         for c in Coupling::ALL {
-                            edits.structure |=
-                                ui.selectable_value(coupling, c, c.label()).changed();
+                            changed |= ui.selectable_value(coupling, c, c.label()).changed();
                         }
                     });
             });
@@ -284,7 +282,7 @@ fn architecture_ui(ui: &mut Ui, spec: &mut ExperimentSpec) -> Edits {
         } => {
             ui.horizontal(|ui| {
                 ui.label("Initial own-column α");
-                edits.structure |= ui
+                changed |= ui
                     .add(egui::Slider::new(self_weight, 0.0..=1.0))
                     .on_hover_text(
                         "Each unit starts with this weight on its own column and shares the \
@@ -294,7 +292,7 @@ fn architecture_ui(ui: &mut Ui, spec: &mut ExperimentSpec) -> Edits {
             });
             ui.horizontal(|ui| {
                 ui.label("α learning-rate ×");
-                edits.structure |= ui
+                changed |= ui
                     .add(egui::Slider::new(lr_scale, 1.0..=1000.0).logarithmic(true))
                     .on_hover_text("The paper trains the units 10²–10³ times faster with SGD; with Adam, whose steps do not grow with the gradient, about 10× is enough.")
                     .changed();
@@ -303,20 +301,20 @@ fn architecture_ui(ui: &mut Ui, spec: &mut ExperimentSpec) -> Edits {
         Architecture::Mmoe { experts } | Architecture::Moe { experts } => {
             ui.horizontal(|ui| {
                 ui.label("Experts");
-                edits.structure |= ui
+                changed |= ui
                     .add(egui::DragValue::new(experts).range(1..=MAX_EXPERTS))
                     .on_hover_text("Each expert is a copy of the layers listed below.")
                     .changed();
             });
         }
     }
-    edits |= relationship_ui(ui, spec);
-    edits
+    changed |= relationship_ui(ui, spec);
+    changed
 }
 
 /// The relationship-learning switch and its settings.
-fn relationship_ui(ui: &mut Ui, spec: &mut ExperimentSpec) -> Edits {
-    let mut edits = Edits::default();
+fn relationship_ui(ui: &mut Ui, spec: &mut ExperimentSpec) -> bool {
+    let mut changed = false;
     let mut on = spec.model.relationship.is_some();
     if ui
         .checkbox(&mut on, "Learn task relationships (MRL)")
@@ -327,12 +325,12 @@ fn relationship_ui(ui: &mut Ui, spec: &mut ExperimentSpec) -> Edits {
         .changed()
     {
         spec.model.relationship = on.then(RelationshipSpec::default);
-        edits.structure = true;
+        changed = true;
     }
     if let Some(r) = &mut spec.model.relationship {
         ui.horizontal(|ui| {
             let label = ui.label("λ₂ (relationship)");
-            edits.penalty |= ui
+            changed |= ui
                 .add(
                     egui::Slider::new(&mut r.lambda, 0.0..=1.0)
                         .logarithmic(true)
@@ -344,7 +342,7 @@ fn relationship_ui(ui: &mut Ui, spec: &mut ExperimentSpec) -> Edits {
         });
         ui.horizontal(|ui| {
             ui.label("λ₁ (ridge)");
-            edits.structure |= ui
+            changed |= ui
                 .add(
                     egui::DragValue::new(&mut r.lambda_ridge)
                         .range(0.0..=1.0)
@@ -352,7 +350,7 @@ fn relationship_ui(ui: &mut Ui, spec: &mut ExperimentSpec) -> Edits {
                 )
                 .changed();
             ui.label("Ω every");
-            edits.structure |= ui
+            changed |= ui
                 .add(
                     egui::DragValue::new(&mut r.update_every)
                         .range(1..=10_000)
@@ -361,7 +359,7 @@ fn relationship_ui(ui: &mut Ui, spec: &mut ExperimentSpec) -> Edits {
                 .changed();
         });
     }
-    edits
+    changed
 }
 
 /// The links into one head: source task, what it takes, α, detach, remove; and a menu to add

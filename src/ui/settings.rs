@@ -1,6 +1,6 @@
 //! The left panel's editors: dataset, tasks, weighting strategy, optimizer and training
-//! settings. Each edits the [`ExperimentSpec`] in place and reports what changed, so the app
-//! can send live changes (task weights, learning rate) to a running trainer.
+//! settings. Each edits the [`ExperimentSpec`] in place and returns whether it changed; what
+//! of a change reaches a running trainer live is decided in one place, `trainer::live_edit`.
 
 use egui::Ui;
 
@@ -10,28 +10,6 @@ use crate::experiment::{
     CsvSpec, DatasetSpec, ExperimentSpec, HeadSpec, IdxSpec, LayerSpec, MmoeSpec, MultiDigitsSpec,
     OptimizerSpec, PlaygroundSpec, ShapesSpec, TaskKind, TaskSpec, WeightingSpec,
 };
-
-/// What an edit touched.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Edits {
-    /// Task weights (or the strategy) changed: send them to the trainer now.
-    pub weights: bool,
-    /// The learning rate changed: send it to the trainer now.
-    pub lr: bool,
-    /// Soft sharing's λ or relationship learning's λ₂ changed: send it to the trainer now.
-    pub penalty: bool,
-    /// Anything that needs a restart to take effect.
-    pub structure: bool,
-}
-
-impl std::ops::BitOrAssign for Edits {
-    fn bitor_assign(&mut self, o: Self) {
-        self.weights |= o.weights;
-        self.lr |= o.lr;
-        self.penalty |= o.penalty;
-        self.structure |= o.structure;
-    }
-}
 
 /// What the panel knows about the current data (computed by the app, cached).
 #[derive(Clone, Debug, Default)]
@@ -431,8 +409,9 @@ fn playground_settings(spec: &mut ExperimentSpec) {
 }
 
 /// The task list: name, target, kind, weight slider; add and remove.
-pub fn tasks_ui(ui: &mut Ui, spec: &mut ExperimentSpec, summary: &DataSummary) -> Edits {
-    let mut edits = Edits::default();
+pub fn tasks_ui(ui: &mut Ui, spec: &mut ExperimentSpec, summary: &DataSummary) -> bool {
+    let mut changed = false;
+    let mut weight_moved = false;
     let is_csv = matches!(spec.dataset, DatasetSpec::Csv(_));
     let manual = spec.weighting.is_manual();
     let mut remove = None;
@@ -455,7 +434,7 @@ pub fn tasks_ui(ui: &mut Ui, spec: &mut ExperimentSpec, summary: &DataSummary) -
                 .changed()
             {
                 renamed.push((old, task.name.clone()));
-                edits.structure = true;
+                changed = true;
             }
             ui.horizontal(|ui| {
                 let before = task.target.clone();
@@ -475,7 +454,7 @@ pub fn tasks_ui(ui: &mut Ui, spec: &mut ExperimentSpec, summary: &DataSummary) -
                     {
                         task.kind = *kind;
                     }
-                    edits.structure = true;
+                    changed = true;
                 }
                 if is_csv {
                     let before = task.kind;
@@ -486,7 +465,7 @@ pub fn tasks_ui(ui: &mut Ui, spec: &mut ExperimentSpec, summary: &DataSummary) -
                     });
                     if task.kind != before {
                         task.loss = None;
-                        edits.structure = true;
+                        changed = true;
                     }
                 } else {
                     ui.weak(task.kind.to_string());
@@ -500,7 +479,8 @@ pub fn tasks_ui(ui: &mut Ui, spec: &mut ExperimentSpec, summary: &DataSummary) -
             let name = format!("Weight of {}", task.name);
             slider.widget_info(|| egui::WidgetInfo::slider(enabled, weight, &name));
             if slider.changed() {
-                edits.weights = true;
+                weight_moved = true;
+                changed = true;
             }
             if ui.add_enabled(task_count > 1, egui::Button::new("✖").small()).on_hover_text("Remove this task").clicked() {
                 remove = Some(k);
@@ -508,17 +488,17 @@ pub fn tasks_ui(ui: &mut Ui, spec: &mut ExperimentSpec, summary: &DataSummary) -
             ui.end_row();
         }
     });
-    if edits.weights && !manual {
+    if weight_moved && !manual {
         spec.weighting = WeightingSpec::of("manual");
     }
     rename_heads(spec, renamed);
     if let Some(k) = remove {
         spec.tasks.remove(k);
         spec.sync_heads();
-        edits.structure = true;
+        changed = true;
     }
-    edits.structure |= add_task_ui(ui, spec, summary, is_csv);
-    edits
+    changed |= add_task_ui(ui, spec, summary, is_csv);
+    changed
 }
 
 /// Heads and links follow renamed tasks (`(old, new)` names).
@@ -571,7 +551,7 @@ fn add_task_ui(
 /// The strategy picker, grouped by family, with what the chosen one does, its formula, its
 /// paper and its hyperparameters (numbers in their range, string choices as a combo box),
 /// all read from the strategy's [`crate::weighting::MethodInfo`].
-pub fn weighting_ui(ui: &mut Ui, spec: &mut ExperimentSpec) -> Edits {
+pub fn weighting_ui(ui: &mut Ui, spec: &mut ExperimentSpec) -> bool {
     use crate::weighting::{self, Family, RepGrad};
     let before = spec.weighting.clone();
     let current = spec.weighting.key().to_owned();
@@ -620,12 +600,7 @@ pub fn weighting_ui(ui: &mut Ui, spec: &mut ExperimentSpec) -> Edits {
                 .on_hover_text("Take each task's gradient with respect to the trunk's output instead of the trunk's parameters: one backward pass through the trunk instead of K. Uses the strategy's task weights.");
         }
     }
-    let changed = spec.weighting != before;
-    Edits {
-        weights: changed && spec.weighting.is_manual(),
-        structure: changed,
-        ..Edits::default()
-    }
+    spec.weighting != before
 }
 
 /// One numeric hyperparameter as a drag value over the range its info gives. A value set
@@ -675,8 +650,8 @@ fn choice_row(ui: &mut Ui, params: &mut crate::weighting::Params, c: &crate::wei
 }
 
 /// Optimizer kind, learning rate and hyperparameters.
-pub fn optimizer_ui(ui: &mut Ui, spec: &mut ExperimentSpec) -> Edits {
-    let mut edits = Edits::default();
+pub fn optimizer_ui(ui: &mut Ui, spec: &mut ExperimentSpec) -> bool {
+    let mut changed = false;
     let lr = spec.optimizer.lr();
     let current = spec.optimizer.label();
     egui::ComboBox::from_label("Optimizer")
@@ -686,12 +661,12 @@ pub fn optimizer_ui(ui: &mut Ui, spec: &mut ExperimentSpec) -> Edits {
                 let label = option.label();
                 if ui.selectable_label(label == current, label).clicked() && label != current {
                     spec.optimizer = option;
-                    edits.structure = true;
+                    changed = true;
                 }
             }
         });
     egui::Grid::new("opt-params").num_columns(2).show(ui, |ui| {
-        edits.lr |= super::grid_row(
+        changed |= super::grid_row(
             ui,
             "Learning rate",
             egui::Slider::new(spec.optimizer.lr_mut(), 1e-5..=1.0)
@@ -701,7 +676,7 @@ pub fn optimizer_ui(ui: &mut Ui, spec: &mut ExperimentSpec) -> Edits {
         .on_hover_text("Takes effect on the next step while training")
         .changed();
         let mut drag = |ui: &mut Ui, name: &str, v: &mut f64, max: f64, speed: f64| {
-            edits.structure |= super::grid_row(
+            changed |= super::grid_row(
                 ui,
                 name,
                 egui::DragValue::new(v)
@@ -727,7 +702,7 @@ pub fn optimizer_ui(ui: &mut Ui, spec: &mut ExperimentSpec) -> Edits {
                 drag(ui, "Momentum", momentum, 0.999, 0.01);
                 drag(ui, "Weight decay", weight_decay, 1.0, 1e-4);
                 ui.label("");
-                edits.structure |= ui.checkbox(nesterov, "Nesterov").changed();
+                changed |= ui.checkbox(nesterov, "Nesterov").changed();
                 ui.end_row();
             }
             OptimizerSpec::Adam {
@@ -763,7 +738,7 @@ pub fn optimizer_ui(ui: &mut Ui, spec: &mut ExperimentSpec) -> Edits {
             }
         }
     });
-    edits
+    changed
 }
 
 /// Epochs, batch size, seed and validation split.

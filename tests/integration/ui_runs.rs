@@ -164,3 +164,48 @@ fn the_window_shows_what_the_trainer_reports_and_sends_what_its_buttons_say() {
     h.run_steps(1);
     assert!(trainer.stop_requested(), "Stop raises the stop flag");
 }
+
+#[test]
+fn live_settings_reach_the_running_trainer_and_the_rest_asks_for_a_restart() {
+    use mtl_studio::trainer::{RunState, TrainerCommand, TrainerEvent};
+    let (mut h, trainer) = scripted_run(3);
+    trainer
+        .events
+        .send(TrainerEvent::State {
+            run_id: 3,
+            state: RunState::Running,
+        })
+        .expect("send");
+    h.run_steps(2);
+    assert!(trainer.commands.try_recv().is_err(), "nothing edited, nothing sent");
+    // What the weight slider does: the task's weight, and manual weighting.
+    {
+        let spec = &mut h.state_mut().state.spec;
+        spec.tasks[1].weight = 0.5;
+        spec.weighting = mtl_studio::experiment::WeightingSpec::of("manual");
+        *spec.optimizer.lr_mut() = 0.02;
+    }
+    h.run_steps(2);
+    let sent: Vec<TrainerCommand> = trainer.commands.try_iter().collect();
+    assert_eq!(
+        sent,
+        vec![
+            TrainerCommand::SetTaskWeights(vec![1.0, 0.5]),
+            TrainerCommand::SetLearningRate(0.02),
+        ],
+        "each live setting once"
+    );
+    h.run_steps(2);
+    assert!(trainer.commands.try_recv().is_err(), "sent once, not every frame");
+    assert!(
+        h.query_by_label("Settings changed: Restart to apply").is_none(),
+        "live settings need no restart"
+    );
+    h.state_mut().state.spec.training.epochs += 1;
+    h.run_steps(2);
+    assert!(trainer.commands.try_recv().is_err(), "epochs are not live");
+    assert!(
+        h.query_by_label("Settings changed: Restart to apply").is_some(),
+        "the top bar asks for a restart"
+    );
+}
