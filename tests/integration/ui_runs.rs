@@ -177,7 +177,10 @@ fn live_settings_reach_the_running_trainer_and_the_rest_asks_for_a_restart() {
         })
         .expect("send");
     h.run_steps(2);
-    assert!(trainer.commands.try_recv().is_err(), "nothing edited, nothing sent");
+    assert!(
+        trainer.commands.try_recv().is_err(),
+        "nothing edited, nothing sent"
+    );
     // What the weight slider does: the task's weight, and manual weighting.
     {
         let spec = &mut h.state_mut().state.spec;
@@ -196,16 +199,21 @@ fn live_settings_reach_the_running_trainer_and_the_rest_asks_for_a_restart() {
         "each live setting once"
     );
     h.run_steps(2);
-    assert!(trainer.commands.try_recv().is_err(), "sent once, not every frame");
     assert!(
-        h.query_by_label("Settings changed: Restart to apply").is_none(),
+        trainer.commands.try_recv().is_err(),
+        "sent once, not every frame"
+    );
+    assert!(
+        h.query_by_label("Settings changed: Restart to apply")
+            .is_none(),
         "live settings need no restart"
     );
     h.state_mut().state.spec.training.epochs += 1;
     h.run_steps(2);
     assert!(trainer.commands.try_recv().is_err(), "epochs are not live");
     assert!(
-        h.query_by_label("Settings changed: Restart to apply").is_some(),
+        h.query_by_label("Settings changed: Restart to apply")
+            .is_some(),
         "the top bar asks for a restart"
     );
 }

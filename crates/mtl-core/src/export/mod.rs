@@ -342,7 +342,7 @@ pub fn task_eval_rows(
     split: &'static str,
     task: &str,
     kind: TaskKind,
-    eval: &crate::trainer::TaskEval,
+    eval: &crate::metrics::TaskEval,
 ) -> Vec<MetricRow> {
     crate::metrics::metric_keys(kind)
         .iter()

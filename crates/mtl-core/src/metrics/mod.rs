@@ -5,6 +5,17 @@ pub mod history;
 
 use crate::experiment::TaskKind;
 
+/// Loss and metric of one task on one split.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TaskEval {
+    /// Masked mean loss (NaN without labels).
+    pub loss: f64,
+    /// The kind's headline metric: R², accuracy or IoU (NaN without labels).
+    pub metric: f64,
+    /// Every metric of `metrics::metric_keys(kind)`, in that order (the first is `metric`).
+    pub all: Vec<f64>,
+}
+
 /// The metric keys of a task kind, as written in metrics files; the first is the headline
 /// metric that the charts draw.
 ///

@@ -12,8 +12,9 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use super::protocol::Stopped;
 use super::protocol::{Split, TaskEval};
-use super::run::{Session, StepOutcome, Stopped, TrainError};
+use super::run::{Session, StepOutcome, TrainError};
 use crate::export::{self, MetricRow};
 
 /// Step size of the TAG lookahead when a spec asks for affinity while training (as

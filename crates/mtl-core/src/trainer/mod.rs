@@ -13,9 +13,10 @@ pub use drive::{
     AFFINITY_LOOKAHEAD, Driver, End, Evaluation, Observer, Recorder, RunEvent, RunPlan, StepReport,
 };
 pub use live::{LiveEdit, apply_live, live_edit};
+pub use protocol::Stopped;
 pub use protocol::{
     Boundary, EvalMetrics, Penalty, RunInfo, RunState, Split, StepMetrics, TaskEval,
     TrainerCommand, TrainerEvent,
 };
-pub use run::{Session, StepOutcome, Stopped, TrainError};
+pub use run::{Session, StepOutcome, TrainError};
 pub use worker::{RunOptions, ScriptedTrainer, TrainerHandle, Waker, no_waker};

@@ -149,16 +149,7 @@ impl Split {
     }
 }
 
-/// Loss and metric of one task on one split.
-#[derive(Clone, Debug, PartialEq)]
-pub struct TaskEval {
-    /// Masked mean loss (NaN without labels).
-    pub loss: f64,
-    /// The kind's headline metric: R², accuracy or IoU (NaN without labels).
-    pub metric: f64,
-    /// Every metric of `metrics::metric_keys(kind)`, in that order (the first is `metric`).
-    pub all: Vec<f64>,
-}
+pub use crate::metrics::TaskEval;
 
 /// An evaluation over a whole split (at the start and after every epoch).
 #[derive(Clone, Debug, PartialEq)]
@@ -173,6 +164,21 @@ pub struct EvalMetrics {
     pub split: Split,
     /// One entry per task.
     pub tasks: Vec<TaskEval>,
+}
+
+/// Why a run stopped before its last epoch.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Stopped {
+    /// The epoch after which the rule fired.
+    pub epoch: usize,
+    /// The best epoch (its weights are back when `restored`).
+    pub best_epoch: usize,
+    /// The monitored loss of the best epoch.
+    pub best_loss: f64,
+    /// Whether the best epoch's weights were put back.
+    pub restored: bool,
+    /// What happened, for people.
+    pub message: String,
 }
 
 /// Trainer → UI.
@@ -234,7 +240,7 @@ pub enum TrainerEvent {
         /// Run id.
         run_id: u64,
         /// When and why.
-        stopped: super::run::Stopped,
+        stopped: Stopped,
     },
     /// New rows of the run's `metrics.csv` (the same rows `mtl-studio train` writes).
     Rows {

@@ -8,7 +8,7 @@ use candle_core::{Device, Tensor, Var};
 use rand::seq::SliceRandom as _;
 use rand_chacha::ChaCha8Rng;
 
-use super::protocol::{Penalty, RunInfo, Split, TaskEval};
+use super::protocol::{Penalty, RunInfo, Split, Stopped, TaskEval};
 use crate::data::{self, DataError, PreparedData, SplitData};
 use crate::experiment::{ExperimentSpec, SpecError};
 use crate::export::{self, ExportError, ModelFile};
@@ -135,21 +135,6 @@ struct Best {
     loss: f64,
     epoch: usize,
     weights: Option<Vec<crate::model::NamedTensor>>,
-}
-
-/// Why a run stopped before its last epoch.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Stopped {
-    /// The epoch after which the rule fired.
-    pub epoch: usize,
-    /// The best epoch (its weights are back when `restored`).
-    pub best_epoch: usize,
-    /// The monitored loss of the best epoch.
-    pub best_loss: f64,
-    /// Whether the best epoch's weights were put back.
-    pub restored: bool,
-    /// What happened, for people.
-    pub message: String,
 }
 
 impl Session {
