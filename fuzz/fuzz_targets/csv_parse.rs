@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use libfuzzer_sys::fuzz_target;
-use mtl_studio::data::{csv, inspect};
+use mtl_core::data::{csv, inspect};
 
 fuzz_target!(|data: &[u8]| {
     let path = Path::new("fuzz.csv");
