@@ -39,6 +39,8 @@ pub struct MtlApp {
     pub status: Option<(bool, String)>,
     summary: DataSummary,
     summary_key: String,
+    /// The summary being made in the background (data read from a file).
+    summary_job: Option<summary::SummaryJob>,
     about_open: bool,
     dataview: crate::ui::dataview::DataViewState,
     import: Option<crate::ui::import::Import>,
@@ -78,6 +80,7 @@ impl MtlApp {
             status: None,
             summary: DataSummary::default(),
             summary_key: String::new(),
+            summary_job: None,
             about_open: false,
             dataview: crate::ui::dataview::DataViewState::default(),
             import: None,

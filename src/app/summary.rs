@@ -18,14 +18,72 @@ impl MtlApp {
         )
     }
 
+    /// Brings the data summary up to date with the edited spec. Generated data are
+    /// summarised at once (a bounded preview); data read from a file (CSV, IDX, the shipped
+    /// files) are read on a background thread, so the window never waits on a file: until
+    /// they arrive the old summary stays, marked as loading.
     pub(super) fn refresh_summary(&mut self) {
+        self.poll_summary();
         let key = Self::summary_key(&self.state.spec);
         if key == self.summary_key {
             return;
         }
-        self.summary_key = key;
-        self.summary = summarise(&self.state.spec, None);
+        self.summary_key.clone_from(&key);
+        if self.state.spec.dataset.source().input_size().is_some() {
+            self.summary_job = None;
+            self.summary = summarise(&self.state.spec, None);
+            return;
+        }
+        let spec = self.state.spec.clone();
+        let slot: Arc<std::sync::Mutex<Option<DataSummary>>> = Arc::default();
+        let (out, waker) = (Arc::clone(&slot), Arc::clone(&self.waker));
+        let started = std::thread::Builder::new()
+            .name("data-summary".to_owned())
+            .spawn(move || {
+                let summary = summarise(&spec, None);
+                if let Ok(mut s) = out.lock() {
+                    *s = Some(summary);
+                }
+                waker();
+            });
+        match started {
+            Ok(_) => {
+                self.summary.loading = true;
+                self.summary_job = Some(SummaryJob { key, slot });
+            }
+            Err(e) => {
+                log::warn!("could not read the data in the background: {e}");
+                self.summary = summarise(&self.state.spec, None);
+            }
+        }
     }
+
+    /// Takes the background summary when it has arrived (and is still the one wanted).
+    fn poll_summary(&mut self) {
+        let Some(job) = &self.summary_job else {
+            return;
+        };
+        let done = job.slot.lock().ok().and_then(|mut s| s.take());
+        if let Some(summary) = done {
+            if job.key == self.summary_key {
+                self.summary = summary;
+            }
+            self.summary_job = None;
+        }
+    }
+
+    /// Whether the data summary is still being read.
+    pub fn summary_loading(&self) -> bool {
+        self.summary_job.is_some()
+    }
+}
+
+/// A data summary being made on a background thread.
+pub(super) struct SummaryJob {
+    /// The spec's summary key it was started for.
+    key: String,
+    /// Where the thread puts it.
+    slot: Arc<std::sync::Mutex<Option<DataSummary>>>,
 }
 
 pub(super) fn read_header(path: &Path) -> Result<Vec<String>, String> {
@@ -118,6 +176,7 @@ pub(super) fn summarise(spec: &ExperimentSpec, loaded: Option<data::Dataset>) ->
                 rows: full_rows.unwrap_or(d.rows),
                 features: d.features(),
                 error: None,
+                loading: false,
                 balance: split_balance(spec, &d),
                 data: Some(Arc::new(d)),
             }

@@ -14,6 +14,8 @@ use crate::experiment::{
 /// What the panel knows about the current data (computed by the app, cached).
 #[derive(Clone, Debug, Default)]
 pub struct DataSummary {
+    /// The data are being read in the background; the rest describes the previous data.
+    pub loading: bool,
     /// Label columns: name and kind.
     pub targets: Vec<(String, TaskKind)>,
     /// Per label column, what sizes its output: the number of classes (multiclass), pixels
@@ -67,7 +69,12 @@ pub fn dataset_ui(
             }
         }
     }
-    if let Some(err) = &summary.error {
+    if summary.loading {
+        ui.horizontal(|ui| {
+            ui.spinner();
+            ui.weak("Reading the data…");
+        });
+    } else if let Some(err) = &summary.error {
         ui.colored_label(theme::error(), err);
     } else {
         ui.weak(format!(
