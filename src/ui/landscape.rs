@@ -51,7 +51,7 @@ impl Default for LandscapeState {
         let mut s = Self {
             toy: Toy::default(),
             surface: Surface::Sum,
-            strategies: ["ew", "mgda", "pcgrad", "cagrad", "nash_mtl"]
+            strategies: crate::weighting::COMPARED_BY_DEFAULT
                 .map(str::to_owned)
                 .to_vec(),
             start: toy::STARTS[0],

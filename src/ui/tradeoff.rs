@@ -37,7 +37,7 @@ impl Default for TradeoffState {
     fn default() -> Self {
         Self {
             grid: 7,
-            strategies: ["ew", "mgda", "pcgrad", "cagrad", "nash_mtl"]
+            strategies: crate::weighting::COMPARED_BY_DEFAULT
                 .map(str::to_owned)
                 .to_vec(),
             seeds: 1,

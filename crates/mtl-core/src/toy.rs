@@ -540,7 +540,7 @@ mod tests {
 
     #[test]
     fn the_five_strategies_take_visibly_different_paths_from_one_start() {
-        let keys = ["ew", "mgda", "pcgrad", "cagrad", "nash_mtl"];
+        let keys = crate::weighting::COMPARED_BY_DEFAULT;
         let paths: Vec<ToyPath> = keys.iter().map(|k| path(k, STARTS[0], 1500)).collect();
         for i in 0..keys.len() {
             for j in i + 1..keys.len() {

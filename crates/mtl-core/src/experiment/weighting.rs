@@ -53,6 +53,12 @@ impl WeightingSpec {
         self.key() == "manual"
     }
 
+    /// True for the strategies the task-weight sliders drive: equal weighting, and manual
+    /// weighting, which equal weighting becomes once a slider moves (live, without a restart).
+    pub fn takes_task_weights(&self) -> bool {
+        self.is_manual() || self.key() == "ew"
+    }
+
     /// The task weights shown before the first step: the manual weights, or ones.
     pub fn initial_weights(&self, tasks: &[TaskSpec]) -> Vec<f32> {
         if self.is_manual() {

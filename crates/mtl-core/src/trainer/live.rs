@@ -54,7 +54,7 @@ pub fn apply_live(running: &mut ExperimentSpec, edited: &ExperimentSpec) {
         for (r, e) in running.tasks.iter_mut().zip(&edited.tasks) {
             r.weight = e.weight;
         }
-        if equal_or_manual(&running.weighting) && equal_or_manual(&edited.weighting) {
+        if running.weighting.takes_task_weights() && edited.weighting.takes_task_weights() {
             running.weighting = edited.weighting.clone();
         }
     }
@@ -67,10 +67,6 @@ pub fn apply_live(running: &mut ExperimentSpec, edited: &ExperimentSpec) {
     if let (Some(r), Some(now)) = (&mut running.model.relationship, relationship_lambda(edited)) {
         r.lambda = now;
     }
-}
-
-fn equal_or_manual(w: &WeightingSpec) -> bool {
-    w.is_manual() || w.key() == "ew"
 }
 
 fn soft_lambda(spec: &ExperimentSpec) -> Option<f64> {
@@ -96,7 +92,7 @@ fn without_live_settings(spec: &ExperimentSpec) -> ExperimentSpec {
     if let Some(r) = &mut s.model.relationship {
         r.lambda = 1.0;
     }
-    if equal_or_manual(&s.weighting) {
+    if s.weighting.takes_task_weights() {
         s.weighting = WeightingSpec::default();
     }
     s

@@ -325,8 +325,7 @@ impl Session {
         if let Some(w) = weights.iter().find(|w| !(w.is_finite() && **w >= 0.0)) {
             return Err(format!("task weight {w} must be a number >= 0"));
         }
-        let key = self.spec.weighting.key();
-        if key != "ew" && key != "manual" {
+        if !self.spec.weighting.takes_task_weights() {
             return Err(format!(
                 "task weights apply to equal or manual weighting; this run uses {} (Restart to switch)",
                 self.spec.weighting.label()

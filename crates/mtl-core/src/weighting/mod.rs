@@ -38,6 +38,11 @@ use methods::{
     gradvac, imtl, manual, mgda, moco, nash_mtl, pcgrad, rlw, stch, upgrad, uw,
 };
 
+/// The strategies the teaching views (the landscape, the trade-off sweep) compare unless the
+/// user picks others: the baseline, the min-norm solver, a projection and the two
+/// Pareto-seeking solvers of the CAGrad and Nash-MTL papers.
+pub const COMPARED_BY_DEFAULT: [&str; 5] = ["ew", "mgda", "pcgrad", "cagrad", "nash_mtl"];
+
 /// Builds a strategy for `k` tasks from its hyperparameters (LibMTL names; absent ones take
 /// the defaults of its [`MethodInfo`]).
 pub type BuildFn = fn(&Params, usize) -> Result<Box<dyn Strategy>, WeightingError>;
