@@ -100,6 +100,7 @@ impl MtlApp {
                 self.start_run(RunOptions {
                     start_paused: true,
                     initial_weights: Some(path.to_owned()),
+                    ..RunOptions::default()
                 });
             }
             Err(e) => self.status = Some((true, e.to_string())),

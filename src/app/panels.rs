@@ -34,6 +34,7 @@ impl MtlApp {
             Ok(spec) => {
                 self.state.spec = spec;
                 lesson.tab.clone_into(&mut self.state.tab);
+                self.state.pace = lesson.pace;
                 self.landscape = crate::ui::landscape::LandscapeState::default();
                 self.status = Some((false, format!("Lesson loaded: {}", lesson.title)));
             }
@@ -204,6 +205,8 @@ impl MtlApp {
             {
                 self.start_run(RunOptions::default());
             }
+            ui.separator();
+            self.pace_ui(ui);
             if self.needs_restart() {
                 ui.colored_label(theme::warning(), "Settings changed: Restart to apply");
             }
@@ -212,6 +215,41 @@ impl MtlApp {
             for p in problems.iter().take(4) {
                 ui.colored_label(theme::error(), p.to_string());
             }
+        }
+    }
+
+    /// The training pace: a slider from a few steps a second to thousands, and full speed.
+    /// Applied live to a running trainer.
+    pub(super) fn pace_ui(&mut self, ui: &mut egui::Ui) {
+        use crate::trainer::Pace;
+        let before = self.state.pace;
+        let mut full = before == Pace::Full;
+        let mut rate = match before {
+            Pace::StepsPerSec(r) => r,
+            Pace::Full => 60.0,
+        };
+        ui.label("Pace");
+        let slider = ui
+            .add_enabled(
+                !full,
+                egui::Slider::new(&mut rate, Pace::SLOWEST..=Pace::FASTEST)
+                    .logarithmic(true)
+                    .max_decimals(0)
+                    .suffix(" steps/s"),
+            )
+            .on_hover_text("Optimizer steps per second: slow enough to narrate what the charts, boundaries and network show");
+        let toggle = ui
+            .toggle_value(&mut full, "⏩ Full speed")
+            .on_hover_text("Train as fast as this machine can");
+        if slider.changed() || toggle.changed() {
+            self.state.pace = if full {
+                Pace::Full
+            } else {
+                Pace::StepsPerSec(rate)
+            };
+        }
+        if self.state.pace != before {
+            self.send(TrainerCommand::SetPace(self.state.pace));
         }
     }
 

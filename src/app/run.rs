@@ -23,6 +23,10 @@ impl MtlApp {
             return;
         }
         let run_id = self.next_run_id;
+        let options = RunOptions {
+            pace: self.state.pace,
+            ..options
+        };
         match TrainerHandle::spawn(
             run_id,
             self.state.spec.clone(),

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::experiment::ExperimentSpec;
+use crate::trainer::Pace;
 use crate::ui::plots::ViewPrefs;
 
 /// What is kept between launches.
@@ -19,6 +20,8 @@ pub struct AppState {
     pub last_dir: Option<PathBuf>,
     /// The key of the centre tab shown (see `app::tabs::TABS`).
     pub tab: String,
+    /// How fast runs train (a teaching pace, or full speed).
+    pub pace: Pace,
 }
 
 impl Default for AppState {
@@ -28,6 +31,7 @@ impl Default for AppState {
             view: ViewPrefs::default(),
             last_dir: None,
             tab: "Charts".to_owned(),
+            pace: Pace::TEACHING,
         }
     }
 }

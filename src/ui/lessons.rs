@@ -13,6 +13,8 @@ pub struct Lesson {
     pub spec: &'static str,
     /// The key of the centre tab it opens.
     pub tab: &'static str,
+    /// The pace it trains at.
+    pub pace: crate::trainer::Pace,
     /// What it is about, in a few sentences.
     pub text: &'static [&'static str],
     /// What to do, in order; each names the control and where it is.
@@ -25,6 +27,7 @@ pub const LESSONS: [Lesson; 5] = [
         title: "1. Shared or separate models?",
         spec: include_str!("../../examples/playground.toml"),
         tab: "Boundaries",
+        pace: crate::trainer::Pace::TEACHING,
         text: &[
             "Hard parameter sharing (Caruana 1997) trains one trunk for every task and a small \
              head per task. The tasks must agree on what the trunk computes: when they need \
@@ -44,6 +47,7 @@ pub const LESSONS: [Lesson; 5] = [
         title: "2. Negative transfer: the task-correlation knob",
         spec: include_str!("../../examples/negative_transfer.toml"),
         tab: "Charts",
+        pace: crate::trainer::Pace::TEACHING,
         text: &[
             "Ma et al. (KDD 2018) built two regression tasks whose relatedness you can set: \
              p, the cosine between their weight vectors (left panel › Dataset › Correlation \
@@ -64,6 +68,7 @@ pub const LESSONS: [Lesson; 5] = [
         title: "3. Loss scales and uncertainty weighting",
         spec: include_str!("../../examples/loss_scales.toml"),
         tab: "Charts",
+        pace: crate::trainer::Pace::TEACHING,
         text: &[
             "Summing losses weights each task by the size of its loss. Here the species loss \
              falls to about 0.01 while sex and body mass stay near 0.2: with equal weights, \
@@ -83,6 +88,7 @@ pub const LESSONS: [Lesson; 5] = [
         title: "4. Gradient conflict: PCGrad and MGDA",
         spec: include_str!("../../examples/tradeoff.toml"),
         tab: "Landscape",
+        pace: crate::trainer::Pace::TEACHING,
         text: &[
             "When two tasks' gradients point in opposing directions (negative cosine), the \
              summed step helps one task at the other's expense. PCGrad (Yu et al., NeurIPS \
@@ -104,6 +110,7 @@ pub const LESSONS: [Lesson; 5] = [
         title: "5. The Pareto front",
         spec: include_str!("../../examples/tradeoff.toml"),
         tab: "Tradeoffs",
+        pace: crate::trainer::Pace::TEACHING,
         text: &[
             "A run is Pareto-optimal when no other run is better on every task at once. \
              Sweeping static task weights traces the trade-off the model can reach; each \

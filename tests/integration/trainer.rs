@@ -186,7 +186,7 @@ fn pause_step_and_live_changes_work_through_the_thread() {
         spec,
         RunOptions {
             start_paused: true,
-            initial_weights: None,
+            ..RunOptions::default()
         },
         no_waker(),
     )
@@ -995,5 +995,56 @@ fn the_run_loop_gives_the_same_rows_to_every_observer_and_ends_on_plan() {
         evals,
         vec![0, 1, 2],
         "an evaluation row at the start and per epoch"
+    );
+}
+
+/// Drains the handle's events (as the UI does) until `done` holds or a minute has passed.
+fn wait_for(handle: &TrainerHandle, done: impl Fn(&TrainerHandle) -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !done(handle) && Instant::now() < deadline {
+        while let Ok(Some(_)) = handle.try_recv() {}
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    done(handle)
+}
+
+#[test]
+fn a_paced_run_waits_between_steps_and_a_new_pace_applies_live() {
+    use mtl_studio::trainer::Pace;
+    let spec = common::small_spec(5000, 1000);
+    let options = RunOptions {
+        pace: Pace::StepsPerSec(20.0),
+        ..RunOptions::default()
+    };
+    let started = Instant::now();
+    let handle = TrainerHandle::spawn(1, spec, options, no_waker()).expect("spawn");
+    assert!(wait_for(&handle, |h| h.steps_done() >= 11), "steps go on");
+    // Ten intervals of 50 ms lie between the first step and the eleventh: a slow machine only
+    // makes this longer.
+    assert!(
+        started.elapsed() >= Duration::from_millis(500),
+        "paced steps start at most 20 a second: 11 steps in {:?}",
+        started.elapsed()
+    );
+    // The slowest pace: in the next second at most three more steps start.
+    assert!(handle.send(TrainerCommand::SetPace(Pace::StepsPerSec(Pace::SLOWEST))));
+    std::thread::sleep(Duration::from_millis(100));
+    let before = handle.steps_done();
+    let waited = Instant::now();
+    while waited.elapsed() < Duration::from_secs(1) {
+        while let Ok(Some(_)) = handle.try_recv() {}
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(
+        handle.steps_done() <= before + 3,
+        "two steps a second: {before} -> {}",
+        handle.steps_done()
+    );
+    // Full speed: hundreds of steps, which at two a second would take minutes.
+    assert!(handle.send(TrainerCommand::SetPace(Pace::Full)));
+    let target = handle.steps_done() + 300;
+    assert!(
+        wait_for(&handle, |h| h.steps_done() >= target),
+        "full speed applies live"
     );
 }

@@ -12,8 +12,10 @@ use mtl_studio::ui::history::Phase;
 
 pub(crate) fn harness() -> Harness<'static, MtlApp> {
     let ctx = egui::Context::default();
+    // Tests train at full speed unless they test the pace.
     let state = AppState {
         spec: common::small_spec(3000, 500),
+        pace: mtl_studio::trainer::Pace::Full,
         ..AppState::default()
     };
     let app = MtlApp::new(&ctx, state);

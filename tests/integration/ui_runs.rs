@@ -271,3 +271,41 @@ fn the_window_keeps_drawing_while_a_data_file_is_being_read() {
         "the new data's size is shown"
     );
 }
+
+#[test]
+fn the_pace_control_sets_the_trainers_pace_live() {
+    use mtl_studio::trainer::{Pace, RunState, TrainerCommand, TrainerEvent};
+    let (mut h, trainer) = scripted_run(5);
+    trainer
+        .events
+        .send(TrainerEvent::State {
+            run_id: 5,
+            state: RunState::Running,
+        })
+        .expect("send");
+    h.run_steps(2);
+    assert_eq!(
+        h.state().state.pace,
+        Pace::Full,
+        "the tests' harness trains at full speed"
+    );
+    h.get_by_label("⏩ Full speed").click();
+    h.run_steps(2);
+    let sent: Vec<TrainerCommand> = trainer.commands.try_iter().collect();
+    assert!(
+        matches!(sent.as_slice(), [TrainerCommand::SetPace(Pace::StepsPerSec(r))] if *r > 0.0),
+        "leaving full speed sends a pace: {sent:?}"
+    );
+    h.get_by_label("⏩ Full speed").click();
+    h.run_steps(2);
+    assert_eq!(
+        trainer.commands.try_iter().collect::<Vec<_>>(),
+        vec![TrainerCommand::SetPace(Pace::Full)],
+        "and full speed again"
+    );
+    assert_eq!(
+        mtl_studio::app::AppState::default().pace,
+        Pace::TEACHING,
+        "a new user starts at the teaching pace"
+    );
+}

@@ -15,7 +15,7 @@ pub use drive::{
 pub use live::{LiveEdit, apply_live, live_edit};
 pub use protocol::Stopped;
 pub use protocol::{
-    Boundary, EvalMetrics, Penalty, RunInfo, RunState, Split, StepMetrics, TaskEval,
+    Boundary, EvalMetrics, Pace, Penalty, RunInfo, RunState, Split, StepMetrics, TaskEval,
     TrainerCommand, TrainerEvent,
 };
 pub use run::{Session, StepOutcome, TrainError};

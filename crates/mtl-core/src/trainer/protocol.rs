@@ -24,6 +24,47 @@ pub enum TrainerCommand {
     SaveWeights(PathBuf),
     /// Replace the weights with those of this file (same architecture).
     LoadWeights(PathBuf),
+    /// Train at this pace from now on.
+    SetPace(Pace),
+}
+
+/// How fast a run steps: as fast as it can, or at most so many optimizer steps a second (so a
+/// class can watch the curves, boundaries and weights unfold).
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Pace {
+    /// No waiting between steps.
+    #[default]
+    Full,
+    /// At most this many steps per second.
+    StepsPerSec(f64),
+}
+
+impl Pace {
+    /// Slowest pace offered: a step every half second.
+    pub const SLOWEST: f64 = 2.0;
+    /// Fastest limited pace; above it the step itself is the limit on most models.
+    pub const FASTEST: f64 = 2000.0;
+    /// The pace a new user and the lessons start at: slow enough that a curve takes tens of
+    /// seconds to settle and can be narrated (the default experiment's first epochs take about
+    /// 25 s); full speed is one click away.
+    pub const TEACHING: Self = Self::StepsPerSec(60.0);
+
+    /// The shortest time between two steps (`None` at full speed). A rate outside
+    /// [`Self::SLOWEST`]..=[`Self::FASTEST`] (or not a number) is taken at the nearest bound.
+    pub fn interval(self) -> Option<std::time::Duration> {
+        match self {
+            Self::Full => None,
+            Self::StepsPerSec(r) => {
+                let r = if r.is_nan() {
+                    Self::FASTEST
+                } else {
+                    r.clamp(Self::SLOWEST, Self::FASTEST)
+                };
+                std::time::Duration::try_from_secs_f64(1.0 / r).ok()
+            }
+        }
+    }
 }
 
 /// Which penalty [`TrainerCommand::SetPenalty`] sets.

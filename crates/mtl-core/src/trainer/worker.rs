@@ -13,7 +13,9 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::drive::{Driver, Observer, RunEvent, RunPlan};
-use super::protocol::{Boundary, EvalMetrics, RunState, StepMetrics, TrainerCommand, TrainerEvent};
+use super::protocol::{
+    Boundary, EvalMetrics, Pace, RunState, StepMetrics, TrainerCommand, TrainerEvent,
+};
 use super::run::{Session, StepOutcome, TrainError};
 use crate::experiment::ExperimentSpec;
 
@@ -35,6 +37,8 @@ pub struct RunOptions {
     pub start_paused: bool,
     /// Load these weights before the first step.
     pub initial_weights: Option<PathBuf>,
+    /// The pace to start at.
+    pub pace: Pace,
 }
 
 /// The trainer thread has ended and every event was received.
@@ -297,6 +301,24 @@ struct Control {
     state: RunState,
     /// Steps left of a `Step(n)` command.
     steps_left: Option<u64>,
+    /// The shortest time between two steps (`None`: full speed).
+    interval: Option<Duration>,
+    /// When the next step may start.
+    next_step: Instant,
+}
+
+impl Control {
+    /// How long the loop may wait for a command before it has something to do: until the
+    /// next paced step while running, a while when idle, not at all at full speed.
+    fn wait(&self) -> Option<Duration> {
+        match (self.state, self.interval) {
+            (RunState::Running, None) => None,
+            (RunState::Running, Some(_)) => {
+                Some(self.next_step.saturating_duration_since(Instant::now()))
+            }
+            _ => Some(Duration::from_millis(100)),
+        }
+    }
 }
 
 /// The run loop's observer that reports to the UI: aggregated `Step` events (about 30 a
@@ -530,23 +552,25 @@ impl Worker {
                 RunState::Running
             },
             steps_left: None,
+            interval: options.pace.interval(),
+            next_step: Instant::now(),
         };
         self.set_state(control.state);
         channel.snapshot(driver.session(), true);
         loop {
-            // Commands: drain without waiting while running, wait while idle.
-            let command = if control.state == RunState::Running {
-                match self.commands.try_recv() {
+            // Commands: drain without waiting at full speed; otherwise wait for one until
+            // the next paced step is due (or a while when idle), so waiting never spins.
+            let command = match control.wait() {
+                None | Some(Duration::ZERO) => match self.commands.try_recv() {
                     Ok(c) => Some(c),
                     Err(TryRecvError::Empty) => None,
                     Err(TryRecvError::Disconnected) => return Ok(Exit::Disconnected),
-                }
-            } else {
-                match self.commands.recv_timeout(Duration::from_millis(100)) {
+                },
+                Some(wait) => match self.commands.recv_timeout(wait) {
                     Ok(c) => Some(c),
                     Err(RecvTimeoutError::Timeout) => None,
                     Err(RecvTimeoutError::Disconnected) => return Ok(Exit::Disconnected),
-                }
+                },
             };
             if let Some(command) = command {
                 self.command(command, &mut driver, &mut channel, &mut control)?;
@@ -554,7 +578,12 @@ impl Worker {
                 channel.flush(driver.session());
                 control.state = RunState::Stopped;
                 self.set_state(control.state);
-            } else if control.state == RunState::Running {
+            } else if control.state == RunState::Running && Instant::now() >= control.next_step {
+                // Paced steps start an interval apart (a step slower than that is followed at
+                // once by the next).
+                if let Some(interval) = control.interval {
+                    control.next_step = Instant::now() + interval;
+                }
                 self.step(&mut driver, &mut channel, &mut control)?;
             }
             if channel.gone {
@@ -613,6 +642,10 @@ impl Worker {
                 }
                 Err(e) => self.warn(format!("{e}")),
             },
+            TrainerCommand::SetPace(pace) => {
+                control.interval = pace.interval();
+                control.next_step = Instant::now();
+            }
             TrainerCommand::LoadWeights(path) => {
                 match session.load_weights(&path) {
                     Ok(()) => {
