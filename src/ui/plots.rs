@@ -62,6 +62,49 @@ fn log_y(log: bool, y: f64) -> f64 {
     if log { y.max(1e-12).log10() } else { y }
 }
 
+/// Grid marks for a log10 axis at round values: 1, 2 and 5 × 10ᵏ; every value 1–9 × 10ᵏ when
+/// less than about a decade shows, decades only when many do. `bounds` are log10 values.
+pub fn log_axis_marks(input: egui_plot::GridInput) -> Vec<egui_plot::GridMark> {
+    let (lo, hi) = input.bounds;
+    let fallback = |input: egui_plot::GridInput| egui_plot::log_grid_spacer(10)(input);
+    if !(lo.is_finite() && hi.is_finite()) || hi <= lo {
+        return fallback(input);
+    }
+    let span = hi - lo;
+    let mantissas: &[f64] = if span > 6.0 {
+        &[1.0]
+    } else if span > 1.2 {
+        &[1.0, 2.0, 5.0]
+    } else {
+        &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0]
+    };
+    // With very many decades, every n-th decade.
+    let every = (span / 12.0).ceil().max(1.0) as i64;
+    let (first, last) = (lo.floor() as i64, hi.ceil() as i64);
+    let mut marks = Vec::new();
+    for k in (first..=last).filter(|k| k.rem_euclid(every) == 0) {
+        for &m in mantissas {
+            let value = k as f64 + m.log10();
+            if (lo..=hi).contains(&value) {
+                // Decades are the strongest lines; 2 and 5 the next.
+                let step_size = if m == 1.0 {
+                    every as f64
+                } else if m == 2.0 || m == 5.0 {
+                    0.3
+                } else {
+                    0.1
+                };
+                marks.push(egui_plot::GridMark { value, step_size });
+            }
+        }
+    }
+    if marks.len() < 2 {
+        // Less than a decade's tenth shows: egui_plot's own marks.
+        return fallback(input);
+    }
+    marks
+}
+
 fn y_formatter(
     log: bool,
 ) -> impl Fn(egui_plot::GridMark, &std::ops::RangeInclusive<f64>) -> String {
@@ -140,6 +183,22 @@ impl Charts<'_> {
             .y_axis_label(y_label.to_owned())
     }
 
+    /// A loss axis: on a log scale, marks at 1, 2 and 5 × 10ᵏ.
+    fn loss_axis<'p>(&self, plot: Plot<'p>, log: bool) -> Plot<'p> {
+        if log {
+            plot.y_grid_spacer(log_axis_marks)
+        } else {
+            plot
+        }
+    }
+
+    /// A chart of values that are 0 or more: before any point, its axis shows 0 to 1 (not
+    /// −0.5 to 0.5).
+    fn non_negative<'p>(plot: Plot<'p>, empty: bool) -> Plot<'p> {
+        let plot = plot.include_y(0.0);
+        if empty { plot.include_y(1.0) } else { plot }
+    }
+
     fn y(&self, points: impl IntoIterator<Item = [f64; 2]>) -> Vec<[f64; 2]> {
         let log = self.prefs.log_scale;
         points
@@ -173,7 +232,7 @@ impl Charts<'_> {
         let log = self.prefs.log_scale;
         let alpha = self.prefs.smoothing;
         ui.strong("Loss per task");
-        self.plot("loss", "loss")
+        self.loss_axis(self.plot("loss", "loss"), log)
             .y_axis_formatter(y_formatter(log))
             .label_formatter(hover_label(log, "loss"))
             .show(ui, |plot| {
@@ -263,7 +322,7 @@ impl Charts<'_> {
     fn total_ui(&self, ui: &mut Ui) {
         let log = self.prefs.log_scale;
         ui.strong("Total weighted loss  Σ w·L");
-        self.plot("total", "loss")
+        self.loss_axis(self.plot("total", "loss"), log)
             .y_axis_formatter(y_formatter(log))
             .label_formatter(hover_label(log, "total"))
             .show(ui, |plot| {
@@ -282,9 +341,9 @@ impl Charts<'_> {
 
     fn weights_ui(&self, ui: &mut Ui) {
         ui.strong("Effective task weights");
-        self.plot("weights", "weight")
+        let empty = self.history.weights.iter().all(|s| s.is_empty());
+        Self::non_negative(self.plot("weights", "weight"), empty)
             .label_formatter(hover_label(false, "weight"))
-            .include_y(0.0)
             .show(ui, |plot| {
                 for (k, name) in self.names.iter().enumerate() {
                     if let Some(series) = self.history.weights.get(k) {
@@ -301,9 +360,9 @@ impl Charts<'_> {
 
     fn grad_norms_ui(&self, ui: &mut Ui) {
         ui.strong("Gradient norm per task (trunk)");
-        self.plot("gradnorms", "norm")
+        let empty = self.history.grad_norms.iter().all(|s| s.is_empty());
+        Self::non_negative(self.plot("gradnorms", "norm"), empty)
             .label_formatter(hover_label(false, "‖g‖"))
-            .include_y(0.0)
             .show(ui, |plot| {
                 for (k, name) in self.names.iter().enumerate() {
                     if let Some(series) = self.history.grad_norms.get(k) {
@@ -896,4 +955,45 @@ pub fn affinity_ui(ui: &mut Ui, history: &RunHistory, prefs: &ViewPrefs) -> Opti
         });
     }
     action
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn marks(lo: f64, hi: f64) -> Vec<f64> {
+        log_axis_marks(egui_plot::GridInput {
+            bounds: (lo, hi),
+            base_step_size: 0.01,
+        })
+        .iter()
+        .map(|m| (10f64.powf(m.value) * 1e6).round() / 1e6)
+        .collect()
+    }
+
+    #[test]
+    fn log_axes_mark_round_values() {
+        assert_eq!(
+            marks(-2.1, 0.5),
+            [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0],
+            "1, 2 and 5 × 10ᵏ over a few decades"
+        );
+        assert_eq!(
+            marks(-0.5, 0.2),
+            [0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0],
+            "every digit within a decade"
+        );
+        let wide: Vec<f64> = log_axis_marks(egui_plot::GridInput {
+            bounds: (-12.0, 6.0),
+            base_step_size: 0.01,
+        })
+        .iter()
+        .map(|m| m.value)
+        .collect();
+        assert!(
+            wide.iter().all(|v| (v - v.round()).abs() < 1e-9),
+            "decades only over many: {wide:?}"
+        );
+        assert!(wide.len() >= 2 && wide.len() <= 19, "{wide:?}");
+    }
 }
