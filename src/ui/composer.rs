@@ -181,12 +181,14 @@ pub fn composer_ui(
         .map_or_else(|_| spec.model.input.to_string(), |s| s.to_string());
     ui.strong(format!("{title} (input {input})"))
         .on_hover_text(spec.model.architecture.about());
-    changed |= layer_list_ui(
-        ui,
-        "trunk-layers",
-        "➕ Add shared layer",
-        &mut spec.model.shared,
-    );
+    // The button says what the layers are of: the shared trunk, each tower, column or expert.
+    let add_label = match spec.model.architecture {
+        Architecture::Hard => "➕ Add shared layer",
+        Architecture::Soft { .. } => "➕ Add tower layer",
+        Architecture::CrossStitch { .. } => "➕ Add column layer",
+        Architecture::Mmoe { .. } | Architecture::Moe { .. } => "➕ Add expert layer",
+    };
+    changed |= layer_list_ui(ui, "trunk-layers", add_label, &mut spec.model.shared);
     let names: Vec<String> = spec.tasks.iter().map(|t| t.name.clone()).collect();
     for (k, task) in spec.tasks.iter().enumerate() {
         let Some(head) = spec.model.heads.iter_mut().find(|h| h.task == task.name) else {

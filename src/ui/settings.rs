@@ -555,6 +555,30 @@ fn add_task_ui(
     false
 }
 
+/// Why strategy `m` cannot train this architecture, if it cannot (the validator's rules, so
+/// the menu greys it out instead of offering a spec that will not validate).
+fn unavailable(
+    m: &crate::weighting::MethodInfo,
+    arch: &crate::experiment::Architecture,
+) -> Option<String> {
+    use crate::weighting::{Family, RepGrad};
+    if m.family == Family::Gradient && !arch.has_shared_params() {
+        Some(format!(
+            "{} combines gradients of shared parameters; {} has none (each task owns its tower)",
+            m.label,
+            arch.label()
+        ))
+    } else if m.rep_grad == RepGrad::Required && !arch.one_representation() {
+        Some(format!(
+            "{} works on the gradient of one representation shared by every task; {} gives each task its own",
+            m.label,
+            arch.label()
+        ))
+    } else {
+        None
+    }
+}
+
 /// The strategy picker, grouped by family, with what the chosen one does, its formula, its
 /// paper and its hyperparameters (numbers in their range, string choices as a combo box),
 /// all read from the strategy's [`crate::weighting::MethodInfo`].
@@ -573,11 +597,15 @@ pub fn weighting_ui(ui: &mut Ui, spec: &mut ExperimentSpec) -> bool {
             ] {
                 ui.label(egui::RichText::new(title).strong());
                 for m in weighting::methods().filter(|m| m.family == family) {
-                    if ui
-                        .selectable_label(current == m.key, format!("   {}", m.label))
+                    let why_not = unavailable(m, &spec.model.architecture);
+                    let item = ui
+                        .add_enabled(
+                            why_not.is_none(),
+                            egui::Button::selectable(current == m.key, format!("   {}", m.label)),
+                        )
                         .on_hover_text(m.about)
-                        .clicked()
-                    {
+                        .on_disabled_hover_text(why_not.unwrap_or_default());
+                    if item.clicked() {
                         spec.weighting = WeightingSpec::of(m.key);
                         // A strategy that exists only on representation gradients starts on them.
                         spec.weighting.rep_grad = m.rep_grad == RepGrad::Required;

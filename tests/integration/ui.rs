@@ -874,3 +874,37 @@ fn a_run_exports_a_report_with_its_charts_metrics_spec_and_baseline_comparison()
     assert!(md.contains("## Against single-task models"));
     assert!(md.contains("Δp = "));
 }
+
+#[test]
+fn strategies_the_architecture_cannot_serve_are_greyed_out() {
+    let mut h = harness();
+    h.state_mut().state.spec.model.architecture = mtl_studio::experiment::Architecture::Soft {
+        lambda: 0.01,
+        coupling: mtl_studio::experiment::Coupling::AllPairs,
+    };
+    h.run_steps(2);
+    h.get_by_role_and_label(egui::accesskit::Role::ComboBox, "Strategy")
+        .scroll_to_me();
+    h.run_steps(3);
+    h.get_by_role_and_label(egui::accesskit::Role::ComboBox, "Strategy")
+        .click();
+    h.run_steps(3);
+    assert!(
+        h.get_by_label("   PCGrad").accesskit_node().is_disabled(),
+        "soft sharing has no shared parameters to combine gradients on"
+    );
+    assert!(
+        !h.get_by_label("   UW (uncertainty weighting)")
+            .accesskit_node()
+            .is_disabled(),
+        "loss weighting serves every architecture"
+    );
+    // A click on a greyed-out strategy changes nothing.
+    h.get_by_label("   PCGrad").click();
+    h.run_steps(2);
+    assert_eq!(
+        h.state().state.spec.weighting.key(),
+        "ew",
+        "still equal weighting"
+    );
+}
