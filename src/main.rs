@@ -17,7 +17,7 @@ fn main() -> ExitCode {
     }
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let result: anyhow::Result<()> = match cli.command {
-        None => mtl_studio::app::run_native(None, None)
+        None => mtl_studio::app::run_native(None, None, None)
             .map_err(|e| anyhow::anyhow!("cannot open the window: {e}")),
         Some(Command::Gui { spec }) => {
             let is_data = spec.as_ref().is_some_and(|p| {
@@ -27,11 +27,17 @@ fn main() -> ExitCode {
                     || mtl_studio::data::idx::is_idx_images(p)
             });
             let (spec, dataset) = if is_data { (None, spec) } else { (spec, None) };
-            match spec.map(|p| ExperimentSpec::load(p.as_path())).transpose() {
-                Ok(spec) => mtl_studio::app::run_native(spec, dataset)
-                    .map_err(|e| anyhow::anyhow!("cannot open the window: {e}")),
-                Err(e) => Err(e.into()),
-            }
+            // A spec that does not load opens the window anyway, with its problems shown
+            // over the last session's experiment.
+            let (spec, problem) = match spec {
+                None => (None, None),
+                Some(path) => match ExperimentSpec::load(&path) {
+                    Ok(spec) => (Some(spec), None),
+                    Err(e) => (None, Some(mtl_studio::app::spec_problem(&path, &e))),
+                },
+            };
+            mtl_studio::app::run_native(spec, dataset, problem)
+                .map_err(|e| anyhow::anyhow!("cannot open the window: {e}"))
         }
         Some(command) => mtl_studio::cli::run(command).map_err(Into::into),
     };

@@ -57,6 +57,8 @@ pub struct MtlApp {
     saved_view: Arc<std::sync::Mutex<Option<(bool, String)>>>,
     /// The spec the trainer runs, with the live edits sent to it so far.
     live_spec: Option<ExperimentSpec>,
+    /// A problem to show in its own window until dismissed: (title, lines).
+    problem: Option<(String, Vec<String>)>,
 }
 
 /// Earlier runs kept for comparison.
@@ -91,6 +93,7 @@ impl MtlApp {
             view_rect: None,
             saved_view: Arc::default(),
             live_spec: None,
+            problem: None,
         };
         app.refresh_summary();
         app
@@ -125,6 +128,7 @@ impl MtlApp {
         egui::CentralPanel::default().show(ui, |ui| self.centre_ui(ui));
         self.import_ui(&ctx);
         self.lessons_window(&ctx);
+        self.problem_window(&ctx);
         if self.about_open {
             egui::Window::new("About MTL Studio").open(&mut self.about_open).show(&ctx, |ui| {
                 ui.label("MTL Studio: compose shared trunks and task heads, weight the task losses, train live, export the weights.");
@@ -138,6 +142,51 @@ impl MtlApp {
                 ui.label("MultiDigits is made from the Digits images (CC BY 4.0).");
                 ui.weak("The shipped files and their licences are listed in assets/DATA_LICENSES.md.");
             });
+        }
+    }
+}
+
+/// The window's title and lines for a spec file that did not load: every problem of an
+/// invalid spec on its own line, or the reading or parsing error (with its line and column).
+pub fn spec_problem(path: &Path, error: &crate::experiment::SpecError) -> (String, Vec<String>) {
+    let title = format!("Cannot open {}", path.display());
+    let lines = match error {
+        crate::experiment::SpecError::Invalid(problems) => {
+            problems.iter().map(ToString::to_string).collect()
+        }
+        other => vec![other.to_string()],
+    };
+    (title, lines)
+}
+
+impl MtlApp {
+    /// Shows a problem in its own window (e.g. a spec given on the command line that does not
+    /// load): the app goes on with the experiment it has.
+    pub fn show_problem(&mut self, title: &str, lines: Vec<String>) {
+        self.problem = Some((title.to_owned(), lines));
+    }
+
+    fn problem_window(&mut self, ctx: &egui::Context) {
+        let Some((title, lines)) = &self.problem else {
+            return;
+        };
+        let mut open = true;
+        let mut dismissed = false;
+        egui::Window::new(title.as_str())
+            .open(&mut open)
+            .collapsible(false)
+            .default_width(520.0)
+            .anchor(egui::Align2::CENTER_TOP, [0.0, 80.0])
+            .show(ctx, |ui| {
+                for line in lines {
+                    ui.colored_label(theme::error(), line);
+                }
+                ui.add_space(6.0);
+                ui.label("The window keeps the experiment it had; fix the file and open it again with File > Open spec….");
+                dismissed = ui.button("OK").clicked();
+            });
+        if !open || dismissed {
+            self.problem = None;
         }
     }
 }
@@ -157,8 +206,13 @@ impl eframe::App for MtlApp {
 }
 
 /// Opens the desktop window (blocks until it is closed), on a spec and/or importing a CSV
-/// file.
-pub fn run_native(spec: Option<ExperimentSpec>, dataset: Option<PathBuf>) -> eframe::Result<()> {
+/// file; `problem` (a spec that did not load: its title and lines) is shown in a window over
+/// the last session's experiment.
+pub fn run_native(
+    spec: Option<ExperimentSpec>,
+    dataset: Option<PathBuf>,
+    problem: Option<(String, Vec<String>)>,
+) -> eframe::Result<()> {
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_title("MTL Studio")
@@ -181,6 +235,9 @@ pub fn run_native(spec: Option<ExperimentSpec>, dataset: Option<PathBuf>) -> efr
             let mut app = MtlApp::new(&cc.egui_ctx, state);
             if let Some(path) = dataset {
                 app.open_dataset(&path, &cc.egui_ctx);
+            }
+            if let Some((title, lines)) = problem {
+                app.show_problem(&title, lines);
             }
             Ok(Box::new(app))
         }),

@@ -309,3 +309,36 @@ fn the_pace_control_sets_the_trainers_pace_live() {
         "a new user starts at the teaching pace"
     );
 }
+
+#[test]
+fn a_spec_that_does_not_load_is_shown_over_the_experiment_the_window_has() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("broken.toml");
+    let text = mtl_studio::experiment::DEFAULT_SPEC_TOML
+        .replace("epochs = 40", "epochs = 0")
+        .replace("batch_size = 64", "batch_size = 0");
+    std::fs::write(&path, text).expect("write");
+    let err = mtl_studio::experiment::ExperimentSpec::load(&path).expect_err("broken");
+    let (title, lines) = mtl_studio::app::spec_problem(&path, &err);
+    assert!(lines.len() >= 2, "one line per problem: {lines:?}");
+    let mut h = harness();
+    let before = h.state().state.spec.clone();
+    h.state_mut().show_problem(&title, lines);
+    h.run_steps(2);
+    assert!(
+        h.query_by_label_contains("Cannot open").is_some(),
+        "the window names the file"
+    );
+    assert!(
+        !texts_containing(&h, "training.epochs").is_empty()
+            && !texts_containing(&h, "training.batch_size").is_empty(),
+        "every problem with its place"
+    );
+    assert_eq!(h.state().state.spec, before, "the experiment is kept");
+    h.get_by_label("OK").click();
+    h.run_steps(2);
+    assert!(
+        h.query_by_label_contains("Cannot open").is_none(),
+        "dismissed"
+    );
+}
