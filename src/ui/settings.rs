@@ -425,6 +425,8 @@ pub fn tasks_ui(ui: &mut Ui, spec: &mut ExperimentSpec, summary: &DataSummary) -
     let mut renamed: Vec<(String, String)> = Vec::new();
     let task_count = spec.tasks.len();
     egui::Grid::new("tasks").num_columns(5).striped(true).show(ui, |ui| {
+        // Room for the names comes from the sliders, so the panel keeps its width.
+        ui.spacing_mut().slider_width = (ui.spacing().slider_width - 26.0).max(60.0);
         ui.label("");
         let name_header = ui.strong("Name").id;
         let target_header = ui.strong("Target · kind").id;
@@ -436,7 +438,11 @@ pub fn tasks_ui(ui: &mut Ui, spec: &mut ExperimentSpec, summary: &DataSummary) -
             ui.painter().rect_filled(rect, 3.0, theme::task(k));
             let old = task.name.clone();
             if ui
-                .add(egui::TextEdit::singleline(&mut task.name).desired_width(80.0))
+                // A fixed width: a grid cell would shrink the field to its first letters.
+                .add_sized(
+                    [64.0, ui.spacing().interact_size.y],
+                    egui::TextEdit::singleline(&mut task.name),
+                )
                 .labelled_by(name_header)
                 .changed()
             {

@@ -823,8 +823,15 @@ fn every_lesson_loads_its_experiment_opens_its_view_and_trains() {
         let expected =
             mtl_studio::experiment::ExperimentSpec::from_toml(lesson.spec).expect("spec");
         assert_eq!(h.state().state.spec, expected, "{}", lesson.title);
-        // From a fresh start, the lesson's experiment trains: its first evaluation after
-        // training arrives and every loss is finite.
+        assert_eq!(
+            h.state().state.pace,
+            lesson.pace,
+            "{}: its pace",
+            lesson.title
+        );
+        // From a fresh start, the lesson's experiment trains (at full speed here): its first
+        // evaluation after training arrives and every loss is finite.
+        h.state_mut().state.pace = mtl_studio::trainer::Pace::Full;
         h.state_mut().state.spec.training.epochs = 1;
         let before = h.state().history.run_id;
         h.get_by_label("▶ Train").click();
