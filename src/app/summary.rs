@@ -122,16 +122,16 @@ pub(super) fn summarise(spec: &ExperimentSpec, loaded: Option<data::Dataset>) ->
         Ok(d) => {
             let mut targets: Vec<(String, crate::experiment::TaskKind)> =
                 d.targets.iter().map(|t| (t.name.clone(), t.kind)).collect();
-            if let DatasetSpec::Csv(c) = &spec.dataset
-                && d.encoding.is_some()
-                && !read_header(&c.path)
-                    .unwrap_or_default()
-                    .iter()
-                    .any(|h| h.starts_with("task:"))
+            // The header, read once (a second open of the file could block, e.g. on a FIFO).
+            let header = match &spec.dataset {
+                DatasetSpec::Csv(c) if d.encoding.is_some() => read_header(&c.path).ok(),
+                _ => None,
+            };
+            if let Some(header) = header
+                && !header.iter().any(|h| h.starts_with("task:"))
             {
                 // A plain CSV: any column can become a target; offer them all.
-                targets = read_header(&c.path)
-                    .unwrap_or_default()
+                targets = header
                     .into_iter()
                     .map(|n| {
                         let kind = spec

@@ -247,17 +247,22 @@ fn restarting_with_another_strategy_keeps_the_earlier_run_for_comparison() {
     );
 }
 
-#[test]
-fn picking_a_strategy_shows_its_paper_and_hyperparameters() {
-    let mut h = harness();
-    h.run_steps(2);
-    // The picker sits below the fold of the settings panel: scroll to it, as a user would.
+/// Opens the strategy menu, which sits below the fold of the settings panel: scrolled to
+/// first, as a user would.
+fn open_strategy_menu(h: &mut Harness<'static, MtlApp>) {
     h.get_by_role_and_label(egui::accesskit::Role::ComboBox, "Strategy")
         .scroll_to_me();
     h.run_steps(3);
     h.get_by_role_and_label(egui::accesskit::Role::ComboBox, "Strategy")
         .click();
     h.run_steps(3);
+}
+
+#[test]
+fn picking_a_strategy_shows_its_paper_and_hyperparameters() {
+    let mut h = harness();
+    h.run_steps(2);
+    open_strategy_menu(&mut h);
     h.get_by_label("   GradNorm").click();
     h.run_steps(2);
     assert_eq!(
@@ -890,12 +895,7 @@ fn strategies_the_architecture_cannot_serve_are_greyed_out() {
         coupling: mtl_studio::experiment::Coupling::AllPairs,
     };
     h.run_steps(2);
-    h.get_by_role_and_label(egui::accesskit::Role::ComboBox, "Strategy")
-        .scroll_to_me();
-    h.run_steps(3);
-    h.get_by_role_and_label(egui::accesskit::Role::ComboBox, "Strategy")
-        .click();
-    h.run_steps(3);
+    open_strategy_menu(&mut h);
     assert!(
         h.get_by_label("   PCGrad").accesskit_node().is_disabled(),
         "soft sharing has no shared parameters to combine gradients on"
