@@ -324,8 +324,12 @@ impl MtlApp {
                 settings::dataset_ui(ui, &mut self.state.spec, &self.summary, &mut pick_csv);
             });
         self.refresh_summary();
-        // Sources whose input size comes from their file take it from the loaded data.
-        if self.state.spec.dataset.source().input_size().is_none() && self.summary.error.is_none() {
+        // Sources whose input size comes from their file take it from the loaded data (never
+        // from the previous data's summary while the new one is still being read).
+        if self.state.spec.dataset.source().input_size().is_none()
+            && self.summary.error.is_none()
+            && !self.summary.loading
+        {
             self.state.spec.model.input = self.summary.features;
         }
         egui::CollapsingHeader::new("Tasks")
