@@ -17,6 +17,7 @@ use crate::ui::{composer, theme};
 
 mod files;
 mod panels;
+pub mod presentation;
 mod run;
 pub mod state;
 mod summary;

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use super::presentation::Presentation;
 use crate::experiment::ExperimentSpec;
 use crate::trainer::Pace;
 use crate::ui::plots::ViewPrefs;
@@ -22,6 +23,8 @@ pub struct AppState {
     pub tab: String,
     /// How fast runs train (a teaching pace, or full speed).
     pub pace: Pace,
+    /// Presentation mode and the controls hidden from students.
+    pub presentation: Presentation,
 }
 
 impl Default for AppState {
@@ -32,6 +35,7 @@ impl Default for AppState {
             last_dir: None,
             tab: "Charts".to_owned(),
             pace: Pace::TEACHING,
+            presentation: Presentation::default(),
         }
     }
 }
