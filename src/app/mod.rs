@@ -60,6 +60,8 @@ pub struct MtlApp {
     live_spec: Option<ExperimentSpec>,
     /// A problem to show in its own window until dismissed: (title, lines).
     problem: Option<(String, Vec<String>)>,
+    /// Whether the high-contrast theme is applied (None before the first frame).
+    applied_contrast: Option<bool>,
 }
 
 /// Earlier runs kept for comparison.
@@ -95,6 +97,7 @@ impl MtlApp {
             saved_view: Arc::default(),
             live_spec: None,
             problem: None,
+            applied_contrast: None,
         };
         app.refresh_summary();
         app
@@ -103,6 +106,7 @@ impl MtlApp {
     /// The whole window.
     pub fn show(&mut self, ui: &mut egui::Ui) {
         let ctx = ui.ctx().clone();
+        self.apply_presentation(&ctx);
         self.drain_events(&ctx);
         if let Some(message) = self.saved_view.lock().ok().and_then(|mut s| s.take()) {
             self.status = Some(message);
@@ -117,7 +121,9 @@ impl MtlApp {
         egui::Panel::top("controls").show(ui, |ui| self.controls_ui(ui));
         egui::Panel::bottom("status").show(ui, |ui| self.status_ui(ui));
         // The toy landscape does not use the experiment, so it gets the whole width.
-        if tabs::tab(&self.state.tab).shows_experiment() {
+        if tabs::tab(&self.state.tab).shows_experiment()
+            && self.state.presentation.shows("settings")
+        {
             egui::Panel::left("settings")
                 .resizable(true)
                 .default_size(430.0)

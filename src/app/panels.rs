@@ -102,6 +102,13 @@ impl MtlApp {
                     self.state.spec = ExperimentSpec::default();
                 }
             });
+            // The View menu stays open while its boxes are ticked.
+            egui::containers::menu::MenuButton::new("View")
+                .config(
+                    egui::containers::menu::MenuConfig::new()
+                        .close_behavior(egui::PopupCloseBehavior::CloseOnClickOutside),
+                )
+                .ui(ui, |ui| self.view_menu_ui(ui));
             ui.menu_button("Help", |ui| {
                 if ui
                     .button("Lessons…")
@@ -168,24 +175,8 @@ impl MtlApp {
                     }
                 }
             }
-            let paused = matches!(self.history.phase, Phase::Run(RunState::Paused));
-            if ui
-                .add_enabled(paused, egui::Button::new("⏭ Step"))
-                .on_hover_text("Train one batch, then pause")
-                .clicked()
-            {
-                self.send(TrainerCommand::Step(1));
-            }
-            let active = matches!(
-                self.history.phase,
-                Phase::Run(RunState::Running | RunState::Paused)
-            );
-            if ui
-                .add_enabled(active, egui::Button::new("⏹ Stop"))
-                .on_hover_text("Stop after the current step; the model can still be exported")
-                .clicked()
-            {
-                self.stop_run();
+            if self.state.presentation.shows("step") {
+                self.step_stop_ui(ui);
             }
             if matches!(self.history.phase, Phase::Run(RunState::Finished))
                 && ui
@@ -205,8 +196,10 @@ impl MtlApp {
             {
                 self.start_run(RunOptions::default());
             }
-            ui.separator();
-            self.pace_ui(ui);
+            if self.state.presentation.shows("pace") {
+                ui.separator();
+                self.pace_ui(ui);
+            }
             if self.needs_restart() {
                 ui.colored_label(theme::warning(), "Settings changed: Restart to apply");
             }
@@ -215,6 +208,29 @@ impl MtlApp {
             for p in problems.iter().take(4) {
                 ui.colored_label(theme::error(), p.to_string());
             }
+        }
+    }
+
+    /// Step (one batch while paused) and Stop.
+    fn step_stop_ui(&mut self, ui: &mut egui::Ui) {
+        let paused = matches!(self.history.phase, Phase::Run(RunState::Paused));
+        if ui
+            .add_enabled(paused, egui::Button::new("⏭ Step"))
+            .on_hover_text("Train one batch, then pause")
+            .clicked()
+        {
+            self.send(TrainerCommand::Step(1));
+        }
+        let active = matches!(
+            self.history.phase,
+            Phase::Run(RunState::Running | RunState::Paused)
+        );
+        if ui
+            .add_enabled(active, egui::Button::new("⏹ Stop"))
+            .on_hover_text("Stop after the current step; the model can still be exported")
+            .clicked()
+        {
+            self.stop_run();
         }
     }
 
@@ -255,6 +271,7 @@ impl MtlApp {
 
     pub(super) fn status_ui(&mut self, ui: &mut egui::Ui) {
         ui.horizontal(|ui| {
+            self.presentation_status_ui(ui);
             let phase = match &self.history.phase {
                 Phase::Idle => "Ready".to_owned(),
                 Phase::Starting => "Starting…".to_owned(),
@@ -318,11 +335,10 @@ impl MtlApp {
     pub(super) fn settings_ui(&mut self, ui: &mut egui::Ui) {
         self.refresh_summary();
         let mut pick_csv = false;
-        egui::CollapsingHeader::new("Dataset")
-            .default_open(true)
-            .show(ui, |ui| {
-                settings::dataset_ui(ui, &mut self.state.spec, &self.summary, &mut pick_csv);
-            });
+        let shows = self.state.presentation.shows("dataset");
+        section(ui, shows, "Dataset", |ui| {
+            settings::dataset_ui(ui, &mut self.state.spec, &self.summary, &mut pick_csv);
+        });
         self.refresh_summary();
         // Sources whose input size comes from their file take it from the loaded data (never
         // from the previous data's summary while the new one is still being read).
@@ -332,39 +348,34 @@ impl MtlApp {
         {
             self.state.spec.model.input = self.summary.features;
         }
-        egui::CollapsingHeader::new("Tasks")
-            .default_open(true)
-            .show(ui, |ui| {
-                settings::tasks_ui(ui, &mut self.state.spec, &self.summary);
-            });
-        egui::CollapsingHeader::new("Model")
-            .default_open(true)
-            .show(ui, |ui| {
-                let summary = &self.summary;
-                let classes = |target: &str| {
-                    summary
-                        .classes
-                        .iter()
-                        .find(|(n, _)| n == target)
-                        .map_or(2, |(_, c)| *c)
-                };
-                composer::composer_ui(ui, &mut self.state.spec, &classes);
-            });
-        egui::CollapsingHeader::new("Loss weighting")
-            .default_open(true)
-            .show(ui, |ui| {
-                settings::weighting_ui(ui, &mut self.state.spec);
-            });
-        egui::CollapsingHeader::new("Optimizer")
-            .default_open(true)
-            .show(ui, |ui| {
-                settings::optimizer_ui(ui, &mut self.state.spec);
-            });
-        egui::CollapsingHeader::new("Training")
-            .default_open(true)
-            .show(ui, |ui| {
-                settings::training_ui(ui, &mut self.state.spec);
-            });
+        let shows = self.state.presentation.shows("tasks");
+        section(ui, shows, "Tasks", |ui| {
+            settings::tasks_ui(ui, &mut self.state.spec, &self.summary);
+        });
+        let shows = self.state.presentation.shows("model");
+        section(ui, shows, "Model", |ui| {
+            let summary = &self.summary;
+            let classes = |target: &str| {
+                summary
+                    .classes
+                    .iter()
+                    .find(|(n, _)| n == target)
+                    .map_or(2, |(_, c)| *c)
+            };
+            composer::composer_ui(ui, &mut self.state.spec, &classes);
+        });
+        let shows = self.state.presentation.shows("weighting");
+        section(ui, shows, "Loss weighting", |ui| {
+            settings::weighting_ui(ui, &mut self.state.spec);
+        });
+        let shows = self.state.presentation.shows("optimizer");
+        section(ui, shows, "Optimizer", |ui| {
+            settings::optimizer_ui(ui, &mut self.state.spec);
+        });
+        let shows = self.state.presentation.shows("training");
+        section(ui, shows, "Training", |ui| {
+            settings::training_ui(ui, &mut self.state.spec);
+        });
         if pick_csv {
             self.pick_csv(ui.ctx());
         }
@@ -394,7 +405,10 @@ impl MtlApp {
         }
         let mut save_view = false;
         ui.horizontal(|ui| {
-            for tab in tabs::TABS {
+            for tab in tabs::TABS
+                .iter()
+                .filter(|t| self.state.presentation.shows_tab(t.key()))
+            {
                 if ui
                     .selectable_label(self.state.tab == tab.key(), tab.label())
                     .on_hover_text(tab.hint())
@@ -438,6 +452,15 @@ impl MtlApp {
                 tabs::TabRequest::SaveGroups(groups) => self.save_groups(&groups),
             }
         }
+    }
+}
+
+/// A settings section, open at first, unless the lecturer hid it.
+fn section(ui: &mut egui::Ui, shows: bool, title: &str, add: impl FnOnce(&mut egui::Ui)) {
+    if shows {
+        egui::CollapsingHeader::new(title)
+            .default_open(true)
+            .show(ui, add);
     }
 }
 

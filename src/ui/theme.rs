@@ -237,3 +237,38 @@ pub fn weight(value: f32, strength: f32) -> Color32 {
     let c = class_shade(usize::from(value > 0.0), 1.0);
     faint(c, (60.0 + 195.0 * strength.clamp(0.0, 1.0)) as u8)
 }
+
+/// The high-contrast theme of presentation mode: a black background, white text, and
+/// outlines strong enough to read on a washed-out projector.
+#[expect(
+    clippy::disallowed_methods,
+    reason = "this is the one place colours are made"
+)]
+pub fn high_contrast() -> egui::Visuals {
+    let mut v = egui::Visuals::dark();
+    let black = Color32::BLACK;
+    let white = Color32::WHITE;
+    v.panel_fill = black;
+    v.window_fill = black;
+    v.extreme_bg_color = black;
+    v.faint_bg_color = Color32::from_gray(20);
+    v.window_stroke = egui::Stroke::new(2.0, white);
+    v.override_text_color = Some(white);
+    v.weak_text_alpha = 0.85;
+    let w = &mut v.widgets;
+    w.noninteractive.bg_fill = black;
+    w.noninteractive.weak_bg_fill = black;
+    w.noninteractive.bg_stroke = egui::Stroke::new(1.5, Color32::from_gray(200));
+    w.noninteractive.fg_stroke = egui::Stroke::new(1.5, white);
+    for state in [&mut w.inactive, &mut w.hovered, &mut w.active, &mut w.open] {
+        state.bg_stroke = egui::Stroke::new(2.0, white);
+        state.fg_stroke = egui::Stroke::new(1.5, white);
+    }
+    w.inactive.weak_bg_fill = Color32::from_gray(30);
+    w.inactive.bg_fill = Color32::from_gray(40);
+    w.hovered.weak_bg_fill = Color32::from_gray(60);
+    w.active.weak_bg_fill = Color32::from_gray(80);
+    v.selection.bg_fill = Color32::from_rgb(0, 90, 200);
+    v.selection.stroke = egui::Stroke::new(2.0, white);
+    v
+}

@@ -1,0 +1,107 @@
+//! Presentation mode and hidden controls, driven through the View menu.
+
+use egui_kittest::kittest::Queryable as _;
+
+use crate::ui::harness;
+
+/// Opens the View menu.
+fn open_view_menu(h: &mut egui_kittest::Harness<'static, mtl_studio::app::MtlApp>) {
+    h.get_by_label("View").click();
+    h.run_steps(2);
+}
+
+#[test]
+fn presentation_mode_from_the_view_menu_zooms_and_f5_leaves_it() {
+    let mut h = harness();
+    h.run_steps(2);
+    assert!(
+        (h.ctx.zoom_factor() - 1.0).abs() < f32::EPSILON,
+        "no zoom at first"
+    );
+    open_view_menu(&mut h);
+    h.get_by_label("Presentation mode (F5)").click();
+    h.run_steps(3);
+    assert!(h.state().state.presentation.on, "the box turned it on");
+    let zoom = h.ctx.zoom_factor();
+    assert!(
+        (zoom - h.state().state.presentation.scale).abs() < f32::EPSILON,
+        "the window is zoomed to the presentation scale: {zoom}"
+    );
+    assert!(
+        h.query_by_label_contains("F5 to leave").is_some(),
+        "the status bar says how to leave"
+    );
+    h.get_by_label("High contrast").click();
+    h.run_steps(3);
+    assert_eq!(
+        h.ctx.style_of(egui::Theme::Dark).visuals.panel_fill,
+        egui::Color32::BLACK,
+        "high contrast paints the panels black"
+    );
+    h.key_press(egui::Key::F5);
+    h.run_steps(3);
+    assert!(
+        !h.state().state.presentation.on,
+        "F5 leaves presentation mode"
+    );
+    assert!(
+        (h.ctx.zoom_factor() - 1.0).abs() < f32::EPSILON,
+        "and the zoom is back to 1"
+    );
+    assert_ne!(
+        h.ctx.style_of(egui::Theme::Dark).visuals.panel_fill,
+        egui::Color32::BLACK,
+        "the usual theme is back"
+    );
+}
+
+#[test]
+fn hidden_controls_leave_the_window_and_come_back() {
+    let mut h = harness();
+    h.run_steps(2);
+    for shown in ["Loss weighting", "Pace", "⏭ Step", "Landscape"] {
+        assert!(
+            h.query_by_label(shown).is_some(),
+            "{shown} is shown at first"
+        );
+    }
+    open_view_menu(&mut h);
+    h.get_by_label("Hide controls").click();
+    h.run_steps(2);
+    for hide in [
+        "Settings › Loss weighting",
+        "Top bar › Pace",
+        "Top bar › Step and Stop",
+        "Tab › Landscape",
+    ] {
+        h.get_by_label(hide).click();
+        h.run_steps(2);
+    }
+    h.key_press(egui::Key::Escape);
+    h.run_steps(3);
+    let hidden = &h.state().state.presentation.hidden;
+    assert_eq!(hidden.len(), 4, "four controls hidden: {hidden:?}");
+    for gone in ["Loss weighting", "Pace", "⏭ Step", "⏹ Stop", "Landscape"] {
+        assert!(h.query_by_label(gone).is_none(), "{gone} is hidden");
+    }
+    for kept in ["Dataset", "Optimizer", "Charts", "▶ Train"] {
+        assert!(h.query_all_by_label(kept).next().is_some(), "{kept} stays");
+    }
+    assert!(
+        h.query_by_label("4 controls hidden").is_some(),
+        "the status bar counts what is hidden"
+    );
+    open_view_menu(&mut h);
+    h.get_by_label("Hide controls").click();
+    h.run_steps(2);
+    h.get_by_label("Show every control").click();
+    h.key_press(egui::Key::Escape);
+    h.run_steps(3);
+    assert!(
+        h.state().state.presentation.hidden.is_empty(),
+        "all shown again"
+    );
+    for back in ["Loss weighting", "Pace", "⏭ Step", "Landscape"] {
+        assert!(h.query_by_label(back).is_some(), "{back} is back");
+    }
+}
