@@ -63,7 +63,7 @@ fn fill_history(app: &mut MtlApp, spec: &ExperimentSpec) {
             samples_per_sec: 1e5,
             elapsed_secs: s as f64 / 1000.0,
             grad_norms: Some(vec![0.3, 0.4]),
-            grad_cosines: Some(vec![1.0, 0.2, 0.2, 1.0]),
+            grad_cosines: Some((vec![1.0, 0.2, 0.2, 1.0], vec![1; 4])),
             arch: None,
             affinity: None,
             shards: 1,

@@ -42,17 +42,22 @@ pub struct DataViewState {
     textures: Option<(String, Vec<egui::TextureHandle>)>,
 }
 
-/// The whole tab. `image` is the inputs' (channels, height, width) when they are images;
+/// The whole tab, from what is known of the data (`summary`: its rows, which can be a
+/// preview of more, and the tasks' split balance). `image` is the inputs' (channels, height, width) when they are images;
 /// `note` says which rows are shown (generated data preview only part of their rows).
 pub fn dataset_view_ui(
     ui: &mut Ui,
-    data: Option<&Dataset>,
-    balance: Option<&[TaskBalance]>,
+    summary: &super::settings::DataSummary,
     image: Option<[usize; 3]>,
     note: &str,
     tasks: &[String],
     state: &mut DataViewState,
 ) {
+    let (data, balance, rows) = (
+        summary.data.as_deref(),
+        summary.balance.as_deref(),
+        summary.rows,
+    );
     let Some(data) = data else {
         ui.label("No data loaded: pick a source in the Dataset panel on the left (or fix the problem it shows).");
         return;
@@ -91,7 +96,7 @@ pub fn dataset_view_ui(
     match state.tab {
         DataTab::Labels => {
             if let Some(b) = balance {
-                balance_ui(ui, b);
+                balance_ui(ui, b, (data.rows, rows));
                 ui.separator();
             }
             labels_ui(ui, data);
@@ -106,8 +111,16 @@ pub fn dataset_view_ui(
 
 /// The experiment's tasks as training splits them: labelled rows per split, the share of an
 /// average training batch that carries each task's label, and the class balance.
-fn balance_ui(ui: &mut Ui, balance: &[TaskBalance]) {
-    ui.strong("The experiment's tasks, split as training splits them");
+fn balance_ui(ui: &mut Ui, balance: &[TaskBalance], (shown, rows): (usize, usize)) {
+    ui.horizontal_wrapped(|ui| {
+        ui.strong("The experiment's tasks, split as training splits them");
+        if shown < rows {
+            ui.colored_label(
+                theme::warning(),
+                format!("· a preview: counted on the first {shown} of the {rows} rows; training splits all {rows}"),
+            );
+        }
+    });
     egui::ScrollArea::horizontal()
         .id_salt("balance-scroll")
         .show(ui, |ui| balance_grid(ui, balance));

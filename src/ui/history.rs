@@ -38,8 +38,12 @@ pub struct RunHistory {
     pub weights: Vec<Decimated<[f64; 2]>>,
     /// Per task: norm of its shared gradient against epoch (when measured).
     pub grad_norms: Vec<Decimated<[f64; 2]>>,
-    /// The latest K × K cosine matrix between task gradients (row-major).
-    pub cosines: Option<Vec<f64>>,
+    /// The gradient cosines of the last epoch's steps: per event, its step and the K × K
+    /// sums and counts (row-major), oldest first.
+    cosine_window: std::collections::VecDeque<(u64, Vec<f64>, Vec<usize>)>,
+    /// Per pair of tasks (a < b, in order): the mean gradient cosine of each event against
+    /// epoch.
+    pub cosine_pairs: Vec<Decimated<[f64; 2]>>,
     /// Soft sharing: per pair of towers (a < b, in order) the distance against epoch.
     pub tower_distance: Vec<Decimated<[f64; 2]>>,
     /// The architecture's latest state (Ω, cross-stitch units, gates).
@@ -70,7 +74,8 @@ impl RunHistory {
             total_loss: Decimated::new(POINT_BUDGET),
             weights: Vec::new(),
             grad_norms: Vec::new(),
-            cosines: None,
+            cosine_window: std::collections::VecDeque::new(),
+            cosine_pairs: Vec::new(),
             tower_distance: Vec::new(),
             arch: None,
             evals: Vec::new(),
@@ -105,6 +110,7 @@ impl RunHistory {
                 self.grad_norms = vec![Decimated::new(POINT_BUDGET); k];
                 self.tower_distance =
                     vec![Decimated::new(POINT_BUDGET); k * k.saturating_sub(1) / 2];
+                self.cosine_pairs = vec![Decimated::new(POINT_BUDGET); k * k.saturating_sub(1) / 2];
                 self.info = Some(*info);
                 None
             }
@@ -123,8 +129,8 @@ impl RunHistory {
                         series.push([m.epoch, *n]);
                     }
                 }
-                if m.grad_cosines.is_some() {
-                    self.cosines.clone_from(&m.grad_cosines);
+                if let Some((sum, n)) = &m.grad_cosines {
+                    self.add_cosines(m.step, m.epoch, sum, n);
                 }
                 if let Some(arch) = &m.arch {
                     if let Some(d) = &arch.tower_distances {
@@ -192,6 +198,54 @@ impl RunHistory {
                 Some((true, format!("Training failed: {message}")))
             }
         }
+    }
+
+    fn add_cosines(&mut self, step: u64, epoch: f64, sum: &[f64], n: &[usize]) {
+        let k = self.task_count();
+        if sum.len() != k * k || n.len() != sum.len() {
+            return;
+        }
+        let pairs = (0..k).flat_map(|a| (a + 1..k).map(move |b| (a, b)));
+        for (series, (a, b)) in self.cosine_pairs.iter_mut().zip(pairs) {
+            let i = a * k + b;
+            if n[i] > 0 {
+                series.push([epoch, sum[i] / n[i] as f64]);
+            }
+        }
+        self.cosine_window
+            .push_back((step, sum.to_vec(), n.to_vec()));
+        // Keep the events of the last epoch's steps.
+        let span = self.info.as_ref().map_or(1, |i| i.steps_per_epoch.max(1));
+        while self
+            .cosine_window
+            .front()
+            .is_some_and(|(s, _, _)| *s + span <= step)
+        {
+            self.cosine_window.pop_front();
+        }
+    }
+
+    /// The mean K × K gradient cosine matrix over the last epoch's measurements (row-major),
+    /// with how many measurements it averages (the most of any cell); `None` before any.
+    pub fn cosines(&self) -> Option<(Vec<f64>, usize)> {
+        let (_, first, _) = self.cosine_window.front()?;
+        let mut sum = vec![0.0; first.len()];
+        let mut count = vec![0usize; first.len()];
+        for (_, s, n) in &self.cosine_window {
+            for (i, (v, c)) in s.iter().zip(n).enumerate() {
+                if let (Some(total), Some(k)) = (sum.get_mut(i), count.get_mut(i)) {
+                    *total += v;
+                    *k += c;
+                }
+            }
+        }
+        let measured = count.iter().copied().max().unwrap_or(0);
+        let mean = sum
+            .iter()
+            .zip(&count)
+            .map(|(v, c)| if *c > 0 { v / *c as f64 } else { f64::NAN })
+            .collect();
+        Some((mean, measured))
     }
 
     /// The run's task names (empty before it starts).

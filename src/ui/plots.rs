@@ -384,12 +384,22 @@ impl Charts<'_> {
     /// The K × K matrix of cosines between task gradients, conflicts (cos < 0) in the
     /// contrasting colour.
     fn cosine_ui(&self, ui: &mut Ui) {
-        ui.strong("Gradient cosine between tasks");
         let k = self.names.len();
-        let cos = self
-            .history
-            .cosines
+        let measured = self.history.cosines();
+        let hint = "Each cell is the mean cosine over the steps of the last epoch that measured it, not one batch's. The Affinity tab shows each pair over time.";
+        ui.horizontal(|ui| {
+            ui.strong("Gradient cosine, last-epoch mean")
+                .on_hover_text(hint);
+            // The count where there is room for it (always in the Affinity tab).
+            if let Some((_, n)) = &measured
+                && self.size.x > 400.0
+            {
+                ui.weak(format!("({n} measured steps)")).on_hover_text(hint);
+            }
+        });
+        let cos = measured
             .as_ref()
+            .map(|(c, _)| c)
             .filter(|c| c.len() == k * k && k > 0);
         let labels = self.task_labels();
         self.heatmap(
@@ -405,6 +415,70 @@ impl Charts<'_> {
                 ("■ agreement (cos > 0)", 0.8),
             ],
         );
+    }
+
+    /// Each pair of tasks' gradient cosine over the run (the mean of each reported
+    /// interval): the line of pair (a, b) has task a's colour and a dash pattern per b.
+    fn cosine_pairs_ui(&self, ui: &mut Ui) {
+        let k = self.names.len();
+        let pairs: Vec<(usize, usize)> = (0..k)
+            .flat_map(|a| (a + 1..k).map(move |b| (a, b)))
+            .collect();
+        let marks = ["——", "– –", "···", "--", ".."];
+        // The legend sits above the chart, never over the data.
+        ui.horizontal_wrapped(|ui| {
+            ui.strong("Gradient cosine over time, per task pair");
+            ui.weak("(below 0: the tasks' gradients conflict)");
+            for (a, b) in &pairs {
+                ui.colored_label(
+                    theme::task(*a),
+                    format!(
+                        "{} {} × {}",
+                        marks[(b - a - 1) % marks.len()],
+                        self.names[*a],
+                        self.names[*b]
+                    ),
+                );
+            }
+        });
+        let empty = self.history.cosine_pairs.iter().all(|s| s.is_empty());
+        let styles = [
+            LineStyle::Solid,
+            LineStyle::dashed_loose(),
+            LineStyle::dotted_loose(),
+            LineStyle::dashed_dense(),
+            LineStyle::dotted_dense(),
+        ];
+        let height = (ui.available_height() - 110.0).clamp(120.0, 260.0);
+        let mut plot = Plot::new("cosine-pairs")
+            .height(height)
+            .x_axis_label("epoch")
+            .y_axis_label("cosine")
+            .include_y(-1.0)
+            .include_y(1.0)
+            .label_formatter(hover_label(false, "cos"));
+        if empty {
+            plot = plot.include_x(0.0).include_x(1.0);
+        }
+        plot.show(ui, |plot| {
+            plot.hline(egui_plot::HLine::new("", 0.0).color(theme::input()));
+            for ((a, b), series) in pairs.into_iter().zip(&self.history.cosine_pairs) {
+                let pts: Vec<[f64; 2]> = if self.prefs.smoothing > 0.0 {
+                    ema(series.points(), self.prefs.smoothing)
+                } else {
+                    series.points().collect()
+                };
+                plot.line(
+                    Line::new(
+                        format!("{} × {}", self.names[a], self.names[b]),
+                        PlotPoints::from(pts),
+                    )
+                    .color(theme::task(a))
+                    .style(styles[(b - a - 1) % styles.len()])
+                    .width(2.0),
+                );
+            }
+        });
     }
 
     fn task_labels(&self) -> Vec<(String, egui::Color32)> {
@@ -922,6 +996,7 @@ pub fn affinity_ui(ui: &mut Ui, history: &RunHistory, prefs: &ViewPrefs) -> Opti
         });
         ui.vertical(|ui| charts.cosine_ui(ui));
     });
+    charts.cosine_pairs_ui(ui);
     let tag = tag?;
     let mut action = None;
     ui.add_space(6.0);

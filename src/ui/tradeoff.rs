@@ -717,11 +717,27 @@ pub fn delta_ui(
         "Single-task models of the same data, trunk and seed, each trained alone for {} epochs, as this run.",
         info.spec.training.epochs
     ));
-    delta_table_ui(ui, &d, split);
+    let kinds: Vec<crate::experiment::TaskKind> = info.spec.tasks.iter().map(|t| t.kind).collect();
+    delta_table_ui(ui, &d, &kinds, split);
+}
+
+/// The metrics a task's relative change averages, e.g. `mse, mae`.
+fn compared_metrics(kind: crate::experiment::TaskKind) -> String {
+    crate::metrics::metric_keys(kind)
+        .iter()
+        .filter(|k| sweep::higher_is_better(k).is_some())
+        .copied()
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Per task, the single-task and this run's loss and the relative change; then Δp and Δm%.
-fn delta_table_ui(ui: &mut Ui, d: &sweep::DeltaSummary, split: crate::trainer::Split) {
+fn delta_table_ui(
+    ui: &mut Ui,
+    d: &sweep::DeltaSummary,
+    kinds: &[crate::experiment::TaskKind],
+    split: crate::trainer::Split,
+) {
     egui::Grid::new("delta-table")
         .striped(true)
         .spacing(vec2(18.0, 4.0))
@@ -729,9 +745,11 @@ fn delta_table_ui(ui: &mut Ui, d: &sweep::DeltaSummary, split: crate::trainer::S
             ui.strong("task");
             ui.strong("single-task loss");
             ui.strong("this run's loss");
-            ui.strong("relative change");
+            ui.strong("relative change of its metrics")
+                .on_hover_text("The mean over the metrics named in the last column of each one's relative change against the single-task model, signed so that positive is better (LibMTL's per-task term of Δp). The losses are shown for reference; they are not what is compared.");
+            ui.strong("metrics compared");
             ui.end_row();
-            for (name, b, n, change) in &d.tasks {
+            for (k, (name, b, n, change)) in d.tasks.iter().enumerate() {
                 ui.label(name);
                 ui.label(format!("{b:.4}"));
                 ui.label(format!("{n:.4}"));
@@ -746,6 +764,7 @@ fn delta_table_ui(ui: &mut Ui, d: &sweep::DeltaSummary, split: crate::trainer::S
                     ),
                     None => ui.label("n/a"),
                 };
+                ui.weak(kinds.get(k).map_or_else(String::new, |kind| compared_metrics(*kind)));
                 ui.end_row();
             }
         });

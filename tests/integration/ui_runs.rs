@@ -342,3 +342,71 @@ fn a_spec_that_does_not_load_is_shown_over_the_experiment_the_window_has() {
         "dismissed"
     );
 }
+
+#[test]
+fn the_cosine_chart_shows_the_mean_of_the_last_epoch_and_each_pair_over_time() {
+    use mtl_studio::trainer::{StepMetrics, TrainerEvent};
+    let (mut h, trainer) = scripted_run(9);
+    h.run_steps(1);
+    let per_epoch = h
+        .state()
+        .history
+        .info
+        .as_ref()
+        .map_or(0, |i| i.steps_per_epoch);
+    assert!(per_epoch >= 2, "the small spec has several steps per epoch");
+    let step = |step: u64, cos: f64, n: usize| {
+        let off = cos * n as f64;
+        TrainerEvent::Step(Box::new(StepMetrics {
+            run_id: 9,
+            step,
+            epoch: step as f64 / per_epoch as f64,
+            task_losses: vec![0.5, 0.25],
+            total_loss: 0.75,
+            task_weights: vec![1.0, 1.0],
+            lr: 1e-3,
+            samples_per_sec: 100.0,
+            elapsed_secs: 1.0,
+            grad_norms: Some(vec![1.0, 1.0]),
+            // Two steps summed per event: the diagonal is 1, the pair `cos`.
+            grad_cosines: Some((vec![n as f64, off, off, n as f64], vec![n; 4])),
+            arch: None,
+            affinity: None,
+            shards: 1,
+        }))
+    };
+    // An old epoch of conflict, then a full epoch of agreement at 0.5 in two-step events.
+    trainer.events.send(step(2, -1.0, 2)).expect("send");
+    let mut s = 2;
+    while s < 2 + per_epoch {
+        s += 2;
+        trainer.events.send(step(s, 0.5, 2)).expect("send");
+    }
+    h.run_steps(3);
+    let (mean, measured) = h.state().history.cosines().expect("measured");
+    assert!(
+        (mean[1] - 0.5).abs() < 1e-12,
+        "the old epoch's conflict has left the mean: {mean:?}"
+    );
+    assert!(
+        measured as u64 <= per_epoch + 1 && measured >= 2,
+        "about one epoch of steps: {measured} of {per_epoch}"
+    );
+    assert!(
+        !texts_containing(&h, "Gradient cosine, last-epoch mean").is_empty(),
+        "the chart says what it averages"
+    );
+    h.get_by_label("Affinity").click();
+    h.run_steps(2);
+    assert!(
+        !texts_containing(&h, &format!("({measured} measured steps)")).is_empty(),
+        "the Affinity tab says how many steps"
+    );
+    let pairs = &h.state().history.cosine_pairs;
+    assert_eq!(pairs.len(), 1, "two tasks, one pair");
+    let first = pairs[0].points().next().expect("a point");
+    assert!(
+        (first[1] + 1.0).abs() < 1e-12,
+        "the pair's series keeps the early conflict: {first:?}"
+    );
+}

@@ -32,8 +32,7 @@ impl Tab for Dataset {
         let targets: Vec<String> = spec.tasks.iter().map(|t| t.target.clone()).collect();
         crate::ui::dataview::dataset_view_ui(
             ui,
-            summary.data.as_deref(),
-            summary.balance.as_deref(),
+            summary,
             image_shape(spec),
             &note,
             &targets,

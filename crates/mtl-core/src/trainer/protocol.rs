@@ -158,8 +158,10 @@ pub struct StepMetrics {
     pub elapsed_secs: f64,
     /// Norms of the per-task shared gradients, as last measured.
     pub grad_norms: Option<Vec<f64>>,
-    /// K × K cosines between task gradients (row-major), as last measured.
-    pub grad_cosines: Option<Vec<f64>>,
+    /// K × K cosines between task gradients (row-major), summed over the measurements since
+    /// the previous event, with how many measured each cell (a non-finite cosine, e.g. of a
+    /// zero gradient, is not counted).
+    pub grad_cosines: Option<(Vec<f64>, Vec<usize>)>,
     /// The architecture's state (tower distances, Ω, cross-stitch units, gates), as last
     /// measured.
     pub arch: Option<crate::model::ArchState>,

@@ -233,7 +233,7 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 #[derive(Default)]
 struct Aggregate {
     grad_norms: Option<Vec<f64>>,
-    grad_cosines: Option<Vec<f64>>,
+    grad_cosines: Option<(Vec<f64>, Vec<usize>)>,
     arch: Option<crate::model::ArchState>,
     affinity: Option<(Vec<f64>, Vec<usize>)>,
     losses: Vec<(f64, usize)>,
@@ -257,7 +257,19 @@ impl Aggregate {
         self.total += f64::from(outcome.total_loss);
         if outcome.grad_norms.is_some() {
             self.grad_norms.clone_from(&outcome.grad_norms);
-            self.grad_cosines.clone_from(&outcome.grad_cosines);
+        }
+        if let Some(c) = &outcome.grad_cosines {
+            let (sum, n) = self
+                .grad_cosines
+                .get_or_insert_with(|| (vec![0.0; c.len()], vec![0; c.len()]));
+            if sum.len() == c.len() {
+                for ((s, k), v) in sum.iter_mut().zip(n.iter_mut()).zip(c) {
+                    if v.is_finite() {
+                        *s += v;
+                        *k += 1;
+                    }
+                }
+            }
         }
         if outcome.arch.is_some() {
             self.arch.clone_from(&outcome.arch);
