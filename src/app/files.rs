@@ -17,16 +17,9 @@ impl MtlApp {
         self.state.last_dir = path.parent().map(Path::to_owned);
     }
 
-    pub(super) fn open_spec(&mut self) {
-        let Some(path) = self
-            .dialog()
-            .add_filter("Experiment spec", &["toml", "json"])
-            .pick_file()
-        else {
-            return;
-        };
-        self.remember_dir(&path);
-        match ExperimentSpec::load(&path) {
+    /// Opens the spec at `path`; one that does not load is reported and changes nothing.
+    pub(super) fn open_spec_file(&mut self, path: &Path) {
+        match ExperimentSpec::load(path) {
             Ok(spec) => {
                 self.state.spec = spec;
                 self.status = Some((false, format!("Opened {}", path.display())));
@@ -35,23 +28,15 @@ impl MtlApp {
         }
     }
 
-    pub(super) fn save_spec(&mut self) {
-        let Some(path) = self
-            .dialog()
-            .add_filter("Experiment spec", &["toml"])
-            .set_file_name("experiment.toml")
-            .save_file()
-        else {
-            return;
-        };
-        self.remember_dir(&path);
+    /// Writes the spec to `path` (atomically).
+    pub(super) fn save_spec_to(&mut self, path: &Path) {
         let result = self
             .state
             .spec
             .to_toml()
             .map_err(|e| e.to_string())
             .and_then(|text| {
-                export::write_atomic(&path, text.as_bytes()).map_err(|e| e.to_string())
+                export::write_atomic(path, text.as_bytes()).map_err(|e| e.to_string())
             });
         self.status = Some(match result {
             Ok(()) => (false, format!("Saved spec to {}", path.display())),
@@ -59,7 +44,7 @@ impl MtlApp {
         });
     }
 
-    pub(super) fn export_weights(&mut self) {
+    pub(super) fn export_weights(&mut self, ctx: &egui::Context) {
         if self.history.info.is_none() {
             self.status = Some((
                 true,
@@ -67,16 +52,7 @@ impl MtlApp {
             ));
             return;
         }
-        let Some(path) = self
-            .dialog()
-            .add_filter("safetensors", &["safetensors"])
-            .set_file_name("model.safetensors")
-            .save_file()
-        else {
-            return;
-        };
-        self.remember_dir(&path);
-        self.save_weights_to(path);
+        self.ask_path(super::dialogs::FileAction::ExportWeights, ctx);
     }
 
     /// Asks the trainer to write the current weights to `path` (a `Saved` event or a warning
@@ -107,22 +83,18 @@ impl MtlApp {
         }
     }
 
-    pub(super) fn export_metrics(&mut self) {
-        let rows = self.history.metric_rows();
-        if rows.is_empty() {
+    pub(super) fn export_metrics(&mut self, ctx: &egui::Context) {
+        if self.history.rows.is_empty() {
             self.status = Some((true, "No metrics yet: train first.".to_owned()));
             return;
         }
-        let Some(path) = self
-            .dialog()
-            .add_filter("CSV", &["csv"])
-            .set_file_name("metrics.csv")
-            .save_file()
-        else {
-            return;
-        };
-        self.remember_dir(&path);
-        self.status = Some(match export::write_metrics_csv(&path, &rows) {
+        self.ask_path(super::dialogs::FileAction::ExportMetrics, ctx);
+    }
+
+    /// Writes the run's metrics CSV to `path` (atomically).
+    pub(super) fn write_metrics_to(&mut self, path: &Path) {
+        let rows = self.history.metric_rows();
+        self.status = Some(match export::write_metrics_csv(path, &rows) {
             Ok(()) => (
                 false,
                 format!("Wrote {} rows to {}", rows.len(), path.display()),
@@ -179,22 +151,11 @@ impl MtlApp {
     }
 
     pub(super) fn pick_csv(&mut self, ctx: &egui::Context) {
-        let Some(path) = self
-            .dialog()
-            .add_filter("Datasets (CSV, IDX)", &["csv", "gz", "ubyte"])
-            .pick_file()
-        else {
-            return;
-        };
-        self.remember_dir(&path);
-        self.open_dataset(&path, ctx);
+        self.ask_path(super::dialogs::FileAction::OpenDataset, ctx);
     }
 
-    /// Writes one spec per group of tasks into a folder the user picks.
-    pub(super) fn save_groups(&mut self, groups: &[Vec<String>]) {
-        let Some(dir) = self.dialog().pick_folder() else {
-            return;
-        };
+    /// Writes one spec per group of tasks into the folder `dir`.
+    pub(super) fn save_groups_into(&mut self, dir: &Path, groups: &[Vec<String>]) {
         let mut written = Vec::new();
         for group in groups {
             let mut spec = self.state.spec.restricted_to(group);
@@ -328,16 +289,7 @@ impl MtlApp {
     /// Asks for a file, then a screenshot; the callback crops it to the centre view and
     /// writes the PNG.
     pub(super) fn save_view(&mut self, ctx: &egui::Context) {
-        let Some(path) = self
-            .dialog()
-            .add_filter("PNG image", &["png"])
-            .set_file_name(format!("{}.png", self.view_name()))
-            .save_file()
-        else {
-            return;
-        };
-        self.remember_dir(&path);
-        self.save_view_to(ctx, path);
+        self.ask_path(super::dialogs::FileAction::SaveView, ctx);
     }
 
     /// The current tab's name for a file: `trade-offs`, `landscape`, ….

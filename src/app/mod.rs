@@ -15,6 +15,7 @@ use crate::ui::history::{Phase, RunHistory};
 use crate::ui::settings::{self, DataSummary};
 use crate::ui::{composer, theme};
 
+pub mod dialogs;
 mod files;
 mod panels;
 pub mod presentation;
@@ -60,6 +61,11 @@ pub struct MtlApp {
     live_spec: Option<ExperimentSpec>,
     /// A problem to show in its own window until dismissed: (title, lines).
     problem: Option<(String, Vec<String>)>,
+    /// The typed-path window, when no file dialog can open.
+    pub path_prompt: Option<dialogs::PathPrompt>,
+    /// Why paths are typed instead of picked, when the app was told to (see
+    /// [`MtlApp::type_paths_instead`]).
+    typed_paths: Option<String>,
     /// Whether the high-contrast theme is applied (None before the first frame).
     applied_contrast: Option<bool>,
 }
@@ -98,6 +104,8 @@ impl MtlApp {
             live_spec: None,
             problem: None,
             applied_contrast: None,
+            path_prompt: None,
+            typed_paths: None,
         };
         app.refresh_summary();
         app
@@ -136,6 +144,7 @@ impl MtlApp {
         self.import_ui(&ctx);
         self.lessons_window(&ctx);
         self.problem_window(&ctx);
+        self.path_prompt_ui(&ctx);
         if self.about_open {
             egui::Window::new("About MTL Studio").open(&mut self.about_open).show(&ctx, |ui| {
                 ui.label("MTL Studio: compose shared trunks and task heads, weight the task losses, train live, export the weights.");

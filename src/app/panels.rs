@@ -1,6 +1,7 @@
 //! The panels around the centre: menu, controls, status bar, settings, the lessons window,
 //! and the centre's tab bar with its tabs.
 
+use super::dialogs::FileAction;
 use super::tabs;
 use super::*;
 
@@ -59,31 +60,24 @@ impl MtlApp {
                 }
                 if ui.button("Open spec…").clicked() {
                     ui.close();
-                    self.open_spec();
+                    self.ask_path(FileAction::OpenSpec, ui.ctx());
                 }
                 if ui.button("Save spec…").clicked() {
                     ui.close();
-                    self.save_spec();
+                    self.ask_path(FileAction::SaveSpec, ui.ctx());
                 }
                 ui.separator();
                 if ui.button("Load weights…").clicked() {
                     ui.close();
-                    if let Some(path) = self
-                        .dialog()
-                        .add_filter("safetensors", &["safetensors"])
-                        .pick_file()
-                    {
-                        self.remember_dir(&path);
-                        self.load_weights(&path);
-                    }
+                    self.ask_path(FileAction::LoadWeights, ui.ctx());
                 }
                 if ui.button("Export weights…").clicked() {
                     ui.close();
-                    self.export_weights();
+                    self.export_weights(ui.ctx());
                 }
                 if ui.button("Export metrics…").clicked() {
                     ui.close();
-                    self.export_metrics();
+                    self.export_metrics(ui.ctx());
                 }
                 if ui
                     .button("Export run report…")
@@ -91,10 +85,7 @@ impl MtlApp {
                     .clicked()
                 {
                     ui.close();
-                    if let Some(dir) = self.dialog().pick_folder() {
-                        self.remember_dir(&dir);
-                        self.export_report(&dir);
-                    }
+                    self.ask_path(FileAction::ExportReport, ui.ctx());
                 }
                 ui.separator();
                 if ui.button("Reset to the default experiment").clicked() {
@@ -449,7 +440,9 @@ impl MtlApp {
         tabs::tab(&ctx.state.tab.clone()).ui(ui, &mut ctx);
         for request in requests {
             match request {
-                tabs::TabRequest::SaveGroups(groups) => self.save_groups(&groups),
+                tabs::TabRequest::SaveGroups(groups) => {
+                    self.ask_path(FileAction::SaveGroups(groups), ui.ctx());
+                }
             }
         }
     }

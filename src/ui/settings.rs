@@ -651,17 +651,23 @@ fn hyper_row(ui: &mut Ui, params: &mut crate::weighting::Params, h: &crate::weig
         .get(h.name)
         .and_then(serde_json::Value::as_f64)
         .unwrap_or(h.default);
-    let r = super::grid_row(
-        ui,
-        h.name,
-        egui::DragValue::new(&mut v)
-            .speed((h.default.abs() * 0.01).max(1e-4))
-            .range(h.min..=h.max)
-            .clamp_existing_to_range(false),
-    )
-    .on_hover_text(h.help);
+    let drag = egui::DragValue::new(&mut v)
+        .range(h.min..=h.max)
+        .clamp_existing_to_range(false);
+    // Whole-number hyperparameters (counts, epochs, modes) step by one and show no decimals.
+    let drag = if h.integer {
+        drag.speed(0.05).fixed_decimals(0)
+    } else {
+        drag.speed((h.default.abs() * 0.01).max(1e-4))
+    };
+    let r = super::grid_row(ui, h.name, drag).on_hover_text(h.help);
     if r.changed() {
-        params.insert(h.name.to_owned(), serde_json::Value::from(v));
+        let value = if h.integer {
+            serde_json::Value::from(v.round() as i64)
+        } else {
+            serde_json::Value::from(v)
+        };
+        params.insert(h.name.to_owned(), value);
     }
 }
 

@@ -105,3 +105,74 @@ fn hidden_controls_leave_the_window_and_come_back() {
         assert!(h.query_by_label(back).is_some(), "{back} is back");
     }
 }
+
+#[test]
+fn without_a_file_dialog_a_typed_path_saves_and_opens_the_spec() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("typed.toml");
+    let mut h = harness();
+    h.state_mut()
+        .type_paths_instead("No file dialog can open here (a test).");
+    h.run_steps(2);
+    h.get_by_label("File").click();
+    h.run_steps(2);
+    h.get_by_label("Save spec…").click();
+    h.run_steps(2);
+    assert!(
+        h.query_by_label_contains("No file dialog can open here")
+            .is_some(),
+        "the window says why it asks for a typed path"
+    );
+    let prompt = h
+        .state_mut()
+        .path_prompt
+        .as_mut()
+        .expect("the typed-path window");
+    prompt.text = path.display().to_string();
+    h.run_steps(1);
+    h.get_by_label("Save").click();
+    h.run_steps(2);
+    assert!(h.state().path_prompt.is_none(), "the window closes");
+    let saved = mtl_studio::experiment::ExperimentSpec::load(&path).expect("saved spec");
+    assert_eq!(saved, h.state().state.spec, "the spec was written there");
+
+    // Change the experiment, then open the saved one by its typed path.
+    h.state_mut().state.spec.training.epochs += 7;
+    h.get_by_label("File").click();
+    h.run_steps(2);
+    h.get_by_label("Open spec…").click();
+    h.run_steps(2);
+    h.state_mut()
+        .path_prompt
+        .as_mut()
+        .expect("asked again")
+        .text = path.display().to_string();
+    h.run_steps(1);
+    h.get_by_label("Open").click();
+    h.run_steps(2);
+    assert_eq!(
+        h.state().state.spec,
+        saved,
+        "the typed path opened the spec"
+    );
+
+    // A path that does not exist is reported; the experiment stays.
+    h.get_by_label("File").click();
+    h.run_steps(2);
+    h.get_by_label("Open spec…").click();
+    h.run_steps(2);
+    h.state_mut().path_prompt.as_mut().expect("asked").text =
+        dir.path().join("missing.toml").display().to_string();
+    h.run_steps(1);
+    h.get_by_label("Open").click();
+    h.run_steps(2);
+    assert_eq!(h.state().state.spec, saved, "nothing changed");
+    assert!(
+        h.state()
+            .status
+            .as_ref()
+            .is_some_and(|(err, m)| *err && m.contains("missing.toml")),
+        "the status bar names the missing file: {:?}",
+        h.state().status
+    );
+}

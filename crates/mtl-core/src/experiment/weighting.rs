@@ -153,9 +153,13 @@ fn param_problem(
     out: &mut Problems,
 ) {
     let field = format!("weighting.{name}");
-    if method.hypers.iter().any(|h| h.name == name) {
-        if !value.as_f64().is_some_and(f64::is_finite) {
-            out.push(&field, format!("{value} must be a number"));
+    if let Some(h) = method.hypers.iter().find(|h| h.name == name) {
+        match value.as_f64().filter(|v| v.is_finite()) {
+            None => out.push(&field, format!("{value} must be a number")),
+            Some(v) if h.integer && v.fract() != 0.0 => {
+                out.push(&field, format!("{value} must be a whole number"));
+            }
+            Some(_) => {}
         }
     } else if let Some(choice) = method.choices.iter().find(|c| c.name == name) {
         if !value.as_str().is_some_and(|v| choice.allowed.contains(&v)) {
@@ -193,6 +197,24 @@ mod tests {
             .into_iter()
             .map(|p| format!("{}: {}", p.path, p.message))
             .collect()
+    }
+
+    #[test]
+    fn integer_hyperparameters_take_whole_numbers_only() {
+        let spec = with("nash_mtl", "update_weights_every", serde_json::json!(2.5));
+        assert_eq!(
+            problems(&spec),
+            ["weighting.update_weights_every: 2.5 must be a whole number"],
+            "a fraction is refused"
+        );
+        let spec = with("nash_mtl", "update_weights_every", serde_json::json!(3));
+        assert!(problems(&spec).is_empty(), "{:?}", problems(&spec));
+        let spec = with("nash_mtl", "update_weights_every", serde_json::json!(3.0));
+        assert!(
+            problems(&spec).is_empty(),
+            "3.0 is whole: {:?}",
+            problems(&spec)
+        );
     }
 
     fn with(key: &str, name: &str, value: serde_json::Value) -> WeightingSpec {

@@ -117,6 +117,8 @@ pub struct Hyper {
     pub min: f64,
     /// Largest value the settings panel offers.
     pub max: f64,
+    /// Whether it takes whole numbers only (a count, an epoch, a mode).
+    pub integer: bool,
     /// One line on what it does.
     pub help: &'static str,
 }

@@ -16,6 +16,7 @@ const CALPHA: Hyper = Hyper {
     default: 0.5,
     min: 0.0,
     max: 10.0,
+    integer: false,
     help: "Radius of the search ball relative to ‖g₀‖ (0 = plain mean).",
 };
 
@@ -25,6 +26,7 @@ const RESCALE: Hyper = Hyper {
     default: 1.0,
     min: 0.0,
     max: 2.0,
+    integer: true,
     help: "Final scaling: 0 none, 1 divide by 1 + calpha², 2 divide by 1 + calpha.",
 };
 

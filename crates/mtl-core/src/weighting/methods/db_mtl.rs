@@ -15,6 +15,7 @@ const DB_BETA: Hyper = Hyper {
     default: 0.9,
     min: 0.0,
     max: 1.0,
+    integer: false,
     help: "EMA factor of the gradient buffer",
 };
 
@@ -24,6 +25,7 @@ const DB_BETA_SIGMA: Hyper = Hyper {
     default: 0.0,
     min: 0.0,
     max: 1.0,
+    integer: false,
     help: "decay exponent: the EMA factor at step t is DB_beta / t^DB_beta_sigma",
 };
 

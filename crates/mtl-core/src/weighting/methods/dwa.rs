@@ -14,6 +14,7 @@ const T: Hyper = Hyper {
     default: 2.0,
     min: 0.05,
     max: 20.0,
+    integer: false,
     help: "Softmax temperature: larger T gives more uniform weights.",
 };
 

@@ -15,6 +15,7 @@ const ROBUST_STEP_SIZE: Hyper = Hyper {
     default: 0.01,
     min: 0.0,
     max: 1.0,
+    integer: false,
     help: "step size η of the multiplicative weight update",
 };
 

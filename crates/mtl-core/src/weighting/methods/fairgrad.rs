@@ -15,6 +15,7 @@ const FAIRGRAD_ALPHA: Hyper = Hyper {
     default: 1.0,
     min: 0.01,
     max: 10.0,
+    integer: false,
     help: "Fairness α > 0: 1 = proportional fairness, large = max-min fairness.",
 };
 

@@ -15,6 +15,7 @@ const FAMO_W_LR: Hyper = Hyper {
     default: 0.025,
     min: 0.0,
     max: 1.0,
+    integer: false,
     help: "Learning rate of the Adam step on the task logits.",
 };
 
@@ -24,6 +25,7 @@ const FAMO_W_GAMMA: Hyper = Hyper {
     default: 1e-3,
     min: 0.0,
     max: 0.1,
+    integer: false,
     help: "Weight decay on the task logits (added to the gradient, as torch Adam).",
 };
 

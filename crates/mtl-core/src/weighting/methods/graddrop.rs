@@ -15,6 +15,7 @@ const LEAK: Hyper = Hyper {
     default: 0.0,
     min: 0.0,
     max: 1.0,
+    integer: false,
     help: "fraction of a dropped gradient that still passes (0 drops it fully)",
 };
 

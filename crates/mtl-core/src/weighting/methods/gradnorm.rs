@@ -15,6 +15,7 @@ const ALPHA: Hyper = Hyper {
     default: 1.5,
     min: 0.0,
     max: 5.0,
+    integer: false,
     help: "Strength of the pull towards a common training rate.",
 };
 

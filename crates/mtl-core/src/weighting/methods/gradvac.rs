@@ -15,6 +15,7 @@ const GRADVAC_BETA: Hyper = Hyper {
     default: 0.5,
     min: 0.0,
     max: 1.0,
+    integer: false,
     help: "EMA rate of the target similarities (0 keeps them at 0, 1 copies the latest)",
 };
 
@@ -24,6 +25,7 @@ const GRADVAC_GROUP_TYPE: Hyper = Hyper {
     default: 0.0,
     min: 0.0,
     max: 0.0,
+    integer: true,
     help: "parameter grouping; only 0 (whole model) is supported here",
 };
 

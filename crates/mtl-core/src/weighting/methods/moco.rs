@@ -15,6 +15,7 @@ const MOCO_BETA: Hyper = Hyper {
     default: 0.5,
     min: 0.0,
     max: 1.0,
+    integer: false,
     help: "learning rate of the gradient tracker y",
 };
 
@@ -24,6 +25,7 @@ const MOCO_BETA_SIGMA: Hyper = Hyper {
     default: 0.5,
     min: 0.0,
     max: 1.0,
+    integer: false,
     help: "decay exponent of MoCo_beta over steps",
 };
 
@@ -33,6 +35,7 @@ const MOCO_GAMMA: Hyper = Hyper {
     default: 0.1,
     min: 0.0,
     max: 1.0,
+    integer: false,
     help: "learning rate of the task weights λ",
 };
 
@@ -42,6 +45,7 @@ const MOCO_GAMMA_SIGMA: Hyper = Hyper {
     default: 0.5,
     min: 0.0,
     max: 1.0,
+    integer: false,
     help: "decay exponent of MoCo_gamma over steps",
 };
 
@@ -51,6 +55,7 @@ const MOCO_RHO: Hyper = Hyper {
     default: 0.0,
     min: 0.0,
     max: 1.0,
+    integer: false,
     help: "L2 regularisation of λ's update",
 };
 

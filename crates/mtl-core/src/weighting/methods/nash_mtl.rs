@@ -15,6 +15,7 @@ const UPDATE_WEIGHTS_EVERY: Hyper = Hyper {
     default: 1.0,
     min: 1.0,
     max: 100.0,
+    integer: true,
     help: "Re-solve for α every this many steps; reuse the last α in between.",
 };
 
@@ -24,6 +25,7 @@ const OPTIM_NITER: Hyper = Hyper {
     default: 20.0,
     min: 1.0,
     max: 100.0,
+    integer: true,
     help: "LibMTL's iteration cap; accepted but unused (solved to convergence).",
 };
 
@@ -33,6 +35,7 @@ const MAX_NORM: Hyper = Hyper {
     default: 1.0,
     min: 0.0,
     max: 100.0,
+    integer: false,
     help: "Clip the shared gradient to this norm (0 = no clipping).",
 };
 

@@ -14,6 +14,7 @@ const STCH_MU: Hyper = Hyper {
     default: 1.0,
     min: 0.01,
     max: 10.0,
+    integer: false,
     help: "Smoothing μ: small μ approaches the max over tasks, large μ the mean.",
 };
 
@@ -23,6 +24,7 @@ const STCH_WARMUP_EPOCH: Hyper = Hyper {
     default: 4.0,
     min: 0.0,
     max: 100.0,
+    integer: true,
     help: "Epoch whose mean losses become the nadir point z.",
 };
 

@@ -16,6 +16,7 @@ const UPGRAD_NORM_EPS: Hyper = Hyper {
     default: 1e-4,
     min: 0.0,
     max: 1.0,
+    integer: false,
     help: "G is divided by its trace, or replaced by 0 if the trace is below this.",
 };
 
@@ -25,6 +26,7 @@ const UPGRAD_REG_EPS: Hyper = Hyper {
     default: 1e-4,
     min: 0.0,
     max: 1.0,
+    integer: false,
     help: "ε added to the diagonal of the normalised Gramian (keeps it invertible).",
 };
 
