@@ -48,6 +48,8 @@ pub struct MtlApp {
     import: Option<crate::ui::import::Import>,
     /// The toy landscape's paths and settings.
     pub landscape: crate::ui::landscape::LandscapeState,
+    /// The Gradients tab's playground.
+    pub gradients: crate::ui::gradients::GradientPlayground,
     /// The trade-off explorer's sweeps and baselines.
     pub tradeoff: crate::ui::tradeoff::TradeoffState,
     boundary_view: crate::ui::boundary::BoundaryView,
@@ -96,6 +98,7 @@ impl MtlApp {
             dataview: crate::ui::dataview::DataViewState::default(),
             import: None,
             landscape: crate::ui::landscape::LandscapeState::default(),
+            gradients: crate::ui::gradients::GradientPlayground::default(),
             tradeoff: crate::ui::tradeoff::TradeoffState::default(),
             boundary_view: crate::ui::boundary::BoundaryView::default(),
             lessons: crate::ui::lessons::LessonsState::default(),

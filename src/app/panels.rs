@@ -432,6 +432,7 @@ impl MtlApp {
             waker: &self.waker,
             tradeoff: &mut self.tradeoff,
             landscape: &mut self.landscape,
+            gradients: &mut self.gradients,
             dataview: &mut self.dataview,
             boundary_view: &mut self.boundary_view,
             status: &mut self.status,

@@ -272,3 +272,24 @@ pub fn high_contrast() -> egui::Visuals {
     v.selection.stroke = egui::Stroke::new(2.0, white);
     v
 }
+
+/// The colour of the `i`-th strategy's update arrow in the gradient playground: light
+/// colours apart from the first task colours, so an update never reads as a task gradient.
+#[expect(
+    clippy::disallowed_methods,
+    reason = "this is the one place colours are made"
+)]
+pub fn strategy(i: usize) -> Color32 {
+    const COLOURS: [[u8; 3]; 8] = [
+        [235, 235, 235],
+        [255, 110, 200],
+        [170, 240, 90],
+        [200, 160, 255],
+        [255, 120, 100],
+        [255, 225, 80],
+        [120, 230, 220],
+        [190, 190, 140],
+    ];
+    let [r, g, b] = COLOURS[i % COLOURS.len()];
+    Color32::from_rgb(r, g, b)
+}

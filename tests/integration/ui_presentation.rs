@@ -176,3 +176,41 @@ fn without_a_file_dialog_a_typed_path_saves_and_opens_the_spec() {
         h.state().status
     );
 }
+
+#[test]
+fn the_gradient_playground_draws_every_default_strategy_and_follows_a_preset() {
+    let mut h = harness();
+    h.run_steps(2);
+    h.get_by_label("Gradients").click();
+    h.run_steps(2);
+    for label in ["EW", "MGDA", "PCGrad", "CAGrad", "Nash-MTL", "UPGrad"] {
+        assert!(
+            h.query_all_by_label(label).next().is_some(),
+            "{label} has a row"
+        );
+    }
+    h.get_by_label("exactly opposite").click();
+    h.run_steps(2);
+    let g = h.state().gradients.gradients();
+    assert!(
+        (g[0][0] + g[1][0]).abs() < 1e-12 && (g[0][1] + g[1][1]).abs() < 1e-12,
+        "the preset's gradients are opposite: {g:?}"
+    );
+    let mgda = h
+        .state()
+        .gradients
+        .updates()
+        .into_iter()
+        .find(|u| u.key == "mgda")
+        .expect("MGDA is drawn");
+    let d = mgda.result.expect("MGDA solves it");
+    assert!(
+        d.shared_grad.iter().all(|v| v.abs() < 1e-9),
+        "MGDA's update is zero: {:?}",
+        d.shared_grad
+    );
+    assert!(
+        !crate::ui::texts_containing(&h, "cancel out").is_empty(),
+        "Nash-MTL says why it has no update"
+    );
+}

@@ -19,6 +19,7 @@ mod affinity;
 mod boundaries;
 mod charts;
 mod dataset;
+mod gradients;
 mod landscape;
 mod metrics;
 mod network;
@@ -41,7 +42,7 @@ pub trait Tab: Sync {
 }
 
 /// Every centre tab, in the tab bar's order.
-pub static TABS: [&dyn Tab; 8] = [
+pub static TABS: [&dyn Tab; 9] = [
     &charts::Charts,
     &metrics::Metrics,
     &dataset::Dataset,
@@ -50,6 +51,7 @@ pub static TABS: [&dyn Tab; 8] = [
     &boundaries::Boundaries,
     &tradeoffs::Tradeoffs,
     &landscape::Landscape,
+    &gradients::Gradients,
 ];
 
 /// The tab saved under `key` (the first tab for an unknown key).
@@ -85,6 +87,8 @@ pub struct TabCtx<'a> {
     pub tradeoff: &'a mut TradeoffState,
     /// The Landscape tab's paths.
     pub landscape: &'a mut LandscapeState,
+    /// The Gradients tab's playground.
+    pub gradients: &'a mut crate::ui::gradients::GradientPlayground,
     /// The Dataset tab's view.
     pub dataview: &'a mut DataViewState,
     /// The Boundaries tab's view.

@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 
 use super::{Params, StepInput, build};
 use crate::rng;
+use rand_chacha::ChaCha8Rng;
 
 /// The format tag of input and output files.
 pub const FORMAT: &str = "mtl-studio-aggregate-v1";
@@ -78,6 +79,62 @@ fn nums(v: &[f64]) -> Value {
     Value::Array(v.iter().map(|x| num(*x)).collect())
 }
 
+/// One strategy's decision on one set of task gradients.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Combined {
+    /// The update for the shared parameters (length d): the strategy's combined gradient, or
+    /// Σₖ effectiveₖ·gₖ for a strategy that weights the losses.
+    pub shared_grad: Vec<f64>,
+    /// The strategy's task weights, as it reports them.
+    pub weights: Vec<f64>,
+    /// The weights that reproduce the update (shared_grad = Σ cₖ gₖ where it is such a sum).
+    pub effective: Vec<f64>,
+}
+
+/// What a fresh strategy `method` (with `params`, LibMTL names) does with the gradients `g`
+/// (K × d) and the losses `losses` at epoch 0, with no history: the one step the gradient
+/// playground draws, computed by the same code as `aggregate` and training.
+pub fn combine_once(
+    method: &str,
+    params: &Params,
+    g: &[Vec<f64>],
+    losses: &[f64],
+    seed: u64,
+) -> Result<Combined, String> {
+    let mut strategy = build(method, params, g.len()).map_err(|e| e.0)?;
+    let mut rng = rng::stream(seed, method);
+    combine_step(strategy.as_mut(), g, losses, 0, &[], None, &mut rng)
+}
+
+/// One step of `strategy` on `g` and `losses`; the update is its own combined gradient, or
+/// the weighted sum of the gradients when it weights the losses.
+fn combine_step(
+    strategy: &mut dyn super::Strategy,
+    g: &[Vec<f64>],
+    losses: &[f64],
+    epoch: usize,
+    loss_history: &[Vec<f64>],
+    rep_value: Option<&[f64]>,
+    rng: &mut ChaCha8Rng,
+) -> Result<Combined, String> {
+    let input = StepInput {
+        epoch,
+        losses,
+        grads: Some(g),
+        loss_history,
+        rep_value,
+    };
+    let result = strategy.combine(&input, rng).map_err(|e| e.to_string())?;
+    let shared_grad = result
+        .shared_grad
+        .unwrap_or_else(|| super::api::weighted_sum(g, &result.effective));
+    Ok(Combined {
+        shared_grad,
+        weights: result.weights,
+        effective: result.effective,
+    })
+}
+
 /// Runs one case; an error message when it cannot be computed.
 pub fn run_case(case: &Case, seed: u64) -> Result<Vec<Value>, String> {
     if case.steps.is_empty() {
@@ -95,26 +152,23 @@ pub fn run_case(case: &Case, seed: u64) -> Result<Vec<Value>, String> {
     let mut rng = rng::stream(seed, &case.id);
     let mut out = Vec::with_capacity(case.steps.len());
     for (i, s) in case.steps.iter().enumerate() {
-        let input = StepInput {
-            epoch: s.epoch,
-            losses: &s.losses,
-            grads: Some(&s.g),
-            loss_history: &case.loss_history,
-            rep_value: case.rep_value.as_deref(),
-        };
-        let result = strategy
-            .combine(&input, &mut rng)
-            .map_err(|e| format!("step {i}: {e}"))?;
+        let result = combine_step(
+            strategy.as_mut(),
+            &s.g,
+            &s.losses,
+            s.epoch,
+            &case.loss_history,
+            case.rep_value.as_deref(),
+            &mut rng,
+        )
+        .map_err(|e| format!("step {i}: {e}"))?;
         if strategy.needs_losses_after()
             && let Some(after) = &s.losses_after
         {
             strategy.after_step(after);
         }
-        let shared = result
-            .shared_grad
-            .unwrap_or_else(|| super::api::weighted_sum(&s.g, &result.effective));
         out.push(json!({
-            "shared_grad": nums(&shared),
+            "shared_grad": nums(&result.shared_grad),
             "weights": nums(&result.weights),
             "effective_weights": nums(&result.effective),
         }));
