@@ -206,11 +206,12 @@ impl eframe::App for MtlApp {
     }
 }
 
-/// Opens the desktop window (blocks until it is closed), on a spec and/or importing a CSV
-/// file; `problem` (a spec that did not load: its title and lines) is shown in a window over
-/// the last session's experiment.
+/// Opens the desktop window (blocks until it is closed), on an experiment (a spec, with the
+/// window's settings when it has them) and/or importing a CSV file; `problem` (a spec or code
+/// that did not load: its title and lines) is shown in a window over the last session's
+/// experiment.
 pub fn run_native(
-    spec: Option<ExperimentSpec>,
+    experiment: Option<crate::handout::Experiment>,
     dataset: Option<PathBuf>,
     problem: Option<(String, Vec<String>)>,
 ) -> eframe::Result<()> {
@@ -230,8 +231,8 @@ pub fn run_native(
                 .storage
                 .and_then(|s| eframe::get_value(s, eframe::APP_KEY))
                 .unwrap_or_default();
-            if let Some(spec) = spec {
-                state.spec = spec;
+            if let Some(experiment) = experiment {
+                experiment.apply(&mut state);
             }
             let mut app = MtlApp::new(&cc.egui_ctx, state);
             if let Some(path) = dataset {
