@@ -20,19 +20,13 @@ impl MtlApp {
     pub(super) fn open_spec(&mut self) {
         let Some(path) = self
             .dialog()
-            .add_filter("Experiment spec", &["toml", "json"])
+            .add_filter("Experiment or spec", &["toml", "json"])
             .pick_file()
         else {
             return;
         };
         self.remember_dir(&path);
-        match ExperimentSpec::load(&path) {
-            Ok(spec) => {
-                self.state.spec = spec;
-                self.status = Some((false, format!("Opened {}", path.display())));
-            }
-            Err(e) => self.status = Some((true, e.to_string())),
-        }
+        self.open_experiment(&path);
     }
 
     pub(super) fn save_spec(&mut self) {

@@ -19,6 +19,7 @@ mod files;
 mod panels;
 pub mod presentation;
 mod run;
+mod share;
 pub mod state;
 mod summary;
 pub mod tabs;
@@ -60,6 +61,8 @@ pub struct MtlApp {
     live_spec: Option<ExperimentSpec>,
     /// A problem to show in its own window until dismissed: (title, lines).
     problem: Option<(String, Vec<String>)>,
+    /// The Open share code window, while open.
+    code_window: Option<share::CodeWindow>,
 }
 
 /// Earlier runs kept for comparison.
@@ -95,6 +98,7 @@ impl MtlApp {
             saved_view: Arc::default(),
             live_spec: None,
             problem: None,
+            code_window: None,
         };
         app.refresh_summary();
         app
@@ -130,6 +134,7 @@ impl MtlApp {
         self.import_ui(&ctx);
         self.lessons_window(&ctx);
         self.problem_window(&ctx);
+        self.code_window(&ctx);
         if self.about_open {
             egui::Window::new("About MTL Studio").open(&mut self.about_open).show(&ctx, |ui| {
                 ui.label("MTL Studio: compose shared trunks and task heads, weight the task losses, train live, export the weights.");
@@ -183,7 +188,7 @@ impl MtlApp {
                     ui.colored_label(theme::error(), line);
                 }
                 ui.add_space(6.0);
-                ui.label("The window keeps the experiment it had; fix the file and open it again with File > Open spec….");
+                ui.label("The window keeps the experiment it had; open the fixed file or code again from the File menu.");
                 dismissed = ui.button("OK").clicked();
             });
         if !open || dismissed {

@@ -57,15 +57,7 @@ impl MtlApp {
                     ui.close();
                     self.pick_csv(ui.ctx());
                 }
-                if ui.button("Open spec…").clicked() {
-                    ui.close();
-                    self.open_spec();
-                }
-                if ui.button("Save spec…").clicked() {
-                    ui.close();
-                    self.save_spec();
-                }
-                ui.separator();
+                self.experiment_menu_items(ui);
                 if ui.button("Load weights…").clicked() {
                     ui.close();
                     if let Some(path) = self
