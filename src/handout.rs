@@ -604,6 +604,28 @@ mod tests {
     }
 
     #[test]
+    fn random_codes_never_panic_and_never_decode() {
+        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        let mut x: u64 = 7;
+        let mut next = move || {
+            x = x
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (x >> 33) as usize
+        };
+        for _ in 0..3000 {
+            let len = next() % 300;
+            let payload: String = (0..len)
+                .map(|_| char::from(ALPHABET[next() % ALPHABET.len()]))
+                .collect();
+            assert!(
+                Experiment::from_share_code(&format!("mtl1.{payload}")).is_err(),
+                "random text is not an experiment: {payload}"
+            );
+        }
+    }
+
+    #[test]
     fn a_decompression_bomb_is_refused() {
         // A megabyte of spaces deflates to about a kilobyte: a valid code that unpacks to far
         // more than any experiment.
