@@ -7,11 +7,11 @@
 //!
 //! A **share code** carries the same as one short line of text to paste into a chat or a
 //! slide: `mtl1.` (the code's format version) and then, base64url without padding, a CRC-32 of
-//! the experiment's TOML followed by that TOML, raw-deflated against a preset dictionary that is
-//! frozen with the format version ([`DICTIONARY_V1`]). [`decode`] refuses codes of a newer
-//! format, damaged or cut-short codes and codes that would unpack to more than
-//! [`MAX_TEXT_BYTES`], each with a sentence saying so; spaces and line breaks pasted into a code
-//! are ignored.
+//! the experiment's TOML followed by that TOML, raw-deflated against a preset dictionary that
+//! is frozen with the format version ([`DICTIONARY_V1`]). [`Experiment::from_share_code`]
+//! refuses codes of a newer format, damaged or cut-short codes and codes that would unpack to
+//! more than [`MAX_TEXT_BYTES`], each with a sentence saying so; spaces and line breaks pasted
+//! into a code are ignored.
 
 use std::path::{Path, PathBuf};
 
