@@ -115,6 +115,14 @@ impl MtlApp {
     /// Copies the share code of the experiment and the window's settings to the clipboard.
     pub(super) fn copy_share_code(&mut self, ctx: &egui::Context) {
         let experiment = Experiment::of(&self.state);
+        // A code must open where it is pasted, and one with problems would not.
+        if let Some(first) = experiment.problems().first() {
+            self.status = Some((
+                true,
+                format!("No share code: fix the experiment first ({first})"),
+            ));
+            return;
+        }
         self.status = Some(match experiment.share_code() {
             Ok(code) => {
                 let n = code.len();

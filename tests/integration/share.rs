@@ -196,6 +196,22 @@ fn a_share_code_copied_in_one_window_opens_the_same_experiment_in_another() {
         "full speed was turned off"
     );
 
+    // An experiment with a problem gets no code: it would not open where it is pasted.
+    h.state_mut().state.spec.tasks[1].name = "y1".to_owned();
+    file_menu(&mut h, "Copy share code");
+    h.step();
+    assert_eq!(copied(&h), None, "nothing copied");
+    assert!(
+        h.state()
+            .status
+            .as_ref()
+            .is_some_and(|(e, m)| *e && m.contains("fix the experiment first")),
+        "{:?}",
+        h.state().status
+    );
+    h.state_mut().state.spec.tasks[1].name = "y2".to_owned();
+    h.run_steps(2);
+
     file_menu(&mut h, "Copy share code");
     h.step();
     let code = copied(&h).expect("a share code on the clipboard");
