@@ -180,13 +180,22 @@ impl MtlApp {
             .show(ctx, |ui| {
                 ui.label("Paste a share code (it starts with mtl1.); line breaks and spaces in it do not matter. Its experiment and window settings replace the current ones.");
                 ui.add_space(4.0);
-                let edit = ui.add(
-                    egui::TextEdit::multiline(&mut window.text)
-                        .hint_text("mtl1.…")
-                        .desired_rows(4)
-                        .desired_width(f32::INFINITY)
-                        .font(egui::TextStyle::Monospace),
-                );
+                // A long code scrolls inside the field instead of growing the window.
+                let edit = egui::ScrollArea::vertical()
+                    .max_height(220.0)
+                    .show(ui, |ui| {
+                        ui.add(
+                            egui::TextEdit::multiline(&mut window.text)
+                                .hint_text("mtl1.…")
+                                .desired_rows(4)
+                                .desired_width(f32::INFINITY)
+                                .font(egui::TextStyle::Monospace),
+                        )
+                    })
+                    .inner;
+                // Ctrl+Enter opens, Escape cancels (Enter alone is a line break in the field).
+                submit = ui.input(|i| i.modifiers.command && i.key_pressed(egui::Key::Enter));
+                cancel = ui.input(|i| i.key_pressed(egui::Key::Escape));
                 if !window.focused {
                     window.focused = true;
                     edit.request_focus();
@@ -199,10 +208,11 @@ impl MtlApp {
                 }
                 ui.add_space(4.0);
                 ui.horizontal(|ui| {
-                    submit = ui
+                    submit |= ui
                         .add_enabled(!window.text.trim().is_empty(), egui::Button::new("Open"))
+                        .on_hover_text("Ctrl+Enter")
                         .clicked();
-                    cancel = ui.button("Cancel").clicked();
+                    cancel |= ui.button("Cancel").on_hover_text("Escape").clicked();
                 });
             });
         if !open || cancel {

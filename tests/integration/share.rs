@@ -235,7 +235,8 @@ fn a_share_code_copied_in_one_window_opens_the_same_experiment_in_another() {
     field.focus();
     field.type_text("mtl9.abcdef");
     h.run_steps(2);
-    h.get_by_label("Open").click();
+    // Ctrl+Enter opens, as the Open button does.
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::Enter);
     h.run_steps(2);
     assert!(
         !texts_containing(&h, "format 9, made by a newer MTL Studio").is_empty(),
@@ -243,8 +244,8 @@ fn a_share_code_copied_in_one_window_opens_the_same_experiment_in_another() {
     );
     assert_eq!(h.state().state, before, "nothing changed");
 
-    // Cancel keeps the experiment too; then the real code, in a fresh window.
-    h.get_by_label("Cancel").click();
+    // Escape cancels and keeps the experiment too; then the real code, in a fresh window.
+    h.key_press(egui::Key::Escape);
     h.run_steps(2);
     assert!(
         h.query_by_label("Open share code").is_none(),
