@@ -10,6 +10,7 @@
 
 pub mod app;
 pub mod cli;
+pub mod handout;
 pub mod ui;
 
 pub use mtl_core::{

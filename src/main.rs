@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser as _;
 use mtl_studio::cli::{Cli, Command};
-use mtl_studio::experiment::ExperimentSpec;
+use mtl_studio::handout::Experiment;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -19,7 +19,29 @@ fn main() -> ExitCode {
     let result: anyhow::Result<()> = match cli.command {
         None => mtl_studio::app::run_native(None, None, None)
             .map_err(|e| anyhow::anyhow!("cannot open the window: {e}")),
-        Some(Command::Gui { spec }) => {
+        Some(Command::Gui {
+            code: Some(code), ..
+        }) => {
+            // A code that does not open shows why in the window, over the last session's
+            // experiment.
+            let (experiment, problem) = match Experiment::from_share_code(&code) {
+                Ok(e) if e.problems().is_empty() => (Some(e), None),
+                Ok(e) => (
+                    None,
+                    Some((
+                        "Cannot open the share code".to_owned(),
+                        e.problems().iter().map(ToString::to_string).collect(),
+                    )),
+                ),
+                Err(e) => (
+                    None,
+                    Some(("Cannot open the share code".to_owned(), vec![e.to_string()])),
+                ),
+            };
+            mtl_studio::app::run_native(experiment, None, problem)
+                .map_err(|e| anyhow::anyhow!("cannot open the window: {e}"))
+        }
+        Some(Command::Gui { spec, code: None }) => {
             let is_data = spec.as_ref().is_some_and(|p| {
                 let name = p.to_string_lossy().to_ascii_lowercase();
                 name.ends_with(".csv")
@@ -27,12 +49,12 @@ fn main() -> ExitCode {
                     || mtl_studio::data::idx::is_idx_images(p)
             });
             let (spec, dataset) = if is_data { (None, spec) } else { (spec, None) };
-            // A spec that does not load opens the window anyway, with its problems shown
-            // over the last session's experiment.
+            // A spec or experiment file that does not load opens the window anyway, with its
+            // problems shown over the last session's experiment.
             let (spec, problem) = match spec {
                 None => (None, None),
-                Some(path) => match ExperimentSpec::load(&path) {
-                    Ok(spec) => (Some(spec), None),
+                Some(path) => match Experiment::load(&path) {
+                    Ok(experiment) => (Some(experiment), None),
                     Err(e) => (None, Some(mtl_studio::app::spec_problem(&path, &e))),
                 },
             };

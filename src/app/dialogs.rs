@@ -9,10 +9,12 @@ use super::*;
 /// What a chosen path is for.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FileAction {
-    /// Open an experiment spec.
+    /// Open an experiment file or a spec.
     OpenSpec,
-    /// Save the experiment spec.
+    /// Save the experiment spec alone.
     SaveSpec,
+    /// Save the experiment with the window's settings.
+    SaveExperiment,
     /// Open a dataset (CSV or IDX).
     OpenDataset,
     /// Load a weights file.
@@ -39,8 +41,9 @@ enum Kind {
 impl FileAction {
     fn kind(&self, view_name: &str) -> Kind {
         match self {
-            Self::OpenSpec => Kind::Open("Experiment spec", &["toml", "json"]),
-            Self::SaveSpec => Kind::Save("Experiment spec", &["toml"], "experiment.toml".into()),
+            Self::OpenSpec => Kind::Open("Experiment or spec", &["toml", "json"]),
+            Self::SaveSpec => Kind::Save("Experiment spec", &["toml"], "spec.toml".into()),
+            Self::SaveExperiment => Kind::Save("Experiment", &["toml"], "experiment.toml".into()),
             Self::OpenDataset => Kind::Open("Datasets (CSV, IDX)", &["csv", "gz", "ubyte"]),
             Self::LoadWeights => Kind::Open("safetensors", &["safetensors"]),
             Self::ExportWeights => {
@@ -55,8 +58,9 @@ impl FileAction {
     /// The typed-path window's title.
     fn title(&self) -> &'static str {
         match self {
-            Self::OpenSpec => "Open spec: type its path",
+            Self::OpenSpec => "Open experiment: type its path",
             Self::SaveSpec => "Save spec as: type a path",
+            Self::SaveExperiment => "Save experiment as: type a path",
             Self::OpenDataset => "Open dataset: type its path",
             Self::LoadWeights => "Load weights: type the file's path",
             Self::ExportWeights => "Export weights to: type a path",
@@ -203,8 +207,9 @@ impl MtlApp {
     fn path_chosen(&mut self, action: FileAction, path: PathBuf, ctx: &egui::Context) {
         self.remember_dir(&path);
         match action {
-            FileAction::OpenSpec => self.open_spec_file(&path),
+            FileAction::OpenSpec => self.open_experiment(&path),
             FileAction::SaveSpec => self.save_spec_to(&path),
+            FileAction::SaveExperiment => self.save_experiment_to(&path),
             FileAction::OpenDataset => self.open_dataset(&path, ctx),
             FileAction::LoadWeights => self.load_weights(&path),
             FileAction::ExportWeights => self.save_weights_to(path),

@@ -17,17 +17,6 @@ impl MtlApp {
         self.state.last_dir = path.parent().map(Path::to_owned);
     }
 
-    /// Opens the spec at `path`; one that does not load is reported and changes nothing.
-    pub(super) fn open_spec_file(&mut self, path: &Path) {
-        match ExperimentSpec::load(path) {
-            Ok(spec) => {
-                self.state.spec = spec;
-                self.status = Some((false, format!("Opened {}", path.display())));
-            }
-            Err(e) => self.status = Some((true, e.to_string())),
-        }
-    }
-
     /// Writes the spec to `path` (atomically).
     pub(super) fn save_spec_to(&mut self, path: &Path) {
         let result = self

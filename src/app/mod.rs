@@ -20,6 +20,7 @@ mod files;
 mod panels;
 pub mod presentation;
 mod run;
+mod share;
 pub mod state;
 mod summary;
 pub mod tabs;
@@ -70,6 +71,8 @@ pub struct MtlApp {
     typed_paths: Option<String>,
     /// Whether the high-contrast theme is applied (None before the first frame).
     applied_contrast: Option<bool>,
+    /// The Open share code window, while open.
+    code_window: Option<share::CodeWindow>,
 }
 
 /// Earlier runs kept for comparison.
@@ -109,6 +112,7 @@ impl MtlApp {
             applied_contrast: None,
             path_prompt: None,
             typed_paths: None,
+            code_window: None,
         };
         app.refresh_summary();
         app
@@ -148,6 +152,7 @@ impl MtlApp {
         self.lessons_window(&ctx);
         self.problem_window(&ctx);
         self.path_prompt_ui(&ctx);
+        self.code_window(&ctx);
         if self.about_open {
             egui::Window::new("About MTL Studio").open(&mut self.about_open).show(&ctx, |ui| {
                 ui.label("MTL Studio: compose shared trunks and task heads, weight the task losses, train live, export the weights.");
@@ -201,7 +206,7 @@ impl MtlApp {
                     ui.colored_label(theme::error(), line);
                 }
                 ui.add_space(6.0);
-                ui.label("The window keeps the experiment it had; fix the file and open it again with File > Open spec….");
+                ui.label("The window keeps the experiment it had; open the fixed file or code again from the File menu.");
                 dismissed = ui.button("OK").clicked();
             });
         if !open || dismissed {
@@ -224,11 +229,12 @@ impl eframe::App for MtlApp {
     }
 }
 
-/// Opens the desktop window (blocks until it is closed), on a spec and/or importing a CSV
-/// file; `problem` (a spec that did not load: its title and lines) is shown in a window over
-/// the last session's experiment.
+/// Opens the desktop window (blocks until it is closed), on an experiment (a spec, with the
+/// window's settings when it has them) and/or importing a CSV file; `problem` (a spec or code
+/// that did not load: its title and lines) is shown in a window over the last session's
+/// experiment.
 pub fn run_native(
-    spec: Option<ExperimentSpec>,
+    experiment: Option<crate::handout::Experiment>,
     dataset: Option<PathBuf>,
     problem: Option<(String, Vec<String>)>,
 ) -> eframe::Result<()> {
@@ -248,8 +254,8 @@ pub fn run_native(
                 .storage
                 .and_then(|s| eframe::get_value(s, eframe::APP_KEY))
                 .unwrap_or_default();
-            if let Some(spec) = spec {
-                state.spec = spec;
+            if let Some(experiment) = experiment {
+                experiment.apply(&mut state);
             }
             let mut app = MtlApp::new(&cc.egui_ctx, state);
             if let Some(path) = dataset {

@@ -58,15 +58,7 @@ impl MtlApp {
                     ui.close();
                     self.pick_csv(ui.ctx());
                 }
-                if ui.button("Open spec…").clicked() {
-                    ui.close();
-                    self.ask_path(FileAction::OpenSpec, ui.ctx());
-                }
-                if ui.button("Save spec…").clicked() {
-                    ui.close();
-                    self.ask_path(FileAction::SaveSpec, ui.ctx());
-                }
-                ui.separator();
+                self.experiment_menu_items(ui);
                 if ui.button("Load weights…").clicked() {
                     ui.close();
                     self.ask_path(FileAction::LoadWeights, ui.ctx());

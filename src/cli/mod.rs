@@ -1,4 +1,4 @@
-//! The headless command line: `mtl-studio init | validate | train | predict | bench`.
+//! The headless command line: `mtl-studio init | validate | train | predict | share | bench`.
 //! Without a subcommand the binary opens the GUI.
 
 use std::io::Write as _;
@@ -15,6 +15,7 @@ use crate::trainer::{RunEvent, Session};
 mod bench;
 mod data;
 mod predict;
+mod share;
 mod strategies;
 mod sweep;
 mod train;
@@ -33,11 +34,28 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Open the desktop app, optionally on a spec file or importing a CSV file.
+    /// Open the desktop app, optionally on a spec or experiment file, a share code, or
+    /// importing a CSV file.
     Gui {
-        /// A spec (TOML) to open instead of the last session's, or a data file to load: a
-        /// `.csv` / `.csv.gz` file (the import dialog opens on it) or an IDX images file.
+        /// A spec or experiment file (TOML) to open instead of the last session's (an
+        /// experiment file also restores the window), or a data file to load: a `.csv` /
+        /// `.csv.gz` file (the import dialog opens on it) or an IDX images file.
         spec: Option<PathBuf>,
+        /// A share code to open (see `share`): its experiment and window settings.
+        #[arg(long, value_name = "CODE", conflicts_with = "spec")]
+        code: Option<String>,
+    },
+    /// Print the share code of a spec or experiment file: one short line that `share
+    /// --decode`, `gui --code` and the app's File › Open share code… turn back into the same
+    /// experiment.
+    Share {
+        /// The spec or experiment file (TOML, or a spec as JSON).
+        #[arg(required_unless_present = "decode")]
+        file: Option<PathBuf>,
+        /// Instead, print the experiment this share code carries, as an experiment file
+        /// (TOML); `-` reads the code from standard input.
+        #[arg(long, value_name = "CODE", conflicts_with = "file")]
+        decode: Option<String>,
     },
     /// Print a commented default experiment spec (TOML), or with `--data`, a ready spec for
     /// a CSV file (its detected tasks and a default model).
@@ -197,6 +215,13 @@ fn stdout_line(text: &str) -> Result<(), CliError> {
 pub fn run(command: Command) -> Result<(), CliError> {
     match command {
         Command::Gui { .. } => Err(CliError::Other("the GUI is opened by main".to_owned())),
+        Command::Share { file, decode } => match (file, decode) {
+            (_, Some(code)) => share::decode(&code),
+            (Some(file), None) => share::encode(&file),
+            (None, None) => Err(CliError::Other(
+                "give a spec or experiment file, or --decode CODE".to_owned(),
+            )),
+        },
         Command::Init { output, data } => {
             let text = match data {
                 Some(file) => data::spec_for_file(&file)?,

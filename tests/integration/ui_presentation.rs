@@ -107,7 +107,7 @@ fn hidden_controls_leave_the_window_and_come_back() {
 }
 
 #[test]
-fn without_a_file_dialog_a_typed_path_saves_and_opens_the_spec() {
+fn without_a_file_dialog_a_typed_path_saves_and_opens_the_experiment() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("typed.toml");
     let mut h = harness();
@@ -140,7 +140,7 @@ fn without_a_file_dialog_a_typed_path_saves_and_opens_the_spec() {
     h.state_mut().state.spec.training.epochs += 7;
     h.get_by_label("File").click();
     h.run_steps(2);
-    h.get_by_label("Open spec…").click();
+    h.get_by_label("Open experiment…").click();
     h.run_steps(2);
     h.state_mut()
         .path_prompt
@@ -159,21 +159,23 @@ fn without_a_file_dialog_a_typed_path_saves_and_opens_the_spec() {
     // A path that does not exist is reported; the experiment stays.
     h.get_by_label("File").click();
     h.run_steps(2);
-    h.get_by_label("Open spec…").click();
+    h.get_by_label("Open experiment…").click();
     h.run_steps(2);
     h.state_mut().path_prompt.as_mut().expect("asked").text =
         dir.path().join("missing.toml").display().to_string();
     h.run_steps(1);
     h.get_by_label("Open").click();
     h.run_steps(2);
+    h.run_steps(3);
     assert_eq!(h.state().state.spec, saved, "nothing changed");
     assert!(
-        h.state()
-            .status
-            .as_ref()
-            .is_some_and(|(err, m)| *err && m.contains("missing.toml")),
-        "the status bar names the missing file: {:?}",
-        h.state().status
+        h.query_all_by(|n| {
+            n.label().is_some_and(|l| l.contains("missing.toml"))
+                || n.value().is_some_and(|v| v.contains("missing.toml"))
+        })
+        .next()
+        .is_some(),
+        "the problem window names the missing file"
     );
 }
 

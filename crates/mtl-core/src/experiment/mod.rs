@@ -36,6 +36,10 @@ pub use crate::task::{LossKind, TaskKind, TaskSpec, task_name_from};
 /// The current version of the spec file format.
 pub const SPEC_VERSION: u32 = 1;
 
+/// The top-level table of an experiment file that holds what the app's window showed (tab,
+/// pace, chart and presentation settings); [`ExperimentSpec::from_toml`] skips it.
+pub const WINDOW_TABLE: &str = "window";
+
 pub use crate::data::source::MAX_LAYER_WIDTH;
 
 /// Most channels a convolution may have.
@@ -187,9 +191,18 @@ impl ExperimentSpec {
         Ok(spec)
     }
 
-    /// Parses TOML text (not validated).
+    /// Parses TOML text (not validated). A top-level [`WINDOW_TABLE`] table (what the app's
+    /// window showed, in an experiment file) is not part of the spec and is skipped, so
+    /// `train` and `validate` read an experiment file's spec; any other unknown field is an
+    /// error.
     pub fn from_toml(text: &str) -> Result<Self, String> {
-        toml::from_str(text).map_err(|e| e.to_string().trim_end().replace('\n', " "))
+        let message = |mut e: toml::de::Error| {
+            e.set_input(Some(text));
+            e.to_string().trim_end().replace('\n', " ")
+        };
+        let mut root = toml::de::DeTable::parse(text).map_err(message)?;
+        root.get_mut().remove(WINDOW_TABLE);
+        Self::deserialize(toml::de::Deserializer::from(root)).map_err(message)
     }
 
     /// Parses JSON text (not validated).
@@ -412,6 +425,30 @@ mod tests {
         assert!(err.contains("seeed"), "names the unknown field: {err}");
         let err = ExperimentSpec::from_toml("version = = 1").expect_err("syntax");
         assert!(err.contains("line 1"), "gives the line: {err}");
+        // A wrong field deep in the file still names its line.
+        let text = DEFAULT_SPEC_TOML.replace("[training]", "[training]\nepochz = 3");
+        let err = ExperimentSpec::from_toml(&text).expect_err("typo");
+        let line = text.lines().position(|l| l == "epochz = 3").map(|i| i + 1);
+        assert!(
+            line.is_some_and(|l| err.contains(&format!("line {l}"))),
+            "gives the line {line:?}: {err}"
+        );
+    }
+
+    #[test]
+    fn a_window_table_is_skipped_but_other_tables_are_not() {
+        let spec = ExperimentSpec::default();
+        let text = spec.to_toml().expect("toml");
+        let with_window =
+            format!("{text}\n[window]\ntab = \"Network\"\n[window.view]\nlog_scale = false\n");
+        assert_eq!(
+            ExperimentSpec::from_toml(&with_window).expect("parses"),
+            spec,
+            "the window table is not part of the spec"
+        );
+        let other = format!("{text}\n[windows]\ntab = \"Network\"\n");
+        let err = ExperimentSpec::from_toml(&other).expect_err("unknown table");
+        assert!(err.contains("windows"), "names it: {err}");
     }
 
     #[test]
