@@ -942,6 +942,49 @@ mod tests {
     }
 
     #[test]
+    fn the_presets_example_file_holds_the_playgrounds_presets() {
+        let file: serde_json::Value =
+            serde_json::from_str(include_str!("../../examples/gradient_presets.json"))
+                .expect("JSON");
+        let cases = file["cases"].as_array().expect("cases");
+        assert_eq!(
+            cases.len(),
+            Preset::ALL.len() * 2 * DEFAULT_STRATEGIES.len(),
+            "every preset, in the plane (2 tasks) and in space (3), for every default strategy"
+        );
+        for preset in Preset::ALL {
+            for (space, tasks) in [(false, 2), (true, 3)] {
+                let mut p = GradientPlayground {
+                    space,
+                    tasks,
+                    ..GradientPlayground::default()
+                };
+                p.apply_preset(preset);
+                let g = serde_json::json!(p.gradients());
+                for key in DEFAULT_STRATEGIES {
+                    let id = format!("{} K={tasks} d={tasks}/{key}", preset.label());
+                    let case = cases
+                        .iter()
+                        .find(|c| c["id"] == serde_json::json!(id))
+                        .unwrap_or_else(|| panic!("{id} is in the file"));
+                    assert_eq!(case["steps"][0]["G"], g, "{id}: the preset's gradients");
+                    assert_eq!(case["method"], serde_json::json!(key), "{id}");
+                }
+            }
+        }
+        let results = aggregate::run_file(include_str!("../../examples/gradient_presets.json"), 0)
+            .expect("the file runs");
+        for r in results["results"].as_array().expect("results") {
+            let id = r["id"].as_str().unwrap_or_default();
+            let refused = r.get("error").is_some();
+            assert!(
+                !refused || id.starts_with("exactly opposite") && id.ends_with("nash_mtl"),
+                "{id}: {r}"
+            );
+        }
+    }
+
+    #[test]
     fn geometry_matches_the_papers() {
         let g: Vec<V3> = vec![[2.0, 0.4, 0.0], [-1.3, 1.3, 0.0]];
         // PCGrad removes g1's component along g2 only when they conflict.
