@@ -594,22 +594,20 @@ fn dual_cone_ui(painter: &egui::Painter, view: &View, state: &GradientPlayground
     let r = state.extent * 0.9;
     let origin = view.screen(&[0.0; 3]);
     if state.space {
-        for i in 0..40 {
-            for j in 0..80 {
-                let theta = std::f64::consts::PI * (f64::from(i) + 0.5) / 40.0;
-                let phi = std::f64::consts::TAU * f64::from(j) / 80.0;
-                let u = [
-                    theta.sin() * phi.cos(),
-                    theta.sin() * phi.sin(),
-                    theta.cos(),
-                ];
-                if in_dual_cone(g, &u) {
-                    painter.circle_filled(
-                        view.screen(&scale(&u, r)),
-                        1.5,
-                        theme::faint(theme::ok(), 120),
-                    );
-                }
+        // Evenly spread directions (a Fibonacci sphere), a dot where each improves every task.
+        let n = 2400u32;
+        let golden = std::f64::consts::PI * (3.0 - 5f64.sqrt());
+        for i in 0..n {
+            let z = 1.0 - 2.0 * (f64::from(i) + 0.5) / f64::from(n);
+            let ring = (1.0 - z * z).sqrt();
+            let phi = golden * f64::from(i);
+            let u = [ring * phi.cos(), ring * phi.sin(), z];
+            if in_dual_cone(g, &u) {
+                painter.circle_filled(
+                    view.screen(&scale(&u, r)),
+                    1.5,
+                    theme::faint(theme::ok(), 120),
+                );
             }
         }
         return;
