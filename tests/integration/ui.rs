@@ -858,6 +858,29 @@ fn every_lesson_loads_its_experiment_opens_its_view_and_trains() {
     }
 }
 
+#[test]
+fn the_weight_and_total_loss_charts_name_the_runs_strategy() {
+    let mut h = harness();
+    h.state_mut().state.spec.weighting = mtl_studio::experiment::WeightingSpec::of("uw");
+    h.state_mut().state.spec.training.epochs = 1;
+    h.run_steps(1);
+    assert!(
+        h.query_by_label("Effective task weights (UW)").is_none(),
+        "no run, no strategy in the title"
+    );
+    h.get_by_label("▶ Train").click();
+    step_until(&mut h, "the run starts", |app| app.history.info.is_some());
+    assert!(
+        h.query_by_label("Effective task weights (UW)").is_some(),
+        "the weights chart names UW"
+    );
+    assert!(
+        h.query_by_label("Total weighted loss  Σ w·L (UW)")
+            .is_some(),
+        "the total chart names UW"
+    );
+}
+
 /// A lesson file with an inline experiment, as a lecturer writes one.
 fn user_lesson(spec: &mtl_studio::experiment::ExperimentSpec) -> String {
     let mut doc = toml::Table::new();
