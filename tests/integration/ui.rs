@@ -773,6 +773,58 @@ fn the_tradeoffs_tab_sweeps_the_experiment_and_scores_runs_against_single_task_m
 }
 
 #[test]
+fn a_second_sweep_keeps_the_first_ones_front_faint_behind_it_saying_what_changed() {
+    let mut h = harness();
+    h.state_mut().state.spec.training.epochs = 1;
+    h.run_steps(1);
+    h.get_by_label("Trade-offs").click();
+    h.run_steps(1);
+    {
+        let t = &mut h.state_mut().tradeoff;
+        t.grid = 2;
+        t.strategies = vec!["ew".to_owned()];
+        t.threads = 2;
+    }
+    let sweep = |h: &mut Harness<'static, MtlApp>| {
+        h.get_by_label("▶ Run sweep").click();
+        h.run_steps(1);
+        step_until(h, "the sweep finishes", |app| {
+            app.tradeoff.job.as_ref().is_some_and(|j| j.finished())
+        });
+    };
+    sweep(&mut h);
+    assert!(h.state().tradeoff.earlier.is_none(), "no earlier sweep yet");
+    assert!(texts_containing(&h, "the earlier sweep").is_empty());
+    if let mtl_studio::experiment::DatasetSpec::Mmoe(m) = &mut h.state_mut().state.spec.dataset {
+        m.correlation = 0.25;
+    }
+    sweep(&mut h);
+    let earlier = h
+        .state()
+        .tradeoff
+        .earlier
+        .as_ref()
+        .expect("the first sweep is kept");
+    assert_eq!(earlier.runs.len(), 3, "its 2 weightings and EW");
+    assert!(
+        earlier.changed.contains("correlation = "),
+        "it says what changed: {}",
+        earlier.changed
+    );
+    assert!(
+        !texts_containing(
+            &h,
+            "Faint dots and dashed line: the earlier sweep, at correlation"
+        )
+        .is_empty(),
+        "the tab says what the faint points are"
+    );
+    h.get_by_label("Hide").click();
+    h.run_steps(1);
+    assert!(h.state().tradeoff.earlier.is_none(), "hidden on request");
+}
+
+#[test]
 fn the_boundaries_tab_draws_each_tasks_prediction_while_training_two_input_data() {
     let ctx = egui::Context::default();
     let spec = mtl_studio::experiment::ExperimentSpec::load(std::path::Path::new(
