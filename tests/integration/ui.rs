@@ -1025,8 +1025,24 @@ fn a_lesson_file_in_the_user_folder_is_listed_and_loads_its_spec_tab_pace_and_hi
         (app.state.presentation.scale - 2.0).abs() < f32::EPSILON,
         "its presentation scale"
     );
+    // The panel shows them again on request, and keeps the lecturer's hidden.
+    h.get_by_label("Show the controls the lesson hid").click();
+    h.run_steps(2);
+    let hidden: Vec<&String> = h.state().state.presentation.hidden.iter().collect();
+    assert_eq!(hidden, ["pace"], "only the lecturer's hidden control");
+    assert!(
+        h.query_by_label("Show the controls the lesson hid")
+            .is_none(),
+        "nothing left to show"
+    );
     // Another lesson that hides nothing shows the first one's hidden controls again, and
     // keeps the lecturer's.
+    h.get_by_label("Load this lesson's experiment").click();
+    h.run_steps(2);
+    assert!(
+        h.state().state.presentation.hidden.contains("model"),
+        "hidden again"
+    );
     h.state_mut().lessons.current = 0;
     h.run_steps(1);
     h.get_by_label("Load this lesson's experiment").click();
