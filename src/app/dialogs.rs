@@ -29,6 +29,8 @@ pub enum FileAction {
     SaveGroups(Vec<Vec<String>>),
     /// Save the centre view as a PNG file.
     SaveView,
+    /// Add a lesson file to the lessons panel.
+    OpenLesson,
 }
 
 /// The kind of dialog an action needs.
@@ -46,6 +48,7 @@ impl FileAction {
             Self::SaveExperiment => Kind::Save("Experiment", &["toml"], "experiment.toml".into()),
             Self::OpenDataset => Kind::Open("Datasets (CSV, IDX)", &["csv", "gz", "ubyte"]),
             Self::LoadWeights => Kind::Open("safetensors", &["safetensors"]),
+            Self::OpenLesson => Kind::Open("Lesson", &["toml"]),
             Self::ExportWeights => {
                 Kind::Save("safetensors", &["safetensors"], "model.safetensors".into())
             }
@@ -68,13 +71,14 @@ impl FileAction {
             Self::ExportReport => "Export the run report into: type a folder",
             Self::SaveGroups(_) => "Save the grouped experiments into: type a folder",
             Self::SaveView => "Save the view as: type a PNG path",
+            Self::OpenLesson => "Open lesson file: type its path",
         }
     }
 
     /// The typed-path window's button.
     fn verb(&self) -> &'static str {
         match self {
-            Self::OpenSpec | Self::OpenDataset => "Open",
+            Self::OpenSpec | Self::OpenDataset | Self::OpenLesson => "Open",
             Self::LoadWeights => "Load",
             _ => "Save",
         }
@@ -217,6 +221,7 @@ impl MtlApp {
             FileAction::ExportReport => self.export_report(&path),
             FileAction::SaveGroups(groups) => self.save_groups_into(&path, &groups),
             FileAction::SaveView => self.save_view_to(ctx, path),
+            FileAction::OpenLesson => self.lessons.add_file(&path),
         }
     }
 

@@ -54,7 +54,7 @@ pub struct MtlApp {
     /// The trade-off explorer's sweeps and baselines.
     pub tradeoff: crate::ui::tradeoff::TradeoffState,
     boundary_view: crate::ui::boundary::BoundaryView,
-    /// The Lessons window.
+    /// The Lessons panel.
     pub lessons: crate::ui::lessons::LessonsState,
     /// The centre view's area in the last frame (for "Save view as PNG").
     view_rect: Option<egui::Rect>,
@@ -147,9 +147,17 @@ impl MtlApp {
                     egui::ScrollArea::vertical().show(ui, |ui| self.settings_ui(ui));
                 });
         }
+        if self.lessons.open {
+            // Beside the view, leaving it most of a small screen (1024 px wide and up).
+            let width = (ctx.content_rect().width() * 0.26).clamp(260.0, 380.0);
+            egui::Panel::right("lessons")
+                .resizable(true)
+                .default_size(width)
+                .min_size(240.0)
+                .show(ui, |ui| self.lessons_panel(ui));
+        }
         egui::CentralPanel::default().show(ui, |ui| self.centre_ui(ui));
         self.import_ui(&ctx);
-        self.lessons_window(&ctx);
         self.problem_window(&ctx);
         self.path_prompt_ui(&ctx);
         self.code_window(&ctx);

@@ -1,4 +1,4 @@
-//! The panels around the centre: menu, controls, status bar, settings, the lessons window,
+//! The panels around the centre: menu, controls, status bar, settings, the lessons panel,
 //! and the centre's tab bar with its tabs.
 
 use super::dialogs::FileAction;
@@ -6,43 +6,63 @@ use super::tabs;
 use super::*;
 
 impl MtlApp {
-    pub(super) fn lessons_window(&mut self, ctx: &egui::Context) {
-        let mut open = self.lessons.open;
+    /// The lessons, docked beside the centre view.
+    pub(super) fn lessons_panel(&mut self, ui: &mut egui::Ui) {
         let mut action = None;
-        egui::Window::new("Lessons")
-            .open(&mut open)
-            .default_width(460.0)
-            .default_height(620.0)
-            .default_pos([900.0, 120.0])
-            .resizable(true)
-            .show(ctx, |ui| {
-                egui::ScrollArea::vertical().show(ui, |ui| {
-                    action = crate::ui::lessons::lessons_ui(ui, &mut self.lessons);
-                });
-            });
-        self.lessons.open = open;
-        if let Some(crate::ui::lessons::LessonAction::Load(i)) = action {
-            self.load_lesson(i);
+        egui::ScrollArea::vertical().show(ui, |ui| {
+            action = crate::ui::lessons::lessons_ui(
+                ui,
+                &mut self.lessons,
+                &self.state.presentation.hidden,
+            );
+        });
+        match action {
+            Some(crate::ui::lessons::LessonAction::Load(i)) => self.load_lesson(i),
+            Some(crate::ui::lessons::LessonAction::OpenFile) => {
+                self.ask_path(FileAction::OpenLesson, ui.ctx());
+            }
+            Some(crate::ui::lessons::LessonAction::ShowHidden) => {
+                let shown = std::mem::take(&mut self.lessons.hidden_by_lesson);
+                self.state
+                    .presentation
+                    .hidden
+                    .retain(|k| !shown.contains(k));
+            }
+            Some(crate::ui::lessons::LessonAction::Close) => self.lessons.open = false,
+            None => {}
         }
     }
 
-    /// Loads lesson `i`'s experiment and opens its view.
+    /// Loads lesson `i` of the list: its experiment, tab, pace, hidden controls and scale.
+    /// What the previous lesson hid is shown again; what the user hid stays hidden.
     pub fn load_lesson(&mut self, i: usize) {
-        let Some(lesson) = crate::ui::lessons::LESSONS.get(i) else {
-            return;
+        let lesson = match self.lessons.entries.get(i).map(|e| &e.lesson) {
+            Some(Ok(lesson)) => lesson.clone(),
+            Some(Err(problems)) => {
+                self.status = Some((
+                    true,
+                    format!("The lesson does not load: {}", problems.join("; ")),
+                ));
+                return;
+            }
+            None => return,
         };
-        match ExperimentSpec::from_toml(lesson.spec) {
-            Ok(spec) => {
-                self.state.spec = spec;
-                lesson.tab.clone_into(&mut self.state.tab);
-                self.state.pace = lesson.pace;
-                self.landscape = crate::ui::landscape::LandscapeState::default();
-                self.status = Some((false, format!("Lesson loaded: {}", lesson.title)));
-            }
-            Err(e) => {
-                self.status = Some((true, format!("The lesson's experiment does not load: {e}")));
-            }
+        self.state.spec = lesson.spec;
+        lesson.tab.clone_into(&mut self.state.tab);
+        if self.state.pace != lesson.pace {
+            self.state.pace = lesson.pace;
+            self.send(TrainerCommand::SetPace(lesson.pace));
         }
+        let hidden = &mut self.state.presentation.hidden;
+        let before = std::mem::take(&mut self.lessons.hidden_by_lesson);
+        hidden.retain(|k| !before.contains(k));
+        self.lessons.hidden_by_lesson = lesson.hidden.difference(hidden).cloned().collect();
+        hidden.extend(lesson.hidden);
+        if let Some(scale) = lesson.scale {
+            self.state.presentation.scale = scale;
+        }
+        self.landscape = crate::ui::landscape::LandscapeState::default();
+        self.status = Some((false, format!("Lesson loaded: {}", lesson.title)));
     }
 
     pub(super) fn menu_ui(&mut self, ui: &mut egui::Ui) {
@@ -95,7 +115,7 @@ impl MtlApp {
             ui.menu_button("Help", |ui| {
                 if ui
                     .button("Lessons…")
-                    .on_hover_text("A guided tour: five short lessons, each with a ready experiment")
+                    .on_hover_text("A guided tour: short lessons, each with a ready experiment; yours too, from a folder or a file")
                     .clicked()
                 {
                     ui.close();

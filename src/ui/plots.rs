@@ -166,6 +166,26 @@ struct Charts<'a> {
 }
 
 impl Charts<'_> {
+    /// A chart title that names the run's strategy (`title (UW)`), with its formula on hover,
+    /// so charts of runs with different strategies say which is which.
+    fn strategy_title(&self, ui: &mut Ui, title: &str) {
+        let method = self
+            .history
+            .info
+            .as_ref()
+            .and_then(|i| crate::weighting::method(i.spec.weighting.key()));
+        match method {
+            Some(m) => {
+                let short = m.label.split(" (").next().unwrap_or(m.label);
+                ui.strong(format!("{title} ({short})"))
+                    .on_hover_text(format!("{}: {}", m.label, m.formula));
+            }
+            None => {
+                ui.strong(title);
+            }
+        }
+    }
+
     fn plot(&self, id: &str, y_label: &str) -> Plot<'_> {
         Plot::new(id.to_owned())
             .height(self.size.y)
@@ -321,7 +341,7 @@ impl Charts<'_> {
 
     fn total_ui(&self, ui: &mut Ui) {
         let log = self.prefs.log_scale;
-        ui.strong("Total weighted loss  Σ w·L");
+        self.strategy_title(ui, "Total weighted loss  Σ w·L");
         self.loss_axis(self.plot("total", "loss"), log)
             .y_axis_formatter(y_formatter(log))
             .label_formatter(hover_label(log, "total"))
@@ -340,7 +360,7 @@ impl Charts<'_> {
     }
 
     fn weights_ui(&self, ui: &mut Ui) {
-        ui.strong("Effective task weights");
+        self.strategy_title(ui, "Effective task weights");
         let empty = self.history.weights.iter().all(|s| s.is_empty());
         Self::non_negative(self.plot("weights", "weight"), empty)
             .label_formatter(hover_label(false, "weight"))

@@ -31,6 +31,35 @@ pub struct TradeoffState {
     pub selected: Option<usize>,
     /// The last problem starting a sweep.
     pub message: Option<String>,
+    /// The sweep before the last one started, drawn faint behind it.
+    pub earlier: Option<EarlierSweep>,
+}
+
+/// A finished sweep kept when the next one starts, so the two fronts compare by eye (e.g.
+/// before and after raising the task correlation).
+pub struct EarlierSweep {
+    /// What changed in the experiment since, e.g. `correlation = -0.5` (empty: nothing but
+    /// the sweep's own settings).
+    pub changed: String,
+    /// Its task names (it is drawn only behind a sweep of the same tasks).
+    pub names: Vec<String>,
+    /// Each finished run's final validation losses, and whether it was on the front.
+    pub runs: Vec<(Vec<f64>, bool)>,
+}
+
+/// The settings lines of `before` that `after` does not have (at most `max`, the name left
+/// out): a short account of what changed, such as `correlation = -0.5`.
+fn changed_lines(before: &ExperimentSpec, after: &ExperimentSpec, max: usize) -> String {
+    let (Ok(b), Ok(a)) = (before.to_toml(), after.to_toml()) else {
+        return String::new();
+    };
+    let now: std::collections::HashSet<&str> = a.lines().map(str::trim).collect();
+    b.lines()
+        .map(str::trim)
+        .filter(|l| l.contains(" = ") && !l.starts_with("name = ") && !now.contains(l))
+        .take(max)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl Default for TradeoffState {
@@ -47,6 +76,7 @@ impl Default for TradeoffState {
             baselines: None,
             selected: None,
             message: None,
+            earlier: None,
         }
     }
 }
@@ -126,8 +156,24 @@ impl TradeoffState {
             return;
         }
         let specs = points.iter().map(|p| sweep::spec_for(&base, p)).collect();
+        let earlier = self.swept.as_ref().and_then(|before| {
+            let runs: Vec<(Vec<f64>, bool)> = self
+                .rows()
+                .iter()
+                .filter(|r| r.result.error.is_none())
+                .map(|r| (r.result.final_losses(), r.on_front))
+                .collect();
+            (!runs.is_empty()).then(|| EarlierSweep {
+                changed: changed_lines(before, &base, 2),
+                names: before.tasks.iter().map(|t| t.name.clone()).collect(),
+                runs,
+            })
+        });
         match SweepJob::start(points, specs, self.threads, wake) {
             Ok(job) => {
+                if earlier.is_some() {
+                    self.earlier = earlier;
+                }
                 self.job = Some(job);
                 self.swept = Some(base);
                 self.selected = None;
@@ -316,6 +362,34 @@ pub fn tradeoff_ui(ui: &mut Ui, state: &mut TradeoffState, spec: &ExperimentSpec
     // The star: the single-task models of the experiment's own seed.
     let baselines = state.finished_baselines(&swept, swept.seed);
     ui.separator();
+    if let Some(e) = state.earlier.as_ref().filter(|e| e.names == names) {
+        let mut hide = false;
+        ui.horizontal_wrapped(|ui| {
+            let what = if e.changed.is_empty() {
+                "the earlier sweep".to_owned()
+            } else {
+                format!("the earlier sweep, at {}", e.changed)
+            };
+            ui.label(
+                RichText::new(format!(
+                    "Faint dots and {}: {what}",
+                    if names.len() == 2 {
+                        "dashed line"
+                    } else {
+                        "rings"
+                    }
+                ))
+                .color(theme::faint(theme::pareto(), 200)),
+            );
+            hide = ui
+                .small_button("Hide")
+                .on_hover_text("Stop drawing the earlier sweep")
+                .clicked();
+        });
+        if hide {
+            state.earlier = None;
+        }
+    }
     let height = (ui.available_height() * 0.55).max(260.0);
     ui.horizontal_top(|ui| {
         let pairs: Vec<(usize, usize)> = match names.len() {
@@ -457,6 +531,9 @@ fn scatter_ui(
         .x_axis_label(format!("{} validation loss", names[a]))
         .y_axis_label(format!("{} validation loss", names[b]))
         .show(ui, |plot| {
+            if let Some(e) = state.earlier.as_ref().filter(|e| e.names == names) {
+                earlier_ui(plot, e, (a, b));
+            }
             let mut front: Vec<[f64; 2]> = rows
                 .iter()
                 .filter(|r| r.on_front)
@@ -535,6 +612,48 @@ fn scatter_ui(
             nearest_click(plot, rows.iter().map(|r| [loss(r, a), loss(r, b)]))
         });
     response.inner
+}
+
+/// The earlier sweep, faint: its runs as small grey dots and its front dashed (2 tasks) or
+/// ringed (3).
+fn earlier_ui(plot: &mut egui_plot::PlotUi<'_>, e: &EarlierSweep, (a, b): (usize, usize)) {
+    let at = |l: &[f64]| {
+        [
+            l.get(a).copied().unwrap_or(f64::NAN),
+            l.get(b).copied().unwrap_or(f64::NAN),
+        ]
+    };
+    let finite = |p: &[f64; 2]| p[0].is_finite() && p[1].is_finite();
+    let all: Vec<[f64; 2]> = e.runs.iter().map(|(l, _)| at(l)).filter(finite).collect();
+    let mut front: Vec<[f64; 2]> = e
+        .runs
+        .iter()
+        .filter(|(_, f)| *f)
+        .map(|(l, _)| at(l))
+        .filter(finite)
+        .collect();
+    front.sort_by(|p, q| p[0].total_cmp(&q[0]));
+    let colour = theme::faint(theme::pareto(), 110);
+    plot.points(
+        Points::new("earlier sweep", PlotPoints::from(all))
+            .radius(3.0)
+            .color(theme::faint(theme::input(), 110)),
+    );
+    if e.names.len() == 2 {
+        plot.line(
+            Line::new("earlier front", PlotPoints::from(front))
+                .color(colour)
+                .style(LineStyle::dashed_loose())
+                .width(1.5),
+        );
+    } else {
+        plot.points(
+            Points::new("earlier front", PlotPoints::from(front))
+                .radius(7.0)
+                .filled(false)
+                .color(colour),
+        );
+    }
 }
 
 /// The index of the point nearest a click on the plot, within 12 pixels.

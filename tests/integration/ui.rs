@@ -773,6 +773,58 @@ fn the_tradeoffs_tab_sweeps_the_experiment_and_scores_runs_against_single_task_m
 }
 
 #[test]
+fn a_second_sweep_keeps_the_first_ones_front_faint_behind_it_saying_what_changed() {
+    let mut h = harness();
+    h.state_mut().state.spec.training.epochs = 1;
+    h.run_steps(1);
+    h.get_by_label("Trade-offs").click();
+    h.run_steps(1);
+    {
+        let t = &mut h.state_mut().tradeoff;
+        t.grid = 2;
+        t.strategies = vec!["ew".to_owned()];
+        t.threads = 2;
+    }
+    let sweep = |h: &mut Harness<'static, MtlApp>| {
+        h.get_by_label("▶ Run sweep").click();
+        h.run_steps(1);
+        step_until(h, "the sweep finishes", |app| {
+            app.tradeoff.job.as_ref().is_some_and(|j| j.finished())
+        });
+    };
+    sweep(&mut h);
+    assert!(h.state().tradeoff.earlier.is_none(), "no earlier sweep yet");
+    assert!(texts_containing(&h, "the earlier sweep").is_empty());
+    if let mtl_studio::experiment::DatasetSpec::Mmoe(m) = &mut h.state_mut().state.spec.dataset {
+        m.correlation = 0.25;
+    }
+    sweep(&mut h);
+    let earlier = h
+        .state()
+        .tradeoff
+        .earlier
+        .as_ref()
+        .expect("the first sweep is kept");
+    assert_eq!(earlier.runs.len(), 3, "its 2 weightings and EW");
+    assert!(
+        earlier.changed.contains("correlation = "),
+        "it says what changed: {}",
+        earlier.changed
+    );
+    assert!(
+        !texts_containing(
+            &h,
+            "Faint dots and dashed line: the earlier sweep, at correlation"
+        )
+        .is_empty(),
+        "the tab says what the faint points are"
+    );
+    h.get_by_label("Hide").click();
+    h.run_steps(1);
+    assert!(h.state().tradeoff.earlier.is_none(), "hidden on request");
+}
+
+#[test]
 fn the_boundaries_tab_draws_each_tasks_prediction_while_training_two_input_data() {
     let ctx = egui::Context::default();
     let spec = mtl_studio::experiment::ExperimentSpec::load(std::path::Path::new(
@@ -813,25 +865,31 @@ fn the_boundaries_tab_draws_each_tasks_prediction_while_training_two_input_data(
 #[test]
 fn every_lesson_loads_its_experiment_opens_its_view_and_trains() {
     let mut h = harness();
+    h.state_mut().lessons.user_dir = None;
     h.run_steps(1);
     h.get_by_label("Help").click();
     h.run_steps(3);
     h.get_by_label("Lessons…").click();
     h.run_steps(2);
     assert!(h.state().lessons.open);
-    for (i, lesson) in mtl_studio::ui::lessons::LESSONS.iter().enumerate() {
+    for (i, entry) in mtl_studio::ui::lessons::built_in().iter().enumerate() {
+        let lesson = entry.lesson.as_ref().expect("a built-in lesson loads");
         h.state_mut().lessons.current = i;
         h.run_steps(1);
         h.get_by_label("Load this lesson's experiment").click();
         h.run_steps(1);
         assert_eq!(h.state().state.tab, lesson.tab, "{}", lesson.title);
-        let expected =
-            mtl_studio::experiment::ExperimentSpec::from_toml(lesson.spec).expect("spec");
-        assert_eq!(h.state().state.spec, expected, "{}", lesson.title);
+        assert_eq!(h.state().state.spec, lesson.spec, "{}", lesson.title);
         assert_eq!(
             h.state().state.pace,
             lesson.pace,
             "{}: its pace",
+            lesson.title
+        );
+        assert_eq!(
+            h.state().state.presentation.hidden,
+            lesson.hidden,
+            "{}: only its hidden controls",
             lesson.title
         );
         // From a fresh start, the lesson's experiment trains (at full speed here): its first
@@ -840,7 +898,7 @@ fn every_lesson_loads_its_experiment_opens_its_view_and_trains() {
         h.state_mut().state.spec.training.epochs = 1;
         let before = h.state().history.run_id;
         h.get_by_label("▶ Train").click();
-        step_until(&mut h, lesson.title, |app| {
+        step_until(&mut h, &lesson.title, |app| {
             app.history.run_id != before && app.history.evals.iter().any(|e| e.epoch == 1)
         });
         let last = h.state().history.evals.last().expect("an evaluation");
@@ -850,6 +908,214 @@ fn every_lesson_loads_its_experiment_opens_its_view_and_trains() {
             lesson.title
         );
     }
+}
+
+#[test]
+fn the_weight_and_total_loss_charts_name_the_runs_strategy() {
+    let mut h = harness();
+    h.state_mut().state.spec.weighting = mtl_studio::experiment::WeightingSpec::of("uw");
+    h.state_mut().state.spec.training.epochs = 1;
+    h.run_steps(1);
+    assert!(
+        h.query_by_label("Effective task weights (UW)").is_none(),
+        "no run, no strategy in the title"
+    );
+    h.get_by_label("▶ Train").click();
+    step_until(&mut h, "the run starts", |app| app.history.info.is_some());
+    assert!(
+        h.query_by_label("Effective task weights (UW)").is_some(),
+        "the weights chart names UW"
+    );
+    assert!(
+        h.query_by_label("Total weighted loss  Σ w·L (UW)")
+            .is_some(),
+        "the total chart names UW"
+    );
+}
+
+/// A lesson file with an inline experiment, as a lecturer writes one.
+fn user_lesson(spec: &mtl_studio::experiment::ExperimentSpec) -> String {
+    let mut doc = toml::Table::new();
+    doc.insert("title".into(), "My own lesson".into());
+    doc.insert(
+        "text".into(),
+        toml::Value::Array(vec!["What this is about.".into()]),
+    );
+    doc.insert(
+        "steps".into(),
+        toml::Value::Array(vec!["Press ▶ Train and watch the network.".into()]),
+    );
+    doc.insert("tab".into(), "Network".into());
+    doc.insert("pace".into(), 12.into());
+    doc.insert(
+        "hide".into(),
+        toml::Value::Array(vec!["model".into(), "tab:Landscape".into()]),
+    );
+    doc.insert("scale".into(), 2.0.into());
+    doc.insert(
+        "experiment".into(),
+        toml::Value::try_from(spec).expect("a spec is TOML"),
+    );
+    toml::to_string(&doc).expect("a lesson is TOML")
+}
+
+/// Opens Help › Lessons… on lessons read from `dir`, and waits until they are read.
+fn open_lessons_from(h: &mut Harness<'static, MtlApp>, dir: &std::path::Path) {
+    h.state_mut().lessons.user_dir = Some(dir.to_owned());
+    h.run_steps(1);
+    h.get_by_label("Help").click();
+    h.run_steps(3);
+    h.get_by_label("Lessons…").click();
+    h.run_steps(1);
+    step_until(h, "the lessons folder is read", |app| {
+        app.lessons.open && !app.lessons.loading()
+    });
+}
+
+#[test]
+fn a_lesson_file_in_the_user_folder_is_listed_and_loads_its_spec_tab_pace_and_hidden_controls() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut spec = common::small_spec(600, 3);
+    spec.name = "A lecturer's experiment".to_owned();
+    std::fs::write(dir.path().join("mine.toml"), user_lesson(&spec)).expect("write");
+    std::fs::write(dir.path().join("notes.txt"), "not a lesson").expect("write");
+    let mut h = harness();
+    // A control the lecturer hid stays hidden whatever the lessons do.
+    h.state_mut()
+        .state
+        .presentation
+        .hidden
+        .insert("pace".to_owned());
+    open_lessons_from(&mut h, dir.path());
+    let built_in = mtl_studio::ui::lessons::BUILT_IN.len();
+    assert_eq!(
+        h.state().lessons.entries.len(),
+        built_in + 1,
+        "the built-in lessons and the folder's one lesson file"
+    );
+    assert!(
+        !texts_containing(&h, &dir.path().display().to_string()).is_empty(),
+        "the panel shows the folder"
+    );
+    // Walk to it with "Next lesson", as a student would.
+    for _ in 0..built_in {
+        h.get_by_label("Next lesson").click();
+        h.run_steps(2);
+    }
+    assert!(
+        h.query_by_label("My own lesson").is_some(),
+        "its title is shown"
+    );
+    h.get_by_label("Load this lesson's experiment").click();
+    h.run_steps(2);
+    let app = h.state();
+    assert_eq!(app.state.spec, spec, "the inline experiment");
+    assert_eq!(app.state.tab, "Network", "its tab");
+    assert_eq!(
+        app.state.pace,
+        mtl_studio::trainer::Pace::StepsPerSec(12.0),
+        "its pace"
+    );
+    let hidden = &app.state.presentation.hidden;
+    assert!(
+        hidden.contains("model") && hidden.contains("tab:Landscape") && hidden.contains("pace"),
+        "its hidden controls and the lecturer's: {hidden:?}"
+    );
+    assert!(
+        (app.state.presentation.scale - 2.0).abs() < f32::EPSILON,
+        "its presentation scale"
+    );
+    // The panel shows them again on request, and keeps the lecturer's hidden.
+    h.get_by_label("Show the controls the lesson hid").click();
+    h.run_steps(2);
+    let hidden: Vec<&String> = h.state().state.presentation.hidden.iter().collect();
+    assert_eq!(hidden, ["pace"], "only the lecturer's hidden control");
+    assert!(
+        h.query_by_label("Show the controls the lesson hid")
+            .is_none(),
+        "nothing left to show"
+    );
+    // Another lesson that hides nothing shows the first one's hidden controls again, and
+    // keeps the lecturer's.
+    h.get_by_label("Load this lesson's experiment").click();
+    h.run_steps(2);
+    assert!(
+        h.state().state.presentation.hidden.contains("model"),
+        "hidden again"
+    );
+    h.state_mut().lessons.current = 0;
+    h.run_steps(1);
+    h.get_by_label("Load this lesson's experiment").click();
+    h.run_steps(2);
+    let hidden: Vec<&String> = h.state().state.presentation.hidden.iter().collect();
+    assert_eq!(hidden, ["pace"], "only the lecturer's hidden control");
+}
+
+#[test]
+fn a_broken_lesson_file_is_listed_with_its_error_and_the_good_ones_stay() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("a-good.toml"),
+        user_lesson(&common::small_spec(600, 3)),
+    )
+    .expect("write");
+    // A TOML error on line 3, column 8.
+    std::fs::write(
+        dir.path().join("b-typo.toml"),
+        "title = \"Typo\"\nexample = \"tradeoff\"\npace = = 5\n",
+    )
+    .expect("write");
+    // Parses, but names a control that does not exist and an experiment with a problem.
+    let mut bad = common::small_spec(600, 3);
+    bad.training.batch_size = 0;
+    std::fs::write(
+        dir.path().join("c-wrong.toml"),
+        user_lesson(&bad).replace("\"model\"", "\"modle\""),
+    )
+    .expect("write");
+    // A FIFO would block a reader for ever: it is skipped, not opened.
+    #[cfg(unix)]
+    let fifo = std::process::Command::new("mkfifo")
+        .arg(dir.path().join("d-fifo.toml"))
+        .status()
+        .is_ok_and(|s| s.success());
+    let mut h = harness();
+    open_lessons_from(&mut h, dir.path());
+    let entries = &h.state().lessons.entries;
+    let built_in = mtl_studio::ui::lessons::BUILT_IN.len();
+    assert!(
+        entries[built_in].lesson.is_ok(),
+        "the good lesson loads: {:?}",
+        entries[built_in].lesson.as_ref().err()
+    );
+    let typo = texts_containing(&h, "b-typo.toml:3:8:");
+    assert!(!typo.is_empty(), "the parser's error, with line and column");
+    assert!(
+        !texts_containing(&h, "hidden control `modle`").is_empty(),
+        "the unknown control is named"
+    );
+    assert!(
+        !texts_containing(&h, "c-wrong.toml: experiment:").is_empty(),
+        "the experiment's problem is listed"
+    );
+    #[cfg(unix)]
+    if fifo {
+        assert!(
+            !texts_containing(&h, "d-fifo.toml: not a regular file").is_empty(),
+            "the FIFO is listed as not a lesson file"
+        );
+    }
+    // Picking a broken one says it does not load; its load button is not offered.
+    h.state_mut().lessons.current = built_in + 1;
+    h.run_steps(2);
+    assert!(
+        !texts_containing(&h, "This lesson does not load").is_empty(),
+        "the broken lesson says so"
+    );
+    assert!(
+        h.query_by_label("Load this lesson's experiment").is_none(),
+        "nothing to load"
+    );
 }
 
 #[test]
