@@ -69,6 +69,8 @@ pub struct MtlApp {
     /// Why paths are typed instead of picked, when the app was told to (see
     /// [`MtlApp::type_paths_instead`]).
     typed_paths: Option<String>,
+    /// Whether the "What this step did" window is open.
+    pub explain_open: bool,
     /// Whether the high-contrast theme is applied (None before the first frame).
     applied_contrast: Option<bool>,
     /// The Open share code window, while open.
@@ -113,6 +115,7 @@ impl MtlApp {
             path_prompt: None,
             typed_paths: None,
             code_window: None,
+            explain_open: false,
         };
         app.refresh_summary();
         app
@@ -160,6 +163,7 @@ impl MtlApp {
         self.import_ui(&ctx);
         self.problem_window(&ctx);
         self.path_prompt_ui(&ctx);
+        self.explain_window(&ctx);
         self.code_window(&ctx);
         if self.about_open {
             egui::Window::new("About MTL Studio").open(&mut self.about_open).show(&ctx, |ui| {
@@ -220,6 +224,28 @@ impl MtlApp {
         if !open || dismissed {
             self.problem = None;
         }
+    }
+}
+
+impl MtlApp {
+    /// "What this step did", while open: the last explained step of the current run.
+    fn explain_window(&mut self, ctx: &egui::Context) {
+        if !self.explain_open {
+            return;
+        }
+        let mut open = true;
+        let names = self.history.task_names();
+        egui::Window::new("What this step did")
+            .open(&mut open)
+            .default_width(620.0)
+            .default_pos([480.0, 140.0])
+            .show(ctx, |ui| match &self.history.explanation {
+                Some(e) => crate::ui::explain::explanation_ui(ui, e, &names),
+                None => {
+                    ui.label("Training the step…");
+                }
+            });
+        self.explain_open = open;
     }
 }
 

@@ -214,15 +214,28 @@ impl MtlApp {
         }
     }
 
-    /// Step (one batch while paused) and Stop.
+    /// Step (one batch while paused), Explain step, and Stop.
     fn step_stop_ui(&mut self, ui: &mut egui::Ui) {
         let paused = matches!(self.history.phase, Phase::Run(RunState::Paused));
         if ui
             .add_enabled(paused, egui::Button::new("⏭ Step"))
-            .on_hover_text("Train one batch, then pause")
+            .on_hover_text("Train one batch, then pause (explained while the explanation is open)")
             .clicked()
         {
-            self.send(TrainerCommand::Step(1));
+            // While the explanation is open, each step explains itself.
+            self.send(if self.explain_open {
+                TrainerCommand::ExplainStep
+            } else {
+                TrainerCommand::Step(1)
+            });
+        }
+        if ui
+            .add_enabled(paused, egui::Button::new("🔍 Explain step"))
+            .on_hover_text("Train one batch and show what the strategy saw and did: each task's gradient, the Gramian, the weights, the update, and each task's predicted against actual loss change")
+            .clicked()
+        {
+            self.explain_open = true;
+            self.send(TrainerCommand::ExplainStep);
         }
         let active = matches!(
             self.history.phase,

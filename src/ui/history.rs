@@ -61,6 +61,8 @@ pub struct RunHistory {
     pub affinity: Option<(Vec<f64>, Vec<usize>)>,
     /// The run's `metrics.csv` rows, as the trainer's run loop made them.
     pub rows: Vec<MetricRow>,
+    /// What the last explained step did (Explain step, while paused).
+    pub explanation: Option<crate::trainer::StepExplanation>,
 }
 
 impl RunHistory {
@@ -84,6 +86,7 @@ impl RunHistory {
             stopped: None,
             affinity: None,
             rows: Vec::new(),
+            explanation: None,
         }
     }
 
@@ -191,6 +194,10 @@ impl RunHistory {
             }
             TrainerEvent::Rows { rows, .. } => {
                 self.rows.extend(rows);
+                None
+            }
+            TrainerEvent::Explained { explanation, .. } => {
+                self.explanation = Some(*explanation);
                 None
             }
             TrainerEvent::Failed { message, .. } => {

@@ -5,6 +5,7 @@ pub mod boundary;
 pub mod composer;
 pub mod dataview;
 pub mod diagram;
+pub mod explain;
 pub mod gradients;
 pub mod history;
 pub mod import;

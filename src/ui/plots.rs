@@ -382,7 +382,7 @@ impl Charts<'_> {
         ui.strong("Gradient norm per task (trunk)");
         let empty = self.history.grad_norms.iter().all(|s| s.is_empty());
         Self::non_negative(self.plot("gradnorms", "norm"), empty)
-            .label_formatter(hover_label(false, "‖g‖"))
+            .label_formatter(hover_label(false, "|g|"))
             .show(ui, |plot| {
                 for (k, name) in self.names.iter().enumerate() {
                     if let Some(series) = self.history.grad_norms.get(k) {

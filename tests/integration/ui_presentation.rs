@@ -216,3 +216,43 @@ fn the_gradient_playground_draws_every_default_strategy_and_follows_a_preset() {
         "Nash-MTL says why it has no update"
     );
 }
+
+#[test]
+fn explain_step_shows_what_a_paused_steps_strategy_did_and_step_updates_it() {
+    use mtl_studio::trainer::RunState;
+    use mtl_studio::ui::history::Phase;
+    let mut h = harness();
+    h.run_steps(2);
+    h.get_by_label("▶ Train").click();
+    crate::ui::step_until(&mut h, "running", |app| {
+        app.history.phase == Phase::Run(RunState::Running)
+    });
+    h.get_by_label("⏸ Pause").click();
+    crate::ui::step_until(&mut h, "paused", |app| {
+        app.history.phase == Phase::Run(RunState::Paused)
+    });
+    h.get_by_label("🔍 Explain step").click();
+    crate::ui::step_until(&mut h, "an explained step", |app| {
+        app.history.explanation.is_some() && app.history.phase == Phase::Run(RunState::Paused)
+    });
+    let first = h.state().history.explanation.clone().expect("explained");
+    let step = h.state().history.last_step.as_ref().map_or(0, |m| m.step);
+    assert_eq!(first.step, step, "it explains the step just taken");
+    assert_eq!(first.grad_norms.len(), 2, "one gradient per task");
+    assert!(
+        h.query_by_label("What this step did").is_some(),
+        "the window is open"
+    );
+    assert!(
+        !crate::ui::texts_containing(&h, &format!("Step {} · ", first.step)).is_empty(),
+        "it names the step"
+    );
+    // Stepping with the window open explains the next step.
+    h.get_by_label("⏭ Step").click();
+    crate::ui::step_until(&mut h, "the next step explained", |app| {
+        app.history
+            .explanation
+            .as_ref()
+            .is_some_and(|e| e.step == first.step + 1)
+    });
+}

@@ -18,5 +18,5 @@ pub use protocol::{
     Boundary, EvalMetrics, Pace, Penalty, RunInfo, RunState, Split, StepMetrics, TaskEval,
     TrainerCommand, TrainerEvent,
 };
-pub use run::{Session, StepOutcome, TrainError};
+pub use run::{Session, StepExplanation, StepOutcome, TrainError};
 pub use worker::{RunOptions, ScriptedTrainer, TrainerHandle, Waker, no_waker};

@@ -26,6 +26,8 @@ pub enum TrainerCommand {
     LoadWeights(PathBuf),
     /// Train at this pace from now on.
     SetPace(Pace),
+    /// Run one step that explains itself (a [`TrainerEvent::Explained`] follows), then pause.
+    ExplainStep,
 }
 
 /// How fast a run steps: as fast as it can, or at most so many optimizer steps a second (so a
@@ -292,6 +294,13 @@ pub enum TrainerEvent {
         /// The rows, in file order.
         rows: Vec<crate::export::MetricRow>,
     },
+    /// What one step did, asked for with [`TrainerCommand::ExplainStep`].
+    Explained {
+        /// Run id.
+        run_id: u64,
+        /// The step's numbers.
+        explanation: Box<crate::trainer::StepExplanation>,
+    },
     /// The run failed; it is over.
     Failed {
         /// Run id.
@@ -315,6 +324,7 @@ impl TrainerEvent {
             | Self::Warning { run_id, .. }
             | Self::Stopped { run_id, .. }
             | Self::Rows { run_id, .. }
+            | Self::Explained { run_id, .. }
             | Self::Failed { run_id, .. } => *run_id,
         }
     }

@@ -20,6 +20,7 @@ use crate::{metrics, rng};
 
 mod affinity;
 mod eval;
+mod explain;
 mod grads;
 mod io;
 mod shard;
@@ -28,6 +29,8 @@ mod stop;
 /// Loss-only strategies also measure the task gradients every this many steps, for the
 /// gradient-norm and cosine views (0: never).
 pub const DIAGNOSTICS_EVERY: u64 = 10;
+
+pub use explain::StepExplanation;
 
 /// Rows per forward pass when evaluating a whole split.
 const EVAL_CHUNK: usize = 4096;
@@ -128,6 +131,10 @@ pub struct Session {
     pool: Option<&'static rayon::ThreadPool>,
     /// One dropout stream per shard of a data-parallel step.
     shard_rngs: Vec<ChaCha8Rng>,
+    /// What the step being explained has collected so far.
+    explain: Option<explain::Capture>,
+    /// The explanation of the last explained step, until taken.
+    explained: Option<StepExplanation>,
 }
 
 /// The best epoch so far under the stop rules' monitored loss.
@@ -175,6 +182,8 @@ impl Session {
             threads: 1,
             pool: None,
             shard_rngs: Vec::new(),
+            explain: None,
+            explained: None,
             weights: spec.weighting.initial_weights(&spec.tasks),
             spec: spec.clone(),
             batch_rng: rng::stream(spec.seed, "batches"),
@@ -446,8 +455,11 @@ impl Session {
         let epoch = self.epochs_done;
         let rep_grad = self.spec.weighting.rep_grad;
         let needs = self.strategy.needs_grads(epoch);
-        let diagnose = self.diagnostics_every > 0
-            && step % self.diagnostics_every == 1 % self.diagnostics_every;
+        let explaining = self.explain.is_some();
+        let diagnose = explaining
+            || self.diagnostics_every > 0
+                && step % self.diagnostics_every == 1 % self.diagnostics_every;
+        self.explain_before(&rows)?;
         let shards = self.shard_count(rows.len());
         let (passes, task_losses) = self.forward_passes(&rows, shards, step)?;
         let loss_values: Vec<f64> = task_losses
@@ -464,7 +476,7 @@ impl Session {
         };
         let has_shared = self.model.has_shared();
         let penalty = self.model.penalty()?;
-        let (out, diagnostics) = if needs || (diagnose && has_shared) || rep_grad {
+        let (out, diagnostics) = if needs || (diagnose && has_shared) || rep_grad || explaining {
             self.gradient_step(passes, &loss_values, epoch, needs, penalty.as_ref())?
         } else {
             let out = self.loss_only_weights(epoch, &loss_values)?;
@@ -480,6 +492,7 @@ impl Session {
             (diagnostics, arch),
         )?;
         outcome.shards = shards;
+        self.explain_after(step)?;
         Ok(outcome)
     }
 

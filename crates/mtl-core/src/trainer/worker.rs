@@ -630,6 +630,12 @@ impl Worker {
                 control.steps_left = Some(n);
                 self.set_state(control.state);
             }
+            TrainerCommand::ExplainStep if !stopped => {
+                session.explain_next_step();
+                control.state = RunState::Running;
+                control.steps_left = Some(1);
+                self.set_state(control.state);
+            }
             TrainerCommand::SetTaskWeights(w) => {
                 if let Err(message) = session.set_task_weights(&w) {
                     self.warn(message);
@@ -714,6 +720,12 @@ impl Worker {
             }
             Err(e) => return Err(e),
         };
+        if let Some(explanation) = driver.session_mut().take_explanation() {
+            self.send(TrainerEvent::Explained {
+                run_id: self.run_id,
+                explanation: Box::new(explanation),
+            });
+        }
         if report.end.is_some() {
             control.state = RunState::Finished;
             control.steps_left = None;

@@ -290,6 +290,15 @@ impl Session {
             )));
         }
 
+        if let Some(capture) = &mut self.explain {
+            capture.step = Some(super::explain::Captured {
+                task_grads: task_grads.clone(),
+                own_grads: own_grads.clone(),
+                rep: rep_width.is_some(),
+                out: out.clone(),
+                shared: shared.clone(),
+            });
+        }
         let multipliers = self.strategy.feature_multipliers();
         let update = Update {
             out: &out,
