@@ -57,6 +57,8 @@ pub struct RunHistory {
     pub affinity: Option<(Vec<f64>, Vec<usize>)>,
     /// The run's `metrics.csv` rows, as the trainer's run loop made them.
     pub rows: Vec<MetricRow>,
+    /// The name the user gave this run in the charts' legend (instead of what changed).
+    pub custom_label: Option<String>,
 }
 
 impl RunHistory {
@@ -79,6 +81,7 @@ impl RunHistory {
             stopped: None,
             affinity: None,
             rows: Vec::new(),
+            custom_label: None,
         }
     }
 
@@ -87,6 +90,18 @@ impl RunHistory {
         match &self.info {
             Some(info) => format!("run {} · {}", self.run_id, info.spec.weighting.label()),
             None => format!("run {}", self.run_id),
+        }
+    }
+
+    /// How an earlier run is named in the legend, next to `current`: the name the user gave
+    /// it, else what it did differently (`p = 0`, `MMoE`, `trunk 3-3`, `UW`).
+    pub fn label_against(&self, current: &Self) -> String {
+        if let Some(label) = &self.custom_label {
+            return label.clone();
+        }
+        match (&current.info, &self.info) {
+            (Some(c), Some(p)) => crate::experiment::describe_change(&c.spec, &p.spec),
+            _ => self.label(),
         }
     }
 

@@ -9,4 +9,5 @@ mod malformed;
 mod strategies;
 mod trainer;
 mod ui;
+mod ui_charts;
 mod ui_runs;
