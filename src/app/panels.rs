@@ -373,7 +373,7 @@ impl MtlApp {
     }
 
     pub(super) fn centre_ui(&mut self, ui: &mut egui::Ui) {
-        ui.horizontal(|ui| {
+        ui.horizontal_wrapped(|ui| {
             match &self.history.info {
                 Some(info) => ui.strong(format!(
                     "Run {} · {} · {} train / {} val rows · {} steps per epoch",
@@ -416,6 +416,9 @@ impl MtlApp {
                 .response
                 .on_hover_text("All tabs");
                 ui.with_layout(egui::Layout::left_to_right(egui::Align::Center), |ui| {
+                    // A solid bar below the tabs, not a floating one over them that would
+                    // catch the clicks meant for a tab.
+                    ui.spacing_mut().scroll = egui::style::ScrollStyle::solid();
                     egui::ScrollArea::horizontal()
                         .id_salt("centre-tabs")
                         .auto_shrink([false, true])

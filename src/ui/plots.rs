@@ -344,6 +344,8 @@ struct Charts<'a> {
     past_labels: Vec<String>,
     /// The extent of the data the chart being drawn has been given so far.
     extent: Cell<Option<Extent>>,
+    /// R² has a grid cell of its own (the metric cell too low to hold two charts).
+    r2_cell: bool,
 }
 
 impl Charts<'_> {
@@ -663,13 +665,15 @@ impl Charts<'_> {
         painter.rect_filled(rect, 4.0, ui.visuals().extreme_bg_color);
         let (nr, nc) = (rows.len(), cols.len());
         let Some(values) = values.filter(|v| v.len() == nr * nc && nr * nc > 0) else {
-            painter.text(
-                rect.center(),
-                egui::Align2::CENTER_CENTER,
-                empty,
+            // Wrapped to the box, so a narrow one does not cut the words off.
+            let galley = painter.layout(
+                empty.to_owned(),
                 egui::FontId::proportional(14.0),
                 ui.visuals().weak_text_color(),
+                rect.width() - 16.0,
             );
+            let at = rect.center() - galley.size() / 2.0;
+            painter.galley(at, galley, ui.visuals().weak_text_color());
             return;
         };
         let longest = rows.iter().map(|r| r.0.len()).max().unwrap_or(4) as f32;
@@ -737,7 +741,7 @@ impl Charts<'_> {
         let mut y = origin.y + cell * nr as f32 + 14.0;
         for (text, v) in legend {
             painter.text(
-                egui::pos2(origin.x, y),
+                egui::pos2(rect.left() + 8.0, y),
                 egui::Align2::LEFT_CENTER,
                 *text,
                 font.clone(),
@@ -927,48 +931,76 @@ impl Charts<'_> {
     /// The metric charts: R² (unbounded below) on its own axis, apart from the metrics in
     /// [0, 1] (accuracy, IoU), so a poor regression start does not squash the others.
     fn metric_ui(&self, ui: &mut Ui) {
-        let kinds = self
-            .history
-            .info
-            .as_ref()
-            .map(|i| i.task_kinds.clone())
-            .unwrap_or_default();
-        let (r2, bounded): (Vec<usize>, Vec<usize>) = (0..self.names.len())
-            .partition(|k| kinds.get(*k) == Some(&crate::experiment::TaskKind::Regression));
-        let title = |tasks: &[usize]| {
-            let mut metrics: Vec<&str> = tasks
-                .iter()
-                .filter_map(|k| kinds.get(*k).map(|kind| kind.metric_name()))
-                .collect();
-            metrics.dedup();
-            metrics.join(" / ")
-        };
+        let (r2, bounded) = self.metric_groups();
         if r2.is_empty() || bounded.is_empty() {
             let all: Vec<usize> = (0..self.names.len()).collect();
             let what = if all.is_empty() {
                 "R², accuracy or IoU".to_owned()
             } else {
-                title(&all)
+                self.metric_title(&all)
             };
             ui.strong(format!("Metric per task ({what})"));
             self.metric_plot(ui, "metric", &all, self.size.y, !r2.is_empty());
+        } else if self.r2_cell {
+            ui.strong(format!("Metric per task ({})", self.metric_title(&bounded)));
+            self.metric_plot(ui, "metric", &bounded, self.size.y, false);
         } else {
             // Two charts, one above the other, in the one cell.
-            let h = ((self.size.y - 22.0 - ui.spacing().item_spacing.y) / 2.0).max(60.0);
-            ui.strong(format!("Metric per task ({})", title(&bounded)));
+            let h = (self.size.y - 22.0 - ui.spacing().item_spacing.y) / 2.0;
+            ui.strong(format!("Metric per task ({})", self.metric_title(&bounded)));
             self.metric_plot(ui, "metric", &bounded, h, false);
-            ui.strong("R² per task");
+            self.r2_title(ui);
             self.metric_plot(ui, "metric-r2", &r2, h, true);
         }
     }
 
-    fn metric_plot(&self, ui: &mut Ui, id: &str, tasks: &[usize], height: f32, unbounded: bool) {
-        let kinds = self
-            .history
+    /// R² in a cell of its own.
+    fn r2_ui(&self, ui: &mut Ui) {
+        let (r2, _) = self.metric_groups();
+        self.r2_title(ui);
+        self.metric_plot(ui, "metric-r2", &r2, self.size.y, true);
+    }
+
+    fn r2_title(&self, ui: &mut Ui) {
+        ui.strong("R² per task (regression)")
+            .on_hover_text("On its own axis: R² has no lower bound, and a poor start would squash the metrics in [0, 1].");
+    }
+
+    /// The tasks whose metric is R², and the others (in [0, 1]).
+    fn metric_groups(&self) -> (Vec<usize>, Vec<usize>) {
+        let kinds = self.kinds();
+        (0..self.names.len())
+            .partition(|k| kinds.get(*k) == Some(&crate::experiment::TaskKind::Regression))
+    }
+
+    /// Both R² and metrics in [0, 1]: they get separate axes.
+    fn mixed_metrics(&self) -> bool {
+        let (r2, bounded) = self.metric_groups();
+        !r2.is_empty() && !bounded.is_empty()
+    }
+
+    fn kinds(&self) -> Vec<crate::experiment::TaskKind> {
+        self.history
             .info
             .as_ref()
             .map(|i| i.task_kinds.clone())
-            .unwrap_or_default();
+            .unwrap_or_default()
+    }
+
+    /// `accuracy / IoU`: the metrics of `tasks`.
+    fn metric_title(&self, tasks: &[usize]) -> String {
+        let kinds = self.kinds();
+        let mut metrics: Vec<&str> = Vec::new();
+        for kind in tasks.iter().filter_map(|k| kinds.get(*k)) {
+            if !metrics.contains(&kind.metric_name()) {
+                metrics.push(kind.metric_name());
+            }
+        }
+        metrics.join(" / ")
+    }
+
+    fn metric_plot(&self, ui: &mut Ui, id: &str, tasks: &[usize], height: f32, unbounded: bool) {
+        let kinds = self.kinds();
         let plot = self
             .plot(id, "metric")
             .height(height)
@@ -1020,13 +1052,14 @@ enum ChartCell {
     GradNorms,
     Weights,
     Metric,
+    MetricR2,
     Cosine,
     NoSharedGradient,
     Arch(ArchView),
 }
 
 /// The narrowest a chart gets before the grid drops to fewer columns.
-const MIN_CHART_WIDTH: f32 = 250.0;
+const MIN_CHART_WIDTH: f32 = 220.0;
 /// The lowest a chart gets before the grid scrolls.
 const MIN_CHART_HEIGHT: f32 = 150.0;
 
@@ -1050,6 +1083,7 @@ pub fn charts_ui(ui: &mut Ui, history: &RunHistory, past: &[RunHistory], prefs: 
         size: egui::Vec2::ZERO,
         past_labels: past.iter().map(|p| p.label_against(history)).collect(),
         extent: Cell::new(None),
+        r2_cell: false,
     };
     let mut views = charts.arch_views();
     // Soft sharing has no shared parameters, so no shared gradients: its own views take the
@@ -1079,11 +1113,26 @@ pub fn charts_ui(ui: &mut Ui, history: &RunHistory, past: &[RunHistory], prefs: 
     // A little slack so the last column never touches (or passes) the panel's edge.
     let width = ui.available_width() - 4.0;
     let cols = chart_columns(width, gap_x);
-    let rows = cells.len().div_ceil(cols) as f32;
-    charts.size = egui::vec2(
-        ((width - (cols as f32 - 1.0) * gap_x) / cols as f32).floor(),
-        ((ui.available_height() - rows * 22.0 - gap * (rows + 1.0)) / rows).max(MIN_CHART_HEIGHT),
-    );
+    let size = |cells: usize| {
+        let rows = cells.div_ceil(cols) as f32;
+        egui::vec2(
+            ((width - (cols as f32 - 1.0) * gap_x) / cols as f32).floor(),
+            ((ui.available_height() - rows * 22.0 - gap * (rows + 1.0)) / rows)
+                .max(MIN_CHART_HEIGHT),
+        )
+    };
+    charts.size = size(cells.len());
+    // R² and metrics in [0, 1] share a cell, one chart above the other, while both stay
+    // readable; else R² takes a cell of its own.
+    if charts.mixed_metrics() && (charts.size.y - 22.0 - gap) / 2.0 < 90.0 {
+        charts.r2_cell = true;
+        let at = cells
+            .iter()
+            .position(|c| *c == ChartCell::Metric)
+            .map_or(cells.len(), |i| i + 1);
+        cells.insert(at, ChartCell::MetricR2);
+        charts.size = size(cells.len());
+    }
     egui::ScrollArea::vertical()
         .id_salt("charts-scroll")
         .auto_shrink([false, false])
@@ -1099,6 +1148,7 @@ pub fn charts_ui(ui: &mut Ui, history: &RunHistory, past: &[RunHistory], prefs: 
                             ChartCell::GradNorms => charts.grad_norms_ui(ui),
                             ChartCell::Weights => charts.weights_ui(ui),
                             ChartCell::Metric => charts.metric_ui(ui),
+                            ChartCell::MetricR2 => charts.r2_ui(ui),
                             ChartCell::Cosine => charts.cosine_ui(ui),
                             ChartCell::NoSharedGradient => charts.no_shared_gradient_ui(ui),
                             ChartCell::Arch(view) => charts.arch_view_ui(ui, *view),
@@ -1207,6 +1257,7 @@ pub fn affinity_ui(ui: &mut Ui, history: &RunHistory, prefs: &ViewPrefs) -> Opti
         link: ui.scope_id().with("mtl-affinity"),
         past_labels: Vec::new(),
         extent: Cell::new(None),
+        r2_cell: false,
         size: egui::vec2(
             ((ui.available_width() - 30.0) / 2.0).clamp(220.0, 520.0),
             (ui.available_height() - 220.0).clamp(200.0, 460.0),
@@ -1296,6 +1347,23 @@ mod tests {
         .iter()
         .map(|m| (10f64.powf(m.value) * 1e6).round() / 1e6)
         .collect()
+    }
+
+    #[test]
+    fn extents_grow_and_never_shrink() {
+        let a = Some([0.0, 4.0, -1.0, 0.9]);
+        let b = Some([0.0, 0.5, -2.0, 0.1]);
+        assert_eq!(grow(a, b), Some([0.0, 4.0, -2.0, 0.9]));
+        assert_eq!(grow(a, None), a);
+        assert_eq!(grow(None, b), b);
+    }
+
+    #[test]
+    fn narrow_windows_get_fewer_chart_columns() {
+        assert_eq!(chart_columns(760.0, 8.0), 3, "1280 wide");
+        assert_eq!(chart_columns(500.0, 8.0), 2, "1024 wide");
+        assert_eq!(chart_columns(200.0, 8.0), 1);
+        assert_eq!(chart_columns(3000.0, 8.0), 3);
     }
 
     #[test]

@@ -283,3 +283,21 @@ fn every_tab_fits_1024_by_768_and_1280_by_720() {
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+/// Penguins: species and sex are classified (accuracy in [0, 1]), body mass regressed (R²,
+/// unbounded below): the two get separate charts, so neither squashes the other.
+#[test]
+fn r2_gets_its_own_axis_apart_from_accuracy() {
+    let mut h = window([1280.0, 720.0]);
+    let text = std::fs::read_to_string("examples/penguins.toml").expect("the example");
+    h.state_mut().state.spec = ExperimentSpec::from_toml(&text).expect("it parses");
+    h.run_steps(1);
+    let _trainer = attach_scripted(&mut h, 1);
+    h.run_steps(3);
+    assert!(
+        h.query_by_label("Metric per task (accuracy)").is_some(),
+        "{:?}",
+        super::ui::texts_containing(&h, "per task")
+    );
+    assert!(h.query_by_label("R² per task (regression)").is_some());
+}
