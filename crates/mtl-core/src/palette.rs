@@ -1,8 +1,8 @@
 //! Task colours as plain RGB, shared by the GUI theme and the PNG plots so a task has the same
-//! colour everywhere. Eight hues chosen (from Paul Tol's and Okabe–Ito's sets, then tuned) so
-//! that any two stay apart for viewers with normal vision and with protanopia, deuteranopia
-//! or tritanopia, and every one is bright enough to read on the dark background; the test
-//! below checks both.
+//! colour everywhere: eight hues for the dark screen (from Paul Tol's and Okabe–Ito's sets,
+//! then tuned), and the same hue families deepened for the white report plots. In each set
+//! any two stay apart for viewers with normal vision and with protanopia, deuteranopia or
+//! tritanopia, and every one reads on its background; the tests below check both.
 
 /// Colours for tasks 0, 1, 2, … (repeats after the last): sky, yellow, magenta, teal,
 /// violet, salmon, olive, tan.
@@ -20,6 +20,25 @@ pub const TASK_COLOURS: [[u8; 3]; 8] = [
 /// The colour of task `k`.
 pub fn task_colour(k: usize) -> [u8; 3] {
     TASK_COLOURS[k % TASK_COLOURS.len()]
+}
+
+/// The same eight hue families, deep enough for white paper (the PNG and SVG report plots):
+/// cyan, ochre, magenta, blue, violet, rose, olive, brown; apart under the same checks, and
+/// each at least 3:1 against white.
+pub const TASK_COLOURS_ON_LIGHT: [[u8; 3]; 8] = [
+    [13, 166, 162],
+    [166, 150, 0],
+    [154, 0, 98],
+    [24, 105, 164],
+    [166, 120, 255],
+    [199, 93, 106],
+    [95, 109, 5],
+    [78, 53, 39],
+];
+
+/// The colour of task `k` on a white background.
+pub fn task_colour_on_light(k: usize) -> [u8; 3] {
+    TASK_COLOURS_ON_LIGHT[k % TASK_COLOURS_ON_LIGHT.len()]
 }
 
 #[cfg(test)]
@@ -179,17 +198,37 @@ mod tests {
         assert!(closest_pair(&okabe_ito[..7]).0 < 15.0);
     }
 
+    fn luminance(c: [u8; 3]) -> f64 {
+        let [r, g, b] = c.map(linear);
+        0.2126 * r + 0.7152 * g + 0.0722 * b
+    }
+
     #[test]
     fn every_task_colour_reads_on_the_dark_background() {
-        let luminance = |c: [u8; 3]| {
-            let [r, g, b] = c.map(linear);
-            0.2126 * r + 0.7152 * g + 0.0722 * b
-        };
         // egui's dark panel fill.
         let background = luminance([27, 27, 27]);
         for (k, c) in TASK_COLOURS.iter().enumerate() {
             let contrast = (luminance(*c) + 0.05) / (background + 0.05);
             assert!(contrast >= 4.5, "task {k}: contrast {contrast:.2} < 4.5");
         }
+    }
+
+    #[test]
+    fn the_report_colours_stay_apart_and_read_on_white() {
+        let first8: Vec<[u8; 3]> = (0..8).map(task_colour_on_light).collect();
+        let (d, i, j, vision) = closest_pair(&first8);
+        assert!(
+            d >= 15.0,
+            "tasks {i} and {j} are only ΔE00 {d:.1} apart under {vision}"
+        );
+        for (k, c) in first8.iter().enumerate() {
+            let contrast = 1.05 / (luminance(*c) + 0.05);
+            assert!(
+                contrast >= 3.0,
+                "task {k}: contrast {contrast:.2} < 3 on white"
+            );
+        }
+        // The screen's colours would not do on white: task 1's yellow is nearly invisible.
+        assert!(1.05 / (luminance(task_colour(1)) + 0.05) < 1.2);
     }
 }
