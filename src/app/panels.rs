@@ -400,7 +400,7 @@ impl MtlApp {
     }
 
     pub(super) fn centre_ui(&mut self, ui: &mut egui::Ui) {
-        ui.horizontal(|ui| {
+        ui.horizontal_wrapped(|ui| {
             match &self.history.info {
                 Some(info) => ui.strong(format!(
                     "Run {} · {} · {} train / {} val rows · {} steps per epoch",
@@ -420,24 +420,56 @@ impl MtlApp {
             ui.colored_label(theme::error(), format!("Training failed: {msg}"));
         }
         let mut save_view = false;
+        // The button first, at the right; the tabs get the width that is left, and scroll
+        // sideways when they do not fit (a narrow window or a large UI scale).
         ui.horizontal(|ui| {
-            for tab in tabs::TABS
-                .iter()
-                .filter(|t| self.state.presentation.shows_tab(t.key()))
-            {
-                if ui
-                    .selectable_label(self.state.tab == tab.key(), tab.label())
-                    .on_hover_text(tab.hint())
-                    .clicked()
-                {
-                    tab.key().clone_into(&mut self.state.tab);
-                }
-            }
             ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
                 save_view = ui
                     .button("Save view as PNG…")
                     .on_hover_text("Saves what this tab shows, as on screen, to a PNG file. F12 saves it at once into the last folder used, named after the tab.")
                     .clicked();
+                // Every tab in a menu too, for when the bar is too narrow to show them all.
+                let presentation = &self.state.presentation;
+                let shown: Vec<&dyn tabs::Tab> = tabs::TABS
+                    .iter()
+                    .copied()
+                    .filter(|t| presentation.shows_tab(t.key()))
+                    .collect();
+                ui.menu_button("☰", |ui| {
+                    for tab in &shown {
+                        if ui
+                            .selectable_label(self.state.tab == tab.key(), tab.label())
+                            .clicked()
+                        {
+                            tab.key().clone_into(&mut self.state.tab);
+                            ui.close();
+                        }
+                    }
+                })
+                .response
+                .on_hover_text("All tabs");
+                ui.with_layout(egui::Layout::left_to_right(egui::Align::Center), |ui| {
+                    // A solid bar below the tabs, not a floating one over them that would
+                    // catch the clicks meant for a tab.
+                    ui.spacing_mut().scroll = egui::style::ScrollStyle::solid();
+                    egui::ScrollArea::horizontal()
+                        .id_salt("centre-tabs")
+                        .auto_shrink([false, true])
+                        .show(ui, |ui| {
+                            ui.horizontal(|ui| {
+                                for tab in &shown {
+                                    let selected = self.state.tab == tab.key();
+                                    let response = ui
+                                        .selectable_label(selected, tab.label())
+                                        .on_hover_text(tab.hint());
+                                    if response.clicked() {
+                                        tab.key().clone_into(&mut self.state.tab);
+                                        response.scroll_to_me(None);
+                                    }
+                                }
+                            });
+                        });
+                });
             });
         });
         ui.separator();

@@ -131,14 +131,15 @@ fn balance_grid(ui: &mut Ui, balance: &[TaskBalance]) {
         .striped(true)
         .spacing([16.0, 3.0])
         .show(ui, |ui| {
-            for h in [
-                "task",
-                "train rows labelled",
-                "val rows labelled",
-                "share of a batch",
-                "classes (train)",
+            // Short headers (explained on hover) so the table fits a 1024-wide window.
+            for (h, hint) in [
+                ("task", "The task and its kind"),
+                ("train labelled", "Training rows that carry the task's label"),
+                ("val labelled", "Validation rows that carry the task's label"),
+                ("batch share", "The share of an average training batch that carries the label"),
+                ("classes", "The class balance of the training rows"),
             ] {
-                ui.strong(h);
+                ui.strong(h).on_hover_text(hint);
             }
             ui.end_row();
             for (k, b) in balance.iter().enumerate() {
@@ -177,7 +178,8 @@ fn balance_grid(ui: &mut Ui, balance: &[TaskBalance]) {
 
 /// One line per label: coverage and a summary, then a chart of its distribution.
 fn labels_ui(ui: &mut Ui, data: &Dataset) {
-    let columns = 3usize;
+    // Three columns, fewer when the window is narrow.
+    let columns = (((ui.available_width() + 16.0) / 216.0).floor() as usize).clamp(1, 3);
     let width = ((ui.available_width() - 16.0 * columns as f32) / columns as f32).max(200.0);
     egui::ScrollArea::vertical().show(ui, |ui| {
         egui::Grid::new("label-charts")

@@ -339,12 +339,13 @@ pub fn gradients_ui(ui: &mut Ui, state: &mut GradientPlayground) {
     ui.separator();
     let updates = state.updates();
     let side = (ui.available_height() - 8.0)
-        .min(ui.available_width() * 0.55)
-        .max(240.0);
+        .min(ui.available_width() * 0.45)
+        .max(200.0);
     ui.horizontal_top(|ui| {
         canvas_ui(ui, state, &updates, side);
+        // The numbers scroll (both ways) in the width left, never past the window.
         ui.vertical(|ui| {
-            egui::ScrollArea::vertical()
+            egui::ScrollArea::both()
                 .id_salt("gradients-table")
                 .show(ui, |ui| table_ui(ui, state, &updates));
         });

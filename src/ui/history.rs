@@ -63,6 +63,8 @@ pub struct RunHistory {
     pub rows: Vec<MetricRow>,
     /// What the last explained step did (Explain step, while paused).
     pub explanation: Option<crate::trainer::StepExplanation>,
+    /// The name the user gave this run in the charts' legend (instead of what changed).
+    pub custom_label: Option<String>,
 }
 
 impl RunHistory {
@@ -87,6 +89,7 @@ impl RunHistory {
             affinity: None,
             rows: Vec::new(),
             explanation: None,
+            custom_label: None,
         }
     }
 
@@ -95,6 +98,18 @@ impl RunHistory {
         match &self.info {
             Some(info) => format!("run {} · {}", self.run_id, info.spec.weighting.label()),
             None => format!("run {}", self.run_id),
+        }
+    }
+
+    /// How an earlier run is named in the legend, next to `current`: the name the user gave
+    /// it, else what it did differently (`p = 0`, `MMoE`, `trunk 3-3`, `UW`).
+    pub fn label_against(&self, current: &Self) -> String {
+        if let Some(label) = &self.custom_label {
+            return label.clone();
+        }
+        match (&current.info, &self.info) {
+            (Some(c), Some(p)) => crate::experiment::describe_change(&c.spec, &p.spec),
+            _ => self.label(),
         }
     }
 

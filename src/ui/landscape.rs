@@ -515,8 +515,9 @@ fn num(v: f64) -> String {
 /// The descent directions of f₁ and f₂ and the update at `at`, the longest `len` pixels long.
 fn arrows(painter: &egui::Painter, at: Pos2, p: &PathPoint, len: f32) {
     let vecs = [
-        (p.grads[0], theme::task(0)),
-        (p.grads[1], theme::task(1)),
+        // Orange and blue, as the text (and lessons) name them.
+        (p.grads[0], theme::class_shade(0, 1.0)),
+        (p.grads[1], theme::class_shade(1, 1.0)),
         (p.direction, theme::pareto()),
     ];
     let longest = vecs

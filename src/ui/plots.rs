@@ -3,7 +3,10 @@
 //! are linked so zooming one zooms all.
 
 use egui::Ui;
-use egui_plot::{Legend, Line, LineStyle, Plot, PlotPoints, Points};
+use std::cell::Cell;
+use std::collections::HashMap;
+
+use egui_plot::{Line, LineStyle, Plot, PlotPoints, Points};
 use serde::{Deserialize, Serialize};
 
 use super::history::RunHistory;
@@ -23,6 +26,9 @@ pub struct ViewPrefs {
     pub show_val: bool,
     /// Overlay the validation curves of earlier runs.
     pub compare: bool,
+    /// Keep each chart's axes from run to run: they grow to show new data but never shrink
+    /// back, so restarts and sweeps compare by eye.
+    pub fixed_axes: bool,
 }
 
 impl Default for ViewPrefs {
@@ -32,6 +38,7 @@ impl Default for ViewPrefs {
             smoothing: 0.6,
             show_val: true,
             compare: true,
+            fixed_axes: false,
         }
     }
 }
@@ -39,7 +46,8 @@ impl Default for ViewPrefs {
 /// The toolbar above the charts. Returns true when the user asks to clear earlier runs.
 pub fn toolbar_ui(ui: &mut Ui, prefs: &mut ViewPrefs, earlier_runs: usize) -> bool {
     let mut clear = false;
-    ui.horizontal(|ui| {
+    // Wraps onto a second row when the window is narrow, instead of running off its edge.
+    ui.horizontal_wrapped(|ui| {
         ui.checkbox(&mut prefs.log_scale, "Log scale")
             .on_hover_text("Plot losses on a logarithmic axis (egui_plot draws log10 of the loss; the axis shows the loss itself).");
         ui.separator();
@@ -49,13 +57,182 @@ pub fn toolbar_ui(ui: &mut Ui, prefs: &mut ViewPrefs, earlier_runs: usize) -> bo
         ui.separator();
         ui.checkbox(&mut prefs.show_val, "Validation").on_hover_text("Draw validation loss and metric (dashed, one point per epoch).");
         ui.separator();
+        if ui
+            .checkbox(&mut prefs.fixed_axes, "Fixed axes")
+            .on_hover_text("Keep each chart's axes from run to run: they grow to show new data but never shrink back, so restarts and sweeps compare by eye.")
+            .changed()
+        {
+            reset_fixed_axes(ui.ctx());
+        }
+        if prefs.fixed_axes
+            && ui
+                .button("Reset axes")
+                .on_hover_text("Fit the axes to the data shown now")
+                .clicked()
+        {
+            reset_fixed_axes(ui.ctx());
+        }
+        ui.separator();
         ui.add_enabled(earlier_runs > 0, egui::Checkbox::new(&mut prefs.compare, format!("Compare {earlier_runs} earlier run(s)")))
-            .on_hover_text("Overlay the validation loss and metric of earlier runs (dotted), e.g. the same model under another strategy.");
+            .on_hover_text("Overlay the validation loss and metric of earlier runs (dotted and dashed), e.g. the same model under another strategy.");
         if ui.add_enabled(earlier_runs > 0, egui::Button::new("Clear")).on_hover_text("Forget the earlier runs").clicked() {
             clear = true;
         }
     });
     clear
+}
+
+/// A chart's data extent `[x min, x max, y min, y max]` (in plotted units).
+pub type Extent = [f64; 4];
+
+/// The smallest extent holding both.
+pub fn grow(a: Option<Extent>, b: Option<Extent>) -> Option<Extent> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some([
+            a[0].min(b[0]),
+            a[1].max(b[1]),
+            a[2].min(b[2]),
+            a[3].max(b[3]),
+        ]),
+        (a, None) => a,
+        (None, b) => b,
+    }
+}
+
+fn fixed_axes_id() -> egui::Id {
+    egui::Id::unique("mtl-fixed-axes")
+}
+
+/// With fixed axes on: the extent each chart keeps (by chart id, `loss log` for the loss
+/// chart on a log axis), grown over every run shown since the axes were last reset.
+pub fn fixed_extent(ctx: &egui::Context, chart: &str) -> Option<Extent> {
+    ctx.data(|d| {
+        d.get_temp::<HashMap<String, Extent>>(fixed_axes_id())
+            .and_then(|m| m.get(chart).copied())
+    })
+}
+
+/// Forgets every chart's kept extent.
+pub fn reset_fixed_axes(ctx: &egui::Context) {
+    ctx.data_mut(|d| d.remove::<HashMap<String, Extent>>(fixed_axes_id()));
+}
+
+fn keep_extent(ctx: &egui::Context, chart: String, extent: Extent) {
+    ctx.data_mut(|d| {
+        d.get_temp_mut_or_default::<HashMap<String, Extent>>(fixed_axes_id())
+            .insert(chart, extent);
+    });
+}
+
+/// How earlier run `i` (0 = the oldest kept) is drawn: dotted or dashed, each run its own.
+fn past_style(i: usize) -> LineStyle {
+    match i % 4 {
+        0 => LineStyle::Dotted { spacing: 5.0 },
+        1 => LineStyle::Dashed { length: 3.0 },
+        2 => LineStyle::Dotted { spacing: 11.0 },
+        _ => LineStyle::Dashed { length: 18.0 },
+    }
+}
+
+/// A short sample of a line style, as egui_plot draws it.
+fn style_sample(ui: &mut Ui, style: LineStyle, colour: egui::Color32, width: f32, marker: bool) {
+    let (rect, _) = ui.allocate_exact_size(egui::vec2(30.0, 14.0), egui::Sense::hover());
+    let painter = ui.painter();
+    let line = [rect.left_center(), rect.right_center()];
+    match style {
+        LineStyle::Solid => {
+            painter.line_segment(line, egui::Stroke::new(width, colour));
+        }
+        LineStyle::Dotted { spacing } => {
+            painter.extend(egui::Shape::dotted_line(&line, colour, spacing, width));
+        }
+        LineStyle::Dashed { length } => {
+            let gap = length * (std::f32::consts::GOLDEN_RATIO - 1.0);
+            painter.extend(egui::Shape::dashed_line(
+                &line,
+                egui::Stroke::new(width, colour),
+                length,
+                gap,
+            ));
+        }
+    }
+    if marker {
+        painter.circle_filled(rect.center(), 2.5, colour);
+    }
+}
+
+/// The legend of every chart, above them (never over the data): each task's colour and full
+/// name, what each line style means, where a stop rule fired, and the earlier runs, each
+/// named by what it did differently from the current run (the name can be edited).
+pub fn legend_ui(ui: &mut Ui, history: &RunHistory, past: &mut [RunHistory], prefs: &ViewPrefs) {
+    let names = history.task_names();
+    let weak = ui.visuals().weak_text_color();
+    ui.horizontal_wrapped(|ui| {
+        ui.spacing_mut().item_spacing.x = 6.0;
+        for (k, name) in names.iter().enumerate() {
+            ui.label(
+                egui::RichText::new(format!("■ {name}"))
+                    .color(theme::task(k))
+                    .strong(),
+            );
+        }
+        if !names.is_empty() {
+            ui.separator();
+        }
+        style_sample(ui, LineStyle::Solid, weak, 2.0, false);
+        ui.label(if prefs.smoothing > 0.0 {
+            "train (smoothed)"
+        } else {
+            "train"
+        });
+        if prefs.show_val {
+            style_sample(ui, LineStyle::dashed_loose(), weak, 1.5, true);
+            ui.label("validation");
+        }
+        if let Some(s) = &history.stopped {
+            ui.separator();
+            ui.colored_label(theme::warning(), format!("┆ stopped at epoch {}", s.epoch));
+            ui.colored_label(
+                theme::ok(),
+                if s.restored {
+                    format!("┆ best epoch {} (weights restored)", s.best_epoch)
+                } else {
+                    format!("┆ best epoch {}", s.best_epoch)
+                },
+            );
+        }
+    });
+    if !prefs.compare || past.is_empty() {
+        return;
+    }
+    ui.horizontal_wrapped(|ui| {
+        ui.spacing_mut().item_spacing.x = 6.0;
+        ui.label("Earlier runs (validation):")
+            .on_hover_text("Each earlier run is named by what it did differently from the current run; click a name to change it.");
+        for (i, run) in past.iter_mut().enumerate() {
+            // One entry: sample, number and name, never split over two rows.
+            ui.horizontal(|ui| {
+                style_sample(ui, past_style(i), ui.visuals().text_color(), 2.0, false);
+                ui.weak(format!("run {}", run.run_id));
+                let mut text = run.label_against(history);
+                let width = (text.chars().count() as f32 * 8.0 + 12.0).clamp(60.0, 220.0);
+                let response = ui
+                    .add(
+                        egui::TextEdit::singleline(&mut text)
+                            .id_salt(("earlier-run", run.run_id))
+                            .desired_width(width),
+                    )
+                    .on_hover_text(format!("Run {}: click to rename it", run.run_id));
+                if response.changed() {
+                    run.custom_label = Some(text.clone());
+                }
+                if response.lost_focus() && text.trim().is_empty() {
+                    // An emptied name goes back to what changed.
+                    run.custom_label = None;
+                }
+            });
+        }
+    });
 }
 
 fn log_y(log: bool, y: f64) -> f64 {
@@ -163,6 +340,12 @@ struct Charts<'a> {
     names: Vec<String>,
     link: egui::Id,
     size: egui::Vec2,
+    /// What the earlier runs are called (as in the legend).
+    past_labels: Vec<String>,
+    /// The extent of the data the chart being drawn has been given so far.
+    extent: Cell<Option<Extent>>,
+    /// R² has a grid cell of its own (the metric cell too low to hold two charts).
+    r2_cell: bool,
 }
 
 impl Charts<'_> {
@@ -190,7 +373,6 @@ impl Charts<'_> {
         Plot::new(id.to_owned())
             .height(self.size.y)
             .width(self.size.x)
-            .legend(Legend::default())
             .link_axis(self.link, [true, false])
             .link_cursor(self.link, [true, false])
             // Epoch labels are short: allow them closer than egui_plot's default of 60 points,
@@ -219,6 +401,48 @@ impl Charts<'_> {
         if empty { plot.include_y(1.0) } else { plot }
     }
 
+    /// Points for a series, their extent noted for fixed axes.
+    fn pts(&self, points: Vec<[f64; 2]>) -> PlotPoints<'static> {
+        let extent = points
+            .iter()
+            .filter(|p| p[0].is_finite() && p[1].is_finite())
+            .fold(None, |e, p| grow(e, Some([p[0], p[0], p[1], p[1]])));
+        self.extent.set(grow(self.extent.get(), extent));
+        PlotPoints::from(points)
+    }
+
+    /// Shows chart `id`; with fixed axes, its axes hold every extent it has shown since the
+    /// axes were reset.
+    fn show(
+        &self,
+        ui: &mut Ui,
+        id: &str,
+        plot: Plot<'_>,
+        body: impl FnOnce(&mut egui_plot::PlotUi<'_>),
+    ) {
+        self.extent.set(None);
+        let key = if self.prefs.log_scale {
+            format!("{id} log")
+        } else {
+            id.to_owned()
+        };
+        let kept = if self.prefs.fixed_axes {
+            fixed_extent(ui.ctx(), &key)
+        } else {
+            None
+        };
+        let plot = match kept {
+            Some([x0, x1, y0, y1]) => plot.include_x(x0).include_x(x1).include_y(y0).include_y(y1),
+            None => plot,
+        };
+        plot.show(ui, body);
+        if self.prefs.fixed_axes
+            && let Some(extent) = grow(kept, self.extent.get())
+        {
+            keep_extent(ui.ctx(), key, extent);
+        }
+    }
+
     fn y(&self, points: impl IntoIterator<Item = [f64; 2]>) -> Vec<[f64; 2]> {
         let log = self.prefs.log_scale;
         points
@@ -236,7 +460,7 @@ impl Charts<'_> {
         points: Vec<[f64; 2]>,
     ) {
         plot.line(
-            Line::new(name.clone(), PlotPoints::from(points.clone()))
+            Line::new(name.clone(), self.pts(points.clone()))
                 .color(colour)
                 .style(LineStyle::dashed_loose())
                 .width(1.5),
@@ -252,43 +476,44 @@ impl Charts<'_> {
         let log = self.prefs.log_scale;
         let alpha = self.prefs.smoothing;
         ui.strong("Loss per task");
-        self.loss_axis(self.plot("loss", "loss"), log)
+        let plot = self
+            .loss_axis(self.plot("loss", "loss"), log)
             .y_axis_formatter(y_formatter(log))
-            .label_formatter(hover_label(log, "loss"))
-            .show(ui, |plot| {
-                for (k, name) in self.names.iter().enumerate() {
-                    let colour = theme::task(k);
-                    if let Some(series) = self.history.task_loss.get(k) {
-                        let raw = self.y(series.points());
-                        if alpha > 0.0 {
-                            // Unnamed: the raw curve stays out of the legend.
-                            plot.line(
-                                Line::new("", PlotPoints::from(raw))
-                                    .color(theme::faint(colour, 60))
-                                    .width(1.0),
-                            );
-                            let smooth = self.y(ema(series.points(), alpha));
-                            plot.line(
-                                Line::new(format!("{name} train"), PlotPoints::from(smooth))
-                                    .color(colour)
-                                    .width(2.0),
-                            );
-                        } else {
-                            plot.line(
-                                Line::new(format!("{name} train"), PlotPoints::from(raw))
-                                    .color(colour)
-                                    .width(2.0),
-                            );
-                        }
-                    }
-                    if self.prefs.show_val {
-                        let val = self.y(self.history.eval_series(Split::Val, k, false));
-                        self.val_series(plot, format!("{name} val"), colour, val);
+            .label_formatter(hover_label(log, "loss"));
+        self.show(ui, "loss", plot, |plot| {
+            for (k, name) in self.names.iter().enumerate() {
+                let colour = theme::task(k);
+                if let Some(series) = self.history.task_loss.get(k) {
+                    let raw = self.y(series.points());
+                    if alpha > 0.0 {
+                        // Unnamed: the raw curve stays out of the legend.
+                        plot.line(
+                            Line::new("", self.pts(raw))
+                                .color(theme::faint(colour, 60))
+                                .width(1.0),
+                        );
+                        let smooth = self.y(ema(series.points(), alpha));
+                        plot.line(
+                            Line::new(format!("{name} train"), self.pts(smooth))
+                                .color(colour)
+                                .width(2.0),
+                        );
+                    } else {
+                        plot.line(
+                            Line::new(format!("{name} train"), self.pts(raw))
+                                .color(colour)
+                                .width(2.0),
+                        );
                     }
                 }
-                self.past_ui(plot, false);
-                self.stop_marks(plot);
-            });
+                if self.prefs.show_val {
+                    let val = self.y(self.history.eval_series(Split::Val, k, false));
+                    self.val_series(plot, format!("{name} val"), colour, val);
+                }
+            }
+            self.past_ui(plot, false, None);
+            self.stop_marks(plot);
+        });
     }
 
     /// Where a stop rule fired (dashed) and the best epoch whose weights it kept (dotted).
@@ -315,25 +540,27 @@ impl Charts<'_> {
         );
     }
 
-    /// Earlier runs' validation curves, dotted, one style per run.
-    fn past_ui(&self, plot: &mut egui_plot::PlotUi<'_>, metric: bool) {
-        for past in self.past {
-            let names = past
-                .info
-                .as_ref()
-                .map(|i| i.task_names.clone())
-                .unwrap_or_default();
+    /// Earlier runs' validation curves, dotted or dashed, one style per run (as in the
+    /// legend).
+    fn past_ui(&self, plot: &mut egui_plot::PlotUi<'_>, metric: bool, tasks: Option<&[usize]>) {
+        for (i, past) in self.past.iter().enumerate() {
+            let names = past.task_names();
+            let label = self
+                .past_labels
+                .get(i)
+                .cloned()
+                .unwrap_or_else(|| past.label());
             for (k, name) in names.iter().enumerate() {
+                if tasks.is_some_and(|t| !t.contains(&k)) {
+                    continue;
+                }
                 let points = past.eval_series(Split::Val, k, metric);
                 let points = if metric { points } else { self.y(points) };
                 plot.line(
-                    Line::new(
-                        format!("{} {name} val", past.label()),
-                        PlotPoints::from(points),
-                    )
-                    .color(theme::faint(theme::task(k), 170))
-                    .style(LineStyle::dotted_dense())
-                    .width(2.0),
+                    Line::new(format!("{label}: {name} val"), self.pts(points))
+                        .color(theme::faint(theme::task(k), 190))
+                        .style(past_style(i))
+                        .width(2.0),
                 );
             }
         }
@@ -342,63 +569,64 @@ impl Charts<'_> {
     fn total_ui(&self, ui: &mut Ui) {
         let log = self.prefs.log_scale;
         self.strategy_title(ui, "Total weighted loss  Σ w·L");
-        self.loss_axis(self.plot("total", "loss"), log)
+        let plot = self
+            .loss_axis(self.plot("total", "loss"), log)
             .y_axis_formatter(y_formatter(log))
-            .label_formatter(hover_label(log, "total"))
-            .show(ui, |plot| {
-                let pts = if self.prefs.smoothing > 0.0 {
-                    ema(self.history.total_loss.points(), self.prefs.smoothing)
-                } else {
-                    self.history.total_loss.points().collect()
-                };
-                plot.line(
-                    Line::new("total", PlotPoints::from(self.y(pts)))
-                        .color(theme::total())
-                        .width(2.0),
-                );
-            });
+            .label_formatter(hover_label(log, "total"));
+        self.show(ui, "total", plot, |plot| {
+            let pts = if self.prefs.smoothing > 0.0 {
+                ema(self.history.total_loss.points(), self.prefs.smoothing)
+            } else {
+                self.history.total_loss.points().collect()
+            };
+            plot.line(
+                Line::new("total", self.pts(self.y(pts)))
+                    .color(theme::total())
+                    .width(2.0),
+            );
+        });
     }
 
     fn weights_ui(&self, ui: &mut Ui) {
         self.strategy_title(ui, "Effective task weights");
         let empty = self.history.weights.iter().all(|s| s.is_empty());
-        Self::non_negative(self.plot("weights", "weight"), empty)
-            .label_formatter(hover_label(false, "weight"))
-            .show(ui, |plot| {
-                for (k, name) in self.names.iter().enumerate() {
-                    if let Some(series) = self.history.weights.get(k) {
-                        let pts: Vec<[f64; 2]> = series.points().collect();
-                        plot.line(
-                            Line::new(name.clone(), PlotPoints::from(pts))
-                                .color(theme::task(k))
-                                .width(2.0),
-                        );
-                    }
+        let plot = Self::non_negative(self.plot("weights", "weight"), empty)
+            .label_formatter(hover_label(false, "weight"));
+        self.show(ui, "weights", plot, |plot| {
+            for (k, name) in self.names.iter().enumerate() {
+                if let Some(series) = self.history.weights.get(k) {
+                    let pts: Vec<[f64; 2]> = series.points().collect();
+                    plot.line(
+                        Line::new(name.clone(), self.pts(pts))
+                            .color(theme::task(k))
+                            .width(2.0),
+                    );
                 }
-            });
+            }
+        });
     }
 
     fn grad_norms_ui(&self, ui: &mut Ui) {
         ui.strong("Gradient norm per task (trunk)");
         let empty = self.history.grad_norms.iter().all(|s| s.is_empty());
-        Self::non_negative(self.plot("gradnorms", "norm"), empty)
-            .label_formatter(hover_label(false, "|g|"))
-            .show(ui, |plot| {
-                for (k, name) in self.names.iter().enumerate() {
-                    if let Some(series) = self.history.grad_norms.get(k) {
-                        let pts: Vec<[f64; 2]> = if self.prefs.smoothing > 0.0 {
-                            ema(series.points(), self.prefs.smoothing)
-                        } else {
-                            series.points().collect()
-                        };
-                        plot.line(
-                            Line::new(name.clone(), PlotPoints::from(pts))
-                                .color(theme::task(k))
-                                .width(2.0),
-                        );
-                    }
+        let plot = Self::non_negative(self.plot("gradnorms", "norm"), empty)
+            .label_formatter(hover_label(false, "|g|"));
+        self.show(ui, "gradnorms", plot, |plot| {
+            for (k, name) in self.names.iter().enumerate() {
+                if let Some(series) = self.history.grad_norms.get(k) {
+                    let pts: Vec<[f64; 2]> = if self.prefs.smoothing > 0.0 {
+                        ema(series.points(), self.prefs.smoothing)
+                    } else {
+                        series.points().collect()
+                    };
+                    plot.line(
+                        Line::new(name.clone(), self.pts(pts))
+                            .color(theme::task(k))
+                            .width(2.0),
+                    );
                 }
-            });
+            }
+        });
     }
 
     /// The K × K matrix of cosines between task gradients, conflicts (cos < 0) in the
@@ -531,13 +759,15 @@ impl Charts<'_> {
         painter.rect_filled(rect, 4.0, ui.visuals().extreme_bg_color);
         let (nr, nc) = (rows.len(), cols.len());
         let Some(values) = values.filter(|v| v.len() == nr * nc && nr * nc > 0) else {
-            painter.text(
-                rect.center(),
-                egui::Align2::CENTER_CENTER,
-                empty,
+            // Wrapped to the box, so a narrow one does not cut the words off.
+            let galley = painter.layout(
+                empty.to_owned(),
                 egui::FontId::proportional(14.0),
                 ui.visuals().weak_text_color(),
+                rect.width() - 16.0,
             );
+            let at = rect.center() - galley.size() / 2.0;
+            painter.galley(at, galley, ui.visuals().weak_text_color());
             return;
         };
         let longest = rows.iter().map(|r| r.0.len()).max().unwrap_or(4) as f32;
@@ -605,7 +835,7 @@ impl Charts<'_> {
         let mut y = origin.y + cell * nr as f32 + 14.0;
         for (text, v) in legend {
             painter.text(
-                egui::pos2(origin.x, y),
+                egui::pos2(rect.left() + 8.0, y),
                 egui::Align2::LEFT_CENTER,
                 *text,
                 font.clone(),
@@ -633,29 +863,30 @@ impl Charts<'_> {
     /// Soft sharing: the distance ‖θₐ − θ_b‖ between each pair of towers.
     fn tower_distance_ui(&self, ui: &mut Ui) {
         ui.strong("Distance between towers |θa − θb|");
-        self.plot("towers", "distance")
+        let plot = self
+            .plot("towers", "distance")
             .label_formatter(hover_label(false, "distance"))
-            .include_y(0.0)
-            .show(ui, |plot| {
-                let k = self.names.len();
-                let pairs = (0..k).flat_map(|a| (a + 1..k).map(move |b| (a, b)));
-                for (series, (a, b)) in self.history.tower_distance.iter().zip(pairs) {
-                    let pts: Vec<[f64; 2]> = series.points().collect();
-                    plot.line(
-                        Line::new(
-                            format!("{} – {}", self.names[a], self.names[b]),
-                            PlotPoints::from(pts),
-                        )
-                        .color(theme::task(a))
-                        .style(if b == a + 1 {
-                            LineStyle::Solid
-                        } else {
-                            LineStyle::dashed_loose()
-                        })
-                        .width(2.0),
-                    );
-                }
-            });
+            .include_y(0.0);
+        self.show(ui, "towers", plot, |plot| {
+            let k = self.names.len();
+            let pairs = (0..k).flat_map(|a| (a + 1..k).map(move |b| (a, b)));
+            for (series, (a, b)) in self.history.tower_distance.iter().zip(pairs) {
+                let pts: Vec<[f64; 2]> = series.points().collect();
+                plot.line(
+                    Line::new(
+                        format!("{} – {}", self.names[a], self.names[b]),
+                        self.pts(pts),
+                    )
+                    .color(theme::task(a))
+                    .style(if b == a + 1 {
+                        LineStyle::Solid
+                    } else {
+                        LineStyle::dashed_loose()
+                    })
+                    .width(2.0),
+                );
+            }
+        });
     }
 
     /// Relationship learning: the task correlations ρᵢⱼ = Ωᵢⱼ / √(Ωᵢᵢ Ωⱼⱼ).
@@ -791,34 +1022,110 @@ impl Charts<'_> {
         }
     }
 
+    /// The metric charts: R² (unbounded below) on its own axis, apart from the metrics in
+    /// [0, 1] (accuracy, IoU), so a poor regression start does not squash the others.
     fn metric_ui(&self, ui: &mut Ui) {
-        let kinds = self
-            .history
+        let (r2, bounded) = self.metric_groups();
+        if r2.is_empty() || bounded.is_empty() {
+            let all: Vec<usize> = (0..self.names.len()).collect();
+            let what = if all.is_empty() {
+                "R², accuracy or IoU".to_owned()
+            } else {
+                self.metric_title(&all)
+            };
+            ui.strong(format!("Metric per task ({what})"));
+            self.metric_plot(ui, "metric", &all, self.size.y, !r2.is_empty());
+        } else if self.r2_cell {
+            ui.strong(format!("Metric per task ({})", self.metric_title(&bounded)));
+            self.metric_plot(ui, "metric", &bounded, self.size.y, false);
+        } else {
+            // Two charts, one above the other, in the one cell.
+            let h = (self.size.y - 22.0 - ui.spacing().item_spacing.y) / 2.0;
+            ui.strong(format!("Metric per task ({})", self.metric_title(&bounded)));
+            self.metric_plot(ui, "metric", &bounded, h, false);
+            self.r2_title(ui);
+            self.metric_plot(ui, "metric-r2", &r2, h, true);
+        }
+    }
+
+    /// R² in a cell of its own.
+    fn r2_ui(&self, ui: &mut Ui) {
+        let (r2, _) = self.metric_groups();
+        self.r2_title(ui);
+        self.metric_plot(ui, "metric-r2", &r2, self.size.y, true);
+    }
+
+    fn r2_title(&self, ui: &mut Ui) {
+        ui.strong("R² per task (regression)")
+            .on_hover_text("On its own axis: R² has no lower bound, and a poor start would squash the metrics in [0, 1].");
+    }
+
+    /// The tasks whose metric is R², and the others (in [0, 1]).
+    fn metric_groups(&self) -> (Vec<usize>, Vec<usize>) {
+        let kinds = self.kinds();
+        (0..self.names.len())
+            .partition(|k| kinds.get(*k) == Some(&crate::experiment::TaskKind::Regression))
+    }
+
+    /// Both R² and metrics in [0, 1]: they get separate axes.
+    fn mixed_metrics(&self) -> bool {
+        let (r2, bounded) = self.metric_groups();
+        !r2.is_empty() && !bounded.is_empty()
+    }
+
+    fn kinds(&self) -> Vec<crate::experiment::TaskKind> {
+        self.history
             .info
             .as_ref()
             .map(|i| i.task_kinds.clone())
-            .unwrap_or_default();
-        ui.strong("Metric per task (R², accuracy or IoU)");
-        self.plot("metric", "metric")
-            .label_formatter(hover_label(false, "metric"))
-            .show(ui, |plot| {
-                for (k, name) in self.names.iter().enumerate() {
-                    let metric = kinds.get(k).map_or("", |kind| kind.metric_name());
-                    let colour = theme::task(k);
-                    let train = self.history.eval_series(Split::Train, k, true);
-                    plot.line(
-                        Line::new(format!("{name} train {metric}"), PlotPoints::from(train))
-                            .color(colour)
-                            .width(2.0),
-                    );
-                    if self.prefs.show_val {
-                        let val = self.history.eval_series(Split::Val, k, true);
-                        self.val_series(plot, format!("{name} val {metric}"), colour, val);
-                    }
+            .unwrap_or_default()
+    }
+
+    /// `accuracy / IoU`: the metrics of `tasks`.
+    fn metric_title(&self, tasks: &[usize]) -> String {
+        let kinds = self.kinds();
+        let mut metrics: Vec<&str> = Vec::new();
+        for kind in tasks.iter().filter_map(|k| kinds.get(*k)) {
+            if !metrics.contains(&kind.metric_name()) {
+                metrics.push(kind.metric_name());
+            }
+        }
+        metrics.join(" / ")
+    }
+
+    fn metric_plot(&self, ui: &mut Ui, id: &str, tasks: &[usize], height: f32, unbounded: bool) {
+        let kinds = self.kinds();
+        let plot = self
+            .plot(id, "metric")
+            .height(height)
+            .label_formatter(hover_label(false, "metric"));
+        // Metrics in [0, 1] show the whole range, so runs compare at a glance.
+        let plot = if unbounded {
+            plot
+        } else {
+            plot.include_y(0.0).include_y(1.0)
+        };
+        self.show(ui, id, plot, |plot| {
+            for &k in tasks {
+                let Some(name) = self.names.get(k) else {
+                    continue;
+                };
+                let metric = kinds.get(k).map_or("", |kind| kind.metric_name());
+                let colour = theme::task(k);
+                let train = self.history.eval_series(Split::Train, k, true);
+                plot.line(
+                    Line::new(format!("{name} train {metric}"), self.pts(train))
+                        .color(colour)
+                        .width(2.0),
+                );
+                if self.prefs.show_val {
+                    let val = self.history.eval_series(Split::Val, k, true);
+                    self.val_series(plot, format!("{name} val {metric}"), colour, val);
                 }
-                self.past_ui(plot, true);
-                self.stop_marks(plot);
-            });
+            }
+            self.past_ui(plot, true, Some(tasks));
+            self.stop_marks(plot);
+        });
     }
 }
 
@@ -831,17 +1138,46 @@ enum ArchView {
     Gates,
 }
 
-/// The charts in a grid filling `ui`: 2 × 3, plus a third row with the architecture's own
-/// views (tower distances, Ω, cross-stitch units, gates) when it has any.
+/// One cell of the charts grid.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ChartCell {
+    Loss,
+    Total,
+    GradNorms,
+    Weights,
+    Metric,
+    MetricR2,
+    Cosine,
+    NoSharedGradient,
+    Arch(ArchView),
+}
+
+/// The narrowest a chart gets before the grid drops to fewer columns.
+const MIN_CHART_WIDTH: f32 = 220.0;
+/// The lowest a chart gets before the grid scrolls.
+const MIN_CHART_HEIGHT: f32 = 150.0;
+
+/// How many chart columns fit `width`: 3, or fewer when the window is narrow.
+pub fn chart_columns(width: f32, gap: f32) -> usize {
+    (((width + gap) / (MIN_CHART_WIDTH + gap)).floor() as usize).clamp(1, 3)
+}
+
+/// The charts in a grid filling `ui`: loss, total, gradient norms, weights, metric and
+/// cosines, then the architecture's own views (tower distances, Ω, cross-stitch units,
+/// gates) when it has any; three columns, fewer when narrow, scrolling when they do not fit.
 pub fn charts_ui(ui: &mut Ui, history: &RunHistory, past: &[RunHistory], prefs: &ViewPrefs) {
     let gap = ui.spacing().item_spacing.y;
+    let past = if prefs.compare { past } else { &[] };
     let mut charts = Charts {
         history,
-        past: if prefs.compare { past } else { &[] },
+        past,
         prefs,
         names: history.task_names(),
         link: ui.scope_id().with("mtl-charts-x"),
         size: egui::Vec2::ZERO,
+        past_labels: past.iter().map(|p| p.label_against(history)).collect(),
+        extent: Cell::new(None),
+        r2_cell: false,
     };
     let mut views = charts.arch_views();
     // Soft sharing has no shared parameters, so no shared gradients: its own views take the
@@ -852,36 +1188,70 @@ pub fn charts_ui(ui: &mut Ui, history: &RunHistory, past: &[RunHistory], prefs: 
     } else {
         Vec::new()
     };
-    let rows = if views.is_empty() { 2.0 } else { 3.0 };
-    charts.size = egui::vec2(
-        ((ui.available_width() - 2.0 * ui.spacing().item_spacing.x) / 3.0).max(180.0),
-        ((ui.available_height() - rows * 22.0 - gap * (rows + 1.0)) / rows).max(110.0),
-    );
-    egui::Grid::new("charts")
-        .num_columns(3)
-        .spacing([ui.spacing().item_spacing.x, gap])
+    let mut cells = vec![
+        ChartCell::Loss,
+        ChartCell::Total,
+        in_gradient_cells
+            .first()
+            .map_or(ChartCell::GradNorms, |v| ChartCell::Arch(*v)),
+        ChartCell::Weights,
+        ChartCell::Metric,
+        match (soft, in_gradient_cells.get(1)) {
+            (_, Some(view)) => ChartCell::Arch(*view),
+            (true, None) => ChartCell::NoSharedGradient,
+            (false, None) => ChartCell::Cosine,
+        },
+    ];
+    cells.extend(views.iter().map(|v| ChartCell::Arch(*v)));
+    let gap_x = ui.spacing().item_spacing.x;
+    // A little slack so the last column never touches (or passes) the panel's edge.
+    let width = ui.available_width() - 4.0;
+    let cols = chart_columns(width, gap_x);
+    let size = |cells: usize| {
+        let rows = cells.div_ceil(cols) as f32;
+        egui::vec2(
+            ((width - (cols as f32 - 1.0) * gap_x) / cols as f32).floor(),
+            ((ui.available_height() - rows * 22.0 - gap * (rows + 1.0)) / rows)
+                .max(MIN_CHART_HEIGHT),
+        )
+    };
+    charts.size = size(cells.len());
+    // R² and metrics in [0, 1] share a cell, one chart above the other, while both stay
+    // readable; else R² takes a cell of its own.
+    if charts.mixed_metrics() && (charts.size.y - 22.0 - gap) / 2.0 < 90.0 {
+        charts.r2_cell = true;
+        let at = cells
+            .iter()
+            .position(|c| *c == ChartCell::Metric)
+            .map_or(cells.len(), |i| i + 1);
+        cells.insert(at, ChartCell::MetricR2);
+        charts.size = size(cells.len());
+    }
+    egui::ScrollArea::vertical()
+        .id_salt("charts-scroll")
+        .auto_shrink([false, false])
         .show(ui, |ui| {
-            ui.vertical(|ui| charts.loss_ui(ui));
-            ui.vertical(|ui| charts.total_ui(ui));
-            match in_gradient_cells.first() {
-                Some(view) => ui.vertical(|ui| charts.arch_view_ui(ui, *view)),
-                None => ui.vertical(|ui| charts.grad_norms_ui(ui)),
-            };
-            ui.end_row();
-            ui.vertical(|ui| charts.weights_ui(ui));
-            ui.vertical(|ui| charts.metric_ui(ui));
-            match (soft, in_gradient_cells.get(1)) {
-                (_, Some(view)) => ui.vertical(|ui| charts.arch_view_ui(ui, *view)),
-                (true, None) => ui.vertical(|ui| charts.no_shared_gradient_ui(ui)),
-                (false, None) => ui.vertical(|ui| charts.cosine_ui(ui)),
-            };
-            ui.end_row();
-            if !views.is_empty() {
-                for view in &views {
-                    ui.vertical(|ui| charts.arch_view_ui(ui, *view));
-                }
-                ui.end_row();
-            }
+            egui::Grid::new("charts")
+                .num_columns(cols)
+                .spacing([gap_x, gap])
+                .show(ui, |ui| {
+                    for (i, cell) in cells.iter().enumerate() {
+                        ui.vertical(|ui| match cell {
+                            ChartCell::Loss => charts.loss_ui(ui),
+                            ChartCell::Total => charts.total_ui(ui),
+                            ChartCell::GradNorms => charts.grad_norms_ui(ui),
+                            ChartCell::Weights => charts.weights_ui(ui),
+                            ChartCell::Metric => charts.metric_ui(ui),
+                            ChartCell::MetricR2 => charts.r2_ui(ui),
+                            ChartCell::Cosine => charts.cosine_ui(ui),
+                            ChartCell::NoSharedGradient => charts.no_shared_gradient_ui(ui),
+                            ChartCell::Arch(view) => charts.arch_view_ui(ui, *view),
+                        });
+                        if (i + 1) % cols == 0 {
+                            ui.end_row();
+                        }
+                    }
+                });
         });
 }
 
@@ -979,6 +1349,9 @@ pub fn affinity_ui(ui: &mut Ui, history: &RunHistory, prefs: &ViewPrefs) -> Opti
         prefs,
         names: history.task_names(),
         link: ui.scope_id().with("mtl-affinity"),
+        past_labels: Vec::new(),
+        extent: Cell::new(None),
+        r2_cell: false,
         size: egui::vec2(
             ((ui.available_width() - 30.0) / 2.0).clamp(220.0, 520.0),
             (ui.available_height() - 220.0).clamp(200.0, 460.0),
@@ -997,6 +1370,8 @@ pub fn affinity_ui(ui: &mut Ui, history: &RunHistory, prefs: &ViewPrefs) -> Opti
     let measured = history.affinity_count();
     ui.horizontal(|ui| {
         ui.vertical(|ui| {
+            // Titles wrap to the heatmap's width rather than widen the column.
+            ui.set_max_width(charts.size.x);
             ui.strong(format!(
                 "Lookahead affinity (TAG), mean of {measured} measurements"
             ));
@@ -1014,7 +1389,10 @@ pub fn affinity_ui(ui: &mut Ui, history: &RunHistory, prefs: &ViewPrefs) -> Opti
                 ],
             );
         });
-        ui.vertical(|ui| charts.cosine_ui(ui));
+        ui.vertical(|ui| {
+            ui.set_max_width(charts.size.x);
+            charts.cosine_ui(ui);
+        });
     });
     charts.cosine_pairs_ui(ui);
     let tag = tag?;
@@ -1064,6 +1442,23 @@ mod tests {
         .iter()
         .map(|m| (10f64.powf(m.value) * 1e6).round() / 1e6)
         .collect()
+    }
+
+    #[test]
+    fn extents_grow_and_never_shrink() {
+        let a = Some([0.0, 4.0, -1.0, 0.9]);
+        let b = Some([0.0, 0.5, -2.0, 0.1]);
+        assert_eq!(grow(a, b), Some([0.0, 4.0, -2.0, 0.9]));
+        assert_eq!(grow(a, None), a);
+        assert_eq!(grow(None, b), b);
+    }
+
+    #[test]
+    fn narrow_windows_get_fewer_chart_columns() {
+        assert_eq!(chart_columns(760.0, 8.0), 3, "1280 wide");
+        assert_eq!(chart_columns(500.0, 8.0), 2, "1024 wide");
+        assert_eq!(chart_columns(200.0, 8.0), 1);
+        assert_eq!(chart_columns(3000.0, 8.0), 3);
     }
 
     #[test]

@@ -280,15 +280,17 @@ pub fn high_contrast() -> egui::Visuals {
     reason = "this is the one place colours are made"
 )]
 pub fn strategy(i: usize) -> Color32 {
+    // Apart from the first three task colours (light cyan, yellow, pink), which the
+    // playground's gradients wear.
     const COLOURS: [[u8; 3]; 8] = [
         [235, 235, 235],
-        [255, 110, 200],
-        [170, 240, 90],
+        [255, 150, 40],
+        [140, 220, 90],
         [200, 160, 255],
-        [255, 120, 100],
-        [255, 225, 80],
-        [120, 230, 220],
-        [190, 190, 140],
+        [255, 90, 70],
+        [150, 150, 255],
+        [200, 200, 120],
+        [120, 230, 180],
     ];
     let [r, g, b] = COLOURS[i % COLOURS.len()];
     Color32::from_rgb(r, g, b)

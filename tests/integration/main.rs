@@ -10,5 +10,6 @@ mod share;
 mod strategies;
 mod trainer;
 mod ui;
+mod ui_charts;
 mod ui_presentation;
 mod ui_runs;

@@ -22,7 +22,7 @@ impl Tab for Affinity {
         use crate::ui::plots;
         let every = &mut ctx.state.spec.training.affinity_every;
         let mut on = *every > 0;
-        ui.horizontal(|ui| {
+        ui.horizontal_wrapped(|ui| {
             if ui
                 .checkbox(&mut on, "Measure task affinity while training")
                 .on_hover_text("Every 10 steps, a lookahead step on each task's gradient alone measures how it changes every task's loss on the same batch (Fifty et al., NeurIPS 2021). Costs K + 1 forward and K backward passes per measurement. Takes effect on the next run.")

@@ -23,6 +23,7 @@ impl Tab for Charts {
         if plots::toolbar_ui(ui, &mut ctx.state.view, ctx.past_runs.len()) {
             ctx.past_runs.clear();
         }
+        plots::legend_ui(ui, ctx.history, ctx.past_runs, &ctx.state.view);
         plots::charts_ui(ui, ctx.history, ctx.past_runs, &ctx.state.view);
     }
 }

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 mod arch;
+mod change;
 mod dataset;
 mod model;
 mod optimizer;
@@ -23,6 +24,7 @@ mod weighting;
 pub use arch::{
     Architecture, Coupling, LinkSpec, MAX_EXPERTS, Plan, RelationshipSpec, Take, block_ends,
 };
+pub use change::describe_change;
 pub use dataset::*;
 pub use model::*;
 pub use optimizer::*;

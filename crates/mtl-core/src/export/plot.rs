@@ -7,7 +7,7 @@ use plotters::prelude::*;
 use plotters::style::FontStyle;
 
 use super::{ExportError, write_atomic};
-use crate::palette::task_colour;
+use crate::palette::task_colour_on_light as task_colour;
 
 /// One line of a chart.
 #[derive(Clone, Debug)]
