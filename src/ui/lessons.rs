@@ -16,7 +16,7 @@ use crate::experiment::ExperimentSpec;
 use crate::trainer::Pace;
 
 /// The built-in lessons, in order: (file name, TOML text).
-pub const BUILT_IN: [(&str, &str); 5] = [
+pub const BUILT_IN: [(&str, &str); 6] = [
     (
         "01-shared-or-separate.toml",
         include_str!("../../assets/lessons/01-shared-or-separate.toml"),
@@ -36,6 +36,10 @@ pub const BUILT_IN: [(&str, &str); 5] = [
     (
         "05-pareto-front.toml",
         include_str!("../../assets/lessons/05-pareto-front.toml"),
+    ),
+    (
+        "06-inside-one-update.toml",
+        include_str!("../../assets/lessons/06-inside-one-update.toml"),
     ),
 ];
 
