@@ -454,11 +454,60 @@ fn canvas_ui(ui: &mut Ui, state: &mut GradientPlayground, updates: &[Update], si
     gradient_arrows_ui(&painter, &view, state, &g, &mut hover);
     update_arrows_ui(&painter, &view, updates, &mut hover);
     drag(state, &response, &view, &g);
-    if let Some(p) = response.hover_pos()
-        && let Some((_, text)) = hover.iter().rev().find(|(r, _)| r.contains(p))
-    {
-        response.on_hover_text_at_pointer(text.as_str());
+    if let Some(p) = response.hover_pos() {
+        let named = hover
+            .iter()
+            .rev()
+            .find(|(r, _)| r.contains(p))
+            .map(|(_, t)| t.clone())
+            .or_else(|| region_name(state, &view, &g, p));
+        if let Some(text) = named {
+            response.on_hover_text_at_pointer(text);
+        }
     }
+}
+
+/// In the plane, what region the pointer is over: the hull of the gradients or the dual cone.
+fn region_name(state: &GradientPlayground, view: &View, g: &[V3], p: Pos2) -> Option<String> {
+    if state.space {
+        return None;
+    }
+    let o = state.overlays;
+    let pts: Vec<Pos2> = g.iter().map(|v| view.screen(v)).collect();
+    let in_hull = match pts.as_slice() {
+        [a, b] => distance_to_segment(p, *a, *b) < 5.0,
+        [a, b, c] => in_triangle(p, *a, *b, *c),
+        _ => false,
+    };
+    if o.hull && in_hull {
+        return Some(
+            "the convex hull of the gradients: every weighted average of them; MGDA's update is its shortest point"
+                .to_owned(),
+        );
+    }
+    let w = view.world_delta(p - view.screen(&[0.0; 3]));
+    let r = norm(&w);
+    if o.dual_cone && r > 0.0 && r <= state.extent * 0.9 && in_dual_cone(g, &scale(&w, 1.0 / r)) {
+        return Some(
+            "the dual cone: every update here lowers each task's loss to first order (g_k·d ≥ 0); UPGrad projects into it"
+                .to_owned(),
+        );
+    }
+    None
+}
+
+fn distance_to_segment(p: Pos2, a: Pos2, b: Pos2) -> f32 {
+    let ab = b - a;
+    let t = ((p - a).dot(ab) / ab.length_sq().max(1e-6)).clamp(0.0, 1.0);
+    (a + ab * t).distance(p)
+}
+
+fn in_triangle(p: Pos2, a: Pos2, b: Pos2, c: Pos2) -> bool {
+    let side = |u: Pos2, v: Pos2| (v - u).x * (p - u).y - (v - u).y * (p - u).x;
+    let (d1, d2, d3) = (side(a, b), side(b, c), side(c, a));
+    let neg = d1 < 0.0 || d2 < 0.0 || d3 < 0.0;
+    let pos = d1 > 0.0 || d2 > 0.0 || d3 > 0.0;
+    !(neg && pos)
 }
 
 /// Handle radius of a gradient's tip.
@@ -1012,6 +1061,26 @@ mod tests {
             norm(&to3(&d.shared_grad)) < 1e-9,
             "Pareto-stationary: {:?}",
             d.shared_grad
+        );
+    }
+
+    #[test]
+    fn hovering_names_the_hull_and_the_dual_cone() {
+        let p = GradientPlayground::default();
+        let rect = Rect::from_min_size(Pos2::ZERO, vec2(400.0, 400.0));
+        let view = View::new(rect, p.extent, false, p.view);
+        let g = p.points();
+        let mid = scale(&[g[0][0] + g[1][0], g[0][1] + g[1][1], 0.0], 0.5);
+        let on_hull = region_name(&p, &view, &g, view.screen(&mid)).unwrap_or_default();
+        assert!(on_hull.contains("convex hull"), "{on_hull}");
+        // A short update between the two gradients' normals helps both.
+        let helpful = scale(&[0.3, 1.0, 0.0], 0.3);
+        let in_cone = region_name(&p, &view, &g, view.screen(&helpful)).unwrap_or_default();
+        assert!(in_cone.contains("dual cone"), "{in_cone}");
+        let harmful = scale(&[1.0, -1.0, 0.0], 0.3);
+        assert!(
+            region_name(&p, &view, &g, view.screen(&harmful)).is_none(),
+            "a direction that hurts a task is neither"
         );
     }
 
