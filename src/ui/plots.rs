@@ -360,8 +360,11 @@ impl Charts<'_> {
         match method {
             Some(m) => {
                 let short = m.label.split(" (").next().unwrap_or(m.label);
-                ui.strong(format!("{title} ({short})"))
-                    .on_hover_text(format!("{}: {}", m.label, m.formula));
+                // The formula in the monospace font, which has its symbols (‖, ₖ, …).
+                ui.strong(format!("{title} ({short})")).on_hover_ui(|ui| {
+                    ui.label(m.label);
+                    ui.label(egui::RichText::new(m.formula).monospace());
+                });
             }
             None => {
                 ui.strong(title);
