@@ -362,6 +362,7 @@ impl ToyPath {
             grads: Some(&rows),
             loss_history: &self.history,
             rep_value: None,
+            samples: &[],
         };
         let out = self.strategy.combine(&input, &mut self.rng)?;
         let d = out

@@ -97,6 +97,9 @@ pub struct StepOutcome {
     pub sampled_task: Option<usize>,
     /// Shards the batch was cut into and trained side by side (1: one pass).
     pub shards: usize,
+    /// What the strategy said about this step although it went on, e.g. a Pareto-stationary
+    /// zero shared update where no finite weights exist (Nash-MTL, FairGrad).
+    pub notice: Option<String>,
 }
 
 /// One training run.
@@ -545,6 +548,7 @@ impl Session {
             arch,
             sampled_task,
             shards: 1,
+            notice: self.strategy.notice().map(str::to_owned),
         })
     }
 
@@ -560,6 +564,7 @@ impl Session {
             grads: None,
             loss_history: &self.loss_history,
             rep_value: None,
+            samples: &[],
         };
         Ok(self.strategy.combine(&input, &mut self.strategy_rng)?)
     }

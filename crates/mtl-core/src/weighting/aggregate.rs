@@ -89,6 +89,9 @@ pub struct Combined {
     pub weights: Vec<f64>,
     /// The weights that reproduce the update (shared_grad = Σ cₖ gₖ where it is such a sum).
     pub effective: Vec<f64>,
+    /// What the strategy says about this step although it went on (e.g. a Pareto-stationary
+    /// zero update where no finite weights exist).
+    pub notice: Option<String>,
 }
 
 /// What a fresh strategy `method` (with `params`, LibMTL names) does with the gradients `g`
@@ -123,6 +126,7 @@ fn combine_step(
         grads: Some(g),
         loss_history,
         rep_value,
+        samples: &[],
     };
     let result = strategy.combine(&input, rng).map_err(|e| e.to_string())?;
     let shared_grad = result
@@ -132,6 +136,7 @@ fn combine_step(
         shared_grad,
         weights: result.weights,
         effective: result.effective,
+        notice: strategy.notice().map(str::to_owned),
     })
 }
 
@@ -167,11 +172,15 @@ pub fn run_case(case: &Case, seed: u64) -> Result<Vec<Value>, String> {
         {
             strategy.after_step(after);
         }
-        out.push(json!({
+        let mut step = json!({
             "shared_grad": nums(&result.shared_grad),
             "weights": nums(&result.weights),
             "effective_weights": nums(&result.effective),
-        }));
+        });
+        if let Some(notice) = result.notice {
+            step["notice"] = json!(notice);
+        }
+        out.push(step);
     }
     Ok(out)
 }

@@ -44,6 +44,10 @@ pub struct StepInput<'a> {
     pub loss_history: &'a [Vec<f64>],
     /// The shared representation's value (length d), for GradDrop.
     pub rep_value: Option<&'a [f64]>,
+    /// Independent gradient samples on further batches, each K × d (MoDo, SDMGrad: three,
+    /// the first being `grads`); empty when the strategy draws none
+    /// ([`Strategy::gradient_samples`]).
+    pub samples: &'a [Vec<Vec<f64>>],
 }
 
 /// What a strategy decides at one step.
@@ -97,6 +101,20 @@ pub trait Strategy: Send {
     /// mask gradient entries instead of weighting whole tasks (GradDrop): the trainer applies
     /// them to every row's representation gradient. K rows of length d.
     fn feature_multipliers(&self) -> Option<&[Vec<f64>]> {
+        None
+    }
+
+    /// How many independent gradient samples (batches) a step needs: 1 for every strategy but
+    /// MoDo and SDMGrad (3), for which the trainer draws further batches and passes every
+    /// sample in [`StepInput::samples`].
+    fn gradient_samples(&self) -> usize {
+        1
+    }
+
+    /// What a run should tell the user about the last [`Strategy::combine`] although the step
+    /// went on (the status bar and a `stationary_steps` row of `metrics.csv`): e.g. that no
+    /// finite weights existed and the shared update was zero (a Pareto-stationary point).
+    fn notice(&self) -> Option<&str> {
         None
     }
 

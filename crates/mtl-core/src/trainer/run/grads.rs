@@ -275,6 +275,7 @@ impl Session {
             grads: Some(&task_grads),
             loss_history: &self.loss_history,
             rep_value: rep_value.as_deref(),
+            samples: &[],
         };
         let out = self.strategy.combine(&input, &mut self.strategy_rng)?;
         if out
