@@ -7,7 +7,8 @@
 //! - per-task gradients projected or rescaled: PCGrad, GradVac, IMTL, Aligned-MTL, DB-MTL,
 //!   MoCo, ExcessMTL, GradDrop;
 //! - per-task gradients combined by solving a small optimisation problem ([`solvers`]): MGDA,
-//!   CAGrad, Nash-MTL, FairGrad, UPGrad.
+//!   CAGrad, Nash-MTL, FairGrad, UPGrad;
+//! - stochastic solvers on three independent gradient samples per step: MoDo, SDMGrad.
 //!
 //! Each method's [`MethodInfo`] carries everything the rest of the app needs (label, paper,
 //! formula, hyperparameters with defaults and ranges, string choices, whether it takes
@@ -35,7 +36,7 @@ pub use api::{
 
 use methods::{
     aligned_mtl, cagrad, db_mtl, dwa, ew, excess_mtl, fairgrad, famo, gls, graddrop, gradnorm,
-    gradvac, imtl, manual, mgda, moco, nash_mtl, pcgrad, rlw, stch, upgrad, uw,
+    gradvac, imtl, manual, mgda, moco, modo, nash_mtl, pcgrad, rlw, sdmgrad, stch, upgrad, uw,
 };
 
 /// The strategies the teaching views (the landscape, the trade-off sweep) compare unless the
@@ -72,6 +73,8 @@ const REGISTRY: &[(&MethodInfo, BuildFn)] = &[
     (&nash_mtl::INFO, nash_mtl::build),
     (&fairgrad::INFO, fairgrad::build),
     (&upgrad::INFO, upgrad::build),
+    (&modo::INFO, modo::build),
+    (&sdmgrad::INFO, sdmgrad::build),
 ];
 
 /// Every strategy, loss-based first.
