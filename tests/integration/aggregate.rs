@@ -344,3 +344,42 @@ fn modo_and_sdmgrad_reproduce_libmtl_on_three_samples() {
     let failures = compare_all(&cases, &results, |_| 1e-9);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// Every entry within `atol` of `expected`; the mismatches.
+fn compare_abs(cases: &[Value], results: &[Value], atol: f64) -> Vec<String> {
+    let mut failures = Vec::new();
+    for (case, result) in cases.iter().zip(results) {
+        let id = case["id"].as_str().unwrap_or_default();
+        if let Some(err) = result.get("error") {
+            failures.push(format!("{id}: error {err}"));
+            continue;
+        }
+        for (s, want) in case["expected"]
+            .as_array()
+            .expect("expected")
+            .iter()
+            .enumerate()
+        {
+            for field in ["shared_grad", "weights"] {
+                let (g, w) = (floats(&result["steps"][s][field]), floats(&want[field]));
+                let off = g.len() != w.len() || g.iter().zip(&w).any(|(a, b)| (a - b).abs() > atol);
+                if !w.is_empty() && off {
+                    failures.push(format!("{id} step {s}: {field} {g:?} vs {w:?}"));
+                }
+            }
+        }
+    }
+    failures
+}
+
+/// ConFIG and DualProj (and UPGrad, MGDA, IMTL-G, PCGrad as cross-checks) against the values
+/// in TorchJD's unit tests (`tests/data/torchjd-cases.json`), to TorchJD's own tolerance of
+/// 1e-4 absolute: its values are float32, rounded to 4 decimals.
+#[test]
+fn the_newer_aggregators_match_torchjds_published_values() {
+    let (cases, results) = aggregate_file("torchjd-cases.json");
+    let methods: Vec<&str> = cases.iter().filter_map(|c| c["method"].as_str()).collect();
+    assert!(methods.contains(&"dualproj"));
+    let failures = compare_abs(&cases, &results, 1e-4);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

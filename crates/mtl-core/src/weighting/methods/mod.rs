@@ -6,6 +6,7 @@
 pub mod aligned_mtl;
 pub mod cagrad;
 pub mod db_mtl;
+pub mod dualproj;
 pub mod dwa;
 pub mod ew;
 pub mod excess_mtl;
