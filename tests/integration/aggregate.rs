@@ -379,7 +379,7 @@ fn compare_abs(cases: &[Value], results: &[Value], atol: f64) -> Vec<String> {
 fn the_newer_aggregators_match_torchjds_published_values() {
     let (cases, results) = aggregate_file("torchjd-cases.json");
     let methods: Vec<&str> = cases.iter().filter_map(|c| c["method"].as_str()).collect();
-    assert!(methods.contains(&"dualproj"));
+    assert!(methods.contains(&"config") && methods.contains(&"dualproj"));
     let failures = compare_abs(&cases, &results, 1e-4);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

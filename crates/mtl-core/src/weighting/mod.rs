@@ -7,7 +7,7 @@
 //! - per-task gradients projected or rescaled: PCGrad, GradVac, IMTL, Aligned-MTL, DB-MTL,
 //!   MoCo, ExcessMTL, GradDrop;
 //! - per-task gradients combined by solving a small optimisation problem ([`solvers`]): MGDA,
-//!   CAGrad, Nash-MTL, FairGrad, UPGrad, DualProj;
+//!   CAGrad, Nash-MTL, FairGrad, UPGrad, DualProj, and ConFIG (a pseudo-inverse);
 //! - stochastic solvers on three independent gradient samples per step: MoDo, SDMGrad.
 //!
 //! Each method's [`MethodInfo`] carries everything the rest of the app needs (label, paper,
@@ -35,9 +35,9 @@ pub use api::{
 };
 
 use methods::{
-    aligned_mtl, cagrad, db_mtl, dualproj, dwa, ew, excess_mtl, fairgrad, famo, gls, graddrop,
-    gradnorm, gradvac, imtl, manual, mgda, moco, modo, nash_mtl, pcgrad, rlw, sdmgrad, stch,
-    upgrad, uw,
+    aligned_mtl, cagrad, config, db_mtl, dualproj, dwa, ew, excess_mtl, fairgrad, famo, gls,
+    graddrop, gradnorm, gradvac, imtl, manual, mgda, moco, modo, nash_mtl, pcgrad, rlw, sdmgrad,
+    stch, upgrad, uw,
 };
 
 /// The strategies the teaching views (the landscape, the trade-off sweep) compare unless the
@@ -75,6 +75,7 @@ const REGISTRY: &[(&MethodInfo, BuildFn)] = &[
     (&fairgrad::INFO, fairgrad::build),
     (&upgrad::INFO, upgrad::build),
     (&dualproj::INFO, dualproj::build),
+    (&config::INFO, config::build),
     (&modo::INFO, modo::build),
     (&sdmgrad::INFO, sdmgrad::build),
 ];

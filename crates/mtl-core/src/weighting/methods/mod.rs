@@ -5,6 +5,7 @@
 
 pub mod aligned_mtl;
 pub mod cagrad;
+pub mod config;
 pub mod db_mtl;
 pub mod dualproj;
 pub mod dwa;
