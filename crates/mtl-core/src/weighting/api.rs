@@ -240,14 +240,26 @@ pub struct MethodInfo {
 }
 
 impl MethodInfo {
-    /// The names of every parameter a spec may give: choices, numbers, then extras.
+    /// The names of every parameter a spec may give: choices, numbers (the strategy's own,
+    /// then the options every strategy of its kind has), then extras.
     pub fn param_names(&self) -> Vec<&'static str> {
         self.choices
             .iter()
             .map(|c| c.name)
-            .chain(self.hypers.iter().map(|h| h.name))
+            .chain(self.all_hypers().map(|h| h.name))
             .chain(self.extras.iter().map(|e| e.name))
             .collect()
+    }
+
+    /// Its numeric hyperparameters followed by the options it shares with other strategies
+    /// (CR-MOGM's `CR_MOGM_alpha` on gradient strategies that take it).
+    pub fn all_hypers(&self) -> impl Iterator<Item = &'static Hyper> + use<> {
+        let shared: &'static [Hyper] = if super::crmogm::supports(self) {
+            std::slice::from_ref(&super::crmogm::CR_MOGM_ALPHA)
+        } else {
+            &[]
+        };
+        self.hypers.iter().chain(shared)
     }
 
     /// Rejects zero tasks and parameters not in [`MethodInfo::param_names`].

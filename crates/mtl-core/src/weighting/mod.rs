@@ -16,12 +16,16 @@
 //! strategies` name no strategy themselves. Adding a strategy is one new file in
 //! [`methods`](mod@methods) and one line in the registry.
 //!
+//! Every gradient strategy whose update is a weighted sum of the task gradients also takes
+//! the CR-MOGM option ([`crmogm`]): a moving average of its weights.
+//!
 //! The conventions (sum or mean scale, which weights are reported) follow LibMTL so numbers
 //! compare with the reference library; see `mtl-studio aggregate`.
 
 pub mod aggregate;
 pub mod api;
 mod common;
+pub mod crmogm;
 pub mod methods;
 pub mod solvers;
 #[cfg(test)]
@@ -95,6 +99,7 @@ pub fn method(key: &str) -> Option<&'static MethodInfo> {
 pub fn build(key: &str, params: &Params, k: usize) -> Result<Box<dyn Strategy>, WeightingError> {
     let key = key.to_ascii_lowercase();
     match REGISTRY.iter().find(|(info, _)| info.key == key) {
+        Some((info, build)) if crmogm::supports(info) => crmogm::wrap(build(params, k)?, params),
         Some((_, build)) => build(params, k),
         None => Err(WeightingError(format!(
             "unknown strategy '{key}' (known: {})",
