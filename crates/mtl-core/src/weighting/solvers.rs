@@ -376,7 +376,8 @@ pub fn directions(g: &[Vec<f64>]) -> Result<(Vec<Vec<f64>>, Vec<f64>), Stationar
 /// is rescaled to the best point on its ray (closed form), then Newton's method with the
 /// Hessian C + diag(bₖ·zₖ^(−1/a−1)/a), an Armijo backtracking line search on f and a
 /// fraction-to-boundary rule runs to machine precision (quadratic convergence). An error
-/// only when Newton did not reach a relative residual of 1e-8 (not seen in the tests).
+/// only when Newton did not bring every equation's residual below 1e-10 of the size of its
+/// terms (its backward error; not seen in the tests, nearly cancelling gradients included).
 pub fn fair_solve(
     name: &str,
     g: &[Vec<f64>],
@@ -470,24 +471,26 @@ pub fn fair_solve(
             break;
         }
     }
-    let rhs: Vec<f64> = z.iter().zip(&b).map(|(v, bk)| bk * v.powf(-e)).collect();
-    let residual = mat_vec(&c, &z)
-        .iter()
-        .zip(&rhs)
-        .map(|(s, r)| (s - r).powi(2))
-        .sum::<f64>()
-        .sqrt();
-    let size = rhs.iter().map(|r| r * r).sum::<f64>().sqrt();
+    // The backward error of each equation: its residual over the size of its terms. Nearly
+    // cancelling gradients have huge zₖ whose products (Cz)ₖ cancel to a small number, so
+    // the residual can only be resolved to rounding of the terms, not of the result.
+    let cz = mat_vec(&c, &z);
+    let worst = (0..k)
+        .map(|i| {
+            let rhs = b[i] * z[i].powf(-e);
+            let terms: f64 = c[i].iter().zip(&z).map(|(cij, zj)| (cij * zj).abs()).sum();
+            (cz[i] - rhs).abs() / (terms + rhs)
+        })
+        .fold(0.0_f64, f64::max);
     // Undo the scaling of b (z for max b = 1 times max b^(1/(1+e))), then xₖ = zₖ/‖gₖ‖.
     let t = (log_max / (1.0 + e)).exp();
     let x: Vec<f64> = z.iter().zip(&norms).map(|(v, n)| t * v / n).collect();
-    if x.iter().all(|v| v.is_finite() && *v > 0.0) && residual <= 1e-8 * size {
+    if x.iter().all(|v| v.is_finite() && *v > 0.0) && worst <= 1e-10 {
         Ok(Ok(x))
     } else {
         Err(WeightingError(format!(
-            "{name}: the weight solver did not converge (relative residual {:e}); the \
-             gradients are nearly cancelling",
-            residual / size
+            "{name}: the weight solver did not converge (backward error {worst:e}); the \
+             gradients are nearly cancelling"
         )))
     }
 }
@@ -700,14 +703,27 @@ mod tests {
                 }
             }
             if let Ok(Ok(a)) = fair_solve("nash_mtl", &gg, 1.0, &vec![1.0; k]) {
+                // The backward error of (Gα)ₖ = 1/αₖ: nearly opposite gradients (mode 3) have
+                // huge α whose products cancel, so only the terms' rounding is resolvable.
                 let ga = mat_vec(&gg, &a);
-                let bad = a
-                    .iter()
-                    .zip(&ga)
-                    .map(|(x, y)| (x * y - 1.0).abs())
+                let bad = (0..k)
+                    .map(|i| {
+                        let terms: f64 = gg[i].iter().zip(&a).map(|(g, x)| (g * x).abs()).sum();
+                        (ga[i] - 1.0 / a[i]).abs() / (terms + 1.0 / a[i])
+                    })
                     .fold(0.0, f64::max);
-                let allowed = if mode == 3 { 1e-2 } else { 1e-9 };
-                assert!(bad <= allowed, "nash trial {trial}: balance off by {bad:e}");
+                assert!(bad <= 1e-9, "nash trial {trial}: balance off by {bad:e}");
+                if mode != 3 {
+                    let forward = a
+                        .iter()
+                        .zip(&ga)
+                        .map(|(x, y)| (x * y - 1.0).abs())
+                        .fold(0.0, f64::max);
+                    assert!(
+                        forward <= 1e-9,
+                        "nash trial {trial}: αₖ(Gα)ₖ off by {forward:e}"
+                    );
+                }
             } else {
                 // Only when the hull (nearly) contains 0: generic K > d or mode 3.
                 assert!(k > d || mode == 3, "nash trial {trial}: unexpected error");
