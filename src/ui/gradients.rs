@@ -862,8 +862,7 @@ fn messages_ui(ui: &mut Ui, updates: &[Update]) {
             Ok(c) => {
                 if let Some(notice) = &c.notice {
                     ui.add(egui::Label::new(
-                        egui::RichText::new(format!("{}: {notice}", u.label))
-                            .color(theme::warning()),
+                        egui::RichText::new(notice.as_str()).color(theme::warning()),
                     ));
                 }
             }
