@@ -47,5 +47,18 @@ pub(super) fn print_strategies() -> Result<(), CliError> {
             }
         ))?;
     }
+    let with_option: Vec<String> = crate::weighting::methods()
+        .filter(|m| crate::weighting::crmogm::supports(m))
+        .map(|m| format!("`{}`", m.key))
+        .collect();
+    let option = &crate::weighting::crmogm::CR_MOGM_ALPHA;
+    stdout_line("")?;
+    stdout_line(&format!(
+        "Option of the gradient strategies {}: `{}`={} ({}).",
+        with_option.join(", "),
+        option.name,
+        option.default,
+        option.help.trim_end_matches('.')
+    ))?;
     Ok(())
 }

@@ -894,11 +894,26 @@ fn table_ui(ui: &mut Ui, state: &GradientPlayground, updates: &[Update]) {
                 ui.end_row();
             }
         });
+    messages_ui(ui, updates);
+}
+
+/// Under the table: each strategy's error, or its notice (a zero, Pareto-stationary update
+/// where no finite weights exist, and why).
+fn messages_ui(ui: &mut Ui, updates: &[Update]) {
     for u in updates {
-        if let Err(e) = &u.result {
-            ui.add(egui::Label::new(
-                egui::RichText::new(format!("{}: {e}", u.label)).color(theme::error()),
-            ));
+        match &u.result {
+            Err(e) => {
+                ui.add(egui::Label::new(
+                    egui::RichText::new(format!("{}: {e}", u.label)).color(theme::error()),
+                ));
+            }
+            Ok(c) => {
+                if let Some(notice) = &c.notice {
+                    ui.add(egui::Label::new(
+                        egui::RichText::new(notice.as_str()).color(theme::warning()),
+                    ));
+                }
+            }
         }
     }
 }
@@ -977,13 +992,7 @@ mod tests {
             assert_eq!(updates.len(), DEFAULT_STRATEGIES.len(), "one per strategy");
             for u in &updates {
                 if let Err(e) = &u.result {
-                    // Nash-MTL's balance equations have no positive solution when the
-                    // gradients cancel out; the window shows its message (issue 19 turns it
-                    // into a zero update).
-                    let known = u.key == "nash_mtl"
-                        && preset == Preset::Opposite
-                        && e.contains("cancel out");
-                    assert!(known, "{} has no update on {preset:?}: {e}", u.key);
+                    panic!("{} has no update on {preset:?}: {e}", u.key);
                 }
             }
         }

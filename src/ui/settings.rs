@@ -624,11 +624,11 @@ pub fn weighting_ui(ui: &mut Ui, spec: &mut ExperimentSpec) -> bool {
         ui.label(m.about.replace('‖', "|"));
         ui.label(egui::RichText::new(m.formula).monospace());
         ui.weak(m.paper);
-        if !m.hypers.is_empty() || !m.choices.is_empty() {
+        if m.all_hypers().next().is_some() || !m.choices.is_empty() {
             egui::Grid::new("strategy-params")
                 .num_columns(2)
                 .show(ui, |ui| {
-                    for h in m.hypers {
+                    for h in m.all_hypers() {
                         hyper_row(ui, &mut spec.weighting.params, h);
                     }
                     for c in m.choices {

@@ -50,7 +50,8 @@ fn train_epochs(s: &mut Session, epochs: usize) {
     }
 }
 
-fn every_architecture() -> Vec<ExperimentSpec> {
+/// One spec per architecture of the palette, plus relationship learning and a head link.
+pub(crate) fn every_architecture() -> Vec<ExperimentSpec> {
     let mut specs: Vec<ExperimentSpec> =
         Architecture::palette().into_iter().map(spec_with).collect();
     let mut rel = spec_with(Architecture::Hard);

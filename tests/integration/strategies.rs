@@ -78,3 +78,88 @@ fn every_strategy_trains_the_default_experiment_without_nan() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// The strategies of issue 19 (MoDo, SDMGrad with their extra batches, DualProj, ConFIG, and
+/// CR-MOGM's moving average on a solver and a projection) train every architecture without
+/// a NaN, and the validation loss falls.
+#[test]
+fn the_newer_strategies_train_every_architecture_without_nan() {
+    let (mut failures, mut trained) = (Vec::new(), 0);
+    let with = |key: &str, option: Option<f64>| {
+        let mut w = WeightingSpec::of(key);
+        if let Some(alpha) = option {
+            w.params
+                .insert("CR_MOGM_alpha".to_owned(), serde_json::json!(alpha));
+        }
+        w
+    };
+    let strategies = [
+        with("modo", None),
+        with("sdmgrad", None),
+        with("dualproj", None),
+        with("config", None),
+        with("cagrad", Some(0.5)),
+        with("pcgrad", Some(0.2)),
+    ];
+    for base in crate::architectures::every_architecture() {
+        for weighting in &strategies {
+            let mut spec = base.clone();
+            spec.weighting = weighting.clone();
+            let label = format!(
+                "{} on {} ({:?})",
+                weighting.key(),
+                spec.model.architecture,
+                weighting.params
+            );
+            let problems = spec.validate();
+            // Soft sharing has no shared parameters to combine gradients of: not applicable.
+            if problems.iter().all(|p| p.path == "weighting.strategy") && !problems.is_empty() {
+                continue;
+            }
+            if !problems.is_empty() {
+                failures.push(format!("{label}: invalid {problems:?}"));
+                continue;
+            }
+            trained += 1;
+            let mut s = match Session::new(&spec) {
+                Ok(s) => s,
+                Err(e) => {
+                    failures.push(format!("{label}: {e}"));
+                    continue;
+                }
+            };
+            let loss = |s: &Session| -> f64 {
+                s.evaluate(Split::Val)
+                    .expect("eval")
+                    .iter()
+                    .map(|t| t.loss)
+                    .sum()
+            };
+            let before = loss(&s);
+            let mut error = None;
+            while s.epochs_done() < 3 {
+                match s.train_step() {
+                    Ok(out) if out.task_weights.iter().all(|w| w.is_finite()) => {}
+                    Ok(out) => {
+                        error = Some(format!("non-finite weights {:?}", out.task_weights));
+                        break;
+                    }
+                    Err(e) => {
+                        error = Some(e.to_string());
+                        break;
+                    }
+                }
+            }
+            let after = loss(&s);
+            match error {
+                Some(e) => failures.push(format!("{label}: {e}")),
+                None if !(after.is_finite() && after < before) => {
+                    failures.push(format!("{label}: validation loss {before} -> {after}"));
+                }
+                None => {}
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert!(trained >= 6 * 6, "most architectures apply: {trained}");
+}

@@ -1048,3 +1048,65 @@ fn a_paced_run_waits_between_steps_and_a_new_pace_applies_live() {
         "full speed applies live"
     );
 }
+
+/// Nash-MTL where no finite weights exist: with 1% of y2's labels, most batches have no y2
+/// label, so y2's shared gradient is zero and zero lies in the gradients' hull. The run
+/// goes on (issue 19): those steps leave the trunk unchanged, the heads still learn, the
+/// status bar gets the notice once, and `metrics.csv` counts the steps per epoch.
+#[test]
+fn nash_mtl_without_finite_weights_makes_zero_updates_and_says_so() {
+    use mtl_studio::experiment::{Sampling, WeightingSpec};
+    let mut spec = scarce_y2(Sampling::Proportional);
+    spec.training.keep_labels.insert("y2".to_owned(), 0.01);
+    spec.weighting = WeightingSpec::of("nash_mtl");
+    spec.training.epochs = 2;
+    let mut session = Session::new(&spec).expect("session");
+    let before = losses(&session, Split::Val);
+    let mut stationary = 0;
+    while session.epochs_done() < 2 {
+        let out = session.train_step().expect("never refuses a step");
+        if let Some(notice) = &out.notice {
+            assert!(notice.contains("Pareto-stationary"), "{notice}");
+            assert!(
+                notice.contains("task 2"),
+                "names the zero gradient: {notice}"
+            );
+            stationary += 1;
+        }
+    }
+    assert!(stationary > 0, "y1-only steps are stationary");
+    let after = losses(&session, Split::Val);
+    assert!(
+        after[0] < before[0],
+        "y1 still learns: {before:?} -> {after:?}"
+    );
+
+    let handle = TrainerHandle::spawn(5, spec, RunOptions::default(), no_waker()).expect("spawn");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let (mut warnings, mut counted, mut finished) = (Vec::new(), 0.0, false);
+    while !finished {
+        assert!(Instant::now() < deadline, "the run did not finish");
+        match handle.recv_timeout(Duration::from_millis(50)) {
+            Ok(Some(TrainerEvent::Warning { message, .. })) => warnings.push(message),
+            Ok(Some(TrainerEvent::Rows { rows, .. })) => {
+                counted += rows
+                    .iter()
+                    .filter(|r| r.metric == "stationary_steps")
+                    .map(|r| r.value)
+                    .sum::<f64>();
+            }
+            Ok(Some(TrainerEvent::Failed { message, .. })) => panic!("failed: {message}"),
+            Ok(Some(TrainerEvent::State { state, .. })) => {
+                finished = state == RunState::Finished;
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(
+        warnings.len(),
+        1,
+        "one notice, not one per step: {warnings:?}"
+    );
+    assert!(warnings[0].contains("Pareto-stationary"));
+    assert_eq!(counted, stationary as f64, "metrics count every such step");
+}

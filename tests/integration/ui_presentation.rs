@@ -213,8 +213,17 @@ fn the_gradient_playground_draws_every_default_strategy_and_follows_a_preset() {
     );
     assert!(
         !crate::ui::texts_containing(&h, "cancel out").is_empty(),
-        "Nash-MTL says why it has no update"
+        "Nash-MTL says why its update is zero"
     );
+    let nash = h
+        .state()
+        .gradients
+        .updates()
+        .into_iter()
+        .find(|u| u.key == "nash_mtl")
+        .expect("Nash-MTL is drawn");
+    let d = nash.result.expect("a zero update, not a refusal");
+    assert!(d.shared_grad.iter().all(|v| *v == 0.0), "{d:?}");
 }
 
 #[test]

@@ -362,8 +362,13 @@ impl ToyPath {
             grads: Some(&rows),
             loss_history: &self.history,
             rep_value: None,
+            samples: &[],
         };
         let out = self.strategy.combine(&input, &mut self.rng)?;
+        // No finite weights (a zero, Pareto-stationary update): the path ends here, saying why.
+        if let Some(notice) = self.strategy.notice() {
+            return Err(WeightingError(notice.to_owned()));
+        }
         let d = out
             .shared_grad
             .unwrap_or_else(|| weighting::api::weighted_sum(&rows, &out.effective));
@@ -565,9 +570,16 @@ mod tests {
                 "nash from {start:?} ends at {:?}",
                 nash.x()
             );
-            // On the Pareto set the two gradients cancel and Nash-MTL's balance equations
-            // have no solution: the path stops there with the solver's message.
-            assert!(nash.error.is_some());
+            // Near the Pareto set the two gradients nearly cancel and Nash-MTL's weights grow
+            // large, but they still exist: it never refuses. Only where the gradients cancel
+            // exactly would it stop, at a Pareto-stationary point.
+            assert!(
+                nash.error
+                    .as_deref()
+                    .is_none_or(|e| e.contains("Pareto-stationary")),
+                "{:?}",
+                nash.error
+            );
         }
         let ew = end("ew", STARTS[4], 3000);
         assert!(Toy::pareto_distance(ew.x()) > 1.0, "{:?}", ew.x());

@@ -153,7 +153,7 @@ fn param_problem(
     out: &mut Problems,
 ) {
     let field = format!("weighting.{name}");
-    if let Some(h) = method.hypers.iter().find(|h| h.name == name) {
+    if let Some(h) = method.all_hypers().find(|h| h.name == name) {
         match value.as_f64().filter(|v| v.is_finite()) {
             None => out.push(&field, format!("{value} must be a number")),
             Some(v) if h.integer && v.fract() != 0.0 => {

@@ -383,6 +383,8 @@ struct EpochDynamics {
     weights: Vec<f64>,
     sampled: Vec<usize>,
     steps: usize,
+    /// Steps whose shared update was zero (the strategy's notice: no finite weights).
+    stationary: usize,
     cosines: Vec<f64>,
     measured: usize,
     tag: Vec<f64>,
@@ -396,6 +398,7 @@ impl EpochDynamics {
             weights: vec![0.0; k],
             sampled: vec![0; k],
             steps: 0,
+            stationary: 0,
             cosines: vec![0.0; k * k],
             measured: 0,
             tag: vec![0.0; k * k],
@@ -409,6 +412,7 @@ impl EpochDynamics {
             *sum += f64::from(*w);
         }
         self.steps += 1;
+        self.stationary += usize::from(outcome.notice.is_some());
         if let Some(c) = outcome.sampled_task.and_then(|k| self.sampled.get_mut(k)) {
             *c += 1;
         }
@@ -432,7 +436,8 @@ impl EpochDynamics {
         }
     }
 
-    /// Rows `epoch,step,train,<task>,,weight,<mean>` and `…,<a>|<b>,,grad_cosine,<mean>`;
+    /// Rows `epoch,step,train,<task>,,weight,<mean>`; `all` row `stationary_steps` (steps
+    /// with a zero shared update because the strategy found no finite weights, when any); `…,<a>|<b>,,grad_cosine,<mean>`;
     /// `<a>|<b>` rows `tag` (ordered pairs, when affinity was measured); and, as last
     /// measured, `<a>|<b>` rows `tower_distance` and `omega` (a ≤ b), `unit<u>:<a>|<b>` rows
     /// `stitch` (α of row a, column b), `<gate>|expert<e>` rows `gate`. Starts the next epoch.
@@ -455,6 +460,14 @@ impl EpochDynamics {
                 t.name.clone(),
                 "weight",
                 sum / self.steps.max(1) as f64,
+            ));
+        }
+        if self.stationary > 0 {
+            // The steps the strategy found no finite weights and left the trunk unchanged.
+            rows.push(row(
+                "all".to_owned(),
+                "stationary_steps",
+                self.stationary as f64,
             ));
         }
         if !session.spec().training.sampling.is_joint() {

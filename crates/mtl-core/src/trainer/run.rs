@@ -100,6 +100,9 @@ pub struct StepOutcome {
     pub sampled_task: Option<usize>,
     /// Shards the batch was cut into and trained side by side (1: one pass).
     pub shards: usize,
+    /// What the strategy said about this step although it went on, e.g. a Pareto-stationary
+    /// zero shared update where no finite weights exist (Nash-MTL, FairGrad).
+    pub notice: Option<String>,
 }
 
 /// One training run.
@@ -117,6 +120,9 @@ pub struct Session {
     step: u64,
     strategy: Box<dyn Strategy>,
     strategy_rng: ChaCha8Rng,
+    /// Draws the further batches of strategies that take several gradient samples (MoDo,
+    /// SDMGrad), apart from the epoch's order.
+    sample_rng: ChaCha8Rng,
     loss_history: Vec<Vec<f64>>,
     epoch_losses: Vec<(f64, usize)>,
     diagnostics_every: u64,
@@ -173,6 +179,7 @@ impl Session {
         let mut session = Self {
             strategy,
             strategy_rng: rng::stream(spec.seed, "weighting"),
+            sample_rng: rng::stream(spec.seed, "gradient samples"),
             loss_history: vec![Vec::new(); k],
             epoch_losses: vec![(0.0, 0); k],
             diagnostics_every: DIAGNOSTICS_EVERY,
@@ -477,7 +484,12 @@ impl Session {
         let has_shared = self.model.has_shared();
         let penalty = self.model.penalty()?;
         let (out, diagnostics) = if needs || (diagnose && has_shared) || rep_grad || explaining {
-            self.gradient_step(passes, &loss_values, epoch, needs, penalty.as_ref())?
+            // MoDo and SDMGrad: the per-task gradients on further, independent batches.
+            let extra = match self.strategy.gradient_samples() {
+                n if needs && n > 1 => self.extra_samples(n - 1, rows.len(), sampled_task, step)?,
+                _ => Vec::new(),
+            };
+            self.gradient_step(passes, &loss_values, epoch, needs, penalty.as_ref(), extra)?
         } else {
             let out = self.loss_only_weights(epoch, &loss_values)?;
             self.loss_only_update(passes, &out.effective, penalty.as_ref())?;
@@ -558,6 +570,7 @@ impl Session {
             arch,
             sampled_task,
             shards: 1,
+            notice: self.strategy.notice().map(str::to_owned),
         })
     }
 
@@ -573,6 +586,7 @@ impl Session {
             grads: None,
             loss_history: &self.loss_history,
             rep_value: None,
+            samples: &[],
         };
         Ok(self.strategy.combine(&input, &mut self.strategy_rng)?)
     }
@@ -650,5 +664,41 @@ mod tests {
         assert!(s.set_lr(0.0).is_err(), "zero lr");
         assert!(s.set_lr(0.01).is_ok(), "fine");
         assert!((s.lr() - 0.01).abs() < 1e-12, "lr applied");
+    }
+
+    /// MoDo and SDMGrad draw two further batches per step (LibMTL's three samples) from their
+    /// own stream; other strategies draw none, and the epoch's order is the same either way.
+    #[test]
+    fn strategies_with_three_samples_draw_two_more_batches() {
+        use rand::RngCore as _;
+        let fresh = || rng::stream(small_spec().seed, "gradient samples");
+        for (key, draws) in [
+            ("modo", true),
+            ("sdmgrad", true),
+            ("ew", false),
+            ("mgda", false),
+        ] {
+            let mut spec = small_spec();
+            spec.weighting = crate::experiment::WeightingSpec::of(key);
+            let mut s = Session::new(&spec).expect("session");
+            let order = s.order.clone();
+            let out = s.train_step().expect("step");
+            assert!(out.task_weights.iter().all(|w| w.is_finite()), "{key}");
+            let advanced = s.sample_rng.next_u64() != fresh().next_u64();
+            assert_eq!(advanced, draws, "{key}: further batches drawn");
+            assert_eq!(s.order, order, "{key}: the epoch's order is untouched");
+        }
+        // The samples are gradients of other batches: K × d, different from each other.
+        let mut spec = small_spec();
+        spec.weighting = crate::experiment::WeightingSpec::of("modo");
+        let mut s = Session::new(&spec).expect("session");
+        let samples = s.extra_samples(2, 64, None, 1).expect("samples");
+        let d = s.model.param_count(Part::Shared);
+        assert_eq!(samples.len(), 2);
+        for sample in &samples {
+            assert_eq!(sample.len(), 2, "K rows");
+            assert!(sample.iter().all(|g| g.len() == d), "d columns");
+        }
+        assert_ne!(samples[0], samples[1], "independent batches");
     }
 }

@@ -349,6 +349,8 @@ struct Channel<'w> {
     single: bool,
     /// The UI is gone.
     gone: bool,
+    /// The strategy's last notice sent as a warning (sent again only when it changes).
+    notice: Option<String>,
 }
 
 impl Observer for Channel<'_> {
@@ -379,6 +381,15 @@ impl Observer for Channel<'_> {
                 self.interval += *took;
                 self.worker.steps_done.store(outcome.step, Ordering::SeqCst);
                 self.agg.add(outcome);
+                // A strategy's notice (e.g. a zero, Pareto-stationary update) reaches the
+                // status bar the first time it says something new; `metrics.csv` counts the
+                // steps.
+                if let Some(notice) = &outcome.notice
+                    && self.notice.as_ref() != Some(notice)
+                {
+                    self.worker.warn(format!("step {}: {notice}", outcome.step));
+                    self.notice = Some(notice.clone());
+                }
                 if self.single
                     || self.last_emit.elapsed() >= STEP_EVENT_INTERVAL
                     || outcome.epoch_finished
@@ -414,6 +425,7 @@ impl<'w> Channel<'w> {
             interval: Duration::ZERO,
             single: false,
             gone: false,
+            notice: None,
         }
     }
 

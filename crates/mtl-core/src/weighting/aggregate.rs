@@ -60,6 +60,9 @@ pub struct Step {
     /// K losses after the optimizer step (FAMO).
     #[serde(default)]
     pub losses_after: Option<Vec<f64>>,
+    /// Independent gradient samples, each K × d (MoDo, SDMGrad: three).
+    #[serde(default, rename = "G_samples")]
+    pub g_samples: Vec<Vec<Vec<f64>>>,
 }
 
 /// Writes a number, or "NaN" / "Infinity" / "-Infinity" as the format asks.
@@ -89,6 +92,9 @@ pub struct Combined {
     pub weights: Vec<f64>,
     /// The weights that reproduce the update (shared_grad = Σ cₖ gₖ where it is such a sum).
     pub effective: Vec<f64>,
+    /// What the strategy says about this step although it went on (e.g. a Pareto-stationary
+    /// zero update where no finite weights exist).
+    pub notice: Option<String>,
 }
 
 /// What a fresh strategy `method` (with `params`, LibMTL names) does with the gradients `g`
@@ -103,35 +109,33 @@ pub fn combine_once(
 ) -> Result<Combined, String> {
     let mut strategy = build(method, params, g.len()).map_err(|e| e.0)?;
     let mut rng = rng::stream(seed, method);
-    combine_step(strategy.as_mut(), g, losses, 0, &[], None, &mut rng)
-}
-
-/// One step of `strategy` on `g` and `losses`; the update is its own combined gradient, or
-/// the weighted sum of the gradients when it weights the losses.
-fn combine_step(
-    strategy: &mut dyn super::Strategy,
-    g: &[Vec<f64>],
-    losses: &[f64],
-    epoch: usize,
-    loss_history: &[Vec<f64>],
-    rep_value: Option<&[f64]>,
-    rng: &mut ChaCha8Rng,
-) -> Result<Combined, String> {
     let input = StepInput {
-        epoch,
+        epoch: 0,
         losses,
         grads: Some(g),
-        loss_history,
-        rep_value,
+        loss_history: &[],
+        rep_value: None,
+        samples: &[],
     };
-    let result = strategy.combine(&input, rng).map_err(|e| e.to_string())?;
-    let shared_grad = result
-        .shared_grad
-        .unwrap_or_else(|| super::api::weighted_sum(g, &result.effective));
+    combine_step(strategy.as_mut(), &input, &mut rng)
+}
+
+/// One step of `strategy` on `input`; the update is its own combined gradient, or the
+/// weighted sum of the gradients when it weights the losses.
+fn combine_step(
+    strategy: &mut dyn super::Strategy,
+    input: &StepInput<'_>,
+    rng: &mut ChaCha8Rng,
+) -> Result<Combined, String> {
+    let result = strategy.combine(input, rng).map_err(|e| e.to_string())?;
+    let shared_grad = result.shared_grad.unwrap_or_else(|| {
+        super::api::weighted_sum(input.grads.unwrap_or_default(), &result.effective)
+    });
     Ok(Combined {
         shared_grad,
         weights: result.weights,
         effective: result.effective,
+        notice: strategy.notice().map(str::to_owned),
     })
 }
 
@@ -152,26 +156,30 @@ pub fn run_case(case: &Case, seed: u64) -> Result<Vec<Value>, String> {
     let mut rng = rng::stream(seed, &case.id);
     let mut out = Vec::with_capacity(case.steps.len());
     for (i, s) in case.steps.iter().enumerate() {
-        let result = combine_step(
-            strategy.as_mut(),
-            &s.g,
-            &s.losses,
-            s.epoch,
-            &case.loss_history,
-            case.rep_value.as_deref(),
-            &mut rng,
-        )
-        .map_err(|e| format!("step {i}: {e}"))?;
+        let input = StepInput {
+            epoch: s.epoch,
+            losses: &s.losses,
+            grads: Some(&s.g),
+            loss_history: &case.loss_history,
+            rep_value: case.rep_value.as_deref(),
+            samples: &s.g_samples,
+        };
+        let result = combine_step(strategy.as_mut(), &input, &mut rng)
+            .map_err(|e| format!("step {i}: {e}"))?;
         if strategy.needs_losses_after()
             && let Some(after) = &s.losses_after
         {
             strategy.after_step(after);
         }
-        out.push(json!({
+        let mut step = json!({
             "shared_grad": nums(&result.shared_grad),
             "weights": nums(&result.weights),
             "effective_weights": nums(&result.effective),
-        }));
+        });
+        if let Some(notice) = result.notice {
+            step["notice"] = json!(notice);
+        }
+        out.push(step);
     }
     Ok(out)
 }

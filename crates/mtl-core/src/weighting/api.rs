@@ -44,6 +44,10 @@ pub struct StepInput<'a> {
     pub loss_history: &'a [Vec<f64>],
     /// The shared representation's value (length d), for GradDrop.
     pub rep_value: Option<&'a [f64]>,
+    /// Independent gradient samples on further batches, each K × d (MoDo, SDMGrad: three,
+    /// the first being `grads`); empty when the strategy draws none
+    /// ([`Strategy::gradient_samples`]).
+    pub samples: &'a [Vec<Vec<f64>>],
 }
 
 /// What a strategy decides at one step.
@@ -97,6 +101,20 @@ pub trait Strategy: Send {
     /// mask gradient entries instead of weighting whole tasks (GradDrop): the trainer applies
     /// them to every row's representation gradient. K rows of length d.
     fn feature_multipliers(&self) -> Option<&[Vec<f64>]> {
+        None
+    }
+
+    /// How many independent gradient samples (batches) a step needs: 1 for every strategy but
+    /// MoDo and SDMGrad (3), for which the trainer draws further batches and passes every
+    /// sample in [`StepInput::samples`].
+    fn gradient_samples(&self) -> usize {
+        1
+    }
+
+    /// What a run should tell the user about the last [`Strategy::combine`] although the step
+    /// went on (the status bar and a `stationary_steps` row of `metrics.csv`): e.g. that no
+    /// finite weights existed and the shared update was zero (a Pareto-stationary point).
+    fn notice(&self) -> Option<&str> {
         None
     }
 
@@ -222,14 +240,26 @@ pub struct MethodInfo {
 }
 
 impl MethodInfo {
-    /// The names of every parameter a spec may give: choices, numbers, then extras.
+    /// The names of every parameter a spec may give: choices, numbers (the strategy's own,
+    /// then the options every strategy of its kind has), then extras.
     pub fn param_names(&self) -> Vec<&'static str> {
         self.choices
             .iter()
             .map(|c| c.name)
-            .chain(self.hypers.iter().map(|h| h.name))
+            .chain(self.all_hypers().map(|h| h.name))
             .chain(self.extras.iter().map(|e| e.name))
             .collect()
+    }
+
+    /// Its numeric hyperparameters followed by the options it shares with other strategies
+    /// (CR-MOGM's `CR_MOGM_alpha` on gradient strategies that take it).
+    pub fn all_hypers(&self) -> impl Iterator<Item = &'static Hyper> + use<> {
+        let shared: &'static [Hyper] = if super::crmogm::supports(self) {
+            std::slice::from_ref(&super::crmogm::CR_MOGM_ALPHA)
+        } else {
+            &[]
+        };
+        self.hypers.iter().chain(shared)
     }
 
     /// Rejects zero tasks and parameters not in [`MethodInfo::param_names`].

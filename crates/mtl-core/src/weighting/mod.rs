@@ -7,7 +7,8 @@
 //! - per-task gradients projected or rescaled: PCGrad, GradVac, IMTL, Aligned-MTL, DB-MTL,
 //!   MoCo, ExcessMTL, GradDrop;
 //! - per-task gradients combined by solving a small optimisation problem ([`solvers`]): MGDA,
-//!   CAGrad, Nash-MTL, FairGrad, UPGrad.
+//!   CAGrad, Nash-MTL, FairGrad, UPGrad, DualProj, and ConFIG (a pseudo-inverse);
+//! - stochastic solvers on three independent gradient samples per step: MoDo, SDMGrad.
 //!
 //! Each method's [`MethodInfo`] carries everything the rest of the app needs (label, paper,
 //! formula, hyperparameters with defaults and ranges, string choices, whether it takes
@@ -15,12 +16,16 @@
 //! strategies` name no strategy themselves. Adding a strategy is one new file in
 //! [`methods`](mod@methods) and one line in the registry.
 //!
+//! Every gradient strategy whose update is a weighted sum of the task gradients also takes
+//! the CR-MOGM option ([`crmogm`]): a moving average of its weights.
+//!
 //! The conventions (sum or mean scale, which weights are reported) follow LibMTL so numbers
 //! compare with the reference library; see `mtl-studio aggregate`.
 
 pub mod aggregate;
 pub mod api;
 mod common;
+pub mod crmogm;
 pub mod methods;
 pub mod solvers;
 #[cfg(test)]
@@ -34,8 +39,9 @@ pub use api::{
 };
 
 use methods::{
-    aligned_mtl, cagrad, db_mtl, dwa, ew, excess_mtl, fairgrad, famo, gls, graddrop, gradnorm,
-    gradvac, imtl, manual, mgda, moco, nash_mtl, pcgrad, rlw, stch, upgrad, uw,
+    aligned_mtl, cagrad, config, db_mtl, dualproj, dwa, ew, excess_mtl, fairgrad, famo, gls,
+    graddrop, gradnorm, gradvac, imtl, manual, mgda, moco, modo, nash_mtl, pcgrad, rlw, sdmgrad,
+    stch, upgrad, uw,
 };
 
 /// The strategies the teaching views (the landscape, the trade-off sweep) compare unless the
@@ -72,6 +78,10 @@ const REGISTRY: &[(&MethodInfo, BuildFn)] = &[
     (&nash_mtl::INFO, nash_mtl::build),
     (&fairgrad::INFO, fairgrad::build),
     (&upgrad::INFO, upgrad::build),
+    (&dualproj::INFO, dualproj::build),
+    (&config::INFO, config::build),
+    (&modo::INFO, modo::build),
+    (&sdmgrad::INFO, sdmgrad::build),
 ];
 
 /// Every strategy, loss-based first.
@@ -89,6 +99,7 @@ pub fn method(key: &str) -> Option<&'static MethodInfo> {
 pub fn build(key: &str, params: &Params, k: usize) -> Result<Box<dyn Strategy>, WeightingError> {
     let key = key.to_ascii_lowercase();
     match REGISTRY.iter().find(|(info, _)| info.key == key) {
+        Some((info, build)) if crmogm::supports(info) => crmogm::wrap(build(params, k)?, params),
         Some((_, build)) => build(params, k),
         None => Err(WeightingError(format!(
             "unknown strategy '{key}' (known: {})",

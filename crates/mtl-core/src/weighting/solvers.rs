@@ -36,13 +36,20 @@ pub fn max_abs(m: &[Vec<f64>], v: &[f64]) -> f64 {
 
 /// Solves A·x = b (n × n) by Gaussian elimination with partial pivoting. Returns `None` when
 /// a pivot falls below `rel_tol` times the largest entry of A (numerically singular).
-pub fn solve_linear(mut a: Vec<Vec<f64>>, mut b: Vec<f64>, rel_tol: f64) -> Option<Vec<f64>> {
-    let n = b.len();
+pub fn solve_linear(a: Vec<Vec<f64>>, b: Vec<f64>, rel_tol: f64) -> Option<Vec<f64>> {
     let scale = max_abs(&a, &[]);
     if !(scale > 0.0 && scale.is_finite()) {
         return None;
     }
-    let tiny = rel_tol * scale;
+    solve_pivots_above(a, b, rel_tol * scale)
+}
+
+/// Solves A·x = b (n × n) by Gaussian elimination with partial pivoting. Returns `None` when
+/// a pivot is not larger than `tiny` in absolute value (numerically singular) or the solution
+/// is not finite. The one elimination every solver here uses ([`solve_linear`] with a
+/// relative threshold, IMTL with one in the gradients' units).
+pub fn solve_pivots_above(mut a: Vec<Vec<f64>>, mut b: Vec<f64>, tiny: f64) -> Option<Vec<f64>> {
+    let n = b.len();
     for col in 0..n {
         let pivot = (col..n).max_by(|&i, &j| a[i][col].abs().total_cmp(&a[j][col].abs()))?;
         let size = a[pivot][col].abs();
@@ -297,56 +304,96 @@ pub fn nonneg_qp(q: &[Vec<f64>], p: &[f64]) -> Vec<f64> {
     y
 }
 
-/// Relative squared norm below which the minimum-norm point of the convex hull of the
-/// gradients counts as zero (≈ float32 resolution of the gradients' lengths, squared).
+/// Squared norm below which the minimum-norm point of the convex hull of the task
+/// gradients' *directions* (unit vectors) counts as zero: a direction resolved to about 1e-7,
+/// the float32 resolution the gradients are computed in.
 const HULL_ZERO_TOL: f64 = 1e-14;
 
-/// Checks that α·(Gx)-type fixed points have a positive solution: they do exactly when the
-/// zero vector is not in the convex hull of the gradients (then the potential of
-/// [`fair_solve`] is coercive); otherwise the weights would have to be infinite.
-pub fn check_hull_excludes_zero(name: &str, g: &[Vec<f64>]) -> Result<(), WeightingError> {
-    let max_diag = g
+/// Why a balance equation (Nash-MTL, FairGrad) has no positive solution: the zero vector lies
+/// in the convex hull of the task gradients, so the current point is Pareto-stationary and
+/// no direction lowers every loss.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Stationary {
+    /// A task gradient is exactly zero.
+    ZeroGradient(usize),
+    /// The gradients' directions cancel (e.g. two exactly opposite gradients).
+    Cancelling,
+}
+
+impl Stationary {
+    /// The notice a run shows: what happened and what the step did instead.
+    pub fn notice(&self, name: &str) -> String {
+        let why = match self {
+            Self::ZeroGradient(k) => format!("the gradient of task {} is zero", k + 1),
+            Self::Cancelling => "the task gradients cancel out (zero lies in their convex hull, \
+                                 e.g. exactly opposite gradients)"
+                .to_owned(),
+        };
+        format!(
+            "{name}: {why}, so this point is Pareto-stationary and no finite weights exist; \
+             the shared parameters were not updated this step (the heads were)"
+        )
+    }
+}
+
+/// The Gramian of the gradients' directions, C = D⁻¹ G D⁻¹ with D = diag(‖gₖ‖), and the
+/// norms ‖gₖ‖; [`Stationary`] when a gradient is zero or the directions' hull holds zero.
+/// Working with C makes the test independent of the gradients' scales: 0 is in the hull of
+/// the gradients exactly when it is in the hull of their directions.
+pub fn directions(g: &[Vec<f64>]) -> Result<(Vec<Vec<f64>>, Vec<f64>), Stationary> {
+    let norms: Vec<f64> = (0..g.len()).map(|i| g[i][i].max(0.0).sqrt()).collect();
+    if let Some(k) = norms.iter().position(|n| !(*n > 0.0 && n.is_finite())) {
+        return Err(Stationary::ZeroGradient(k));
+    }
+    let c: Vec<Vec<f64>> = g
         .iter()
         .enumerate()
-        .fold(0.0_f64, |m, (i, row)| m.max(row[i]));
-    if max_diag <= 0.0 {
-        return Err(WeightingError(format!(
-            "{name}: all task gradients are zero, so no finite weights solve the balance \
-             equations"
-        )));
-    }
-    let scaled: Vec<Vec<f64>> = g
-        .iter()
-        .map(|row| row.iter().map(|v| v / max_diag).collect())
+        .map(|(i, row)| {
+            row.iter()
+                .enumerate()
+                .map(|(j, v)| if i == j { 1.0 } else { v / norms[i] / norms[j] })
+                .collect()
+        })
         .collect();
-    let w = simplex_qp(&scaled, &vec![0.0; g.len()]);
-    if quad_form(&scaled, &w) <= HULL_ZERO_TOL {
-        return Err(WeightingError(format!(
-            "{name}: a task gradient is zero or the task gradients cancel out (the zero \
-             vector lies in their convex hull, e.g. two exactly opposite gradients), so the \
-             balance equations have no positive solution: the weights would be infinite"
-        )));
+    let w = simplex_qp(&c, &vec![0.0; g.len()]);
+    if quad_form(&c, &w) <= HULL_ZERO_TOL {
+        return Err(Stationary::Cancelling);
     }
-    Ok(())
+    Ok((c, norms))
 }
 
 /// Solves (G·x)ₖ = xₖ^(−1/a) for x > 0 (K unknowns, a > 0), starting from `start` (positive).
+/// `Ok(Err(_))` when no positive solution exists (the zero vector is in the gradients'
+/// convex hull, see [`directions`]): the caller makes a Pareto-stationary step.
 ///
-/// These are the stationarity conditions of the strictly convex potential
-/// f(x) = ½·xᵀGx − Σₖ h(xₖ) with h′(x) = x^(−1/a) (h = log for a = 1), which has a unique
-/// minimiser when [`check_hull_excludes_zero`] passes. The start is first rescaled to the
-/// best point on its ray (closed form), then Newton's method with the Hessian
-/// G + diag(x^(−1/a−1)/a), an Armijo backtracking line search on f and a fraction-to-boundary
-/// rule runs to machine precision (quadratic convergence).
+/// The problem is solved in the units of the gradients' directions: with
+/// zₖ = ‖gₖ‖·xₖ and C the Gramian of the unit vectors it reads
+/// (C·z)ₖ = bₖ·zₖ^(−1/a), bₖ = ‖gₖ‖^(1/a − 1) (b = 1 for Nash-MTL's a = 1, which is
+/// therefore independent of each gradient's length). So gradients 10⁸ times apart, or far
+/// from 1 in size, are as well conditioned as unit ones. These are the stationarity
+/// conditions of the strictly convex potential f(z) = ½·zᵀCz − Σₖ bₖ·h(zₖ) with
+/// h′(z) = z^(−1/a) (h = log for a = 1), coercive when zero is outside the hull. The start
+/// is rescaled to the best point on its ray (closed form), then Newton's method with the
+/// Hessian C + diag(bₖ·zₖ^(−1/a−1)/a), an Armijo backtracking line search on f and a
+/// fraction-to-boundary rule runs to machine precision (quadratic convergence). An error
+/// only when Newton did not bring every equation's residual below 1e-10 of the size of its
+/// terms (its backward error; not seen in the tests, nearly cancelling gradients included).
 pub fn fair_solve(
     name: &str,
     g: &[Vec<f64>],
     a: f64,
     start: &[f64],
-) -> Result<Vec<f64>, WeightingError> {
-    check_hull_excludes_zero(name, g)?;
+) -> Result<Result<Vec<f64>, Stationary>, WeightingError> {
+    let (c, norms) = match directions(g) {
+        Ok(found) => found,
+        Err(why) => return Ok(Err(why)),
+    };
     let k = g.len();
     let e = 1.0 / a;
+    // bₖ = ‖gₖ‖^(e − 1), scaled to a largest entry of 1 (undone at the end).
+    let log_b: Vec<f64> = norms.iter().map(|n| (e - 1.0) * n.ln()).collect();
+    let log_max = log_b.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let b: Vec<f64> = log_b.iter().map(|l| (l - log_max).exp()).collect();
     let h = |v: f64| {
         if e == 1.0 {
             v.ln()
@@ -354,29 +401,39 @@ pub fn fair_solve(
             v.powf(1.0 - e) / (1.0 - e)
         }
     };
-    let potential = |x: &[f64]| 0.5 * quad_form(g, x) - x.iter().map(|&v| h(v)).sum::<f64>();
+    let potential = |z: &[f64]| {
+        0.5 * quad_form(&c, z) - z.iter().zip(&b).map(|(&v, bk)| bk * h(v)).sum::<f64>()
+    };
 
-    let mut x: Vec<f64> = if start.len() == k && start.iter().all(|v| v.is_finite() && *v > 0.0) {
-        start.to_vec()
+    let mut z: Vec<f64> = if start.len() == k && start.iter().all(|v| v.is_finite() && *v > 0.0) {
+        start.iter().zip(&norms).map(|(x, n)| x * n).collect()
     } else {
         vec![1.0; k]
     };
-    // The best multiple τ·x: τ·xᵀGx = τ^(−1/a)·Σ xₖ^(1−1/a).
-    let curv = quad_form(g, &x);
-    let lin: f64 = x.iter().map(|v| v.powf(1.0 - e)).sum();
+    if z.iter().any(|v| !(v.is_finite() && *v > 0.0)) {
+        z = vec![1.0; k];
+    }
+    // The best multiple τ·z: τ·zᵀCz = τ^(−1/a)·Σ bₖ·zₖ^(1−1/a).
+    let curv = quad_form(&c, &z);
+    let lin: f64 = z.iter().zip(&b).map(|(v, bk)| bk * v.powf(1.0 - e)).sum();
     let tau = (lin / curv).powf(a / (a + 1.0));
     if tau.is_finite() && tau > 0.0 {
-        for v in &mut x {
+        for v in &mut z {
             *v *= tau;
         }
     }
 
     for _ in 0..500 {
-        let gx = mat_vec(g, &x);
-        let residual: Vec<f64> = gx.iter().zip(&x).map(|(s, v)| s - v.powf(-e)).collect();
-        let mut hessian = g.to_vec();
+        let cz = mat_vec(&c, &z);
+        let residual: Vec<f64> = cz
+            .iter()
+            .zip(&z)
+            .zip(&b)
+            .map(|((s, v), bk)| s - bk * v.powf(-e))
+            .collect();
+        let mut hessian = c.clone();
         for (i, row) in hessian.iter_mut().enumerate() {
-            row[i] += e * x[i].powf(-e - 1.0);
+            row[i] += e * b[i] * z[i].powf(-e - 1.0);
         }
         let Some(step) = solve_linear(hessian, residual.clone(), 1e-300) else {
             break;
@@ -384,19 +441,19 @@ pub fn fair_solve(
         let decrement = dot(&residual, &step);
         let relative = step
             .iter()
-            .zip(&x)
+            .zip(&z)
             .fold(0.0_f64, |m, (s, v)| m.max((s / v).abs()));
-        // Fraction to the boundary x > 0.
+        // Fraction to the boundary z > 0.
         let mut t = 1.0_f64;
-        for (s, v) in step.iter().zip(&x) {
+        for (s, v) in step.iter().zip(&z) {
             if *s > 0.0 {
                 t = t.min(0.9 * v / s);
             }
         }
-        let f0 = potential(&x);
+        let f0 = potential(&z);
         let mut next: Vec<f64>;
         loop {
-            next = x.iter().zip(&step).map(|(v, s)| v - t * s).collect();
+            next = z.iter().zip(&step).map(|(v, s)| v - t * s).collect();
             // Close to the solution f cannot resolve the decrease: take the Newton step.
             if relative < 1e-3 || potential(&next) <= f0 - 1e-4 * t * decrement {
                 break;
@@ -409,26 +466,31 @@ pub fn fair_solve(
         if next.iter().any(|v| !(v.is_finite() && *v > 0.0)) {
             break;
         }
-        x = next;
+        z = next;
         if relative < 1e-14 {
             break;
         }
     }
-    let rhs: Vec<f64> = x.iter().map(|v| v.powf(-e)).collect();
-    let residual = mat_vec(g, &x)
-        .iter()
-        .zip(&rhs)
-        .map(|(s, r)| (s - r).powi(2))
-        .sum::<f64>()
-        .sqrt();
-    let size = rhs.iter().map(|r| r * r).sum::<f64>().sqrt();
-    if x.iter().all(|v| v.is_finite() && *v > 0.0) && residual <= 1e-8 * size {
-        Ok(x)
+    // The backward error of each equation: its residual over the size of its terms. Nearly
+    // cancelling gradients have huge zₖ whose products (Cz)ₖ cancel to a small number, so
+    // the residual can only be resolved to rounding of the terms, not of the result.
+    let cz = mat_vec(&c, &z);
+    let worst = (0..k)
+        .map(|i| {
+            let rhs = b[i] * z[i].powf(-e);
+            let terms: f64 = c[i].iter().zip(&z).map(|(cij, zj)| (cij * zj).abs()).sum();
+            (cz[i] - rhs).abs() / (terms + rhs)
+        })
+        .fold(0.0_f64, f64::max);
+    // Undo the scaling of b (z for max b = 1 times max b^(1/(1+e))), then xₖ = zₖ/‖gₖ‖.
+    let t = (log_max / (1.0 + e)).exp();
+    let x: Vec<f64> = z.iter().zip(&norms).map(|(v, n)| t * v / n).collect();
+    if x.iter().all(|v| v.is_finite() && *v > 0.0) && worst <= 1e-10 {
+        Ok(Ok(x))
     } else {
         Err(WeightingError(format!(
-            "{name}: the weight solver did not converge (relative residual {:e}); the \
-             gradients are nearly cancelling",
-            residual / size
+            "{name}: the weight solver did not converge (backward error {worst:e}); the \
+             gradients are nearly cancelling"
         )))
     }
 }
@@ -640,15 +702,28 @@ mod tests {
                     }
                 }
             }
-            if let Ok(a) = fair_solve("nash_mtl", &gg, 1.0, &vec![1.0; k]) {
+            if let Ok(Ok(a)) = fair_solve("nash_mtl", &gg, 1.0, &vec![1.0; k]) {
+                // The backward error of (Gα)ₖ = 1/αₖ: nearly opposite gradients (mode 3) have
+                // huge α whose products cancel, so only the terms' rounding is resolvable.
                 let ga = mat_vec(&gg, &a);
-                let bad = a
-                    .iter()
-                    .zip(&ga)
-                    .map(|(x, y)| (x * y - 1.0).abs())
+                let bad = (0..k)
+                    .map(|i| {
+                        let terms: f64 = gg[i].iter().zip(&a).map(|(g, x)| (g * x).abs()).sum();
+                        (ga[i] - 1.0 / a[i]).abs() / (terms + 1.0 / a[i])
+                    })
                     .fold(0.0, f64::max);
-                let allowed = if mode == 3 { 1e-2 } else { 1e-9 };
-                assert!(bad <= allowed, "nash trial {trial}: balance off by {bad:e}");
+                assert!(bad <= 1e-9, "nash trial {trial}: balance off by {bad:e}");
+                if mode != 3 {
+                    let forward = a
+                        .iter()
+                        .zip(&ga)
+                        .map(|(x, y)| (x * y - 1.0).abs())
+                        .fold(0.0, f64::max);
+                    assert!(
+                        forward <= 1e-9,
+                        "nash trial {trial}: αₖ(Gα)ₖ off by {forward:e}"
+                    );
+                }
             } else {
                 // Only when the hull (nearly) contains 0: generic K > d or mode 3.
                 assert!(k > d || mode == 3, "nash trial {trial}: unexpected error");

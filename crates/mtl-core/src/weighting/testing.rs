@@ -73,6 +73,7 @@ pub fn input<'a>(
         grads,
         loss_history: hist,
         rep_value: None,
+        samples: &[],
     }
 }
 
@@ -132,6 +133,7 @@ pub fn run(key: &str, p: &Params, grads: &[Vec<f64>], losses: &[f64]) -> StepOut
         grads: Some(grads),
         loss_history: &[],
         rep_value: Some(&rep),
+        samples: &[],
     };
     s.combine(&input, &mut rng()).unwrap()
 }
@@ -155,6 +157,7 @@ pub fn try_run0(
         grads: Some(grads),
         loss_history: &[],
         rep_value: None,
+        samples: &[],
     };
     let mut rng = ChaCha8Rng::seed_from_u64(0);
     s.combine(&input, &mut rng)

@@ -219,6 +219,49 @@ fn trunk_gradients(
 }
 
 impl Session {
+    /// The per-task shared gradients (K × d each) on `count` further batches of `rows` rows,
+    /// for strategies that take independent gradient samples (MoDo, SDMGrad; LibMTL draws
+    /// three batches per step). Each batch is drawn at random, without replacement, from the
+    /// rows the step's own batch came from (all training rows, or with per-task sampling the
+    /// drawn task's labelled rows), by a stream of its own: the epoch's order is untouched.
+    /// Only the shared gradients are kept; the update uses the step's own batch for the heads.
+    pub(super) fn extra_samples(
+        &mut self,
+        count: usize,
+        rows: usize,
+        sampled_task: Option<usize>,
+        step: u64,
+    ) -> Result<Vec<Vec<Vec<f64>>>, TrainError> {
+        let mut out = Vec::with_capacity(count);
+        for _ in 0..count {
+            let pool: Vec<usize> = match sampled_task {
+                Some(k) => self.task_rows[k].clone(),
+                None => (0..self.data.train.rows).collect(),
+            };
+            let picked =
+                rand::seq::index::sample(&mut self.sample_rng, pool.len(), rows.min(pool.len()));
+            let batch: Vec<usize> = picked.iter().map(|i| pool[i]).collect();
+            let (passes, _) = self.forward_passes(&batch, 1, step)?;
+            let params = self.model.params();
+            let shared: Vec<usize> = (0..params.len())
+                .filter(|&i| params[i].part == Part::Shared)
+                .collect();
+            let layout = Layout {
+                params,
+                shared: &shared,
+                shared_len: shared.iter().map(|&i| params[i].var.elem_count()).sum(),
+                masks_entries: false,
+            };
+            let k = self.data.tasks.len();
+            let mut per_shard = Vec::with_capacity(passes.len());
+            for pass in passes {
+                per_shard.push(task_gradients(pass, &layout)?.0);
+            }
+            out.push(sum_over_shards(per_shard, k, layout.shared_len).0);
+        }
+        Ok(out)
+    }
+
     /// Per-task gradients, the strategy's combination, and the optimizer step. Returns the
     /// strategy's output and (norms, cosines) of the task gradients.
     ///
@@ -234,6 +277,7 @@ impl Session {
         epoch: usize,
         strategy_needs: bool,
         penalty: Option<&Tensor>,
+        extra_samples: Vec<Vec<Vec<f64>>>,
     ) -> Result<(StepOutput, Option<(Vec<f64>, Vec<f64>)>), TrainError> {
         let params = self.model.params();
         let shared: Vec<usize> = (0..params.len())
@@ -269,12 +313,21 @@ impl Session {
             Some(w) => Some(rep_sum.unwrap_or_else(|| vec![0.0; w])),
             None => None,
         };
+        // With further samples, this batch's gradients are the first of them.
+        let samples: Vec<Vec<Vec<f64>>> = if extra_samples.is_empty() {
+            Vec::new()
+        } else {
+            std::iter::once(task_grads.clone())
+                .chain(extra_samples)
+                .collect()
+        };
         let input = StepInput {
             epoch,
             losses: loss_values,
             grads: Some(&task_grads),
             loss_history: &self.loss_history,
             rep_value: rep_value.as_deref(),
+            samples: &samples,
         };
         let out = self.strategy.combine(&input, &mut self.strategy_rng)?;
         if out

@@ -165,6 +165,7 @@ mod tests {
             grads: Some(&g),
             loss_history: &[],
             rep_value: None,
+            samples: &[],
         };
         let first = s.combine(&input, &mut rng()).unwrap();
         close(&first.weights, &[1.0, 1.0], 0.0);

@@ -46,7 +46,11 @@ pub fn build(params: &Params, k: usize) -> Result<Box<dyn Strategy>, WeightingEr
             "fairgrad: parameter 'FairGrad_alpha' must be a finite number > 0, got {alpha}"
         )));
     }
-    Ok(Box::new(FairGrad { k, alpha }))
+    Ok(Box::new(FairGrad {
+        k,
+        alpha,
+        notice: None,
+    }))
 }
 
 /// FairGrad (Ban & Ji, "Fair Resource Allocation in Multi-Task Learning", ICML 2024), as
@@ -56,15 +60,20 @@ pub fn build(params: &Params, k: usize) -> Result<Box<dyn Strategy>, WeightingEr
 ///
 /// LibMTL calls SciPy's `least_squares` from 1/K on every step; here the same equations are
 /// solved exactly by Newton's method on their convex potential (`fair_solve`), also from
-/// 1/K (no state). Degenerate inputs: when the zero vector lies in the convex hull of the
-/// gradients (a zero gradient, exactly opposite gradients, …) no finite solution exists
-/// (LibMTL's least squares stops at huge, arbitrary weights); `combine` returns an error.
+/// 1/K (no state), in the units of the gradients' directions so that lengths 10⁸ apart are
+/// solved as well as unit ones. Degenerate inputs: when the zero vector lies in the convex
+/// hull of the gradients (a zero gradient, exactly opposite gradients, …) no finite solution
+/// exists and the point is Pareto-stationary (LibMTL's least squares stops at huge,
+/// arbitrary weights); the step is then a zero shared update with weights 0, heads with
+/// weight 1, and [`Strategy::notice`] says why.
 #[derive(Debug)]
 pub struct FairGrad {
     /// Number of tasks K.
     k: usize,
     /// The fairness exponent α > 0.
     alpha: f64,
+    /// Why the last step was a zero update, if it was.
+    notice: Option<String>,
 }
 
 impl Strategy for FairGrad {
@@ -83,7 +92,22 @@ impl Strategy for FairGrad {
     ) -> Result<StepOutput, WeightingError> {
         let (grads, g) = checked_input("fairgrad", input, self.k)?;
         let start = vec![1.0 / self.k as f64; self.k];
-        let x = fair_solve("fairgrad", &g, self.alpha, &start)?;
+        let x = match fair_solve("fairgrad", &g, self.alpha, &start)? {
+            Ok(x) => {
+                self.notice = None;
+                x
+            }
+            Err(why) => {
+                // Pareto-stationary: a zero shared update, heads with weight 1.
+                self.notice = Some(why.notice(INFO.label));
+                return Ok(StepOutput {
+                    shared_grad: Some(vec![0.0; grads.first().map_or(0, Vec::len)]),
+                    weights: vec![0.0; self.k],
+                    effective: vec![0.0; self.k],
+                    head_weights: vec![1.0; self.k],
+                });
+            }
+        };
         finite_output(
             "fairgrad",
             StepOutput {
@@ -93,6 +117,10 @@ impl Strategy for FairGrad {
                 head_weights: x,
             },
         )
+    }
+
+    fn notice(&self) -> Option<&str> {
+        self.notice.as_deref()
     }
 }
 
@@ -123,5 +151,42 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// Norms 10⁸ apart and 10⁵ / 1 / 10⁻⁵ are solved (issue 19) to a relative residual of
+    /// 1e-10 for several α; exactly opposite gradients give a zero update and a notice.
+    #[test]
+    fn fairgrad_solves_badly_scaled_inputs_and_stops_where_none_exists() {
+        let cases = [
+            vec![vec![1.0, 0.2, 0.0], vec![1e-8, 3e-8, -1e-8]],
+            vec![
+                vec![1e5, 0.0, 2e4],
+                vec![0.3, 1.0, 0.0],
+                vec![0.0, -2e-6, 1e-5],
+            ],
+        ];
+        for grads in cases {
+            for alpha in [0.5, 1.0, 2.0] {
+                let p = pairs(&[("FairGrad_alpha", alpha.into())]);
+                let out = run0("fairgrad", &p, &grads, &vec![1.0; grads.len()]);
+                let gx = mat_vec(&gramian(&grads), &out.weights);
+                for (lhs, x) in gx.iter().zip(&out.weights) {
+                    let rhs = x.powf(-1.0 / alpha);
+                    assert!(
+                        (lhs - rhs).abs() <= 1e-10 * rhs,
+                        "α = {alpha}, {grads:?}: {lhs} vs {rhs}"
+                    );
+                }
+            }
+        }
+        let mut s = build(&Params::new(), 2).unwrap();
+        let grads = vec![vec![3.0, 1.0], vec![-3.0, -1.0]];
+        let input = crate::weighting::testing::input(0, &[1.0, 1.0], Some(&grads), &[]);
+        let out = s
+            .combine(&input, &mut ChaCha8Rng::seed_from_u64(0))
+            .unwrap();
+        assert_eq!(out.shared_grad, Some(vec![0.0, 0.0]));
+        assert_eq!(out.head_weights, vec![1.0, 1.0], "the heads still learn");
+        assert!(s.notice().is_some_and(|n| n.contains("cancel")));
     }
 }

@@ -185,6 +185,7 @@ mod tests {
                 grads: Some(&g),
                 loss_history: &[],
                 rep_value: Some(&rep),
+                samples: &[],
             };
             let out = s.combine(&input, &mut r).unwrap();
             close(out.shared_grad.as_ref().unwrap(), &sum, 0.0);
@@ -208,6 +209,7 @@ mod tests {
                 grads: Some(&g),
                 loss_history: &[],
                 rep_value: Some(&rep),
+                samples: &[],
             };
             let d = s.combine(&input, &mut r).unwrap().shared_grad.unwrap()[0];
             if d == 3.0 {
@@ -226,6 +228,7 @@ mod tests {
             grads: Some(&g),
             loss_history: &[],
             rep_value: Some(&rep),
+            samples: &[],
         };
         close(
             s.combine(&input, &mut r)
@@ -248,6 +251,7 @@ mod tests {
             grads: Some(&g),
             loss_history: &[],
             rep_value: None,
+            samples: &[],
         };
         assert!(
             s.combine(&input, &mut rng())

@@ -178,6 +178,7 @@ mod tests {
             grads: Some(&g),
             loss_history: &[],
             rep_value: None,
+            samples: &[],
         };
         // Step 1: no conflict (cos 0.6 > 0), sum unchanged; targets become 0.3.
         let out = s.combine(&input, &mut rng()).unwrap();

@@ -9,6 +9,7 @@ use crate::weighting::api::{
     weighted_sum,
 };
 use crate::weighting::common::{checked_grads, finite};
+use crate::weighting::solvers::solve_pivots_above;
 
 /// What the strategy is, its hyperparameters and their defaults.
 pub const INFO: MethodInfo = MethodInfo {
@@ -89,7 +90,7 @@ fn imtl_alpha(gram: &[Vec<f64>]) -> Vec<f64> {
             .collect();
         let b: Vec<f64> = (1..k).map(|r| dot_u(0, r)).collect();
         // Entries of M are at most ‖D_r‖·‖U_r‖ ≤ 4·max‖g‖; a pivot 1e-10 below that is singular.
-        if let Some(x) = solve(m_t, b, 4e-10 * max_norm)
+        if let Some(x) = solve_pivots_above(m_t, b, 4e-10 * max_norm)
             && x.iter().all(|v| v.is_finite())
         {
             let mut alpha = Vec::with_capacity(k);
@@ -184,35 +185,6 @@ impl Strategy for Imtl {
     }
 }
 
-/// Solves A x = b (n × n) by Gaussian elimination with partial pivoting; `None` when a pivot
-/// is not larger than `tol` in absolute value (A numerically singular).
-fn solve(mut a: Vec<Vec<f64>>, mut b: Vec<f64>, tol: f64) -> Option<Vec<f64>> {
-    let n = b.len();
-    for col in 0..n {
-        let piv = (col..n).max_by(|&i, &j| a[i][col].abs().total_cmp(&a[j][col].abs()))?;
-        if a[piv][col].abs() <= tol {
-            return None;
-        }
-        a.swap(col, piv);
-        b.swap(col, piv);
-        let pivot_row = a[col].clone();
-        let pivot_b = b[col];
-        for row in col + 1..n {
-            let f = a[row][col] / pivot_row[col];
-            for (x, p) in a[row].iter_mut().zip(&pivot_row).skip(col) {
-                *x -= f * p;
-            }
-            b[row] -= f * pivot_b;
-        }
-    }
-    let mut x = vec![0.0; n];
-    for row in (0..n).rev() {
-        let tail: f64 = (row + 1..n).map(|c| a[row][c] * x[c]).sum();
-        x[row] = (b[row] - tail) / a[row][row];
-    }
-    Some(x)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -243,6 +215,7 @@ mod tests {
             grads: Some(&g),
             loss_history: &[],
             rep_value: None,
+            samples: &[],
         };
         let first = s.combine(&input, &mut rng()).unwrap();
         close(&first.head_weights, &[1.0, 1.0], 0.0);

@@ -5,7 +5,9 @@
 
 pub mod aligned_mtl;
 pub mod cagrad;
+pub mod config;
 pub mod db_mtl;
+pub mod dualproj;
 pub mod dwa;
 pub mod ew;
 pub mod excess_mtl;
@@ -19,9 +21,11 @@ pub mod imtl;
 pub mod manual;
 pub mod mgda;
 pub mod moco;
+pub mod modo;
 pub mod nash_mtl;
 pub mod pcgrad;
 pub mod rlw;
+pub mod sdmgrad;
 pub mod stch;
 pub mod upgrad;
 pub mod uw;

@@ -7,7 +7,7 @@ use crate::weighting::api::{
     dot, finite_output, weighted_sum,
 };
 use crate::weighting::common::{checked_input, positive_count};
-use crate::weighting::solvers::fair_solve;
+use crate::weighting::solvers::{Stationary, fair_solve};
 
 /// `update_weights_every`.
 const UPDATE_WEIGHTS_EVERY: Hyper = Hyper {
@@ -75,6 +75,7 @@ pub fn build(params: &Params, k: usize) -> Result<Box<dyn Strategy>, WeightingEr
         max_norm,
         step: 0,
         alpha: vec![1.0; k],
+        notice: None,
     }))
 }
 
@@ -90,9 +91,13 @@ pub fn build(params: &Params, k: usize) -> Result<Box<dyn Strategy>, WeightingEr
 /// Newton solve (`fair_solve` with exponent 1), so `optim_niter` has no effect.
 /// `weights` = `head_weights` = α; `effective` = α times the clipping factor.
 ///
-/// Degenerate inputs: when the zero vector lies in the convex hull of the gradients (a zero
-/// gradient, exactly opposite gradients, …) no finite α exists (LibMTL's solver fails);
-/// `combine` returns an error and leaves the state unchanged.
+/// The equations are solved in the units of the gradients' directions (α-scaling is exact
+/// for Nash-MTL), so gradients of very different lengths (10⁸ apart) are solved as well as
+/// unit ones. Degenerate inputs: when the zero vector lies in the convex hull of the
+/// gradients (a zero gradient, exactly opposite gradients, …) no finite α exists and the
+/// point is Pareto-stationary (LibMTL's ECOS fails and it keeps the previous α); the step
+/// is then a zero shared update, the heads get the last α, α is kept, and
+/// [`Strategy::notice`] says why.
 #[derive(Debug)]
 pub struct NashMtl {
     /// Number of tasks K.
@@ -105,6 +110,24 @@ pub struct NashMtl {
     step: usize,
     /// The last α (K, full precision), the warm start.
     alpha: Vec<f64>,
+    /// Why the last step was a zero update, if it was.
+    notice: Option<String>,
+}
+
+impl NashMtl {
+    /// The Pareto-stationary step: a zero shared update, the heads weighted by the last α
+    /// (what LibMTL keeps when its solver fails), and a notice.
+    fn stationary(&mut self, grads: &[Vec<f64>], why: &Stationary) -> StepOutput {
+        self.notice = Some(why.notice(INFO.label));
+        self.step += 1;
+        let alpha32: Vec<f64> = self.alpha.iter().map(|&a| f64::from(a as f32)).collect();
+        StepOutput {
+            shared_grad: Some(vec![0.0; grads.first().map_or(0, Vec::len)]),
+            effective: vec![0.0; self.k],
+            head_weights: alpha32.clone(),
+            weights: alpha32,
+        }
+    }
 }
 
 impl Strategy for NashMtl {
@@ -122,8 +145,12 @@ impl Strategy for NashMtl {
         _rng: &mut ChaCha8Rng,
     ) -> Result<StepOutput, WeightingError> {
         let (grads, g) = checked_input("nash_mtl", input, self.k)?;
+        self.notice = None;
         let alpha = if self.step.is_multiple_of(self.every) {
-            fair_solve("nash_mtl", &g, 1.0, &self.alpha)?
+            match fair_solve("nash_mtl", &g, 1.0, &self.alpha)? {
+                Ok(alpha) => alpha,
+                Err(why) => return Ok(self.stationary(grads, &why)),
+            }
         } else {
             self.alpha.clone()
         };
@@ -152,6 +179,10 @@ impl Strategy for NashMtl {
         self.alpha = alpha;
         self.step += 1;
         Ok(out)
+    }
+
+    fn notice(&self) -> Option<&str> {
+        self.notice.as_deref()
     }
 }
 
@@ -182,6 +213,7 @@ mod tests {
                 grads: Some(&grads),
                 loss_history: &[],
                 rep_value: None,
+                samples: &[],
             };
             let out = s
                 .combine(&input, &mut ChaCha8Rng::seed_from_u64(0))
@@ -216,6 +248,7 @@ mod tests {
                 grads: Some(grads),
                 loss_history: &[],
                 rep_value: None,
+                samples: &[],
             };
             s.combine(&input, &mut rng).unwrap().weights
         };
@@ -224,5 +257,72 @@ mod tests {
         let third = step(&b);
         assert_eq!(first, second, "reused between updates");
         close_msg(&third, &[first[0] / 2.0, first[1] / 2.0], 1e-6, "re-solved");
+    }
+
+    /// One step of a fresh Nash-MTL (no clipping) on `grads`: the output and the notice.
+    fn once(grads: &[Vec<f64>]) -> (StepOutput, Option<String>) {
+        let mut s = build(&pairs(&[("max_norm", 0.0.into())]), grads.len()).unwrap();
+        let losses = vec![1.0; grads.len()];
+        let input = StepInput {
+            epoch: 0,
+            losses: &losses,
+            grads: Some(grads),
+            loss_history: &[],
+            rep_value: None,
+            samples: &[],
+        };
+        let out = s
+            .combine(&input, &mut ChaCha8Rng::seed_from_u64(0))
+            .unwrap();
+        (out, s.notice().map(str::to_owned))
+    }
+
+    /// Norms 10⁸ apart, and 10⁵ / 1 / 10⁻⁵, have an answer (issue 19): the balance
+    /// equations αₖ·gₖ·d = 1 hold to 1e-9 relative, in float64 before the float32 rounding of
+    /// α (that rounding alone moves them by ~1e-7).
+    #[test]
+    fn nash_solves_gradients_of_very_different_lengths() {
+        let cases = [
+            vec![vec![1.0, 0.2, 0.0], vec![1e-8, 3e-8, -1e-8]],
+            vec![
+                vec![1e5, 0.0, 2e4],
+                vec![0.3, 1.0, 0.0],
+                vec![0.0, -2e-6, 1e-5],
+            ],
+        ];
+        for grads in cases {
+            let gram = crate::weighting::api::gramian(&grads);
+            let alpha = fair_solve("nash_mtl", &gram, 1.0, &vec![1.0; grads.len()])
+                .unwrap()
+                .unwrap();
+            let d = weighted_sum(&grads, &alpha);
+            for (g, a) in grads.iter().zip(&alpha) {
+                let balance = a * dot(g, &d);
+                assert!((balance - 1.0).abs() < 1e-9, "{grads:?}: {balance}");
+            }
+            let (out, notice) = once(&grads);
+            assert!(notice.is_none(), "solved, no notice");
+            assert!(out.weights.iter().all(|a| *a > 0.0 && a.is_finite()));
+        }
+    }
+
+    /// Exactly opposite gradients, and a zero gradient: no positive α exists, so the step is
+    /// a zero shared update (Pareto-stationary), the heads keep the last α, and a notice says
+    /// why.
+    #[test]
+    fn nash_makes_a_zero_update_with_a_notice_where_no_weights_exist() {
+        for grads in [
+            vec![vec![1.0, -2.0, 0.5], vec![-1.0, 2.0, -0.5]],
+            vec![vec![1.0, 0.0, 0.0], vec![0.0, 0.0, 0.0]],
+        ] {
+            let (out, notice) = once(&grads);
+            assert_eq!(out.shared_grad, Some(vec![0.0; 3]), "{grads:?}");
+            assert_eq!(out.effective, vec![0.0; 2]);
+            assert_eq!(out.head_weights, vec![1.0; 2], "the initial α");
+            let notice = notice.expect("a notice");
+            assert!(notice.contains("Pareto-stationary"), "{notice}");
+        }
+        let (_, notice) = once(&[vec![1.0, 0.0], vec![0.0, 1.0]]);
+        assert!(notice.is_none(), "a solvable step clears the notice");
     }
 }

@@ -89,32 +89,42 @@ pub struct UpGrad {
 }
 
 impl UpGrad {
-    /// The UPGrad weights (K) for a Gramian G (K × K).
+    /// The UPGrad weights (K) for a Gramian G (K × K): Σᵢ of the dual-cone weights of eᵢ/K.
     fn weights(&self, g: &[Vec<f64>]) -> Vec<f64> {
         let k = self.k;
-        let trace: f64 = (0..k).map(|i| g[i][i]).sum();
-        let mut h: Vec<Vec<f64>> = if trace < self.norm_eps {
-            vec![vec![0.0; k]; k]
-        } else {
-            g.iter()
-                .map(|row| row.iter().map(|v| v / trace).collect())
-                .collect()
-        };
-        for (i, row) in h.iter_mut().enumerate() {
-            row[i] += self.reg_eps;
-        }
         let mut w = vec![0.0; k];
         for i in 0..k {
-            // v = u + y with u = eᵢ/K and y ≥ 0: minimise ½yᵀHy + (Hu)ᵀy.
-            let u = 1.0 / k as f64;
-            let p: Vec<f64> = h.iter().map(|row| row[i] * u).collect();
-            let y = nonneg_qp(&h, &p);
-            for (j, (wj, yj)) in w.iter_mut().zip(&y).enumerate() {
-                *wj += yj + if i == j { u } else { 0.0 };
+            let mut u = vec![0.0; k];
+            u[i] = 1.0 / k as f64;
+            let v = dual_cone_weights(g, &u, self.norm_eps, self.reg_eps);
+            for (wj, vj) in w.iter_mut().zip(&v) {
+                *wj += vj;
             }
         }
         w
     }
+}
+
+/// The weights v = argmin vᵀHv subject to v ≥ u, with H = G/tr(G) (or 0 when tr(G) <
+/// `norm_eps`) plus `reg_eps`·I: the projection of Jᵀu onto the dual cone of the gradients,
+/// in weight space (UPGrad with u = eᵢ/K, DualProj with u = 1/K). Solved exactly as
+/// v = u + y, y ≥ 0 minimising ½yᵀHy + (Hu)ᵀy.
+pub fn dual_cone_weights(g: &[Vec<f64>], u: &[f64], norm_eps: f64, reg_eps: f64) -> Vec<f64> {
+    let k = g.len();
+    let trace: f64 = (0..k).map(|i| g[i][i]).sum();
+    let mut h: Vec<Vec<f64>> = if trace < norm_eps {
+        vec![vec![0.0; k]; k]
+    } else {
+        g.iter()
+            .map(|row| row.iter().map(|v| v / trace).collect())
+            .collect()
+    };
+    for (i, row) in h.iter_mut().enumerate() {
+        row[i] += reg_eps;
+    }
+    let p = crate::weighting::solvers::mat_vec(&h, u);
+    let y = nonneg_qp(&h, &p);
+    u.iter().zip(&y).map(|(a, b)| a + b).collect()
 }
 
 impl Strategy for UpGrad {
