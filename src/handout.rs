@@ -18,8 +18,8 @@ use std::path::{Path, PathBuf};
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
-use crate::app::AppState;
 use crate::app::presentation::Presentation;
+use crate::app::state::AppState;
 use crate::experiment::{DatasetSpec, ExperimentSpec, SpecError, SpecProblem, WINDOW_TABLE};
 use crate::trainer::Pace;
 use crate::ui::plots::ViewPrefs;
@@ -79,8 +79,8 @@ impl Window {
             message,
         };
         let mut out = Vec::new();
-        if !crate::app::tabs::TABS.iter().any(|t| t.key() == self.tab) {
-            let keys: Vec<&str> = crate::app::tabs::TABS.iter().map(|t| t.key()).collect();
+        let keys = crate::app::tabs::keys::TAB_KEYS;
+        if !keys.contains(&self.tab.as_str()) {
             out.push(problem(
                 "tab",
                 format!("'{}' is not a tab; one of: {}", self.tab, keys.join(", ")),

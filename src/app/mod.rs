@@ -24,6 +24,7 @@ mod share;
 pub mod state;
 mod summary;
 pub mod tabs;
+mod view_menu;
 
 pub use state::AppState;
 

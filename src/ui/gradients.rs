@@ -1033,7 +1033,10 @@ mod tests {
             .expect("the file runs");
         for r in results["results"].as_array().expect("results") {
             let id = r["id"].as_str().unwrap_or_default();
-            assert!(r.get("error").is_none(), "{id}: every preset has an update: {r}");
+            assert!(
+                r.get("error").is_none(),
+                "{id}: every preset has an update: {r}"
+            );
         }
     }
 

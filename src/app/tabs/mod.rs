@@ -20,6 +20,7 @@ mod boundaries;
 mod charts;
 mod dataset;
 mod gradients;
+pub mod keys;
 mod landscape;
 mod metrics;
 mod network;
@@ -135,6 +136,8 @@ mod tests {
         keys.sort_unstable();
         keys.dedup();
         assert_eq!(keys.len(), TABS.len(), "unique keys");
+        let in_order: Vec<&str> = TABS.iter().map(|t| t.key()).collect();
+        assert_eq!(in_order, keys::TAB_KEYS, "the keys' list follows the tabs");
         assert_eq!(
             tab("no such tab").key(),
             "Charts",

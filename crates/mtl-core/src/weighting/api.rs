@@ -254,8 +254,8 @@ impl MethodInfo {
     /// Its numeric hyperparameters followed by the options it shares with other strategies
     /// (CR-MOGM's `CR_MOGM_alpha` on gradient strategies that take it).
     pub fn all_hypers(&self) -> impl Iterator<Item = &'static Hyper> + use<> {
-        let shared: &'static [Hyper] = if super::crmogm::supports(self) {
-            std::slice::from_ref(&super::crmogm::CR_MOGM_ALPHA)
+        let shared: &'static [Hyper] = if supports(self) {
+            std::slice::from_ref(&CR_MOGM_ALPHA)
         } else {
             &[]
         };
@@ -266,6 +266,27 @@ impl MethodInfo {
     pub fn check_setup(&self, params: &Params, k: usize) -> Result<(), WeightingError> {
         check_setup(self.key, params, &self.param_names(), k)
     }
+}
+
+/// `CR_MOGM_alpha`: 1 keeps the strategy as it is.
+pub const CR_MOGM_ALPHA: Hyper = Hyper {
+    name: "CR_MOGM_alpha",
+    default: 1.0,
+    min: 0.01,
+    max: 1.0,
+    integer: false,
+    help: "CR-MOGM (Zhou et al., NeurIPS 2022): use the moving average λ ← α·λ̂ + (1 − α)·λ \
+           of the strategy's task weights λ̂; 1 = off, smaller = smoother.",
+};
+
+/// The strategies whose update is not Σₖ cₖ·gₖ with this step's effective weights c, so a
+/// moving average of c would be another method: GradDrop masks entries, DB-MTL and MoCo
+/// already average past gradients, MoDo combines a third sample.
+const UNSUPPORTED: [&str; 4] = ["graddrop", "db_mtl", "moco", "modo"];
+
+/// Whether strategy `m` takes the CR-MOGM option.
+pub fn supports(m: &MethodInfo) -> bool {
+    m.family == Family::Gradient && !UNSUPPORTED.contains(&m.key)
 }
 
 /// Strategy families.

@@ -7,31 +7,9 @@
 
 use rand_chacha::ChaCha8Rng;
 
-use super::api::{
-    Family, Hyper, MethodInfo, Params, StepInput, StepOutput, Strategy, WeightingError,
-    weighted_sum,
-};
+use super::api::{Params, StepInput, StepOutput, Strategy, WeightingError, weighted_sum};
 
-/// `CR_MOGM_alpha`: 1 keeps the strategy as it is.
-pub const CR_MOGM_ALPHA: Hyper = Hyper {
-    name: "CR_MOGM_alpha",
-    default: 1.0,
-    min: 0.01,
-    max: 1.0,
-    integer: false,
-    help: "CR-MOGM (Zhou et al., NeurIPS 2022): use the moving average λ ← α·λ̂ + (1 − α)·λ \
-           of the strategy's task weights λ̂; 1 = off, smaller = smoother.",
-};
-
-/// The strategies whose update is not Σₖ cₖ·gₖ with this step's effective weights c, so a
-/// moving average of c would be another method: GradDrop masks entries, DB-MTL and MoCo
-/// already average past gradients, MoDo combines a third sample.
-const UNSUPPORTED: [&str; 4] = ["graddrop", "db_mtl", "moco", "modo"];
-
-/// Whether strategy `m` takes the CR-MOGM option.
-pub fn supports(m: &MethodInfo) -> bool {
-    m.family == Family::Gradient && !UNSUPPORTED.contains(&m.key)
-}
+pub use super::api::{CR_MOGM_ALPHA, supports};
 
 /// `inner` with the option `CR_MOGM_alpha` of `params` applied (unchanged when it is 1 or
 /// absent); an error when it is outside (0, 1].
