@@ -1,4 +1,5 @@
-//! `init --data` and `inspect`: a ready spec for a data file, and what an IDX file holds.
+//! `init --data`, `inspect` and `export data`: a ready spec for a data file, what an IDX
+//! file holds, and an experiment's data as MTL-CSV.
 
 use super::*;
 
@@ -79,4 +80,22 @@ pub(super) fn idx_spec(file: &Path) -> crate::experiment::IdxSpec {
         pairs: false,
         limit: 0,
     }
+}
+
+/// `export data`: the experiment's dataset as MTL-CSV v1 with its split column; says on
+/// standard error what was written.
+pub(super) fn export_data(spec: &Path, output: &Path) -> Result<(), CliError> {
+    let spec = ExperimentSpec::load(spec)?;
+    let summary = crate::export::data::write_mtl_csv(&spec, output)?;
+    writeln!(
+        std::io::stderr().lock(),
+        "wrote {} rows ({} train, {} val) × {} columns to {}",
+        summary.rows,
+        summary.train,
+        summary.val,
+        summary.columns,
+        output.display()
+    )
+    .ok();
+    Ok(())
 }

@@ -130,6 +130,9 @@ pub enum Command {
         #[arg(short, long)]
         output: Option<PathBuf>,
     },
+    /// Export what an experiment uses, for use outside the app.
+    #[command(subcommand)]
+    Export(ExportCommand),
     /// List every weighting strategy with its paper and hyperparameters (Markdown table).
     Strategies,
     /// Run weighting strategies on given per-task gradients (format
@@ -162,6 +165,20 @@ pub enum Command {
         /// Task counts for `--strategies`.
         #[arg(long, default_value = "2,5", value_delimiter = ',')]
         tasks: Vec<usize>,
+    },
+}
+
+/// What `mtl-studio export` writes.
+#[derive(Debug, clap::Subcommand)]
+pub enum ExportCommand {
+    /// The experiment's dataset (generated, shipped or read from a file) as MTL-CSV v1 with
+    /// its `split` column (train / val, as training splits the rows with the spec's seed).
+    Data {
+        /// The spec or experiment file.
+        spec: PathBuf,
+        /// The CSV file to write.
+        #[arg(short, long)]
+        output: PathBuf,
     },
 }
 
@@ -270,6 +287,7 @@ pub fn run(command: Command) -> Result<(), CliError> {
             input,
             output,
         } => predict::predict(&model, &input, output.as_deref()),
+        Command::Export(ExportCommand::Data { spec, output }) => data::export_data(&spec, &output),
         Command::Strategies => strategies::print_strategies(),
         Command::Affinity {
             spec,

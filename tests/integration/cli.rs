@@ -548,3 +548,53 @@ fn a_sweep_with_baselines_scores_every_run_by_delta_p() {
     assert!(text(&bad.stderr).contains("unknown strategy 'nope'"));
     assert!(!dir.path().join("bad").exists());
 }
+
+#[test]
+fn export_data_writes_mtl_csv_with_its_split_and_refuses_masks() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out_path = dir.path().join("playground.csv");
+    let out = mtl(&[
+        "export",
+        "data",
+        "examples/playground.toml",
+        "-o",
+        out_path.to_str().expect("utf8"),
+    ]);
+    assert!(out.status.success(), "export data: {}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("1000 rows (700 train, 300 val)"),
+        "says what it wrote: {}",
+        text(&out.stderr)
+    );
+    let csv = std::fs::read_to_string(&out_path).expect("written");
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next(),
+        Some("x1,x2,task:circle:class,task:xor:class,split"),
+        "an MTL-CSV v1 header"
+    );
+    assert_eq!(lines.count(), 1000, "one line per row");
+    // The file opens as a dataset: `init --data` makes a spec of it, which validates.
+    let spec_path = dir.path().join("from-export.toml");
+    let out = mtl(&[
+        "init",
+        "--data",
+        out_path.to_str().expect("utf8"),
+        "-o",
+        spec_path.to_str().expect("utf8"),
+    ]);
+    assert!(out.status.success(), "init --data: {}", text(&out.stderr));
+    let out = mtl(&["validate", spec_path.to_str().expect("utf8")]);
+    assert!(out.status.success(), "validate: {}", text(&out.stderr));
+
+    let masks = dir.path().join("masks.csv");
+    let out = mtl(&[
+        "export",
+        "data",
+        "examples/shapes_semantic.toml",
+        "-o",
+        masks.to_str().expect("utf8"),
+    ]);
+    assert_one_line_error(&out, "segmentation mask");
+    assert!(!masks.exists(), "nothing is written");
+}

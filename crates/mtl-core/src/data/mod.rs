@@ -439,6 +439,25 @@ impl PreparedData {
     }
 }
 
+/// Where each row of `data` goes when `spec` trains on it: `Some(Train)` or `Some(Val)`
+/// (the same split as [`PreparedData::new`]), `None` for a row training never uses (a row
+/// of a file's `test` split when the file also has `val` rows).
+pub fn split_tags(
+    spec: &impl DataSettings,
+    data: &Dataset,
+) -> Result<Vec<Option<SplitTag>>, DataError> {
+    let (columns, _) = choose_tasks(spec, data)?;
+    let (train, val) = split_rows(spec, data, &columns);
+    let mut tags = vec![None; data.rows];
+    for i in train {
+        tags[i] = Some(SplitTag::Train);
+    }
+    for i in val {
+        tags[i] = Some(SplitTag::Val);
+    }
+    Ok(tags)
+}
+
 /// The label column and the task's description for every task of the spec, in order.
 fn choose_tasks<'a>(
     spec: &impl DataSettings,

@@ -11,6 +11,7 @@
 //! `feature_names` and, for CSV data, `input_encoding` (JSON: each raw column's imputation
 //! value or one-hot levels), so the file alone is enough to rebuild and run the model.
 
+pub mod data;
 pub mod plot;
 pub mod report;
 
