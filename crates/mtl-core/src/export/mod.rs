@@ -7,9 +7,11 @@
 //! `shared.<i>.weight`, `shared.<i>.bias`, `heads.<task>.<i>.weight`, … (PyTorch layout,
 //! `Linear` weight `[out, in]`), plus `normalizer.mean` and `normalizer.std` (`[features]`):
 //! standardise inputs as `(x − mean) / std` before the first layer. The safetensors metadata
-//! holds `format` (`mtl-studio/1`), `spec` (the experiment spec as JSON), `tasks`,
+//! holds `format` (`pt`, as PyTorch and Hugging Face loaders expect), `mtl_studio_format`
+//! (`mtl-studio/1`), `spec` (the experiment spec as JSON), `tasks`,
 //! `feature_names` and, for CSV data, `input_encoding` (JSON: each raw column's imputation
-//! value or one-hot levels), so the file alone is enough to rebuild and run the model.
+//! value or one-hot levels), so the file alone is enough to rebuild and run the model. The
+//! metadata keys are written in sorted order: the same model gives the same bytes.
 
 pub mod data;
 pub mod plot;
@@ -25,8 +27,13 @@ use crate::data::TaskInfo;
 use crate::experiment::{ExperimentSpec, TaskKind};
 use crate::model::NamedTensor;
 
-/// Value of the `format` metadata key.
+/// Value of the `mtl_studio_format` metadata key: this product's own format version.
 pub const FORMAT: &str = "mtl-studio/1";
+
+/// The metadata key of [`FORMAT`]. The `format` key holds `pt`, what Hugging Face and
+/// PyTorch loaders expect of a safetensors file of PyTorch-layout tensors (files written
+/// before held [`FORMAT`] under `format`; they still load).
+pub const FORMAT_KEY: &str = "mtl_studio_format";
 
 /// Why a file could not be written or read.
 #[derive(Debug, thiserror::Error)]
@@ -152,7 +159,8 @@ pub fn save_model(path: &Path, file: &ModelFile) -> Result<(), ExportError> {
     let features =
         serde_json::to_string(&file.feature_names).map_err(|e| format_err(e.to_string()))?;
     let mut metadata = HashMap::from([
-        ("format".to_owned(), FORMAT.to_owned()),
+        ("format".to_owned(), "pt".to_owned()),
+        (FORMAT_KEY.to_owned(), FORMAT.to_owned()),
         ("spec".to_owned(), file.spec.to_json()),
         ("tasks".to_owned(), tasks),
         ("feature_names".to_owned(), features),
@@ -163,8 +171,61 @@ pub fn save_model(path: &Path, file: &ModelFile) -> Result<(), ExportError> {
     }
     let bytes =
         safetensors::serialize(views, Some(metadata)).map_err(|e| format_err(e.to_string()))?;
+    let bytes = with_sorted_metadata(&bytes).map_err(format_err)?;
     write_atomic(path, &bytes)?;
     write_atomic(&spec_path_for(path), file.spec.to_json().as_bytes())
+}
+
+/// `bytes` (a safetensors file) with its metadata in a fixed (sorted) key order, so the same
+/// model gives the same bytes: the safetensors crate writes its metadata map in hash order.
+/// The tensors' entries and data are kept as they are; the header is padded to 8 bytes again.
+fn with_sorted_metadata(bytes: &[u8]) -> Result<Vec<u8>, String> {
+    let len_bytes: [u8; 8] = bytes
+        .get(..8)
+        .and_then(|b| b.try_into().ok())
+        .ok_or("a safetensors file shorter than its header length")?;
+    let n = usize::try_from(u64::from_le_bytes(len_bytes)).map_err(|e| e.to_string())?;
+    let header = bytes
+        .get(8..8 + n)
+        .ok_or("a safetensors header past the end")?;
+    let data = &bytes[8 + n..];
+    let mut entries: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(header).map_err(|e| e.to_string())?;
+    let metadata: Option<std::collections::BTreeMap<String, serde_json::Value>> = entries
+        .remove("__metadata__")
+        .map(|m| match m {
+            serde_json::Value::Object(m) => Ok(m.into_iter().collect()),
+            _ => Err("metadata that is not an object".to_owned()),
+        })
+        .transpose()?;
+    let mut text = String::from("{");
+    let mut first = true;
+    let mut push = |key: &str, value: String| {
+        if !first {
+            text.push(',');
+        }
+        first = false;
+        text.push_str(&serde_json::Value::from(key).to_string());
+        text.push(':');
+        text.push_str(&value);
+    };
+    if let Some(m) = &metadata {
+        push(
+            "__metadata__",
+            serde_json::to_string(m).map_err(|e| e.to_string())?,
+        );
+    }
+    for (key, value) in &entries {
+        push(key, value.to_string());
+    }
+    text.push('}');
+    let mut header = text.into_bytes();
+    header.resize(header.len().next_multiple_of(8), b' ');
+    let mut out = Vec::with_capacity(8 + header.len() + data.len());
+    out.extend((header.len() as u64).to_le_bytes());
+    out.extend(header);
+    out.extend_from_slice(data);
+    Ok(out)
 }
 
 /// Reads a weights file written by [`save_model`]. A folder is read as `folder/model.safetensors`.
@@ -194,11 +255,19 @@ pub fn load_model(path: &Path) -> Result<ModelFile, ExportError> {
             ))
         })
     };
-    if get("format")? != FORMAT {
-        return Err(bad(format!(
-            "format '{}' is not '{FORMAT}'",
-            get("format")?
-        )));
+    // Ours: `format = pt` with our version under its own key, or (older files) our
+    // version under `format`.
+    let version = match (meta.get("format").map(String::as_str), meta.get(FORMAT_KEY)) {
+        (Some("pt"), Some(v)) => v.as_str(),
+        (Some(v), None) if v != "pt" => v,
+        _ => {
+            return Err(bad(format!(
+                "metadata '{FORMAT_KEY}' is missing; was this file written by MTL Studio?"
+            )));
+        }
+    };
+    if version != FORMAT {
+        return Err(bad(format!("format '{version}' is not '{FORMAT}'")));
     }
     let spec = ExperimentSpec::from_json(get("spec")?)
         .map_err(|e| bad(format!("metadata 'spec': {e}")))?;
@@ -433,6 +502,95 @@ mod tests {
             Path::new("/r/run3.spec.json"),
             "other"
         );
+    }
+
+    /// The tensors sorted by name (a file's tensors come back in any order).
+    fn by_name(mut t: Vec<NamedTensor>) -> Vec<NamedTensor> {
+        t.sort_by(|a, b| a.name.cmp(&b.name));
+        t
+    }
+
+    /// A small model file: a trained session's weights, spec and data.
+    fn model_file() -> ModelFile {
+        let mut spec = ExperimentSpec::default();
+        if let crate::experiment::DatasetSpec::Mmoe(m) = &mut spec.dataset {
+            m.samples = 300;
+        }
+        let session = crate::trainer::Session::new(&spec).expect("session");
+        session.model_file().expect("model file")
+    }
+
+    #[test]
+    fn the_same_model_gives_the_same_bytes_with_pytorch_metadata() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = model_file();
+        let mut saved = Vec::new();
+        for i in 0..6 {
+            let p = dir.path().join(format!("m{i}.safetensors"));
+            save_model(&p, &file).expect("saved");
+            saved.push(std::fs::read(&p).expect("read"));
+        }
+        assert!(
+            saved.windows(2).all(|w| w[0] == w[1]),
+            "every save has the same bytes (metadata in a fixed order)"
+        );
+        let (_, meta) = SafeTensors::read_metadata(&saved[0]).expect("a safetensors file");
+        let meta = meta.metadata().clone().unwrap_or_default();
+        assert_eq!(
+            meta.get("format").map(String::as_str),
+            Some("pt"),
+            "PyTorch layout"
+        );
+        assert_eq!(
+            meta.get(FORMAT_KEY).map(String::as_str),
+            Some(FORMAT),
+            "our version"
+        );
+        let back = load_model(&dir.path().join("m0.safetensors")).expect("loads");
+        assert!(
+            by_name(back.tensors) == by_name(file.tensors.clone()),
+            "the weights back"
+        );
+        assert_eq!(back.spec, file.spec, "the spec back");
+    }
+
+    #[test]
+    fn files_of_the_older_layout_still_load_and_other_formats_are_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = model_file();
+        let p = dir.path().join("m.safetensors");
+        save_model(&p, &file).expect("saved");
+        let rewrite = |format: Option<&str>, ours: Option<&str>| {
+            let bytes = std::fs::read(&p).expect("read");
+            let st = SafeTensors::deserialize(&bytes).expect("parse");
+            let (_, meta) = SafeTensors::read_metadata(&bytes).expect("meta");
+            let mut meta = meta.metadata().clone().unwrap_or_default();
+            meta.remove("format");
+            meta.remove(FORMAT_KEY);
+            if let Some(f) = format {
+                meta.insert("format".to_owned(), f.to_owned());
+            }
+            if let Some(o) = ours {
+                meta.insert(FORMAT_KEY.to_owned(), o.to_owned());
+            }
+            let views: Vec<(String, TensorView<'_>)> = st.tensors();
+            let q = dir.path().join("rewritten.safetensors");
+            std::fs::write(
+                &q,
+                safetensors::serialize(views, Some(meta)).expect("serialise"),
+            )
+            .expect("write");
+            load_model(&q).map(|m| m.tensors)
+        };
+        assert!(
+            by_name(rewrite(Some(FORMAT), None).expect("the older layout loads"))
+                == by_name(file.tensors.clone()),
+            "the same weights"
+        );
+        let err = rewrite(Some("pt"), None).expect_err("a plain PyTorch file is not ours");
+        assert!(err.to_string().contains(FORMAT_KEY), "{err}");
+        let err = rewrite(Some("pt"), Some("mtl-studio/9")).expect_err("a newer version");
+        assert!(err.to_string().contains("mtl-studio/9"), "{err}");
     }
 
     #[test]
