@@ -3,28 +3,50 @@
 
 use super::*;
 
-/// `mtl-studio bench`: throughput per thread count, or per-strategy step costs.
-pub(super) fn bench(
-    threads: &[usize],
-    epochs: usize,
-    child: bool,
-    strategies: &[String],
-    tasks: &[usize],
-) -> Result<(), CliError> {
+/// `mtl-studio bench`: throughput per thread count (of the reference model, or of a spec as
+/// `train` runs it), or per-strategy step costs.
+pub(super) fn bench(args: &BenchArgs) -> Result<(), CliError> {
+    let BenchArgs {
+        threads,
+        epochs,
+        child,
+        strategies,
+        tasks,
+        spec,
+    } = args;
+    let (epochs, spec) = (*epochs, spec.as_deref());
     let lines = if !strategies.is_empty() {
         crate::bench::measure_strategies(tasks, strategies)?
-    } else if child {
-        vec![crate::bench::measure_here(epochs)?]
+    } else if *child {
+        vec![match spec {
+            Some(path) => {
+                let mut spec = ExperimentSpec::load(path)?;
+                if let Some(e) = epochs {
+                    spec.training.epochs = e;
+                }
+                crate::bench::measure_spec(&spec)?
+            }
+            None => crate::bench::measure_here(epochs.unwrap_or(10))?,
+        }]
     } else {
-        measure_threads(threads, epochs)?
+        measure_threads(threads, epochs, spec)?
     };
     lines.iter().try_for_each(|l| stdout_line(l))
 }
 
-/// Runs [`crate::bench::measure_here`] once per thread count, each in a child process.
-pub(super) fn measure_threads(threads: &[usize], epochs: usize) -> Result<Vec<String>, CliError> {
+/// Runs the measurement once per thread count, each in a child process (candle's matrix
+/// multiply reads its thread count from the environment once per process).
+pub(super) fn measure_threads(
+    threads: &[usize],
+    epochs: Option<usize>,
+    spec: Option<&Path>,
+) -> Result<Vec<String>, CliError> {
     let exe = std::env::current_exe()
         .map_err(|e| CliError::Other(format!("cannot find this program: {e}")))?;
+    if let Some(path) = spec {
+        // Refuse a bad spec once, here, rather than once per child.
+        ExperimentSpec::load(path)?;
+    }
     let mut lines = Vec::new();
     for &t in threads {
         if t == 0 {
@@ -32,8 +54,15 @@ pub(super) fn measure_threads(threads: &[usize], epochs: usize) -> Result<Vec<St
                 "--threads: 0 is not a thread count".to_owned(),
             ));
         }
-        let out = std::process::Command::new(&exe)
-            .args(["bench", "--child", "--epochs", &epochs.to_string()])
+        let mut command = std::process::Command::new(&exe);
+        command.args(["bench", "--child"]);
+        if let Some(e) = epochs {
+            command.args(["--epochs", &e.to_string()]);
+        }
+        if let Some(path) = spec {
+            command.arg("--spec").arg(path);
+        }
+        let out = command
             .env("RAYON_NUM_THREADS", t.to_string())
             .output()
             .map_err(|e| CliError::Other(format!("cannot start the benchmark: {e}")))?;

@@ -147,25 +147,35 @@ pub enum Command {
         #[arg(long, default_value_t = 0)]
         seed: u64,
     },
-    /// Train the reference model of `shared/bench` and print samples/s as JSON lines.
-    Bench {
-        /// Thread counts to measure, e.g. `1,2`.
-        #[arg(long, default_value = "1,2", value_delimiter = ',')]
-        threads: Vec<usize>,
-        /// Epochs per measurement.
-        #[arg(long, default_value_t = 10)]
-        epochs: usize,
-        /// Internal: measure in this process (the parent sets the thread count).
-        #[arg(long, hide = true)]
-        child: bool,
-        /// Instead of throughput, measure the step cost of these strategies relative to EW
-        /// (e.g. `mgda,pcgrad`), in this process.
-        #[arg(long, value_delimiter = ',')]
-        strategies: Vec<String>,
-        /// Task counts for `--strategies`.
-        #[arg(long, default_value = "2,5", value_delimiter = ',')]
-        tasks: Vec<usize>,
-    },
+    /// Train the reference model of `shared/bench` (or a spec) and print samples/s as JSON
+    /// lines.
+    Bench(BenchArgs),
+}
+
+/// The options of `mtl-studio bench`.
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    /// Thread counts to measure, e.g. `1,2`.
+    #[arg(long, default_value = "1,2", value_delimiter = ',')]
+    pub threads: Vec<usize>,
+    /// Epochs per measurement (default 10 for the reference model; a spec's own).
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Internal: measure in this process (the parent sets the thread count).
+    #[arg(long, hide = true)]
+    pub child: bool,
+    /// Instead of throughput, measure the step cost of these strategies relative to EW
+    /// (e.g. `mgda,pcgrad`), in this process.
+    #[arg(long, value_delimiter = ',')]
+    pub strategies: Vec<String>,
+    /// Task counts for `--strategies`.
+    #[arg(long, default_value = "2,5", value_delimiter = ',')]
+    pub tasks: Vec<usize>,
+    /// Instead of the reference model, measure this experiment as `train` runs it (its
+    /// epochs unless `--epochs` is given): samples/s of the training loop and of whole
+    /// epochs with their evaluation, per thread count.
+    #[arg(long)]
+    pub spec: Option<PathBuf>,
 }
 
 /// What `mtl-studio export` writes.
@@ -320,13 +330,7 @@ pub fn run(command: Command) -> Result<(), CliError> {
                 None => stdout_line(&text),
             }
         }
-        Command::Bench {
-            threads,
-            epochs,
-            child,
-            strategies,
-            tasks,
-        } => bench::bench(&threads, epochs, child, &strategies, &tasks),
+        Command::Bench(args) => bench::bench(&args),
     }
 }
 

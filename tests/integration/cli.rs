@@ -194,6 +194,39 @@ fn bench_prints_one_json_line_per_thread_count() {
     );
 }
 
+#[test]
+fn bench_spec_measures_an_experiment_as_train_runs_it_per_thread_count() {
+    let out = mtl(&[
+        "bench",
+        "--spec",
+        "examples/playground.toml",
+        "--threads",
+        "1,2",
+        "--epochs",
+        "2",
+    ]);
+    assert!(out.status.success(), "bench --spec: {}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON"))
+        .collect();
+    assert_eq!(lines.len(), 2, "one line per thread count: {stdout}");
+    for (v, threads) in lines.iter().zip([1, 2]) {
+        assert_eq!(v["threads"], threads, "{v}");
+        assert_eq!(v["epochs"], 2, "the epochs asked for: {v}");
+        assert_eq!(v["rows"], 1400, "700 training rows an epoch: {v}");
+        let loop_rate = v["train_samples_per_sec"].as_f64().unwrap_or(0.0);
+        let epoch_rate = v["epoch_samples_per_sec"].as_f64().unwrap_or(0.0);
+        assert!(
+            loop_rate > 0.0 && epoch_rate > 0.0 && epoch_rate <= loop_rate,
+            "whole epochs (with their evaluation) are slower than the loop alone: {v}"
+        );
+    }
+    let bad = mtl(&["bench", "--spec", "examples/no-such-spec.toml"]);
+    assert_one_line_error(&bad, "no-such-spec.toml");
+}
+
 /// A user's path with a fresh file: `init --data f.csv > s.toml && train s.toml` just works,
 /// for every dataset file the app ships (the same MTL-CSV files a user would open).
 #[test]

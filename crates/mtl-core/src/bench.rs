@@ -198,6 +198,48 @@ pub fn measure_here(epochs: usize) -> Result<String, CliError> {
     .to_string())
 }
 
+/// Trains `spec` in this process the way `mtl-studio train` runs it (the same data, epochs,
+/// gradient diagnostics, end-of-epoch evaluation and stop rules) and returns the JSON line:
+/// samples per second of the training loop alone (the time spent in steps) and of whole
+/// epochs (wall time, the evaluation included), and the seconds of each.
+pub fn measure_spec(spec: &ExperimentSpec) -> Result<String, CliError> {
+    let session = Session::new(spec)?;
+    let threads = session.threads();
+    let mut rows = 0usize;
+    let mut stepping = std::time::Duration::ZERO;
+    let mut count = |_: &Session, event: &RunEvent<'_>| {
+        if let RunEvent::Stepped { outcome, took } = event {
+            rows += outcome.rows;
+            stepping += *took;
+        }
+    };
+    let mut driver = Driver::new(session, RunPlan::of(spec));
+    let started = Instant::now();
+    driver.run(&mut count, &AtomicBool::new(false))?;
+    let wall = started.elapsed().as_secs_f64();
+    let loop_secs = stepping.as_secs_f64();
+    let session = driver.into_session();
+    let per_sec = |secs: f64| {
+        if secs > 0.0 {
+            (rows as f64 / secs).round()
+        } else {
+            0.0
+        }
+    };
+    Ok(serde_json::json!({
+        "spec": spec.name,
+        "threads": threads,
+        "epochs": session.epochs_done(),
+        "rows": rows,
+        "train_samples_per_sec": per_sec(loop_secs),
+        "epoch_samples_per_sec": per_sec(wall),
+        "train_seconds": (loop_secs * 1000.0).round() / 1000.0,
+        "eval_seconds": ((wall - loop_secs).max(0.0) * 1000.0).round() / 1000.0,
+        "seconds": (wall * 1000.0).round() / 1000.0,
+    })
+    .to_string())
+}
+
 /// One line of the strategy-cost benchmark.
 fn cost_line(tasks: usize, strategy: &str, rep_grad: bool, ms: f64, relative: f64) -> String {
     serde_json::json!({
