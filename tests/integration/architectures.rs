@@ -599,3 +599,162 @@ fn image_layer_shapes_are_checked_before_training() {
         problems(&norm)
     );
 }
+
+/// Shapes-32 with a cross-stitch trunk of two conv blocks and no linear layer; `act` follows
+/// each conv, and `pool` adds a max-pool to each block.
+fn conv_stitch_spec(samples: usize, act: &LayerSpec, pool: bool) -> ExperimentSpec {
+    let mut spec = ExperimentSpec::shapes_example();
+    if let mtl_studio::experiment::DatasetSpec::Shapes(sh) = &mut spec.dataset {
+        sh.samples = samples;
+    }
+    spec.model.architecture = Architecture::CrossStitch {
+        self_weight: 0.9,
+        lr_scale: 10.0,
+    };
+    let conv = LayerSpec::Conv2d {
+        out_channels: 4,
+        kernel: 3,
+        stride: 1,
+        padding: 1,
+    };
+    let mut shared = Vec::new();
+    for _ in 0..2 {
+        shared.push(conv.clone());
+        shared.push(act.clone());
+        if pool {
+            shared.push(LayerSpec::MaxPool2d { kernel: 2 });
+        }
+    }
+    shared.push(LayerSpec::Flatten);
+    spec.model.shared = shared;
+    spec
+}
+
+#[test]
+fn a_conv_only_cross_stitch_trunk_gets_a_unit_per_conv_block_trains_and_reloads() {
+    let spec = conv_stitch_spec(200, &LayerSpec::Relu, true);
+    assert_eq!(problems(&spec), "", "a conv-only trunk is accepted");
+    let plan = spec.plan(&[3, 1, 1024]).expect("plan");
+    assert_eq!(
+        plan.stitch_after,
+        [2, 6],
+        "a unit after each conv, relu, max_pool2d block (the second takes the flatten)"
+    );
+    let mut s = Session::new(&spec).expect("session");
+    let units: Vec<_> = s
+        .model()
+        .params()
+        .iter()
+        .filter(|p| p.name.starts_with("stitch."))
+        .map(|p| (p.name.clone(), p.var.dims().to_vec()))
+        .collect();
+    assert_eq!(
+        units,
+        [
+            ("stitch.0".to_owned(), vec![3, 3]),
+            ("stitch.1".to_owned(), vec![3, 3])
+        ],
+        "one T × T unit per conv block"
+    );
+    let start = s
+        .model()
+        .arch_state(&Tensor::zeros((1, 1024), candle_core::DType::F32, &Device::Cpu).expect("x"));
+    let start = start.expect("state").stitch;
+    train_epochs(&mut s, 2);
+    for (t, l) in val_losses(&s).iter().enumerate() {
+        assert!(l.is_finite(), "task {t}: loss {l} after training");
+    }
+    let x = Tensor::zeros((1, 1024), candle_core::DType::F32, &Device::Cpu).expect("x");
+    let after = s.model().arch_state(&x).expect("state").stitch;
+    assert!(
+        after.iter().flatten().all(|a| a.is_finite()),
+        "units finite: {after:?}"
+    );
+    assert_ne!(after, start, "the units learned");
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("stitch.safetensors");
+    s.save(&path).expect("save");
+    let again = Session::from_model_file(&mtl_studio::export::load_model(&path).expect("load"))
+        .expect("rebuild");
+    let rows: Vec<f32> = (0..2 * 1024)
+        .map(|j| (j as f32 * 0.013).sin().abs())
+        .collect();
+    assert_eq!(
+        s.predict(&rows).expect("predict"),
+        again.predict(&rows).expect("predict"),
+        "same outputs after reloading"
+    );
+}
+
+#[test]
+fn conv_cross_stitch_unit_gradients_match_finite_differences() {
+    // tanh, no pooling and heads of one linear layer: the loss is smooth, so central
+    // differences are exact to O(ε²).
+    let mut spec = conv_stitch_spec(40, &LayerSpec::Tanh, false);
+    for head in &mut spec.model.heads {
+        head.layers.clear();
+    }
+    let data = load(&spec).expect("data");
+    let prep = PreparedData::new(&spec, &data).expect("prep");
+    let m = Model::new(&spec, &prep.tasks, &Device::Cpu).expect("model");
+    // Units away from their start, so every entry matters.
+    for (u, p) in m
+        .params()
+        .iter()
+        .filter(|p| p.name.starts_with("stitch."))
+        .enumerate()
+    {
+        let v: Vec<f32> = (0..9)
+            .map(|i| 0.2 + 0.07 * i as f32 + 0.1 * u as f32)
+            .collect();
+        p.var
+            .set(&Tensor::from_vec(v, (3, 3), &Device::Cpu).expect("t"))
+            .expect("set");
+    }
+    let rows: Vec<f32> = (0..2 * 1024).map(|j| (j as f32 * 0.017).cos()).collect();
+    let x = Tensor::from_vec(rows, (2, 1024), &Device::Cpu).expect("x");
+    let loss = |m: &Model| -> Tensor {
+        let outs = m.forward(&x, Mode::Eval).expect("forward");
+        let terms: Vec<Tensor> = outs
+            .iter()
+            .map(|o| o.sqr().and_then(|q| q.mean_all()).expect("mean"))
+            .collect();
+        Tensor::stack(&terms, 0)
+            .and_then(|t| t.sum_all())
+            .expect("sum")
+    };
+    let value = |m: &Model| loss(m).to_scalar::<f32>().expect("scalar");
+    let grads = loss(&m).backward().expect("backward");
+    let eps = 1e-2f32;
+    let mut checked = 0;
+    for p in m.params().iter().filter(|p| p.name.starts_with("stitch.")) {
+        let g: Vec<f32> = grads
+            .get(p.var.as_tensor())
+            .expect("a gradient for the unit")
+            .flatten_all()
+            .and_then(|t| t.to_vec1())
+            .expect("values");
+        let base: Vec<f32> = p.var.flatten_all().and_then(|t| t.to_vec1()).expect("v");
+        for i in 0..base.len() {
+            let at = |d: f32| {
+                let mut v = base.clone();
+                v[i] += d;
+                p.var
+                    .set(&Tensor::from_vec(v, (3, 3), &Device::Cpu).expect("t"))
+                    .expect("set");
+                value(&m)
+            };
+            let fd = (at(eps) - at(-eps)) / (2.0 * eps);
+            at(0.0);
+            assert!(
+                (fd - g[i]).abs() <= 1e-3 + 2e-2 * g[i].abs(),
+                "{}[{i}]: autograd {} vs finite difference {fd}",
+                p.name,
+                g[i]
+            );
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 18, "both units, every entry");
+}

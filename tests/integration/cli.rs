@@ -631,3 +631,44 @@ fn export_data_writes_mtl_csv_with_its_split_and_refuses_masks() {
     assert_one_line_error(&out, "segmentation mask");
     assert!(!masks.exists(), "nothing is written");
 }
+
+/// A binary task's `<task>_p` is P(`classes[1]`) (classes sorted: `a`, `b`), whatever the
+/// names suggest; the class column is `classes[1]` exactly when `_p` ≥ 0.5.
+#[test]
+fn a_binary_tasks_p_column_is_the_probability_of_its_second_class() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let csv = dir.path().join("bin.csv");
+    let mut rows = String::from("x,task:c:class\n");
+    for i in 0..300 {
+        let x = -3.0 + 6.0 * f64::from(i) / 299.0;
+        rows.push_str(&format!("{x:.4},{}\n", if x > 0.0 { "a" } else { "b" }));
+    }
+    std::fs::write(&csv, rows).expect("write");
+    let out = mtl(&["init", "--data", csv.to_str().expect("utf8")]);
+    assert!(out.status.success(), "init: {}", text(&out.stderr));
+    let spec = dir.path().join("bin.toml");
+    std::fs::write(&spec, &out.stdout).expect("write spec");
+    let run = dir.path().join("run");
+    let out = train(
+        spec.to_str().expect("utf8"),
+        run.to_str().expect("utf8"),
+        &["--epochs", "10", "--quiet"],
+    );
+    assert!(out.status.success(), "train: {}", text(&out.stderr));
+    let input = dir.path().join("in.csv");
+    std::fs::write(&input, "x\n3\n-3\n").expect("write");
+    let out = mtl(&[
+        "predict",
+        run.to_str().expect("utf8"),
+        input.to_str().expect("utf8"),
+    ]);
+    assert!(out.status.success(), "predict: {}", text(&out.stderr));
+    let csv = text(&out.stdout);
+    let lines: Vec<Vec<&str>> = csv.lines().map(|l| l.split(',').collect()).collect();
+    assert_eq!(lines[0], ["c", "c_p"], "{csv}");
+    let p = |row: usize| lines[row][1].parse::<f32>().expect("a probability");
+    assert_eq!(lines[1][0], "a", "x = 3 is class a: {csv}");
+    assert!(p(1) < 0.1, "P(b) is low where the class is a: {csv}");
+    assert_eq!(lines[2][0], "b", "x = −3 is class b: {csv}");
+    assert!(p(2) > 0.9, "P(b) is high where the class is b: {csv}");
+}

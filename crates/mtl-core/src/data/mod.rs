@@ -323,7 +323,8 @@ pub struct PreparedData {
     pub val: SplitData,
     /// Per-feature mean used to standardise.
     pub input_mean: Vec<f32>,
-    /// Per-feature standard deviation used to standardise (1 for constant features).
+    /// Per-feature standard deviation used to standardise: the population deviation (÷ n)
+    /// over the training rows, missing cells skipped (1 for constant features).
     pub input_std: Vec<f32>,
     /// How raw CSV columns become the features, when the data came from a CSV file.
     pub encoding: Option<csv::InputEncoding>,
@@ -849,6 +850,43 @@ mod tests {
         assert_eq!(b[1].train.labelled, 3);
         assert!((b[1].train.share() - 0.75).abs() < 1e-12);
         assert!(b[1].train.classes.is_empty(), "no classes for regression");
+    }
+
+    #[test]
+    fn the_normaliser_uses_the_population_std_and_binary_label_1_is_classes_1() {
+        let text = "x,task:c:class,split\n1,no,train\n2,yes,train\n4,no,train\n7,yes,train\n";
+        let data = csv::parse(text.as_bytes(), std::path::Path::new("p.csv"), &[]).expect("parses");
+        let mut spec = ExperimentSpec {
+            tasks: vec![crate::task::TaskSpec {
+                name: "c".to_owned(),
+                kind: TaskKind::Binary,
+                target: "c".to_owned(),
+                loss: None,
+                weight: 1.0,
+            }],
+            ..ExperimentSpec::default()
+        };
+        spec.model.input = data.features();
+        let p = PreparedData::new(&spec, &data).expect("prepares");
+        // Mean 3.5; squared deviations sum to 21: population std √(21/4), not √(21/3).
+        assert!((p.input_mean[0] - 3.5).abs() < 1e-6, "{:?}", p.input_mean);
+        assert!(
+            (p.input_std[0] - (21.0f32 / 4.0).sqrt()).abs() < 1e-5,
+            "population std: {:?}",
+            p.input_std
+        );
+        // The model's sigmoid is the probability of label 1, which is classes[1].
+        assert_eq!(p.tasks[0].classes, ["no", "yes"]);
+        assert_eq!(p.train.rows, 4);
+        for r in 0..p.train.rows {
+            let raw = p.train.x[r] * p.input_std[0] + p.input_mean[0];
+            let yes = (raw - 2.0).abs() < 1e-4 || (raw - 7.0).abs() < 1e-4;
+            assert_eq!(
+                p.train.labels[0].values[r],
+                f32::from(u8::from(yes)),
+                "row {raw}"
+            );
+        }
     }
 
     #[test]

@@ -30,8 +30,9 @@ pub enum Architecture {
         coupling: Coupling,
     },
     /// Cross-stitch networks (Misra et al. 2016): one column of these layers per task, and
-    /// after every block (a `linear` and the layers up to the next `linear`) a learned T × T
-    /// matrix α mixes the columns: x̃ₜ = Σⱼ αₜⱼ xⱼ.
+    /// after every block (a `linear` or `conv2d` layer and the layers up to the next one; see
+    /// [`block_ends`]) a learned T × T matrix α mixes the columns: x̃ₜ = Σⱼ αₜⱼ xⱼ, applied
+    /// to every value of the block's output (every channel and pixel after a conv block).
     CrossStitch {
         /// Initial αₜₜ; the rest of each row shares 1 − αₜₜ (the paper's convex start).
         #[serde(default = "default_self_weight")]
@@ -42,7 +43,8 @@ pub enum Architecture {
         lr_scale: f64,
     },
     /// Multi-gate mixture of experts (Ma et al. 2018): `experts` copies of these layers, and
-    /// per task a softmax gate on the input that mixes the experts' outputs.
+    /// per task a softmax gate on the input (the standardised row, flat `[batch, input]`) that
+    /// mixes the experts' outputs.
     Mmoe {
         /// Number of experts.
         #[serde(default = "default_experts")]
@@ -237,11 +239,11 @@ impl Architecture {
                         format!("{lr_scale} must be a number > 0"),
                     );
                 }
-                if !has_linear {
+                if !shared.iter().any(starts_block) {
                     out.push(
                         "model.shared",
-                        "cross-stitch needs at least one linear layer (units sit after each \
-                         block)"
+                        "cross-stitch needs at least one linear or conv2d layer (units sit \
+                         after each block)"
                             .to_owned(),
                     );
                 }
@@ -326,7 +328,8 @@ impl RelationshipSpec {
 }
 
 /// A connection into a head from another task's head: the source's output (or last hidden
-/// layer), times `alpha`, is concatenated to this head's input.
+/// layer), times `alpha`, is concatenated to this head's input. A head with links reads
+/// `[representation, α·link₁, α·link₂, …]` in the order its links are listed.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LinkSpec {
@@ -347,10 +350,12 @@ pub struct LinkSpec {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Take {
-    /// The source's prediction (logits for classification).
+    /// The source's raw output layer (logits for classification: before any sigmoid or
+    /// softmax; a regression value on the learned, possibly standardised, scale).
     #[default]
     Output,
-    /// The source's last hidden activation (the input of its output layer).
+    /// Exactly the input of the source's output layer: its last hidden layer after that
+    /// layer's activation (with no hidden layers, the source head's own input).
     Hidden,
 }
 
@@ -388,17 +393,21 @@ pub struct Plan {
     pub task_params: Vec<usize>,
 }
 
-/// Indices of layers that end a block: the layer before each `linear` after the first, and
-/// the last layer. A block is a `linear` and what follows it up to the next `linear`.
+/// Whether `layer` starts a cross-stitch block: a `linear` or a `conv2d` layer.
+fn starts_block(layer: &LayerSpec) -> bool {
+    matches!(layer, LayerSpec::Linear { .. } | LayerSpec::Conv2d { .. })
+}
+
+/// Indices of layers that end a block: the layer before each `linear` or `conv2d` after the
+/// first, and the last layer. A block is a `linear` or `conv2d` layer and what follows it up
+/// to the next one (`conv2d, relu, max_pool2d` is one block, so its unit sits after the
+/// pooling, as in Misra et al.). Empty when there is no such layer.
 pub fn block_ends(layers: &[LayerSpec]) -> Vec<usize> {
-    let Some(first) = layers
-        .iter()
-        .position(|l| matches!(l, LayerSpec::Linear { .. }))
-    else {
+    let Some(first) = layers.iter().position(starts_block) else {
         return Vec::new();
     };
     let mut ends: Vec<usize> = (first + 1..layers.len())
-        .filter(|&i| matches!(layers[i], LayerSpec::Linear { .. }))
+        .filter(|&i| starts_block(&layers[i]))
         .map(|i| i - 1)
         .collect();
     ends.push(layers.len() - 1);

@@ -55,7 +55,8 @@ pub enum LayerSpec {
     Tanh,
     /// 1 / (1 + e⁻ˣ).
     Sigmoid,
-    /// Gaussian error linear unit (tanh approximation).
+    /// Gaussian error linear unit, the tanh approximation (candle's `gelu`, PyTorch's
+    /// `GELU(approximate="tanh")`): 0.5x(1 + tanh(√(2/π)(x + 0.044715x³))).
     Gelu,
     /// Zeroes each unit with probability `p` while training (seeded), scales the rest.
     Dropout {

@@ -135,7 +135,9 @@ pub struct StopSpec {
     pub patience: usize,
     /// The smallest decrease that counts as an improvement.
     pub min_delta: f64,
-    /// When a rule fires, put back the weights of the best epoch.
+    /// When a rule fires, put back the weights of the best epoch: the last epoch whose loss
+    /// was below the best before it by more than `min_delta` (the first epoch with a finite
+    /// loss counts). A run that ends at its last epoch keeps its last weights.
     pub restore_best: bool,
 }
 

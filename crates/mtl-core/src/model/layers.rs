@@ -350,3 +350,30 @@ fn image(x: Tensor, (c, h, w): (usize, usize, usize)) -> candle_core::Result<Ten
         Ok(x)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use candle_core::{Device, Tensor};
+
+    use super::{Act, Layer, apply};
+    use crate::model::Mode;
+
+    #[test]
+    fn gelu_is_the_tanh_approximation() {
+        let xs = [-3.0f32, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0, 3.0];
+        let x = Tensor::new(&xs, &Device::Cpu).expect("x");
+        let y: Vec<f32> = apply(&[], &Layer::Act(Act::Gelu), x.clone(), &mut Mode::Eval)
+            .and_then(|t| t.to_vec1())
+            .expect("gelu");
+        let exact: Vec<f32> = x.gelu_erf().and_then(|t| t.to_vec1()).expect("erf");
+        for ((&v, &g), &e) in xs.iter().zip(&y).zip(&exact) {
+            let tanh = 0.5
+                * v
+                * (1.0 + ((2.0 / std::f32::consts::PI).sqrt() * (v + 0.044715 * v.powi(3))).tanh());
+            assert!((g - tanh).abs() < 1e-6, "gelu({v}) = {g}, tanh form {tanh}");
+            if v == 1.0 {
+                assert!((g - e).abs() > 1e-4, "not the erf form: {g} vs {e}");
+            }
+        }
+    }
+}

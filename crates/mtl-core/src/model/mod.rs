@@ -22,7 +22,9 @@
 //! # Parameter names
 //! `shared.<i>.*` (hard trunk), `towers.<task>.<i>.*`, `columns.<task>.<i>.*`,
 //! `stitch.<u>`, `experts.<e>.<i>.*`, `gates.<task>.*` (MMoE) or `gate.*` (MoE), and
-//! `heads.<task>.<i>.*` where the head's output layer comes after its hidden layers.
+//! `heads.<task>.<i>.*` where the head's output layer comes after its hidden layers: its
+//! index is the number of entries in the head's `layers` (`heads.y.2.*` after
+//! `[linear, relu]`).
 //! Relationship learning adds the non-trainable `relationship.omega` `[T, T]` to exports.
 
 mod arch;
@@ -227,7 +229,10 @@ impl Model {
         self.body.forward(&self.params, x, mode)
     }
 
-    /// Runs every head on the representation(s), sources of links first.
+    /// Runs every head on the representation(s), sources of links first. A head reads its
+    /// representation flattened, then each link's source times α concatenated in the order
+    /// the links are listed; `output` takes the source's raw output layer, `hidden` exactly
+    /// what entered that output layer.
     pub fn forward_heads(
         &self,
         rep: &Rep,

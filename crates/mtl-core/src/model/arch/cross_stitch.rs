@@ -2,10 +2,18 @@
 //! task, and after every block a learned T × T unit α that mixes the columns:
 //! x̃ₜ = Σⱼ αₜⱼ xⱼ.
 //!
+//! A block starts at a `linear` or `conv2d` layer and runs up to the next one
+//! ([`block_ends`](crate::experiment::block_ends)), so a conv trunk gets a unit after each
+//! `conv2d, relu, max_pool2d` block, as in the paper (after pool1, pool2, … of AlexNet). One
+//! scalar αₜⱼ per pair of tasks mixes every value of the block's output (every channel and
+//! pixel alike); unit `u` sits after the `u`-th block.
+//!
 //! # Shapes
 //! - input `[batch, input]` → one representation `[batch, rep_width]` per task
-//! - unit α `[T, T]`, starting at the spec's convex start (αₜₜ = `self_weight`, the rest of
-//!   each row sharing 1 − αₜₜ)
+//! - each column's block output `[batch, …]` (`[batch, c, h, w]` after a conv block) is
+//!   mixed as it is and keeps its shape
+//! - unit α `[T, T]` (row t: what task t's column takes from each column), starting at the
+//!   spec's convex start (αₜₜ = `self_weight`, the rest of each row sharing 1 − αₜₜ)
 //!
 //! # Parameter names
 //! `columns.<task>.<i>.*` then `stitch.<u>`, all [`Part::Shared`]; the units train at

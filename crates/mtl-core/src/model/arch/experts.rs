@@ -74,7 +74,8 @@ impl Experts {
     }
 }
 
-/// Softmax gate weights `[batch, experts]` of gate `(w, b)` on input `x`.
+/// Softmax gate weights `[batch, experts]` of gate `(w, b)` on the body's input `x`: the
+/// standardised row, flat `[batch, input]` (image rows too).
 fn gate(params: &[Param], x: &Tensor, w: usize, b: usize) -> candle_core::Result<Tensor> {
     let logits = layers::linear(params, x, w, b)?;
     candle_nn::ops::softmax(&logits, D::Minus1)
