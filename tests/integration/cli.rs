@@ -548,3 +548,87 @@ fn a_sweep_with_baselines_scores_every_run_by_delta_p() {
     assert!(text(&bad.stderr).contains("unknown strategy 'nope'"));
     assert!(!dir.path().join("bad").exists());
 }
+
+/// Makes a FIFO with the system's `mkfifo`; `false` (and a note) where there is none.
+#[expect(clippy::print_stderr, reason = "a skipped case is said")]
+fn mkfifo(path: &Path) -> bool {
+    match Command::new("mkfifo").arg(path).status() {
+        Ok(s) if s.success() => true,
+        _ => {
+            eprintln!("mkfifo not available: FIFO cases skipped");
+            false
+        }
+    }
+}
+
+#[test]
+fn special_files_are_refused_at_once_and_never_replaced() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = |path: &Path| path.to_str().expect("utf8").to_owned();
+    let spec_path = dir.path().join("exp.toml");
+    let out = mtl(&["init", "-o", &p(&spec_path)]);
+    assert!(out.status.success(), "init: {}", text(&out.stderr));
+    let spec_text = std::fs::read_to_string(&spec_path)
+        .expect("read")
+        .replace("samples = 12000", "samples = 300");
+    std::fs::write(&spec_path, spec_text).expect("write");
+    let run = dir.path().join("run");
+    let out = train(&p(&spec_path), &p(&run), &["--epochs", "1", "--quiet"]);
+    assert!(out.status.success(), "train: {}", text(&out.stderr));
+    let input = dir.path().join("in.csv");
+    let header: Vec<String> = (1..=16).map(|i| format!("x{i}")).collect();
+    std::fs::write(
+        &input,
+        format!("{}\n{}\n", header.join(","), ["0"; 16].join(",")),
+    )
+    .expect("w");
+
+    // A symbolic link is written through: the link stays, its target gets the predictions.
+    #[cfg(unix)]
+    {
+        let target = dir.path().join("target.csv");
+        std::fs::write(&target, "old").expect("write");
+        let link = dir.path().join("link.csv");
+        std::os::unix::fs::symlink(&target, &link).expect("symlink");
+        let out = mtl(&["predict", &p(&run), &p(&input), "-o", &p(&link)]);
+        assert!(out.status.success(), "predict: {}", text(&out.stderr));
+        let meta = std::fs::symlink_metadata(&link).expect("link");
+        assert!(meta.file_type().is_symlink(), "the link is still a link");
+        let written = std::fs::read_to_string(&target).expect("target");
+        assert!(written.starts_with("y1,y2"), "written through: {written}");
+    }
+
+    let fifo = dir.path().join("pipe.csv");
+    if mkfifo(&fifo) {
+        // Written to: refused, and the FIFO stays a FIFO.
+        let out = mtl(&["predict", &p(&run), &p(&input), "-o", &p(&fifo)]);
+        assert_one_line_error(&out, "FIFO");
+        assert_one_line_error(&out, "pipe.csv");
+        use std::os::unix::fs::FileTypeExt as _;
+        let ft = std::fs::symlink_metadata(&fifo).expect("fifo").file_type();
+        assert!(ft.is_fifo(), "the FIFO was not replaced");
+        // Read from: refused at once (no writer ever opens it, so a read would hang).
+        for args in [
+            vec!["train", &p(&fifo) as &str, "--out", &p(&run)],
+            vec!["validate", &p(&fifo)],
+            vec!["inspect", &p(&fifo)],
+            vec!["predict", &p(&fifo), &p(&input)],
+            vec!["predict", &p(&run), &p(&fifo)],
+        ] {
+            let out = mtl(&args);
+            assert_one_line_error(&out, "FIFO");
+        }
+    }
+    // A folder or a device as an input, and as an output.
+    let out = mtl(&["inspect", &p(dir.path())]);
+    assert_one_line_error(&out, "folder");
+    #[cfg(unix)]
+    {
+        let out = mtl(&["inspect", "/dev/zero"]);
+        assert_one_line_error(&out, "device");
+        let out = mtl(&["predict", &p(&run), &p(&input), "-o", "/dev/null"]);
+        assert_one_line_error(&out, "device");
+        let meta = std::fs::metadata("/dev/null").expect("/dev/null");
+        assert!(!meta.is_file(), "/dev/null is still a device");
+    }
+}

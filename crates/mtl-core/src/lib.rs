@@ -44,6 +44,7 @@ pub mod data;
 pub mod error;
 pub mod experiment;
 pub mod export;
+pub mod fsguard;
 pub mod headless;
 pub mod linalg;
 pub mod metrics;

@@ -33,7 +33,7 @@ pub fn read_bytes(path: &Path) -> Result<Vec<u8>, DataError> {
         path: path.to_owned(),
         source,
     };
-    let raw = std::fs::read(path).map_err(io)?;
+    let raw = crate::fsguard::read_regular(path).map_err(io)?;
     if path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("gz"))
