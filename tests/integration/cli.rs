@@ -632,3 +632,62 @@ fn special_files_are_refused_at_once_and_never_replaced() {
         assert!(!meta.is_file(), "/dev/null is still a device");
     }
 }
+
+/// The folder's entries beside `run`: nothing but the run itself once a run has ended.
+fn siblings(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .expect("ls")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[cfg(unix)]
+#[test]
+fn sigterm_during_train_writes_the_run_so_far_and_exits_non_zero() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = |path: &Path| path.to_str().expect("utf8").to_owned();
+    let spec_path = dir.path().join("exp.toml");
+    let out = mtl(&["init", "-o", &p(&spec_path)]);
+    assert!(out.status.success(), "init: {}", text(&out.stderr));
+    let spec_text = std::fs::read_to_string(&spec_path)
+        .expect("read")
+        .replace("samples = 12000", "samples = 300");
+    std::fs::write(&spec_path, spec_text).expect("write");
+    let runs = dir.path().join("runs");
+    std::fs::create_dir(&runs).expect("mkdir");
+    let run = runs.join("run");
+    let child = Command::new(env!("CARGO_BIN_EXE_mtl-studio"))
+        .args(["train", &p(&spec_path), "--out", &p(&run), "--quiet"])
+        .args(["--epochs", "1000000"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    // The lock appears once the handler is set and the run has begun.
+    let lock = runs.join(".run.lock");
+    while !lock.exists() {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let out = child.wait_with_output().expect("wait");
+    assert!(!out.status.success(), "an interrupted run exits non-zero");
+    let err = text(&out.stderr);
+    assert!(err.contains("interrupted"), "{err}");
+    let report = std::fs::read_to_string(run.join("report.md")).expect("report");
+    assert!(report.contains("Interrupted"), "{report}");
+    assert!(run.join("model.safetensors").exists(), "the weights so far");
+    assert!(run.join("metrics.csv").exists(), "the metrics so far");
+    assert_eq!(
+        siblings(&runs),
+        vec!["run"],
+        "no lock or temporary folder left"
+    );
+}

@@ -52,6 +52,7 @@ pub mod model;
 pub mod optim;
 pub mod palette;
 pub mod rng;
+pub mod rundir;
 pub mod sweep;
 pub mod task;
 pub mod toy;
