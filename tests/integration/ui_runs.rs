@@ -388,3 +388,44 @@ fn the_cosine_chart_shows_the_mean_of_the_last_epoch_and_each_pair_over_time() {
         "the pair's series keeps the early conflict: {first:?}"
     );
 }
+
+/// Opening an IDX images file reads only its header on the window's thread (for the image
+/// size); the images themselves arrive through the background data summary.
+#[test]
+fn opening_idx_images_reads_only_the_header_on_the_window_thread() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let n = 20u32;
+    let header = |magic: u32, dims: &[u32]| {
+        let mut b = magic.to_be_bytes().to_vec();
+        for d in dims {
+            b.extend(d.to_be_bytes());
+        }
+        b
+    };
+    let labels: Vec<u8> = (0..n).map(|i| (i % 10) as u8).collect();
+    let mut images = header(0x803, &[n, 6, 6]);
+    for l in &labels {
+        images.extend((0..36u8).map(|p| if p == *l * 3 { 255 } else { 0 }));
+    }
+    let mut label_bytes = header(0x801, &[n]);
+    label_bytes.extend(&labels);
+    let img_path = dir.path().join("toy-images-idx3-ubyte");
+    std::fs::write(&img_path, images).expect("write");
+    std::fs::write(dir.path().join("toy-labels-idx1-ubyte"), label_bytes).expect("write");
+    let mut h = harness();
+    h.run_steps(1);
+    let ctx = h.ctx.clone();
+    h.state_mut().open_dataset(&img_path, &ctx);
+    assert_eq!(
+        h.state().state.spec.model.input_shape,
+        Some([1, 6, 6]),
+        "the image size comes from the header"
+    );
+    h.run_steps(1);
+    step_until(&mut h, "the images arrive", |app| !app.summary_loading());
+    h.run_steps(2);
+    assert!(
+        !texts_containing(&h, "20 rows × 36 features").is_empty(),
+        "the images' number is shown"
+    );
+}
