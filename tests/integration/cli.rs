@@ -691,3 +691,16 @@ fn sigterm_during_train_writes_the_run_so_far_and_exits_non_zero() {
         "no lock or temporary folder left"
     );
 }
+
+#[test]
+fn a_file_too_small_for_a_validation_split_is_refused_clearly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = |path: &Path| path.to_str().expect("utf8").to_owned();
+    let csv = dir.path().join("tiny.csv");
+    std::fs::write(&csv, "x,task:y:reg\n1,2\n2,3\n").expect("write");
+    let spec = dir.path().join("tiny.toml");
+    let out = mtl(&["init", "--data", &p(&csv), "-o", &p(&spec)]);
+    assert!(out.status.success(), "init: {}", text(&out.stderr));
+    let out = train(&p(&spec), &p(&dir.path().join("run")), &["--quiet"]);
+    assert_one_line_error(&out, "too few for a training and a validation split");
+}
