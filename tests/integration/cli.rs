@@ -704,3 +704,38 @@ fn a_file_too_small_for_a_validation_split_is_refused_clearly() {
     let out = train(&p(&spec), &p(&dir.path().join("run")), &["--quiet"]);
     assert_one_line_error(&out, "too few for a training and a validation split");
 }
+
+#[test]
+fn a_diverged_rerun_never_leaves_the_old_model_under_its_failed_report() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = |path: &Path| path.to_str().expect("utf8").to_owned();
+    let spec_path = dir.path().join("exp.toml");
+    let out = mtl(&["init", "-o", &p(&spec_path)]);
+    assert!(out.status.success(), "init: {}", text(&out.stderr));
+    let spec_text = std::fs::read_to_string(&spec_path)
+        .expect("read")
+        .replace("samples = 12000", "samples = 300");
+    std::fs::write(&spec_path, &spec_text).expect("write");
+    let run = dir.path().join("run");
+    let out = train(&p(&spec_path), &p(&run), &["--epochs", "1", "--quiet"]);
+    assert!(out.status.success(), "train: {}", text(&out.stderr));
+    assert!(run.join("model.safetensors").exists());
+    // The same run with a learning rate that makes the loss overflow.
+    let diverging = dir.path().join("div.toml");
+    std::fs::write(&diverging, spec_text.replace("lr = 0.001", "lr = 1e30")).expect("write");
+    let out = train(&p(&diverging), &p(&run), &["--epochs", "3", "--quiet"]);
+    assert!(!out.status.success(), "a diverged run fails");
+    let report = std::fs::read_to_string(run.join("report.md")).expect("report");
+    assert!(report.contains("Training failed"), "{report}");
+    assert!(
+        !run.join("model.safetensors").exists() && !run.join("spec.json").exists(),
+        "the old model is gone with the old run"
+    );
+    assert_eq!(
+        siblings(dir.path())
+            .iter()
+            .filter(|n| n.starts_with(".run"))
+            .count(),
+        0
+    );
+}
