@@ -215,10 +215,11 @@ impl Experiment {
     /// Reads a spec or experiment file (TOML, or a spec as JSON), resolving relative data
     /// paths against its folder, and validates both parts.
     pub fn load(path: &Path) -> Result<Self, SpecError> {
-        let text = std::fs::read_to_string(path).map_err(|source| SpecError::Io {
-            path: path.to_owned(),
-            source,
-        })?;
+        let text =
+            crate::fsguard::read_regular_to_string(path).map_err(|source| SpecError::Io {
+                path: path.to_owned(),
+                source,
+            })?;
         let is_json = path
             .extension()
             .is_some_and(|e| e.eq_ignore_ascii_case("json"));

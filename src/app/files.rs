@@ -178,7 +178,9 @@ impl MtlApp {
     }
 
     /// Switches to an IDX images file (MNIST, Fashion-MNIST) with its labels file; its tasks
-    /// replace the spec's. A file that does not read leaves the spec as it was.
+    /// replace the spec's. Only the header is read here (the image size); the images are read
+    /// off the window's thread by the data summary. A file whose header does not read leaves
+    /// the spec as it was.
     pub(super) fn open_idx(&mut self, path: &Path) {
         let idx = crate::experiment::IdxSpec {
             images: path.to_owned(),
@@ -186,16 +188,19 @@ impl MtlApp {
             pairs: false,
             limit: 0,
         };
-        let loaded = match data::idx::load(&idx, self.state.spec.seed) {
-            Ok(d) => d,
+        let features = match data::idx::image_features(path) {
+            Ok(f) => f,
             Err(e) => {
                 self.status = Some((true, format!("Not loaded: {e}")));
                 return;
             }
         };
-        let side = (loaded.features() as f64).sqrt() as usize;
+        let side = (features as f64).sqrt() as usize;
         let spec = &mut self.state.spec;
-        spec.name = loaded.name.clone();
+        spec.name = path.file_name().map_or_else(
+            || "IDX images".to_owned(),
+            |n| n.to_string_lossy().into_owned(),
+        );
         spec.tasks = data::idx::targets(&idx)
             .iter()
             .map(|(n, k)| crate::experiment::TaskSpec {
@@ -208,11 +213,14 @@ impl MtlApp {
             .collect();
         spec.dataset = DatasetSpec::Idx(idx);
         spec.model.input = 0;
-        spec.model.input_shape = (side * side == loaded.features()).then_some([1, side, side]);
+        spec.model.input_shape = (side * side == features).then_some([1, side, side]);
         spec.sync_heads();
         self.status = Some((
             false,
-            format!("Loaded {}: {} images", path.display(), loaded.rows),
+            format!(
+                "Opened {}: the images are being read (the settings panel shows their number)",
+                path.display()
+            ),
         ));
     }
 

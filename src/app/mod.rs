@@ -285,10 +285,15 @@ pub fn run_native(
         "MTL Studio",
         options,
         Box::new(move |cc| {
-            let mut state: AppState = cc
+            let saved: Option<AppState> = cc
                 .storage
-                .and_then(|s| eframe::get_value(s, eframe::APP_KEY))
-                .unwrap_or_default();
+                .and_then(|s| eframe::get_value(s, eframe::APP_KEY));
+            // Settings that are there but do not read start the defaults, and the window says so.
+            let damaged = saved.is_none()
+                && cc
+                    .storage
+                    .is_some_and(|s| s.get_string(eframe::APP_KEY).is_some());
+            let mut state = saved.unwrap_or_default();
             if let Some(experiment) = experiment {
                 experiment.apply(&mut state);
             }
@@ -298,6 +303,14 @@ pub fn run_native(
             }
             if let Some((title, lines)) = problem {
                 app.show_problem(&title, lines);
+            } else if damaged {
+                app.show_problem(
+                    "Saved settings not read",
+                    vec![
+                        "The settings saved last time could not be read (the file is damaged or from another version).".to_owned(),
+                        "MTL Studio started with the default settings; they are saved again on exit.".to_owned(),
+                    ],
+                );
             }
             Ok(Box::new(app))
         }),

@@ -87,8 +87,9 @@ pub(super) struct SummaryJob {
 }
 
 pub(super) fn read_header(path: &Path) -> Result<Vec<String>, String> {
-    let mut reader =
-        csv::Reader::from_path(path).map_err(|e| format!("{e}: {}", path.display()))?;
+    let file =
+        crate::fsguard::open_regular(path).map_err(|e| format!("{e}: {}", path.display()))?;
+    let mut reader = csv::Reader::from_reader(file);
     let header = reader
         .headers()
         .map_err(|e| format!("{e}: {}", path.display()))?;

@@ -319,7 +319,7 @@ pub fn run(command: Command) -> Result<(), CliError> {
             output,
             seed,
         } => {
-            let text = std::fs::read_to_string(&cases).map_err(|e| {
+            let text = crate::fsguard::read_regular_to_string(&cases).map_err(|e| {
                 CliError::Other(format!("cannot read cases: {e}: {}", cases.display()))
             })?;
             let result = crate::weighting::aggregate::run_file(&text, seed)

@@ -2,7 +2,8 @@
 
 use super::*;
 
-/// `mtl-studio train`: [`crate::headless::train_to_dir`] with a progress bar.
+/// `mtl-studio train`: [`crate::headless::train_to_dir_until`] with a progress bar; Ctrl-C or
+/// SIGTERM interrupts it (see there).
 pub fn train_with_bar(
     spec: &ExperimentSpec,
     out: &Path,
@@ -38,7 +39,13 @@ pub fn train_with_bar(
         }
         _ => {}
     };
-    let report = crate::headless::train_to_dir(spec, out, &mut progress);
+    // Ctrl-C or SIGTERM ends the run after the current step, and what it produced is written.
+    let interrupt = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = std::sync::Arc::clone(&interrupt);
+    // Only one handler per process; a second `train` in the same process (tests) reuses none,
+    // and then an interrupt simply ends the process as before.
+    let _ = ctrlc::set_handler(move || flag.store(true, std::sync::atomic::Ordering::Relaxed));
+    let report = crate::headless::train_to_dir_until(spec, out, &mut progress, &interrupt);
     bar.finish_and_clear();
     report
 }

@@ -360,7 +360,7 @@ fn read_text(path: &Path) -> Result<String, String> {
             MAX_FILE_BYTES / 1024
         ));
     }
-    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let file = crate::fsguard::open_regular(path).map_err(|e| e.to_string())?;
     let mut text = String::new();
     file.take(MAX_FILE_BYTES + 1)
         .read_to_string(&mut text)

@@ -672,3 +672,194 @@ fn a_binary_tasks_p_column_is_the_probability_of_its_second_class() {
     assert_eq!(lines[2][0], "b", "x = −3 is class b: {csv}");
     assert!(p(2) > 0.9, "P(b) is high where the class is b: {csv}");
 }
+
+/// Makes a FIFO with the system's `mkfifo`; `false` (and a note) where there is none.
+#[expect(clippy::print_stderr, reason = "a skipped case is said")]
+fn mkfifo(path: &Path) -> bool {
+    match Command::new("mkfifo").arg(path).status() {
+        Ok(s) if s.success() => true,
+        _ => {
+            eprintln!("mkfifo not available: FIFO cases skipped");
+            false
+        }
+    }
+}
+
+#[test]
+fn special_files_are_refused_at_once_and_never_replaced() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = |path: &Path| path.to_str().expect("utf8").to_owned();
+    let spec_path = dir.path().join("exp.toml");
+    let out = mtl(&["init", "-o", &p(&spec_path)]);
+    assert!(out.status.success(), "init: {}", text(&out.stderr));
+    let spec_text = std::fs::read_to_string(&spec_path)
+        .expect("read")
+        .replace("samples = 12000", "samples = 300");
+    std::fs::write(&spec_path, spec_text).expect("write");
+    let run = dir.path().join("run");
+    let out = train(&p(&spec_path), &p(&run), &["--epochs", "1", "--quiet"]);
+    assert!(out.status.success(), "train: {}", text(&out.stderr));
+    let input = dir.path().join("in.csv");
+    let header: Vec<String> = (1..=16).map(|i| format!("x{i}")).collect();
+    std::fs::write(
+        &input,
+        format!("{}\n{}\n", header.join(","), ["0"; 16].join(",")),
+    )
+    .expect("w");
+
+    // A symbolic link is written through: the link stays, its target gets the predictions.
+    #[cfg(unix)]
+    {
+        let target = dir.path().join("target.csv");
+        std::fs::write(&target, "old").expect("write");
+        let link = dir.path().join("link.csv");
+        std::os::unix::fs::symlink(&target, &link).expect("symlink");
+        let out = mtl(&["predict", &p(&run), &p(&input), "-o", &p(&link)]);
+        assert!(out.status.success(), "predict: {}", text(&out.stderr));
+        let meta = std::fs::symlink_metadata(&link).expect("link");
+        assert!(meta.file_type().is_symlink(), "the link is still a link");
+        let written = std::fs::read_to_string(&target).expect("target");
+        assert!(written.starts_with("y1,y2"), "written through: {written}");
+    }
+
+    let fifo = dir.path().join("pipe.csv");
+    if mkfifo(&fifo) {
+        // Written to: refused, and the FIFO stays a FIFO.
+        let out = mtl(&["predict", &p(&run), &p(&input), "-o", &p(&fifo)]);
+        assert_one_line_error(&out, "FIFO");
+        assert_one_line_error(&out, "pipe.csv");
+        use std::os::unix::fs::FileTypeExt as _;
+        let ft = std::fs::symlink_metadata(&fifo).expect("fifo").file_type();
+        assert!(ft.is_fifo(), "the FIFO was not replaced");
+        // Read from: refused at once (no writer ever opens it, so a read would hang).
+        for args in [
+            vec!["train", &p(&fifo) as &str, "--out", &p(&run)],
+            vec!["validate", &p(&fifo)],
+            vec!["inspect", &p(&fifo)],
+            vec!["predict", &p(&fifo), &p(&input)],
+            vec!["predict", &p(&run), &p(&fifo)],
+        ] {
+            let out = mtl(&args);
+            assert_one_line_error(&out, "FIFO");
+        }
+    }
+    // A folder or a device as an input, and as an output.
+    let out = mtl(&["inspect", &p(dir.path())]);
+    assert_one_line_error(&out, "folder");
+    #[cfg(unix)]
+    {
+        let out = mtl(&["inspect", "/dev/zero"]);
+        assert_one_line_error(&out, "device");
+        let out = mtl(&["predict", &p(&run), &p(&input), "-o", "/dev/null"]);
+        assert_one_line_error(&out, "device");
+        let meta = std::fs::metadata("/dev/null").expect("/dev/null");
+        assert!(!meta.is_file(), "/dev/null is still a device");
+    }
+}
+
+/// The folder's entries beside `run`: nothing but the run itself once a run has ended.
+fn siblings(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .expect("ls")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[cfg(unix)]
+#[test]
+fn sigterm_during_train_writes_the_run_so_far_and_exits_non_zero() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = |path: &Path| path.to_str().expect("utf8").to_owned();
+    let spec_path = dir.path().join("exp.toml");
+    let out = mtl(&["init", "-o", &p(&spec_path)]);
+    assert!(out.status.success(), "init: {}", text(&out.stderr));
+    let spec_text = std::fs::read_to_string(&spec_path)
+        .expect("read")
+        .replace("samples = 12000", "samples = 300");
+    std::fs::write(&spec_path, spec_text).expect("write");
+    let runs = dir.path().join("runs");
+    std::fs::create_dir(&runs).expect("mkdir");
+    let run = runs.join("run");
+    let child = Command::new(env!("CARGO_BIN_EXE_mtl-studio"))
+        .args(["train", &p(&spec_path), "--out", &p(&run), "--quiet"])
+        .args(["--epochs", "1000000"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    // The lock appears once the handler is set and the run has begun.
+    let lock = runs.join(".run.lock");
+    while !lock.exists() {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let out = child.wait_with_output().expect("wait");
+    assert!(!out.status.success(), "an interrupted run exits non-zero");
+    let err = text(&out.stderr);
+    assert!(err.contains("interrupted"), "{err}");
+    let report = std::fs::read_to_string(run.join("report.md")).expect("report");
+    assert!(report.contains("Interrupted"), "{report}");
+    assert!(run.join("model.safetensors").exists(), "the weights so far");
+    assert!(run.join("metrics.csv").exists(), "the metrics so far");
+    assert_eq!(
+        siblings(&runs),
+        vec!["run"],
+        "no lock or temporary folder left"
+    );
+}
+
+#[test]
+fn a_file_too_small_for_a_validation_split_is_refused_clearly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = |path: &Path| path.to_str().expect("utf8").to_owned();
+    let csv = dir.path().join("tiny.csv");
+    std::fs::write(&csv, "x,task:y:reg\n1,2\n2,3\n").expect("write");
+    let spec = dir.path().join("tiny.toml");
+    let out = mtl(&["init", "--data", &p(&csv), "-o", &p(&spec)]);
+    assert!(out.status.success(), "init: {}", text(&out.stderr));
+    let out = train(&p(&spec), &p(&dir.path().join("run")), &["--quiet"]);
+    assert_one_line_error(&out, "too few for a training and a validation split");
+}
+
+#[test]
+fn a_diverged_rerun_never_leaves_the_old_model_under_its_failed_report() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = |path: &Path| path.to_str().expect("utf8").to_owned();
+    let spec_path = dir.path().join("exp.toml");
+    let out = mtl(&["init", "-o", &p(&spec_path)]);
+    assert!(out.status.success(), "init: {}", text(&out.stderr));
+    let spec_text = std::fs::read_to_string(&spec_path)
+        .expect("read")
+        .replace("samples = 12000", "samples = 300");
+    std::fs::write(&spec_path, &spec_text).expect("write");
+    let run = dir.path().join("run");
+    let out = train(&p(&spec_path), &p(&run), &["--epochs", "1", "--quiet"]);
+    assert!(out.status.success(), "train: {}", text(&out.stderr));
+    assert!(run.join("model.safetensors").exists());
+    // The same run with a learning rate that makes the loss overflow.
+    let diverging = dir.path().join("div.toml");
+    std::fs::write(&diverging, spec_text.replace("lr = 0.001", "lr = 1e30")).expect("write");
+    let out = train(&p(&diverging), &p(&run), &["--epochs", "3", "--quiet"]);
+    assert!(!out.status.success(), "a diverged run fails");
+    let report = std::fs::read_to_string(run.join("report.md")).expect("report");
+    assert!(report.contains("Training failed"), "{report}");
+    assert!(
+        !run.join("model.safetensors").exists() && !run.join("spec.json").exists(),
+        "the old model is gone with the old run"
+    );
+    assert_eq!(
+        siblings(dir.path())
+            .iter()
+            .filter(|n| n.starts_with(".run"))
+            .count(),
+        0
+    );
+}

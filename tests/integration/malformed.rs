@@ -51,6 +51,27 @@ const EXPECTED: &[(&str, u64, usize, &str)] = &[
     ("no_inputs.csv", 1, 0, "no input columns"),
     ("infinite_value.csv", 3, 2, "'inf' is not a number"),
     ("no_rows_labelled.csv", 1, 0, "no row has a label"),
+    // A short numeric column with one word is a typo too, not a category.
+    (
+        "short_text_in_numeric_input.csv",
+        4,
+        2,
+        "'abc' is not a number, but 3 of the 4 values of input column 'x2' are",
+    ),
+    (
+        "unknown_task_suffix.csv",
+        1,
+        2,
+        "the task kind ':regression'",
+    ),
+    (
+        "beyond_float32.csv",
+        3,
+        2,
+        "'1e39' is beyond the float32 range",
+    ),
+    // A 200 KB field is cut in the message, with its length said.
+    ("huge_field.csv", 4, 2, "… (200100 bytes)"),
     // Compressed files that are not gzip, or cut short: an I/O error naming the file.
     ("not_gzip.csv.gz", 0, 0, "invalid gzip header"),
     ("truncated.csv.gz", 0, 0, "cannot read data"),
@@ -92,6 +113,11 @@ fn every_malformed_file_gives_a_clear_error() {
             Err(e) => e.to_string(),
         };
         assert!(err.contains(file), "{file}: names the file: {err}");
+        assert!(
+            err.len() < 1000,
+            "{file}: a short message: {} bytes",
+            err.len()
+        );
         assert!(err.contains(words), "{file}: says '{words}': {err}");
         let at = place(*line, *column);
         assert!(

@@ -218,11 +218,11 @@ fn live_settings_reach_the_running_trainer_and_the_rest_asks_for_a_restart() {
     );
 }
 
-/// Data read from a file are read off the window's thread: a FIFO nobody writes to yet does
-/// not stop the window from drawing, and its rows appear once they arrive.
+/// A FIFO as the data file (nobody ever writes to it) is refused at once: the window goes on
+/// drawing and says why, instead of waiting for a writer forever.
 #[cfg(unix)]
 #[test]
-fn the_window_keeps_drawing_while_a_data_file_is_being_read() {
+fn a_fifo_as_the_data_file_is_refused_and_the_window_says_so() {
     let dir = tempfile::tempdir().expect("tempdir");
     let fifo = dir.path().join("slow.csv");
     let made = std::process::Command::new("mkfifo")
@@ -239,36 +239,14 @@ fn the_window_keeps_drawing_while_a_data_file_is_being_read() {
             columns: std::collections::BTreeMap::new(),
         });
     }
-    // Frames go on while the reader waits for a writer.
-    h.run_steps(5);
-    assert!(h.state().summary_loading(), "still reading");
+    // The next frame starts the reader off the window's thread; it gives up at once.
+    h.run_steps(1);
+    step_until(&mut h, "the reader gives up", |app| !app.summary_loading());
+    h.run_steps(2);
     assert!(
-        !texts_containing(&h, "Reading the data…").is_empty(),
-        "the panel says so"
-    );
-    // The experiment's tasks (y1, y2) are columns of the file. The reader waiting on the
-    // FIFO gets the rows through it; a plain copy then takes the FIFO's place for later reads.
-    let rows: String = (0..40)
-        .map(|i| format!("{i},{},{}\n", i % 2, i % 3))
-        .collect();
-    let text = format!("x,y1,y2\n{rows}");
-    let plain = dir.path().join("plain.csv");
-    std::fs::write(&plain, &text).expect("write the copy");
-    {
-        use std::io::Write as _;
-        let mut writer = std::fs::OpenOptions::new()
-            .write(true)
-            .open(&fifo)
-            .expect("open the FIFO for writing");
-        writer
-            .write_all(text.as_bytes())
-            .expect("write into the FIFO");
-        std::fs::rename(&plain, &fifo).expect("the copy takes the FIFO's place");
-    }
-    step_until(&mut h, "the data arrive", |app| !app.summary_loading());
-    assert!(
-        !texts_containing(&h, "40 rows × 1 features").is_empty(),
-        "the new data's size is shown"
+        !texts_containing(&h, "FIFO").is_empty(),
+        "the window names the problem: {:?}",
+        texts_containing(&h, "slow.csv")
     );
 }
 
@@ -408,5 +386,46 @@ fn the_cosine_chart_shows_the_mean_of_the_last_epoch_and_each_pair_over_time() {
     assert!(
         (first[1] + 1.0).abs() < 1e-12,
         "the pair's series keeps the early conflict: {first:?}"
+    );
+}
+
+/// Opening an IDX images file reads only its header on the window's thread (for the image
+/// size); the images themselves arrive through the background data summary.
+#[test]
+fn opening_idx_images_reads_only_the_header_on_the_window_thread() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let n = 20u32;
+    let header = |magic: u32, dims: &[u32]| {
+        let mut b = magic.to_be_bytes().to_vec();
+        for d in dims {
+            b.extend(d.to_be_bytes());
+        }
+        b
+    };
+    let labels: Vec<u8> = (0..n).map(|i| (i % 10) as u8).collect();
+    let mut images = header(0x803, &[n, 6, 6]);
+    for l in &labels {
+        images.extend((0..36u8).map(|p| if p == *l * 3 { 255 } else { 0 }));
+    }
+    let mut label_bytes = header(0x801, &[n]);
+    label_bytes.extend(&labels);
+    let img_path = dir.path().join("toy-images-idx3-ubyte");
+    std::fs::write(&img_path, images).expect("write");
+    std::fs::write(dir.path().join("toy-labels-idx1-ubyte"), label_bytes).expect("write");
+    let mut h = harness();
+    h.run_steps(1);
+    let ctx = h.ctx.clone();
+    h.state_mut().open_dataset(&img_path, &ctx);
+    assert_eq!(
+        h.state().state.spec.model.input_shape,
+        Some([1, 6, 6]),
+        "the image size comes from the header"
+    );
+    h.run_steps(1);
+    step_until(&mut h, "the images arrive", |app| !app.summary_loading());
+    h.run_steps(2);
+    assert!(
+        !texts_containing(&h, "20 rows × 36 features").is_empty(),
+        "the images' number is shown"
     );
 }

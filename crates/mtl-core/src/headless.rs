@@ -217,24 +217,47 @@ impl TrainReport {
 /// Trains `spec` and writes `model.safetensors`, `spec.json` and the run's report
 /// (`report.md`, `metrics.csv`, `loss.png`, `loss.svg`, `spec.toml`; see [`export::report`]) into
 /// `out`. A diverging loss is an error (the files of the epochs before it are still written).
+/// The folder holds one run: see [`crate::rundir`].
 pub fn train_to_dir(
     spec: &ExperimentSpec,
     out: &Path,
     observer: &mut dyn Observer,
 ) -> Result<TrainReport, CliError> {
-    create_out_dir(out)?;
+    train_to_dir_until(spec, out, observer, &AtomicBool::new(false))
+}
+
+/// [`train_to_dir`] that ends early when `interrupt` is set (Ctrl-C, SIGTERM): the weights
+/// and metrics of the run so far are written with a report saying it was interrupted, and the
+/// result is an error saying so (a command exits non-zero).
+///
+/// The files are written into a temporary folder beside `out` and moved into place as a
+/// whole when the run ends, so a killed run leaves the previous run as it was, and a failed
+/// run replaces it with its report (without a model), never mixing the two.
+pub fn train_to_dir_until(
+    spec: &ExperimentSpec,
+    out: &Path,
+    observer: &mut dyn Observer,
+    interrupt: &AtomicBool,
+) -> Result<TrainReport, CliError> {
+    let run_dir = crate::rundir::RunDir::begin(out)?;
+    let stage = run_dir.staging().to_owned();
     let session = Session::new(spec)?;
     let mut driver = Driver::new(session, RunPlan::of(spec));
     let mut recorder = Recorder::default();
     let started = Instant::now();
-    let result = driver.run(&mut (&mut recorder, observer), &AtomicBool::new(false));
+    let result = driver.run(&mut (&mut recorder, observer), interrupt);
     let seconds = started.elapsed().as_secs_f64();
     let session = driver.into_session();
     let rows = recorder.rows;
+    let mut interrupted = false;
     let (stopped, failure) = match result {
         Ok(End::StopRule(s)) => (Some(s), None),
-        Ok(End::Planned | End::Cancelled) => (None, None),
-        // A run that cannot start writes nothing.
+        Ok(End::Cancelled) => {
+            interrupted = true;
+            (None, None)
+        }
+        Ok(End::Planned) => (None, None),
+        // A run that cannot start writes nothing (and the previous run stays).
         Err(e) if rows.is_empty() => return Err(e.into()),
         Err(e) => (None, Some(e)),
     };
@@ -244,20 +267,40 @@ pub fn train_to_dir(
         .iter()
         .map(|t| t.name.clone())
         .collect();
+    let epochs = session.epochs_done();
+    let mut extra: Vec<String> = run_dir
+        .notes()
+        .iter()
+        .map(|n| format!("Note: {n}"))
+        .collect();
+    if let Some(e) = &failure {
+        extra.push(format!("**Training failed:** {e}"));
+    }
+    if interrupted {
+        extra.push(format!(
+            "**Interrupted** after {epochs} finished epoch(s): the weights and metrics are those of the run so far."
+        ));
+    }
     let notes = export::report::ReportNotes {
         seconds: Some(seconds),
         threads: Some(session.threads()),
         stopped: stopped.as_ref().map(|s| s.message.clone()),
-        extra: failure
-            .as_ref()
-            .map(|e| vec![format!("**Training failed:** {e}")])
-            .unwrap_or_default(),
+        extra,
     };
-    export::report::write_report(out, spec, &rows, &notes)?;
+    export::report::write_report(&stage, spec, &rows, &notes)?;
     if let Some(e) = failure {
+        // The failed run replaces the previous one whole: its report, no model.
+        run_dir.commit()?;
         return Err(e.into());
     }
-    session.save(&out.join("model.safetensors"))?;
+    session.save(&stage.join("model.safetensors"))?;
+    run_dir.commit()?;
+    if interrupted {
+        return Err(CliError::Other(format!(
+            "interrupted after {epochs} finished epoch(s); wrote the run so far: {}",
+            out.display()
+        )));
+    }
     Ok(TrainReport {
         tasks,
         rows,

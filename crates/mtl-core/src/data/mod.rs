@@ -356,6 +356,15 @@ impl PreparedData {
                 data.name
             )));
         }
+        if val_idx.is_empty() && data.split.is_none() && spec.validation_fraction() > 0.0 {
+            return Err(DataError::Mismatch(format!(
+                "dataset '{}' has {} rows: too few for a training and a validation split \
+                 (validation share {}); add rows, or set the validation share to 0",
+                data.name,
+                data.rows,
+                spec.validation_fraction()
+            )));
+        }
         train_idx.sort_unstable();
         val_idx.sort_unstable();
 

@@ -170,10 +170,11 @@ impl ExperimentSpec {
     /// Reads a spec from a TOML (or, by extension, JSON) file. Relative CSV paths are resolved
     /// against the file's folder. The spec is validated.
     pub fn load(path: &Path) -> Result<Self, SpecError> {
-        let text = std::fs::read_to_string(path).map_err(|source| SpecError::Io {
-            path: path.to_owned(),
-            source,
-        })?;
+        let text =
+            crate::fsguard::read_regular_to_string(path).map_err(|source| SpecError::Io {
+                path: path.to_owned(),
+                source,
+            })?;
         let is_json = path
             .extension()
             .is_some_and(|e| e.eq_ignore_ascii_case("json"));

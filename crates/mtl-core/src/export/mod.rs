@@ -59,12 +59,16 @@ pub enum ExportError {
 }
 
 /// Writes `bytes` to `path` atomically: a temporary file in the same folder, then a rename.
+/// A symbolic link is written through (its target is replaced, the link stays); a device, a
+/// FIFO or a folder is refused and left as it is (see [`crate::fsguard::write_target`]).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ExportError> {
     let io = |action, source| ExportError::Io {
         action,
         path: path.to_owned(),
         source,
     };
+    let target = crate::fsguard::write_target(path).map_err(|e| io("cannot write", e))?;
+    let path = target.as_path();
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
         _ => PathBuf::from("."),
@@ -235,7 +239,7 @@ pub fn load_model(path: &Path) -> Result<ModelFile, ExportError> {
     } else {
         path.to_owned()
     };
-    let bytes = std::fs::read(&path).map_err(|source| ExportError::Io {
+    let bytes = crate::fsguard::read_regular(&path).map_err(|source| ExportError::Io {
         action: "cannot read weights",
         path: path.clone(),
         source,

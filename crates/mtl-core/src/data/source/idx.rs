@@ -82,6 +82,52 @@ fn bad(path: &Path, message: String) -> DataError {
     }
 }
 
+/// The number of values per image of an IDX images file, from its header alone (the rest of
+/// the file is not read, so this is quick on any size of file).
+pub fn image_features(path: &Path) -> Result<usize, DataError> {
+    use std::io::Read as _;
+    let io = |source| DataError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let file = crate::fsguard::open_regular(path).map_err(io)?;
+    let gz = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("gz"));
+    let mut reader: Box<dyn std::io::Read> = if gz {
+        Box::new(flate2::read::GzDecoder::new(file))
+    } else {
+        Box::new(file)
+    };
+    let mut head = [0u8; 16];
+    reader.read_exact(&mut head).map_err(|_| {
+        bad(
+            path,
+            "the file is too short for an IDX images header".to_owned(),
+        )
+    })?;
+    let word = |i: usize| {
+        u32::from_be_bytes([
+            head[4 * i],
+            head[4 * i + 1],
+            head[4 * i + 2],
+            head[4 * i + 3],
+        ])
+    };
+    if word(0) != IMAGES_MAGIC {
+        return Err(bad(
+            path,
+            format!(
+                "not an IDX images file: magic number {:#010x}, expected {IMAGES_MAGIC:#010x}",
+                word(0)
+            ),
+        ));
+    }
+    (word(2) as usize)
+        .checked_mul(word(3) as usize)
+        .ok_or_else(|| bad(path, "the header's image size is too large".to_owned()))
+}
+
 /// Reads one IDX file: its dimensions and values.
 fn read(path: &Path, magic: u32) -> Result<(Vec<usize>, Vec<u8>), DataError> {
     let bytes = super::csv::read_bytes(path)?;

@@ -140,8 +140,8 @@ impl InputEncoding {
                                     line,
                                     column,
                                     message: format!(
-                                        "'{}' is not a number in input column '{}'",
-                                        cell.trim(),
+                                        "{} in input column '{}'",
+                                        super::parse::not_a_number(cell.trim()),
                                         c.name
                                     ),
                                 }

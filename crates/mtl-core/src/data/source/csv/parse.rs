@@ -33,7 +33,7 @@ pub fn read_bytes(path: &Path) -> Result<Vec<u8>, DataError> {
         path: path.to_owned(),
         source,
     };
-    let raw = std::fs::read(path).map_err(io)?;
+    let raw = crate::fsguard::read_regular(path).map_err(io)?;
     if path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("gz"))
@@ -45,6 +45,26 @@ pub fn read_bytes(path: &Path) -> Result<Vec<u8>, DataError> {
         Ok(out)
     } else {
         Ok(raw)
+    }
+}
+
+/// A cell as an error message shows it: at most 40 characters (a 200 KB field is cut, with
+/// its length said).
+pub(super) fn shown(cell: &str) -> String {
+    const MAX: usize = 40;
+    match cell.char_indices().nth(MAX) {
+        None => cell.to_owned(),
+        Some((end, _)) => format!("{}… ({} bytes)", &cell[..end], cell.len()),
+    }
+}
+
+/// Why a cell is not a float32: beyond its range (`1e39`), infinite, or not a number at all.
+pub(super) fn not_a_number(cell: &str) -> String {
+    match cell.parse::<f64>() {
+        Ok(v) if v.is_finite() => {
+            format!("'{}' is beyond the float32 range (±3.4e38)", shown(cell))
+        }
+        _ => format!("'{}' is not a number", shown(cell)),
     }
 }
 
@@ -330,6 +350,24 @@ fn header_roles(
         if header[..i].contains(name) {
             return Err(err(1, i + 1, format!("column name '{name}' appears twice")));
         }
+        // `task:NAME:KIND`: the kind is `class` or `reg`, nothing else (a typo such as
+        // `:regression` would otherwise silently become part of the task's name).
+        if !overrides.contains_key(name)
+            && let Some(rest) = name.strip_prefix("task:")
+            && let Some((_, kind)) = rest.rsplit_once(':')
+            && kind != "class"
+            && kind != "reg"
+        {
+            return Err(err(
+                1,
+                i + 1,
+                format!(
+                    "column '{}' has the task kind ':{}'; use ':class' or ':reg' (or no suffix)",
+                    shown(name),
+                    shown(kind)
+                ),
+            ));
+        }
     }
     for name in overrides.keys() {
         if !header.contains(name) {
@@ -422,7 +460,7 @@ fn split_tags(
                 other => Err(err(
                     *line,
                     c + 1,
-                    format!("split '{other}' must be train, val or test"),
+                    format!("split '{}' must be train, val or test", shown(other)),
                 )),
             },
         )
@@ -447,11 +485,12 @@ fn input_column(
     let is_number = |v: &str| v.parse::<f32>().is_ok_and(f32::is_finite);
     let numbers = present.iter().filter(|v| is_number(v)).count();
     let numeric = !categorical && numbers == present.len();
-    // A column of numbers with a few stray words is a typo, not a category.
+    // A column of numbers with a few stray words is a typo, not a category, whatever the
+    // column's length: at least 90% numbers, or all numbers but one.
     if !categorical
         && !numeric
-        && present.len() >= 10
-        && numbers * 10 >= present.len() * 9
+        && numbers >= 2
+        && (numbers * 10 >= present.len() * 9 || numbers + 1 == present.len())
         && let Some((line, cells)) = rows
             .iter()
             .find(|(_, r)| !is_missing(&r[c]) && !is_number(r[c].trim()))
@@ -460,8 +499,8 @@ fn input_column(
             *line,
             c + 1,
             format!(
-                "'{}' is not a number, but {numbers} of the {} values of input column '{name}' are; fix the value, or name the column '{name}:cat' to treat it as categories",
-                cells[c].trim(),
+                "{}, but {numbers} of the {} values of input column '{name}' are; fix the value, or name the column '{name}:cat' to treat it as categories",
+                not_a_number(cells[c].trim()),
                 present.len()
             ),
         ));
@@ -601,7 +640,8 @@ fn target_column(
                                 line: *line,
                                 column,
                                 message: format!(
-                                    "'{s}' is not a number in regression target '{name}'"
+                                    "{} in regression target '{name}'",
+                                    not_a_number(s)
                                 ),
                             })?
                     }
