@@ -63,8 +63,9 @@ pub struct MtlApp {
     saved_view: Arc<std::sync::Mutex<Option<(bool, String)>>>,
     /// The spec the trainer runs, with the live edits sent to it so far.
     live_spec: Option<ExperimentSpec>,
-    /// A problem to show in its own window until dismissed: (title, lines).
-    problem: Option<(String, Vec<String>)>,
+    /// A problem to show in its own window until dismissed: (title, lines, whether it is a
+    /// file that did not open, so the window says how to open it again).
+    problem: Option<(String, Vec<String>, bool)>,
     /// The typed-path window, when no file dialog can open.
     pub path_prompt: Option<dialogs::PathPrompt>,
     /// Why paths are typed instead of picked, when the app was told to (see
@@ -200,11 +201,17 @@ impl MtlApp {
     /// Shows a problem in its own window (e.g. a spec given on the command line that does not
     /// load): the app goes on with the experiment it has.
     pub fn show_problem(&mut self, title: &str, lines: Vec<String>) {
-        self.problem = Some((title.to_owned(), lines));
+        self.problem = Some((title.to_owned(), lines, true));
+    }
+
+    /// Shows something the user must know at start in the same window, without the advice
+    /// about opening a file again (e.g. settings that could not be read).
+    pub fn show_notice(&mut self, title: &str, lines: Vec<String>) {
+        self.problem = Some((title.to_owned(), lines, false));
     }
 
     fn problem_window(&mut self, ctx: &egui::Context) {
-        let Some((title, lines)) = &self.problem else {
+        let Some((title, lines, file)) = &self.problem else {
             return;
         };
         let mut open = true;
@@ -219,7 +226,9 @@ impl MtlApp {
                     ui.colored_label(theme::error(), line);
                 }
                 ui.add_space(6.0);
-                ui.label("The window keeps the experiment it had; open the fixed file or code again from the File menu.");
+                if *file {
+                    ui.label("The window keeps the experiment it had; open the fixed file or code again from the File menu.");
+                }
                 dismissed = ui.button("OK").clicked();
             });
         if !open || dismissed {
@@ -304,7 +313,7 @@ pub fn run_native(
             if let Some((title, lines)) = problem {
                 app.show_problem(&title, lines);
             } else if damaged {
-                app.show_problem(
+                app.show_notice(
                     "Saved settings not read",
                     vec![
                         "The settings saved last time could not be read (the file is damaged or from another version).".to_owned(),
