@@ -206,6 +206,10 @@ pub struct SweepArgs {
     /// Strategies to run too, comma-separated, e.g. `ew,mgda,pcgrad`.
     #[arg(long, value_delimiter = ',')]
     pub strategies: Vec<String>,
+    /// Also sweep preferences: train EPO once per ray of the grid (the grid point as the
+    /// preference over the tasks), tracing the front by asking for each place on it.
+    #[arg(long)]
+    pub preferences: bool,
     /// Seeds, comma-separated (default: the spec's).
     #[arg(long, value_delimiter = ',')]
     pub seeds: Vec<u64>,

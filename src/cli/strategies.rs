@@ -7,6 +7,24 @@ pub(super) fn first_sentence(text: &str) -> &str {
     text.find(". ").map_or(text, |i| &text[..=i])
 }
 
+/// One line on an option shared by the strategies `supports` accepts: which they are, its
+/// name and default (`value`), and what it does.
+fn print_option(
+    supports: fn(&crate::weighting::MethodInfo) -> bool,
+    value: &str,
+    help: &str,
+) -> Result<(), CliError> {
+    let with_option: Vec<String> = crate::weighting::methods()
+        .filter(|m| supports(m))
+        .map(|m| format!("`{}`", m.key))
+        .collect();
+    stdout_line(&format!(
+        "Option of the gradient strategies {}: {value} ({}).",
+        with_option.join(", "),
+        help.trim_end_matches('.')
+    ))
+}
+
 /// Prints every strategy as a Markdown table, from each strategy's info.
 pub(super) fn print_strategies() -> Result<(), CliError> {
     use crate::weighting::{Family, RepGrad};
@@ -47,18 +65,25 @@ pub(super) fn print_strategies() -> Result<(), CliError> {
             }
         ))?;
     }
-    let with_option: Vec<String> = crate::weighting::methods()
-        .filter(|m| crate::weighting::crmogm::supports(m))
-        .map(|m| format!("`{}`", m.key))
-        .collect();
-    let option = &crate::weighting::crmogm::CR_MOGM_ALPHA;
     stdout_line("")?;
-    stdout_line(&format!(
-        "Option of the gradient strategies {}: `{}`={} ({}).",
-        with_option.join(", "),
-        option.name,
-        option.default,
-        option.help.trim_end_matches('.')
-    ))?;
+    let cr = &crate::weighting::crmogm::CR_MOGM_ALPHA;
+    print_option(
+        crate::weighting::crmogm::supports,
+        &format!("`{}`={}", cr.name, cr.default),
+        cr.help,
+    )?;
+    for (supports, c) in [
+        (
+            crate::weighting::per_layer::supports as fn(&crate::weighting::MethodInfo) -> bool,
+            &crate::weighting::per_layer::AGGREGATE_PER,
+        ),
+        (
+            crate::weighting::normalize::supports,
+            &crate::weighting::normalize::GRAD_NORMALIZE,
+        ),
+    ] {
+        let value = format!("`{}`={} ({})", c.name, c.default, c.allowed.join(" / "));
+        print_option(supports, &value, c.help)?;
+    }
     Ok(())
 }

@@ -17,6 +17,7 @@ pub(super) fn sweep(args: SweepArgs) -> Result<String, CliError> {
         grid: args.grid,
         strategies: args.strategies,
         seeds,
+        preferences: args.preferences,
         baselines: args.baselines,
         threads: args.threads.unwrap_or_else(crate::sweep::default_threads),
     };

@@ -6,6 +6,7 @@ pub mod composer;
 pub mod dataview;
 pub mod diagram;
 pub mod explain;
+pub mod fronts;
 pub mod gradients;
 pub mod history;
 pub mod import;

@@ -421,6 +421,8 @@ pub fn tasks_ui(ui: &mut Ui, spec: &mut ExperimentSpec, summary: &DataSummary) -
     let mut weight_moved = false;
     let is_csv = matches!(spec.dataset, DatasetSpec::Csv(_));
     let manual = spec.weighting.is_manual();
+    // EPO reads the weights as its preference over the tasks.
+    let preference = spec.weighting.takes_preference();
     let mut remove = None;
     let mut renamed: Vec<(String, String)> = Vec::new();
     let task_count = spec.tasks.len();
@@ -430,7 +432,7 @@ pub fn tasks_ui(ui: &mut Ui, spec: &mut ExperimentSpec, summary: &DataSummary) -
         ui.label("");
         let name_header = ui.strong("Name").id;
         let target_header = ui.strong("Target · kind").id;
-        ui.strong("Weight");
+        ui.strong(if preference { "Preference" } else { "Weight" });
         ui.label("");
         ui.end_row();
         for (k, task) in spec.tasks.iter_mut().enumerate() {
@@ -484,12 +486,17 @@ pub fn tasks_ui(ui: &mut Ui, spec: &mut ExperimentSpec, summary: &DataSummary) -
                     ui.weak(task.kind.to_string());
                 }
             });
+            let (hover, what) = if preference {
+                ("EPO's preference for this task: the run aims at preference x loss equal for every task, so a larger value asks for a smaller loss. Takes effect on Restart.", "Preference")
+            } else {
+                ("Weight of this task's loss. Takes effect on the next step while training (switches the strategy to Manual).", "Weight")
+            };
             let slider = ui
                 .add(egui::Slider::new(&mut task.weight, 0.0..=5.0).fixed_decimals(2))
-                .on_hover_text("Weight of this task's loss. Takes effect on the next step while training (switches the strategy to Manual).");
+                .on_hover_text(hover);
             let weight = f64::from(task.weight);
             let enabled = ui.is_enabled();
-            let name = format!("Weight of {}", task.name);
+            let name = format!("{what} of {}", task.name);
             slider.widget_info(|| egui::WidgetInfo::slider(enabled, weight, &name));
             if slider.changed() {
                 weight_moved = true;
@@ -501,7 +508,7 @@ pub fn tasks_ui(ui: &mut Ui, spec: &mut ExperimentSpec, summary: &DataSummary) -
             ui.end_row();
         }
     });
-    if weight_moved && !manual {
+    if weight_moved && !manual && !preference {
         spec.weighting = WeightingSpec::of("manual");
     }
     rename_heads(spec, renamed);
@@ -624,14 +631,14 @@ pub fn weighting_ui(ui: &mut Ui, spec: &mut ExperimentSpec) -> bool {
         ui.label(m.about.replace('‖', "|"));
         ui.label(egui::RichText::new(m.formula).monospace());
         ui.weak(m.paper);
-        if m.all_hypers().next().is_some() || !m.choices.is_empty() {
+        if m.all_hypers().next().is_some() || m.all_choices().next().is_some() {
             egui::Grid::new("strategy-params")
                 .num_columns(2)
                 .show(ui, |ui| {
                     for h in m.all_hypers() {
                         hyper_row(ui, &mut spec.weighting.params, h);
                     }
-                    for c in m.choices {
+                    for c in m.all_choices() {
                         choice_row(ui, &mut spec.weighting.params, c);
                     }
                 });

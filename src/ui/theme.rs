@@ -174,6 +174,16 @@ pub fn pareto() -> Color32 {
     Color32::from_rgb(235, 235, 240)
 }
 
+/// The runs of a preference sweep (EPO) and their rays in the Trade-offs tab.
+#[expect(
+    clippy::disallowed_methods,
+    reason = "this is the one place colours are made"
+)]
+pub fn preference() -> Color32 {
+    // Orange: apart from every task and strategy colour of the tab.
+    Color32::from_rgb(245, 140, 20)
+}
+
 /// A path drawn over a landscape, and the combined update arrow.
 #[expect(
     clippy::disallowed_methods,

@@ -6,6 +6,7 @@
 use egui::{Color32, RichText, Ui, vec2};
 use egui_plot::{Line, LineStyle, MarkerShape, Plot, PlotPoint, PlotPoints, Points};
 
+use super::fronts::{self, FrontRun};
 use super::theme;
 use crate::experiment::{ExperimentSpec, TaskKind};
 use crate::sweep::{self, RunResult, SweepJob, SweepPoint};
@@ -17,6 +18,8 @@ pub struct TradeoffState {
     pub grid: usize,
     /// Strategy keys to run besides the grid.
     pub strategies: Vec<String>,
+    /// Also run EPO once per ray of the grid (the preference sweep).
+    pub preferences: bool,
     /// Seeds per point (the spec's seed, then the next ones).
     pub seeds: usize,
     /// Trainings at the same time.
@@ -45,6 +48,8 @@ pub struct EarlierSweep {
     pub names: Vec<String>,
     /// Each finished run's final validation losses, and whether it was on the front.
     pub runs: Vec<(Vec<f64>, bool)>,
+    /// Its fronts' hypervolumes.
+    pub volumes: Option<sweep::Hypervolumes>,
 }
 
 /// The settings lines of `before` that `after` does not have (at most `max`, the name left
@@ -69,6 +74,7 @@ impl Default for TradeoffState {
             strategies: crate::weighting::COMPARED_BY_DEFAULT
                 .map(str::to_owned)
                 .to_vec(),
+            preferences: false,
             seeds: 1,
             threads: sweep::default_threads(),
             job: None,
@@ -144,7 +150,15 @@ impl TradeoffState {
         // runs and the single-task baselines all compare.
         let base = spec.clone();
         let seeds = self.seeds_of(spec);
-        let points = match sweep::plan(base.tasks.len(), self.grid, &self.strategies, &seeds) {
+        // A weight grid covers 2 or 3 tasks; with more the sweep runs the strategies.
+        let grid = if base.tasks.len() > 3 { 0 } else { self.grid };
+        let points = match sweep::plan(
+            base.tasks.len(),
+            grid,
+            &self.strategies,
+            &seeds,
+            self.preferences,
+        ) {
             Ok(p) => p,
             Err(e) => {
                 self.message = Some(e);
@@ -157,8 +171,9 @@ impl TradeoffState {
         }
         let specs = points.iter().map(|p| sweep::spec_for(&base, p)).collect();
         let earlier = self.swept.as_ref().and_then(|before| {
-            let runs: Vec<(Vec<f64>, bool)> = self
-                .rows()
+            let rows = self.rows();
+            let volumes = before_volumes(self, &rows);
+            let runs: Vec<(Vec<f64>, bool)> = rows
                 .iter()
                 .filter(|r| r.result.error.is_none())
                 .map(|r| (r.result.final_losses(), r.on_front))
@@ -167,6 +182,7 @@ impl TradeoffState {
                 changed: changed_lines(before, &base, 2),
                 names: before.tasks.iter().map(|t| t.name.clone()).collect(),
                 runs,
+                volumes,
             })
         });
         match SweepJob::start(points, specs, self.threads, wake) {
@@ -336,12 +352,39 @@ impl TradeoffState {
     }
 }
 
-/// The colour of strategy `key` in the sweep (grey for static weights).
+/// The colour of strategy `key` in the sweep (grey for static weights, one colour for the
+/// preference runs).
 fn point_colour(state: &TradeoffState, p: &SweepPoint) -> Color32 {
+    if p.family() == sweep::Family::Preference {
+        return theme::preference();
+    }
     match state.strategies.iter().position(|s| *s == p.strategy) {
         Some(i) if p.weights.is_none() => theme::task(2 + i),
         _ => theme::input(),
     }
+}
+
+/// The finished rows as the front views take them.
+fn front_runs<'a>(state: &TradeoffState, rows: &'a [Row]) -> Vec<FrontRun<'a>> {
+    rows.iter()
+        .map(|r| FrontRun {
+            point: &r.point,
+            losses: if r.result.error.is_none() {
+                r.result.final_losses()
+            } else {
+                vec![f64::NAN; r.result.tasks.len()]
+            },
+            curves: &r.result.curves,
+            on_front: r.on_front,
+            colour: point_colour(state, &r.point),
+        })
+        .collect()
+}
+
+/// The hypervolumes of the sweep about to be replaced, if it has any.
+fn before_volumes(state: &TradeoffState, rows: &[Row]) -> Option<sweep::Hypervolumes> {
+    let v = fronts::volumes(&front_runs(state, rows));
+    v.reference.is_some().then_some(v)
 }
 
 /// The whole tab. `spec` is the experiment being edited; `wake` asks for a repaint.
@@ -390,6 +433,18 @@ pub fn tradeoff_ui(ui: &mut Ui, state: &mut TradeoffState, spec: &ExperimentSpec
             state.earlier = None;
         }
     }
+    let runs = front_runs(state, &rows);
+    let volumes = fronts::volumes(&runs);
+    fronts::key_ui(ui, &runs);
+    fronts::hypervolume_ui(
+        ui,
+        Some(&volumes),
+        state
+            .earlier
+            .as_ref()
+            .filter(|e| e.names == names)
+            .and_then(|e| e.volumes.as_ref()),
+    );
     let height = (ui.available_height() * 0.55).max(260.0);
     ui.horizontal_top(|ui| {
         let pairs: Vec<(usize, usize)> = match names.len() {
@@ -399,6 +454,10 @@ pub fn tradeoff_ui(ui: &mut Ui, state: &mut TradeoffState, spec: &ExperimentSpec
         };
         let width = (ui.available_width() * if pairs.len() == 1 { 0.5 } else { 0.62 })
             / pairs.len().max(1) as f32;
+        if pairs.is_empty() {
+            // More than three tasks: every run as a line over the tasks.
+            fronts::parallel_ui(ui, &runs, &names, [width, height]);
+        }
         for (a, b) in pairs {
             if let Some(i) = scatter_ui(
                 ui,
@@ -435,9 +494,16 @@ fn controls_ui(ui: &mut Ui, state: &mut TradeoffState, spec: &ExperimentSpec, wa
         {
             state.start(spec, wake.clone());
         }
-        ui.label("grid");
-        ui.add(egui::DragValue::new(&mut state.grid).range(0..=15))
-            .on_hover_text("Static weightings inside the simplex: 2 tasks get N, 3 tasks N(N+1)/2");
+        let gridded = spec.tasks.len() <= 3;
+        ui.add_enabled_ui(gridded, |ui| {
+            ui.label("grid");
+            ui.add(egui::DragValue::new(&mut state.grid).range(0..=15))
+                .on_hover_text("Static weightings inside the simplex: 2 tasks get N, 3 tasks N(N+1)/2")
+                .on_disabled_hover_text("A weight grid covers 2 or 3 tasks: with more, the sweep runs the chosen strategies");
+            ui.checkbox(&mut state.preferences, "preferences (EPO)")
+                .on_hover_text("Also train EPO once per ray of the grid: each grid point is a preference over the tasks, and EPO steers its run onto the front where r_k x L_k is equal for every task. The dashed lines are the rays.")
+                .on_disabled_hover_text("Preferences come from the weight grid, which covers 2 or 3 tasks");
+        });
         ui.menu_button(format!("strategies ({})", state.strategies.len()), |ui| {
             for m in crate::weighting::methods() {
                 let mut on = state.strategies.iter().any(|k| k == m.key);
@@ -534,6 +600,7 @@ fn scatter_ui(
             if let Some(e) = state.earlier.as_ref().filter(|e| e.names == names) {
                 earlier_ui(plot, e, (a, b));
             }
+            fronts::rays_ui(plot, &front_runs(state, rows), (a, b));
             let mut front: Vec<[f64; 2]> = rows
                 .iter()
                 .filter(|r| r.on_front)

@@ -5,7 +5,7 @@ use crate::common;
 use std::path::Path;
 use std::process::{Command, Output};
 
-fn mtl(args: &[&str]) -> Output {
+pub(crate) fn mtl(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_mtl-studio"))
         .args(args)
         .output()
@@ -19,7 +19,7 @@ fn train(spec: &str, run: &str, extra: &[&str]) -> Output {
     mtl(&args)
 }
 
-fn text(bytes: &[u8]) -> String {
+pub(crate) fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 

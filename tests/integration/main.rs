@@ -5,6 +5,7 @@ mod aggregate;
 mod architectures;
 mod cli;
 mod common;
+mod fronts;
 mod malformed;
 mod share;
 mod strategies;

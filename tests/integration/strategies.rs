@@ -80,26 +80,45 @@ fn every_strategy_trains_the_default_experiment_without_nan() {
 }
 
 /// The strategies of issue 19 (MoDo, SDMGrad with their extra batches, DualProj, ConFIG, and
-/// CR-MOGM's moving average on a solver and a projection) train every architecture without
+/// CR-MOGM on a solver and a projection, per-layer aggregation, gradient normalisation and
+/// EPO) train every architecture without
 /// a NaN, and the validation loss falls.
 #[test]
 fn the_newer_strategies_train_every_architecture_without_nan() {
     let (mut failures, mut trained) = (Vec::new(), 0);
-    let with = |key: &str, option: Option<f64>| {
+    let with = |key: &str, options: &[(&str, serde_json::Value)]| {
         let mut w = WeightingSpec::of(key);
-        if let Some(alpha) = option {
-            w.params
-                .insert("CR_MOGM_alpha".to_owned(), serde_json::json!(alpha));
+        for (name, value) in options {
+            w.params.insert((*name).to_owned(), value.clone());
         }
         w
     };
     let strategies = [
-        with("modo", None),
-        with("sdmgrad", None),
-        with("dualproj", None),
-        with("config", None),
-        with("cagrad", Some(0.5)),
-        with("pcgrad", Some(0.2)),
+        with("modo", &[]),
+        with("sdmgrad", &[]),
+        with("dualproj", &[]),
+        with("config", &[]),
+        with("cagrad", &[("CR_MOGM_alpha", serde_json::json!(0.5))]),
+        with("pcgrad", &[("CR_MOGM_alpha", serde_json::json!(0.2))]),
+        // Per-layer aggregation and gradient normalisation (issue 19, point 4).
+        with("mgda", &[("aggregate_per", serde_json::json!("layer"))]),
+        with(
+            "upgrad",
+            &[
+                ("aggregate_per", serde_json::json!("tensor")),
+                ("grad_normalize", serde_json::json!("loss+")),
+            ],
+        ),
+        with("gradvac", &[("GradVac_group_type", serde_json::json!(1))]),
+        with(
+            "cagrad",
+            &[
+                ("grad_normalize", serde_json::json!("l2")),
+                ("aggregate_per", serde_json::json!("layer")),
+            ],
+        ),
+        // EPO with a preference (issue 19, point 5).
+        with("epo", &[]),
     ];
     for base in crate::architectures::every_architecture() {
         for weighting in &strategies {

@@ -53,6 +53,12 @@ impl WeightingSpec {
         self.key() == "manual"
     }
 
+    /// True for the strategies whose preference over the tasks is the tasks' weights unless
+    /// the spec gives `preference` (EPO).
+    pub fn takes_preference(&self) -> bool {
+        self.key() == "epo"
+    }
+
     /// True for the strategies the task-weight sliders drive: equal weighting, and manual
     /// weighting, which equal weighting becomes once a slider moves (live, without a restart).
     pub fn takes_task_weights(&self) -> bool {
@@ -79,6 +85,17 @@ impl WeightingSpec {
         tasks: &[TaskSpec],
     ) -> Result<Box<dyn crate::weighting::Strategy>, crate::weighting::WeightingError> {
         let mut params = self.params.clone();
+        if self.takes_preference() && !params.contains_key("preference") {
+            params.insert(
+                "preference".to_owned(),
+                serde_json::Value::from(
+                    tasks
+                        .iter()
+                        .map(|t| f64::from(t.weight))
+                        .collect::<Vec<_>>(),
+                ),
+            );
+        }
         if self.is_manual() {
             params.insert(
                 "weights".to_owned(),
@@ -140,6 +157,20 @@ impl WeightingSpec {
             ),
             _ => {}
         }
+        let grouped = self
+            .params
+            .get(crate::weighting::per_layer::AGGREGATE_PER.name)
+            .and_then(serde_json::Value::as_str)
+            .is_some_and(|v| v != "model");
+        if grouped && self.rep_grad {
+            out.push(
+                "weighting.aggregate_per",
+                "per-layer aggregation splits the shared parameters' gradients; with \
+                 rep_grad = true the strategy sees the representation's instead (use \
+                 aggregate_per = \"model\" or rep_grad = false)"
+                    .to_owned(),
+            );
+        }
     }
 }
 
@@ -161,7 +192,7 @@ fn param_problem(
             }
             Some(_) => {}
         }
-    } else if let Some(choice) = method.choices.iter().find(|c| c.name == name) {
+    } else if let Some(choice) = method.all_choices().find(|c| c.name == name) {
         if !value.as_str().is_some_and(|v| choice.allowed.contains(&v)) {
             out.push(
                 &field,
@@ -271,7 +302,7 @@ mod tests {
         let p = problems(&spec);
         assert_eq!(p.len(), 1, "{p:?}");
         assert!(
-            p[0].ends_with("representation gradients suit gradnorm, imtl, aligned_mtl, excess_mtl, graddrop, mgda"),
+            p[0].ends_with("representation gradients suit gradnorm, imtl, aligned_mtl, excess_mtl, graddrop, mgda, epo"),
             "{p:?}"
         );
         let mut spec = WeightingSpec::of("uw");

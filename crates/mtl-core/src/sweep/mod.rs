@@ -4,7 +4,10 @@
 //! A sweep trains the experiment once per static weighting on a grid over the simplex (2 or
 //! 3 tasks) and once per chosen strategy, each for the same epochs and seeds, and keeps every
 //! run's final per-task validation losses and metrics. The non-dominated runs form the
-//! empirical Pareto front. Single-task baselines train one model per task (the same trunk
+//! empirical Pareto front. With preferences, it also trains EPO once per ray of the same
+//! grid (the grid point as the preference over the tasks), which traces the front by
+//! asking for each place on it; every family of runs (static weights, preferences, all
+//! runs) is scored by its front's hypervolume ([`hypervolume`]). Single-task baselines train one model per task (the same trunk
 //! and that task's head); a multi-task run is then scored against them with LibMTL's Δp
 //! (see [`delta_p`]).
 
@@ -13,10 +16,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 mod delta;
+mod hypervolume;
 mod output;
 mod run;
 
 pub use delta::*;
+pub use hypervolume::*;
 pub use output::*;
 pub use run::*;
 
@@ -36,6 +41,43 @@ pub struct SweepPoint {
     pub weights: Option<Vec<f64>>,
     /// The run's seed.
     pub seed: u64,
+}
+
+/// Which kind of run a sweep point is: its runs form one front.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Family {
+    /// Static task weights from the grid.
+    Static,
+    /// EPO aimed at a preference ray from the grid.
+    Preference,
+    /// A weighting strategy.
+    Strategy,
+}
+
+impl Family {
+    /// Its name in `sweep.csv` and the charts.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Static => "static",
+            Self::Preference => "preference",
+            Self::Strategy => "strategy",
+        }
+    }
+}
+
+/// The strategy of the preference sweep (EPO, which reads the tasks' weights as its
+/// preference).
+pub const PREFERENCE_STRATEGY: &str = "epo";
+
+impl SweepPoint {
+    /// Which family of runs it belongs to.
+    pub fn family(&self) -> Family {
+        match (&self.weights, self.strategy.as_str()) {
+            (Some(_), PREFERENCE_STRATEGY) => Family::Preference,
+            (Some(_), _) => Family::Static,
+            (None, _) => Family::Strategy,
+        }
+    }
 }
 
 /// The interior points of a grid on the simplex for `k` tasks: every weight vector whose
@@ -72,13 +114,14 @@ pub fn simplex_grid(k: usize, n: usize) -> Result<Vec<Vec<f64>>, String> {
     }
 }
 
-/// Every point of a sweep: the grid's static weightings, then the strategies, each for every
-/// seed.
+/// Every point of a sweep: the grid's static weightings, with `preferences` EPO on each of
+/// the grid's rays, then the strategies, each for every seed.
 pub fn plan(
     k: usize,
     grid: usize,
     strategies: &[String],
     seeds: &[u64],
+    preferences: bool,
 ) -> Result<Vec<SweepPoint>, String> {
     if seeds.is_empty() {
         return Err("a sweep needs at least one seed".to_owned());
@@ -102,15 +145,23 @@ pub fn plan(
         }
     };
     let mut out = Vec::new();
-    for w in simplex_grid(k, grid)? {
-        let names: Vec<String> = w.iter().map(|v| format!("{v:.2}")).collect();
-        for &seed in seeds {
-            out.push(SweepPoint {
-                label: with_seed(format!("w=({})", names.join(", ")), seed),
-                strategy: "manual".to_owned(),
-                weights: Some(w.iter().map(|v| v * k as f64).collect()),
-                seed,
-            });
+    let rays = simplex_grid(k, grid)?;
+    let families: &[(&str, &str)] = if preferences {
+        &[("w", "manual"), ("r", PREFERENCE_STRATEGY)]
+    } else {
+        &[("w", "manual")]
+    };
+    for (prefix, strategy) in families {
+        for w in &rays {
+            let names: Vec<String> = w.iter().map(|v| format!("{v:.2}")).collect();
+            for &seed in seeds {
+                out.push(SweepPoint {
+                    label: with_seed(format!("{prefix}=({})", names.join(", ")), seed),
+                    strategy: (*strategy).to_owned(),
+                    weights: Some(w.iter().map(|v| v * k as f64).collect()),
+                    seed,
+                });
+            }
         }
     }
     for s in strategies {
@@ -135,6 +186,10 @@ pub fn spec_for(base: &ExperimentSpec, point: &SweepPoint) -> ExperimentSpec {
     spec.seed = point.seed;
     if point.strategy != base.weighting.strategy {
         spec.weighting = WeightingSpec::of(&point.strategy);
+    }
+    if point.family() == Family::Preference {
+        // The grid's ray is the preference, through the tasks' weights.
+        spec.weighting.params.remove("preference");
     }
     if let Some(w) = &point.weights {
         for (t, w) in spec.tasks.iter_mut().zip(w) {
@@ -212,10 +267,17 @@ mod tests {
 
     #[test]
     fn a_plan_scales_static_weights_to_a_mean_of_one() {
-        let p = plan(2, 1, &["pcgrad".to_owned()], &[3]).expect("plan");
+        let p = plan(2, 1, &["pcgrad".to_owned()], &[3], false).expect("plan");
         assert_eq!(p.len(), 2);
         assert_eq!(p[0].weights, Some(vec![1.0, 1.0]));
         assert_eq!(p[1].strategy, "pcgrad");
-        assert!(plan(2, 1, &["nope".to_owned()], &[3]).is_err());
+        assert!(plan(2, 1, &["nope".to_owned()], &[3], false).is_err());
+        // With preferences, EPO runs once per ray of the same grid.
+        let p = plan(2, 3, &[], &[3], true).expect("plan");
+        let families: Vec<Family> = p.iter().map(SweepPoint::family).collect();
+        assert_eq!(families[..3], [Family::Static; 3]);
+        assert_eq!(families[3..], [Family::Preference; 3]);
+        assert_eq!(p[3].label, "r=(0.25, 0.75)");
+        assert_eq!(p[3].weights, Some(vec![0.5, 1.5]));
     }
 }

@@ -12,6 +12,8 @@ pub struct SweepOptions {
     pub strategies: Vec<String>,
     /// Seeds; every point runs once per seed.
     pub seeds: Vec<u64>,
+    /// Also run EPO once per ray of the grid (the preference sweep).
+    pub preferences: bool,
     /// Also train single-task baselines and report Δp.
     pub baselines: bool,
     /// Trainings at the same time.
@@ -70,8 +72,14 @@ pub fn sweep_to_dir(
     use crate::Error as CliError;
     base.check()?;
     let k = base.tasks.len();
-    let points =
-        plan(k, options.grid, &options.strategies, &options.seeds).map_err(CliError::Other)?;
+    let points = plan(
+        k,
+        options.grid,
+        &options.strategies,
+        &options.seeds,
+        options.preferences,
+    )
+    .map_err(CliError::Other)?;
     crate::headless::create_out_dir(out)?;
     let (specs, labels, baseline_seeds) = sweep_specs(base, options, &points);
     let names: Vec<String> = base.tasks.iter().map(|t| t.name.clone()).collect();
@@ -108,7 +116,16 @@ pub fn sweep_to_dir(
                 .flatten()
         })
         .collect();
-    write_sweep_csv(&out.join("sweep.csv"), base, &points, runs, &front, &deltas)?;
+    let volumes = Hypervolumes::of(&points, runs, &losses);
+    write_sweep_csv(
+        &out.join("sweep.csv"),
+        base,
+        &points,
+        runs,
+        &front,
+        &deltas,
+        &volumes,
+    )?;
     write_curves_csv(&out.join("curves.csv"), &results, &labels)?;
     if options.baselines {
         write_baselines_csv(
@@ -146,7 +163,91 @@ pub fn sweep_to_dir(
             )?;
         }
     }
-    Ok(sweep_summary(&points, runs, &front, &deltas, &names, out))
+    let mut summary = sweep_summary(&points, runs, &front, &deltas, &names, out);
+    summary.push_str(&volumes.summary());
+    Ok(summary)
+}
+
+/// The hypervolume of each family's front and of all runs, w.r.t. the untrained model's
+/// losses ([`starting_point`]); 2 or 3 tasks only.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Hypervolumes {
+    /// The reference point (per task), if there is one.
+    pub reference: Option<Vec<f64>>,
+    /// Per family present in the sweep: its hypervolume.
+    pub families: Vec<(Family, f64)>,
+    /// Of every run together.
+    pub all: Option<f64>,
+}
+
+impl Hypervolumes {
+    /// The hypervolumes of a sweep's runs (`losses`: each run's final losses, NaN when it
+    /// failed).
+    pub fn of(points: &[SweepPoint], runs: &[RunResult], losses: &[Vec<f64>]) -> Self {
+        Self::of_runs(
+            points
+                .iter()
+                .zip(runs)
+                .zip(losses)
+                .map(|((p, r), l)| (p.family(), l.as_slice(), r.curves.as_slice())),
+        )
+    }
+
+    /// The hypervolumes of runs given as (family, final losses, per-epoch curves).
+    pub fn of_runs<'a>(
+        runs: impl Iterator<Item = (Family, &'a [f64], &'a [Vec<f64>])> + Clone,
+    ) -> Self {
+        let curves: Vec<&[Vec<f64>]> = runs.clone().map(|(_, _, c)| c).collect();
+        let reference = starting_point(&curves).filter(|r| (2..=3).contains(&r.len()));
+        let mut families = Vec::new();
+        let mut all = None;
+        if let Some(r) = &reference {
+            for family in [Family::Static, Family::Preference, Family::Strategy] {
+                let members: Vec<Vec<f64>> = runs
+                    .clone()
+                    .filter(|(f, _, _)| *f == family)
+                    .map(|(_, l, _)| l.to_vec())
+                    .collect();
+                if let (false, Some(hv)) = (members.is_empty(), hypervolume(&members, r)) {
+                    families.push((family, hv));
+                }
+            }
+            let every: Vec<Vec<f64>> = runs.map(|(_, l, _)| l.to_vec()).collect();
+            all = hypervolume(&every, r);
+        }
+        Self {
+            reference,
+            families,
+            all,
+        }
+    }
+
+    /// The hypervolume of `family`'s front.
+    pub fn of_family(&self, family: Family) -> Option<f64> {
+        self.families
+            .iter()
+            .find(|(f, _)| *f == family)
+            .map(|(_, v)| *v)
+    }
+
+    /// One line per front for the command's summary (empty without a reference point).
+    pub fn summary(&self) -> String {
+        let Some(r) = &self.reference else {
+            return String::new();
+        };
+        let reference: Vec<String> = r.iter().map(|v| format!("{v:.4}")).collect();
+        let mut text = format!(
+            "\nhypervolume w.r.t. the untrained model's losses ({}):",
+            reference.join(", ")
+        );
+        for (family, hv) in &self.families {
+            text.push_str(&format!(" {} {hv:.4},", family.name()));
+        }
+        if let Some(all) = self.all {
+            text.push_str(&format!(" all runs {all:.4}"));
+        }
+        text
+    }
 }
 
 /// How far a sweep has come, for a progress bar.
@@ -246,17 +347,20 @@ fn write_sweep_csv(
     runs: &[RunResult],
     front: &[bool],
     deltas: &[Option<DeltaSummary>],
+    volumes: &Hypervolumes,
 ) -> Result<(), crate::export::ExportError> {
-    let mut header: Vec<String> = ["run", "label", "strategy", "weights", "seed", "split"]
-        .map(str::to_owned)
-        .to_vec();
+    let mut header: Vec<String> = [
+        "run", "label", "strategy", "family", "weights", "seed", "split",
+    ]
+    .map(str::to_owned)
+    .to_vec();
     for t in &base.tasks {
         header.push(format!("{}_loss", t.name));
         for key in crate::metrics::metric_keys(t.kind) {
             header.push(format!("{}_{key}", t.name));
         }
     }
-    header.push("on_front".to_owned());
+    header.extend(["on_front", "front_hypervolume", "hv_reference"].map(str::to_owned));
     header.extend(base.tasks.iter().map(|t| format!("{}_delta", t.name)));
     header.extend(["delta_p", "delta_m_percent", "seconds", "error"].map(str::to_owned));
     let mut rows = vec![header];
@@ -265,6 +369,7 @@ fn write_sweep_csv(
             i.to_string(),
             p.label.clone(),
             p.strategy.clone(),
+            p.family().name().to_owned(),
             p.weights.as_ref().map_or_else(String::new, |w| {
                 w.iter()
                     .map(|v| format!("{v}"))
@@ -287,6 +392,17 @@ fn write_sweep_csv(
             }
         }
         row.push(u8::from(*f).to_string());
+        row.push(
+            volumes
+                .of_family(p.family())
+                .map_or_else(String::new, crate::export::csv_num),
+        );
+        row.push(volumes.reference.as_ref().map_or_else(String::new, |r| {
+            r.iter()
+                .map(|v| crate::export::csv_num(*v))
+                .collect::<Vec<_>>()
+                .join(";")
+        }));
         for t in 0..base.tasks.len() {
             let change = d.as_ref().and_then(|d| d.tasks.get(t)).and_then(|x| x.3);
             row.push(change.map_or_else(String::new, |v| format!("{v}")));

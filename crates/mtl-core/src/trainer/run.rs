@@ -171,10 +171,15 @@ impl Session {
         for (i, p) in model.params().iter().enumerate() {
             optimizer.set_lr_scale(i, p.lr_scale);
         }
-        let strategy = spec
+        let mut strategy = spec
             .weighting
             .build(&spec.tasks)
             .map_err(|e| TrainError::Weighting(e.0))?;
+        if !spec.weighting.rep_grad {
+            strategy
+                .set_layout(&grads::shared_layout(model.params()))
+                .map_err(|e| TrainError::Weighting(e.0))?;
+        }
         let k = data.tasks.len();
         let mut session = Self {
             strategy,
@@ -357,6 +362,11 @@ impl Session {
             .weighting
             .build(&self.spec.tasks)
             .map_err(|e| e.0)?;
+        if !self.spec.weighting.rep_grad {
+            self.strategy
+                .set_layout(&grads::shared_layout(self.model.params()))
+                .map_err(|e| e.0)?;
+        }
         self.weights = weights.to_vec();
         Ok(())
     }

@@ -42,6 +42,11 @@ pub struct Case {
     /// The shared representation (GradDrop).
     #[serde(default)]
     pub rep_value: Option<Vec<f64>>,
+    /// The shared layers, each as the sizes of its parameter tensors in order (summing to
+    /// `d`), for per-layer aggregation (`aggregate_per`, `GradVac_group_type`); absent: the
+    /// gradient is one layer.
+    #[serde(default)]
+    pub layers: Option<Vec<Vec<usize>>>,
     /// The steps, in order.
     pub steps: Vec<Step>,
 }
@@ -153,6 +158,17 @@ pub fn run_case(case: &Case, seed: u64) -> Result<Vec<Value>, String> {
         }
     }
     let mut strategy = build(&case.method, &case.params, case.k).map_err(|e| e.0)?;
+    if let Some(layers) = &case.layers {
+        let layout = super::SharedLayout::from_sizes(layers);
+        if layout.len() != case.d {
+            return Err(format!(
+                "layers hold {} entries but d is {}",
+                layout.len(),
+                case.d
+            ));
+        }
+        strategy.set_layout(&layout).map_err(|e| e.0)?;
+    }
     let mut rng = rng::stream(seed, &case.id);
     let mut out = Vec::with_capacity(case.steps.len());
     for (i, s) in case.steps.iter().enumerate() {
@@ -199,4 +215,77 @@ pub fn run_file(text: &str, seed: u64) -> Result<Value, String> {
         })
         .collect();
     Ok(json!({"format": FORMAT, "results": results}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A case with `layers` aggregates per layer: MGDA with `aggregate_per = "layer"` on two
+    /// layers gives, on each layer's entries, what MGDA gives on that layer alone; layers
+    /// that do not add up to `d` are refused.
+    #[test]
+    fn a_case_with_layers_aggregates_each_layer_alone() {
+        let g = json!([[1.0, 0.0, 2.0, -1.0], [0.0, 1.0, -1.0, 2.0]]);
+        let case = |method: &str, params: Value, layers: Value, g: &Value, d: usize| -> Value {
+            json!({
+                "format": FORMAT,
+                "cases": [{
+                    "id": "c", "method": method, "params": params, "K": 2, "d": d,
+                    "layers": layers,
+                    "steps": [{"G": g, "losses": [1.0, 1.0]}]
+                }]
+            })
+        };
+        let shared = |v: &Value| -> Vec<f64> {
+            v["results"][0]["steps"][0]["shared_grad"]
+                .as_array()
+                .expect("shared_grad")
+                .iter()
+                .map(|x| x.as_f64().expect("number"))
+                .collect()
+        };
+        let whole = run_file(
+            &case(
+                "mgda",
+                json!({"aggregate_per": "layer"}),
+                json!([[2, 1], [1]]),
+                &g,
+                4,
+            )
+            .to_string(),
+            0,
+        )
+        .expect("runs");
+        let got = shared(&whole);
+        for (range, block) in [
+            (0..3, json!([[1.0, 0.0, 2.0], [0.0, 1.0, -1.0]])),
+            (3..4, json!([[-1.0], [2.0]])),
+        ] {
+            let d = range.len();
+            let one = run_file(
+                &case("mgda", json!({}), Value::Null, &block, d).to_string(),
+                0,
+            )
+            .expect("runs");
+            let want = shared(&one);
+            for (a, b) in got[range].iter().zip(&want) {
+                assert!((a - b).abs() < 1e-12, "{got:?} vs {want:?}");
+            }
+        }
+        let bad = run_file(
+            &case(
+                "mgda",
+                json!({"aggregate_per": "layer"}),
+                json!([[2], [1]]),
+                &g,
+                4,
+            )
+            .to_string(),
+            0,
+        )
+        .expect("runs");
+        let error = bad["results"][0]["error"].as_str().unwrap_or_default();
+        assert!(error.contains("layers hold 3 entries but d is 4"), "{bad}");
+    }
 }

@@ -12,6 +12,7 @@
 //! - `losses`: K; `loss_history`: K rows, one value per completed epoch
 
 use std::fmt;
+use std::ops::Range;
 
 use rand_chacha::ChaCha8Rng;
 
@@ -122,6 +123,54 @@ pub trait Strategy: Send {
     /// GradNorm's logits) by one plain gradient step of size `lr`, using the gradients
     /// computed in the last [`Strategy::combine`]. The `aggregate` command never calls this.
     fn learn(&mut self, _lr: f64) {}
+
+    /// Tells the strategy where each shared layer and parameter tensor lies in the
+    /// flattened shared gradient, before the first step (the trainer, and `aggregate` for a
+    /// case with `layers`). Strategies that group the gradient (the `aggregate_per` option,
+    /// GradVac's `GradVac_group_type`) use it; the others ignore it. Without a call the
+    /// whole gradient is one group.
+    fn set_layout(&mut self, _layout: &SharedLayout) -> Result<(), WeightingError> {
+        Ok(())
+    }
+}
+
+/// Where each shared layer and each shared parameter tensor lies in the flattened shared
+/// gradient (the order of the model's shared parameters).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SharedLayout {
+    /// One range per shared layer (a linear or conv layer's weight and bias, a layer norm's
+    /// scale and shift, a cross-stitch unit), in order.
+    pub layers: Vec<Range<usize>>,
+    /// One range per shared parameter tensor, in order.
+    pub tensors: Vec<Range<usize>>,
+}
+
+impl SharedLayout {
+    /// The layout of layers given as the sizes of their tensors, in order: `[[6, 3], [3, 1]]`
+    /// is a layer of a 6- and a 3-entry tensor followed by one of a 3- and a 1-entry tensor.
+    pub fn from_sizes(layers: &[Vec<usize>]) -> Self {
+        let mut out = Self::default();
+        let mut at = 0;
+        for layer in layers {
+            let start = at;
+            for &n in layer {
+                out.tensors.push(at..at + n);
+                at += n;
+            }
+            out.layers.push(start..at);
+        }
+        out
+    }
+
+    /// The length of the gradient it describes.
+    pub fn len(&self) -> usize {
+        self.tensors.last().map_or(0, |r| r.end)
+    }
+
+    /// Whether it describes no entries.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// A numeric hyperparameter: its LibMTL default and the range the settings panel offers.
@@ -243,12 +292,28 @@ impl MethodInfo {
     /// The names of every parameter a spec may give: choices, numbers (the strategy's own,
     /// then the options every strategy of its kind has), then extras.
     pub fn param_names(&self) -> Vec<&'static str> {
-        self.choices
-            .iter()
+        self.all_choices()
             .map(|c| c.name)
             .chain(self.all_hypers().map(|h| h.name))
             .chain(self.extras.iter().map(|e| e.name))
             .collect()
+    }
+
+    /// Its string choices followed by the options it shares with other strategies (the
+    /// per-layer `aggregate_per` and the gradient normaliser `grad_normalize` of the
+    /// gradient strategies that take them).
+    pub fn all_choices(&self) -> impl Iterator<Item = &'static Choice> + use<> {
+        let per: &'static [Choice] = if crate::weighting::per_layer::supports(self) {
+            std::slice::from_ref(&crate::weighting::per_layer::AGGREGATE_PER)
+        } else {
+            &[]
+        };
+        let norm: &'static [Choice] = if crate::weighting::normalize::supports(self) {
+            std::slice::from_ref(&crate::weighting::normalize::GRAD_NORMALIZE)
+        } else {
+            &[]
+        };
+        self.choices.iter().chain(per).chain(norm)
     }
 
     /// Its numeric hyperparameters followed by the options it shares with other strategies

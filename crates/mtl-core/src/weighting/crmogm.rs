@@ -46,13 +46,7 @@ struct CrMogm {
 }
 
 impl Strategy for CrMogm {
-    fn name(&self) -> &'static str {
-        self.inner.name()
-    }
-
-    fn needs_grads(&self, epoch: usize) -> bool {
-        self.inner.needs_grads(epoch)
-    }
+    forward_to_inner!();
 
     fn combine(
         &mut self,
@@ -79,34 +73,6 @@ impl Strategy for CrMogm {
         out.effective.clone_from(&average);
         self.average = Some(average);
         Ok(out)
-    }
-
-    fn after_step(&mut self, losses_after: &[f64]) {
-        self.inner.after_step(losses_after);
-    }
-
-    fn needs_losses_after(&self) -> bool {
-        self.inner.needs_losses_after()
-    }
-
-    fn masks_entries(&self) -> bool {
-        self.inner.masks_entries()
-    }
-
-    fn feature_multipliers(&self) -> Option<&[Vec<f64>]> {
-        self.inner.feature_multipliers()
-    }
-
-    fn gradient_samples(&self) -> usize {
-        self.inner.gradient_samples()
-    }
-
-    fn notice(&self) -> Option<&str> {
-        self.inner.notice()
-    }
-
-    fn learn(&mut self, lr: f64) {
-        self.inner.learn(lr);
     }
 }
 

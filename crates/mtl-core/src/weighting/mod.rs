@@ -7,7 +7,8 @@
 //! - per-task gradients projected or rescaled: PCGrad, GradVac, IMTL, Aligned-MTL, DB-MTL,
 //!   MoCo, ExcessMTL, GradDrop;
 //! - per-task gradients combined by solving a small optimisation problem ([`solvers`]): MGDA,
-//!   CAGrad, Nash-MTL, FairGrad, UPGrad, DualProj, and ConFIG (a pseudo-inverse);
+//!   CAGrad, Nash-MTL, FairGrad, UPGrad, DualProj, ConFIG (a pseudo-inverse), and EPO (a
+//!   linear program that steers the run onto a preference ray of the Pareto front, [`lp`]);
 //! - stochastic solvers on three independent gradient samples per step: MoDo, SDMGrad.
 //!
 //! Each method's [`MethodInfo`] carries everything the rest of the app needs (label, paper,
@@ -17,16 +18,70 @@
 //! [`methods`](mod@methods) and one line in the registry.
 //!
 //! Every gradient strategy whose update is a weighted sum of the task gradients also takes
-//! the CR-MOGM option ([`crmogm`]): a moving average of its weights.
+//! the CR-MOGM option ([`crmogm`]): a moving average of its weights. Gradient strategies
+//! also take per-layer aggregation ([`per_layer`]: `aggregate_per`) and a gradient
+//! normaliser applied before they combine ([`normalize`]: `grad_normalize`).
 //!
 //! The conventions (sum or mean scale, which weights are reported) follow LibMTL so numbers
 //! compare with the reference library; see `mtl-studio aggregate`.
+
+/// The [`Strategy`] methods a wrapper (an option applied around a strategy: CR-MOGM, the
+/// gradient normaliser) passes unchanged to the strategy it holds in its field `inner`.
+macro_rules! forward_to_inner {
+    () => {
+        fn name(&self) -> &'static str {
+            self.inner.name()
+        }
+
+        fn needs_grads(&self, epoch: usize) -> bool {
+            self.inner.needs_grads(epoch)
+        }
+
+        fn after_step(&mut self, losses_after: &[f64]) {
+            self.inner.after_step(losses_after);
+        }
+
+        fn needs_losses_after(&self) -> bool {
+            self.inner.needs_losses_after()
+        }
+
+        fn masks_entries(&self) -> bool {
+            self.inner.masks_entries()
+        }
+
+        fn feature_multipliers(&self) -> Option<&[Vec<f64>]> {
+            self.inner.feature_multipliers()
+        }
+
+        fn gradient_samples(&self) -> usize {
+            self.inner.gradient_samples()
+        }
+
+        fn notice(&self) -> Option<&str> {
+            self.inner.notice()
+        }
+
+        fn learn(&mut self, lr: f64) {
+            self.inner.learn(lr);
+        }
+
+        fn set_layout(
+            &mut self,
+            layout: &$crate::weighting::SharedLayout,
+        ) -> Result<(), $crate::weighting::WeightingError> {
+            self.inner.set_layout(layout)
+        }
+    };
+}
 
 pub mod aggregate;
 pub mod api;
 mod common;
 pub mod crmogm;
+pub mod lp;
 pub mod methods;
+pub mod normalize;
+pub mod per_layer;
 pub mod solvers;
 #[cfg(test)]
 mod testing;
@@ -34,12 +89,12 @@ mod testing;
 mod tests;
 
 pub use api::{
-    Choice, Extra, Family, Hyper, MethodInfo, Params, RepGrad, StepInput, StepOutput, Strategy,
-    WeightingError,
+    Choice, Extra, Family, Hyper, MethodInfo, Params, RepGrad, SharedLayout, StepInput, StepOutput,
+    Strategy, WeightingError,
 };
 
 use methods::{
-    aligned_mtl, cagrad, config, db_mtl, dualproj, dwa, ew, excess_mtl, fairgrad, famo, gls,
+    aligned_mtl, cagrad, config, db_mtl, dualproj, dwa, epo, ew, excess_mtl, fairgrad, famo, gls,
     graddrop, gradnorm, gradvac, imtl, manual, mgda, moco, modo, nash_mtl, pcgrad, rlw, sdmgrad,
     stch, upgrad, uw,
 };
@@ -80,6 +135,7 @@ const REGISTRY: &[(&MethodInfo, BuildFn)] = &[
     (&upgrad::INFO, upgrad::build),
     (&dualproj::INFO, dualproj::build),
     (&config::INFO, config::build),
+    (&epo::INFO, epo::build),
     (&modo::INFO, modo::build),
     (&sdmgrad::INFO, sdmgrad::build),
 ];
@@ -99,8 +155,22 @@ pub fn method(key: &str) -> Option<&'static MethodInfo> {
 pub fn build(key: &str, params: &Params, k: usize) -> Result<Box<dyn Strategy>, WeightingError> {
     let key = key.to_ascii_lowercase();
     match REGISTRY.iter().find(|(info, _)| info.key == key) {
-        Some((info, build)) if crmogm::supports(info) => crmogm::wrap(build(params, k)?, params),
-        Some((_, build)) => build(params, k),
+        Some((info, build)) => {
+            let (info, build): (&'static MethodInfo, BuildFn) = (info, *build);
+            let own = params.clone();
+            // One instance with CR-MOGM applied; per layer, one per group; the gradient
+            // normaliser outside, on the whole gradient.
+            let make: per_layer::Make = Box::new(move || {
+                let s = build(&own, k)?;
+                if crmogm::supports(info) {
+                    crmogm::wrap(s, &own)
+                } else {
+                    Ok(s)
+                }
+            });
+            let grouped = per_layer::wrap(info, make, params)?;
+            normalize::wrap(info, grouped, params)
+        }
         None => Err(WeightingError(format!(
             "unknown strategy '{key}' (known: {})",
             methods().map(|m| m.key).collect::<Vec<_>>().join(", ")

@@ -6,7 +6,7 @@ use super::*;
 #[test]
 fn the_registry_is_consistent_with_every_info() {
     let keys: Vec<&str> = methods().map(|m| m.key).collect();
-    assert_eq!(keys.len(), 26, "{keys:?}");
+    assert_eq!(keys.len(), 27, "{keys:?}");
     for (i, m) in methods().enumerate() {
         assert!(!keys[..i].contains(&m.key), "{}: key listed twice", m.key);
         assert_eq!(method(m.key), Some(m), "{}: found by key", m.key);
@@ -241,7 +241,8 @@ mod projection_family {
         assert!(build("nope", &Params::new(), 2).is_err());
         assert!(build("pcgrad", &params(r#"{"order": "sorted"}"#), 2).is_err());
         assert!(build("imtl", &params(r#"{"calpha": 0.5}"#), 2).is_err());
-        assert!(build("gradvac", &params(r#"{"GradVac_group_type": 1}"#), 2).is_err());
+        assert!(build("gradvac", &params(r#"{"GradVac_group_type": 3}"#), 2).is_err());
+        assert!(build("gradvac", &params(r#"{"GradVac_group_type": 0.5}"#), 2).is_err());
         assert!(build("graddrop", &params(r#"{"leak": 2.0}"#), 2).is_err());
         assert!(build("moco", &Params::new(), 0).is_err());
         let mut s = build("db_mtl", &Params::new(), 2).unwrap();

@@ -41,6 +41,26 @@ struct Layout<'a> {
     masks_entries: bool,
 }
 
+/// Where each shared layer and tensor lies in the flattened shared gradient (the order of
+/// `params`' shared entries): a layer is the parameters `X.weight` and `X.bias` next to each
+/// other; any other parameter (a cross-stitch unit `stitch.<u>`) is a layer of its own.
+pub(super) fn shared_layout(params: &[Param]) -> weighting::SharedLayout {
+    let mut sizes: Vec<Vec<usize>> = Vec::new();
+    let mut last: Option<&str> = None;
+    for p in params.iter().filter(|p| p.part == Part::Shared) {
+        let layer = match p.name.rsplit_once('.') {
+            Some((prefix, "weight" | "bias")) => prefix,
+            _ => p.name.as_str(),
+        };
+        match sizes.last_mut() {
+            Some(tensors) if last == Some(layer) => tensors.push(p.var.elem_count()),
+            _ => sizes.push(vec![p.var.elem_count()]),
+        }
+        last = Some(layer);
+    }
+    weighting::SharedLayout::from_sizes(&sizes)
+}
+
 /// The sums over the rows of `[n, m]` `t`, in f64: `[m]`.
 fn row_sums(t: &Tensor) -> candle_core::Result<Vec<f64>> {
     Ok(fused::row_sum(t)?

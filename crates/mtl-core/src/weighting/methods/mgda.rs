@@ -5,9 +5,10 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::weighting::api::{
     Choice, Family, MethodInfo, Params, RepGrad, StepInput, StepOutput, Strategy, WeightingError,
-    dot, finite_output, gramian, weighted_sum,
+    finite_output, gramian, weighted_sum,
 };
 use crate::weighting::common::checked_input;
+use crate::weighting::normalize::Normalizer;
 use crate::weighting::solvers::simplex_qp;
 
 /// `mgda_gn`.
@@ -40,26 +41,8 @@ pub const INFO: MethodInfo = MethodInfo {
 /// Builds the strategy for `k` tasks from `params` (absent ones take [`INFO`]'s defaults).
 pub fn build(params: &Params, k: usize) -> Result<Box<dyn Strategy>, WeightingError> {
     INFO.check_setup(params, k)?;
-    let norm = match MGDA_GN.read("mgda", params)? {
-        "l2" => MgdaNorm::L2,
-        "loss" => MgdaNorm::Loss,
-        "loss+" => MgdaNorm::LossPlus,
-        _ => MgdaNorm::None,
-    };
+    let norm = Normalizer::from_choice(MGDA_GN.read("mgda", params)?);
     Ok(Box::new(Mgda { k, norm }))
-}
-
-/// MGDA's gradient normaliser (LibMTL `mgda_gn`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum MgdaNorm {
-    /// No normalisation.
-    None,
-    /// Divide by ‖gₖ‖.
-    L2,
-    /// Divide by Lₖ.
-    Loss,
-    /// Divide by Lₖ·‖gₖ‖.
-    LossPlus,
 }
 
 /// MGDA (Sener & Koltun, "Multi-Task Learning as Multi-Objective Optimization", NeurIPS
@@ -82,36 +65,8 @@ enum MgdaNorm {
 pub struct Mgda {
     /// Number of tasks K.
     k: usize,
-    /// The normaliser.
-    norm: MgdaNorm,
-}
-
-impl Mgda {
-    /// The normalisers nₖ (K, positive).
-    fn normalisers(&self, grads: &[Vec<f64>], losses: &[f64]) -> Result<Vec<f64>, WeightingError> {
-        let needs_loss = matches!(self.norm, MgdaNorm::Loss | MgdaNorm::LossPlus);
-        if needs_loss && let Some(i) = losses.iter().position(|l| *l <= 0.0) {
-            return Err(WeightingError(format!(
-                "mgda: mgda_gn = loss/loss+ divides by the task loss, which must be positive \
-                 (task {i} has loss {})",
-                losses[i]
-            )));
-        }
-        let length = |g: &Vec<f64>| {
-            let n = dot(g, g).sqrt();
-            if n > 0.0 { n } else { 1.0 }
-        };
-        Ok(match self.norm {
-            MgdaNorm::None => vec![1.0; self.k],
-            MgdaNorm::L2 => grads.iter().map(length).collect(),
-            MgdaNorm::Loss => losses.to_vec(),
-            MgdaNorm::LossPlus => grads
-                .iter()
-                .zip(losses)
-                .map(|(g, l)| l * length(g))
-                .collect(),
-        })
-    }
+    /// The normaliser (`mgda_gn`).
+    norm: Normalizer,
 }
 
 /// LibMTL's two-vector min-norm step (`_min_norm_element_from2`): the weight γ on v₁ in
@@ -141,7 +96,7 @@ impl Strategy for Mgda {
         _rng: &mut ChaCha8Rng,
     ) -> Result<StepOutput, WeightingError> {
         let (grads, _) = checked_input("mgda", input, self.k)?;
-        let norms = self.normalisers(grads, input.losses)?;
+        let norms = self.norm.divisors("mgda", grads, input.losses)?;
         let scaled: Vec<Vec<f64>> = grads
             .iter()
             .zip(&norms)

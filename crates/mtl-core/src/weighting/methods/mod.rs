@@ -9,6 +9,7 @@ pub mod config;
 pub mod db_mtl;
 pub mod dualproj;
 pub mod dwa;
+pub mod epo;
 pub mod ew;
 pub mod excess_mtl;
 pub mod fairgrad;
