@@ -8,6 +8,7 @@ mod common;
 mod malformed;
 mod share;
 mod strategies;
+mod torch_export;
 mod trainer;
 mod ui;
 mod ui_charts;
