@@ -99,3 +99,31 @@ pub(super) fn export_data(spec: &Path, output: &Path) -> Result<(), CliError> {
     .ok();
     Ok(())
 }
+
+/// `export torch`: `model.py`, `train.py` and `data.csv` for a run, in `dir`.
+pub(super) fn export_torch(run: &Path, dir: &Path) -> Result<(), CliError> {
+    let file = export::load_model(run)?;
+    let data = crate::export::data::mtl_csv(&file.spec).map(|(csv, _)| csv);
+    let written = crate::export::torch::write_torch(&file, dir, data)?;
+    let mut err = std::io::stderr().lock();
+    for path in &written.files {
+        writeln!(err, "wrote {}", path.display()).ok();
+    }
+    if let Some(why) = &written.data_note {
+        writeln!(
+            err,
+            "note: data.csv not written ({why}); train.py needs the data as MTL-CSV v1: \
+             `mtl-studio export data SPEC -o {}`",
+            dir.join("data.csv").display()
+        )
+        .ok();
+    }
+    writeln!(
+        err,
+        "train it: python {} (or torchrun --nproc_per_node N {})",
+        dir.join("train.py").display(),
+        dir.join("train.py").display()
+    )
+    .ok();
+    Ok(())
+}

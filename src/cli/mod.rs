@@ -190,6 +190,16 @@ pub enum ExportCommand {
         #[arg(short, long)]
         output: PathBuf,
     },
+    /// A run's network as a PyTorch module (`model.py`, whose state_dict loads the run's
+    /// `model.safetensors` strictly) and a script that trains the same experiment in
+    /// PyTorch, under `torchrun` too (`train.py`), with the experiment's data (`data.csv`).
+    Torch {
+        /// A run folder or a `model.safetensors` file.
+        run: PathBuf,
+        /// The folder to write into (created if needed).
+        #[arg(short, long)]
+        output: PathBuf,
+    },
 }
 
 /// The options of `mtl-studio sweep`.
@@ -302,6 +312,7 @@ pub fn run(command: Command) -> Result<(), CliError> {
             output,
         } => predict::predict(&model, &input, output.as_deref()),
         Command::Export(ExportCommand::Data { spec, output }) => data::export_data(&spec, &output),
+        Command::Export(ExportCommand::Torch { run, output }) => data::export_torch(&run, &output),
         Command::Strategies => strategies::print_strategies(),
         Command::Affinity {
             spec,

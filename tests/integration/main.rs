@@ -9,6 +9,7 @@ mod fronts;
 mod malformed;
 mod share;
 mod strategies;
+mod torch_export;
 mod trainer;
 mod ui;
 mod ui_charts;

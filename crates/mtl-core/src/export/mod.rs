@@ -16,6 +16,7 @@
 pub mod data;
 pub mod plot;
 pub mod report;
+pub mod torch;
 
 use std::collections::HashMap;
 use std::io::Write as _;
