@@ -15,6 +15,8 @@ use std::fmt;
 
 use rand_chacha::ChaCha8Rng;
 
+pub use super::state::{StateReader, StrategyState};
+
 /// Hyperparameters by LibMTL name (`"calpha": 0.5`, `"order": "identity"`, …).
 pub type Params = serde_json::Map<String, serde_json::Value>;
 
@@ -122,6 +124,20 @@ pub trait Strategy: Send {
     /// GradNorm's logits) by one plain gradient step of size `lr`, using the gradients
     /// computed in the last [`Strategy::combine`]. The `aggregate` command never calls this.
     fn learn(&mut self, _lr: f64) {}
+
+    /// What the strategy has learned or accumulated so far (weights, moments, averages,
+    /// counters), for a checkpoint; empty for a stateless strategy. A strategy rebuilt from
+    /// the same spec and given this state with [`Strategy::restore`] goes on exactly as this
+    /// one would.
+    fn state(&self) -> StrategyState {
+        StrategyState::default()
+    }
+
+    /// Puts back a [`Strategy::state`]. A state that does not fit (an unknown entry, a wrong
+    /// length) is an error naming the entry, and nothing changes.
+    fn restore(&mut self, state: &StrategyState) -> Result<(), WeightingError> {
+        StateReader::new(self.name(), state).finish()
+    }
 }
 
 /// A numeric hyperparameter: its LibMTL default and the range the settings panel offers.

@@ -28,14 +28,15 @@ mod common;
 pub mod crmogm;
 pub mod methods;
 pub mod solvers;
+pub mod state;
 #[cfg(test)]
 mod testing;
 #[cfg(test)]
 mod tests;
 
 pub use api::{
-    Choice, Extra, Family, Hyper, MethodInfo, Params, RepGrad, StepInput, StepOutput, Strategy,
-    WeightingError,
+    Choice, Extra, Family, Hyper, MethodInfo, Params, RepGrad, StateReader, StepInput, StepOutput,
+    Strategy, StrategyState, WeightingError,
 };
 
 use methods::{

@@ -3,6 +3,8 @@
 
 use rand_chacha::ChaCha8Rng;
 
+use crate::weighting::state::{StateReader, StrategyState};
+
 use crate::weighting::api::{
     Family, Hyper, MethodInfo, Params, RepGrad, StepInput, StepOutput, Strategy, WeightingError,
     dot, weighted_sum,
@@ -94,6 +96,20 @@ impl GradVac {
 }
 
 impl Strategy for GradVac {
+    fn state(&self) -> StrategyState {
+        let mut s = StrategyState::default();
+        s.push_rows("rho_t", Some(self.rho_t.as_slice()));
+        s
+    }
+
+    fn restore(&mut self, state: &StrategyState) -> Result<(), WeightingError> {
+        let mut r = StateReader::new(INFO.key, state);
+        let rho_t = r.vec("rho_t", self.k * self.k)?;
+        r.finish()?;
+        self.rho_t = rho_t.chunks(self.k.max(1)).map(<[f64]>::to_vec).collect();
+        Ok(())
+    }
+
     fn name(&self) -> &'static str {
         INFO.key
     }
