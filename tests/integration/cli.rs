@@ -954,3 +954,86 @@ fn predict_reports_unseen_levels_refuses_duplicates_and_passes_ids_through() {
         text(&out.stderr)
     );
 }
+
+/// `train --resume`, `--init` and `--epochs 0` from the command line: the resumed run's
+/// weights and metrics are the uninterrupted run's bytes; a checkpoint of another spec is
+/// refused with exit 1 naming the field; `--resume` and `--init` do not go together.
+#[test]
+fn train_resume_init_and_zero_epochs_on_the_command_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = |path: &Path| path.to_str().expect("utf8").to_owned();
+    let spec = dir.path().join("exp.toml");
+    let out = mtl(&["init", "-o", &p(&spec)]);
+    assert!(out.status.success(), "init: {}", text(&out.stderr));
+    let spec_text = std::fs::read_to_string(&spec)
+        .expect("read")
+        .replace("samples = 12000", "samples = 600");
+    std::fs::write(&spec, spec_text).expect("write");
+    let run = |name: &str, extra: &[&str]| {
+        let folder = dir.path().join(name);
+        let mut args = vec!["--quiet"];
+        args.extend_from_slice(extra);
+        (train(&p(&spec), &p(&folder), &args), folder)
+    };
+    let (out, first) = run("first", &["--epochs", "2"]);
+    assert!(out.status.success(), "train: {}", text(&out.stderr));
+    let checkpoint = first.join("checkpoint.safetensors");
+    let (out, resumed) = run("resumed", &["--epochs", "3", "--resume", &p(&checkpoint)]);
+    assert!(out.status.success(), "resume: {}", text(&out.stderr));
+    let (out, whole) = run("whole", &["--epochs", "3"]);
+    assert!(out.status.success(), "train: {}", text(&out.stderr));
+    for f in ["model.safetensors", "metrics.csv", "checkpoint.safetensors"] {
+        assert!(
+            std::fs::read(resumed.join(f)).expect("read")
+                == std::fs::read(whole.join(f)).expect("read"),
+            "{f}: 2 epochs + 1 resumed = 3 epochs"
+        );
+    }
+    let report = std::fs::read_to_string(resumed.join("report.md")).expect("report");
+    assert!(report.contains("Resumed after epoch 2"), "{report}");
+
+    let (out, _) = run("other", &["--seed", "7", "--resume", &p(&first)]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("in 'seed'"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let (out, zero) = run(
+        "zero",
+        &[
+            "--epochs",
+            "0",
+            "--init",
+            &p(&first.join("model.safetensors")),
+        ],
+    );
+    assert!(out.status.success(), "--epochs 0: {}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).starts_with("trained 0 epochs"),
+        "{}",
+        text(&out.stdout)
+    );
+    let metrics = std::fs::read_to_string(zero.join("metrics.csv")).expect("metrics");
+    assert!(
+        metrics.lines().skip(1).all(|l| l.starts_with("0,0,")),
+        "only the initial evaluation: {metrics}"
+    );
+
+    let (out, _) = run(
+        "both",
+        &[
+            "--resume",
+            &p(&first),
+            "--init",
+            &p(&first.join("model.safetensors")),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "clap refuses the pair");
+    assert!(
+        text(&out.stderr).contains("cannot be used with"),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -101,40 +101,57 @@ fn four_epochs_and_four_resumed_are_eight_epochs_bit_for_bit() {
 
 /// A run interrupted in the middle of an epoch writes a checkpoint there, and resuming it
 /// (from the folder) gives the uninterrupted run's bytes: the epoch's order, its position
-/// and its running sums are in the checkpoint.
+/// and its running sums are in the checkpoint. Also with per-task sampling (each task's
+/// shuffled rows), MMoE (its gates' rows) and relationship learning (its Ω).
 #[test]
 fn a_run_interrupted_mid_epoch_resumes_bit_for_bit() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (cut, resumed, whole) = (
-        dir.path().join("cut"),
-        dir.path().join("resumed"),
-        dir.path().join("whole"),
-    );
-    let spec = spec("gradvac", 3);
-    let interrupt = AtomicBool::new(false);
-    let mut at_step_11 = |s: &Session, e: &RunEvent<'_>| {
-        if matches!(e, RunEvent::Stepped { .. }) && s.step_count() == 11 {
-            interrupt.store(true, Ordering::Relaxed);
-        }
-    };
-    let err = train_to_dir_from(
-        &spec,
-        &cut,
-        &TrainStart::default(),
-        &mut at_step_11,
-        &interrupt,
-    )
-    .expect_err("interrupted");
-    assert!(err.to_string().contains("interrupted"), "{err}");
-    let checkpoint = mtl_studio::trainer::Checkpoint::load(&cut).expect("the folder's checkpoint");
-    assert_eq!(
-        (checkpoint.epoch(), checkpoint.step()),
-        (1, 11),
-        "mid-epoch 2"
-    );
-    train(&spec, &resumed, &resume(&cut));
-    train(&spec, &whole, &TrainStart::default());
-    assert_same_run(&resumed, &whole, "interrupted at step 11");
+    use mtl_studio::experiment::{Architecture, RelationshipSpec, Sampling};
+    let mut sampled = spec("uw", 3);
+    sampled.training.sampling = Sampling::Uniform;
+    sampled.model.architecture = Architecture::Mmoe { experts: 3 };
+    let mut related = spec("ew", 3);
+    related.model.relationship = Some(RelationshipSpec {
+        update_every: 3,
+        ..RelationshipSpec::default()
+    });
+    for (what, spec) in [
+        ("gradvac", spec("gradvac", 3)),
+        ("uniform sampling, MMoE", sampled),
+        ("relationship learning", related),
+    ] {
+        assert!(spec.validate().is_empty(), "{what}: {:?}", spec.validate());
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (cut, resumed, whole) = (
+            dir.path().join("cut"),
+            dir.path().join("resumed"),
+            dir.path().join("whole"),
+        );
+        let interrupt = AtomicBool::new(false);
+        let mut at_step_11 = |s: &Session, e: &RunEvent<'_>| {
+            if matches!(e, RunEvent::Stepped { .. }) && s.step_count() == 11 {
+                interrupt.store(true, Ordering::Relaxed);
+            }
+        };
+        let err = train_to_dir_from(
+            &spec,
+            &cut,
+            &TrainStart::default(),
+            &mut at_step_11,
+            &interrupt,
+        )
+        .expect_err("interrupted");
+        assert!(err.to_string().contains("interrupted"), "{what}: {err}");
+        let checkpoint =
+            mtl_studio::trainer::Checkpoint::load(&cut).expect("the folder's checkpoint");
+        assert_eq!(
+            (checkpoint.epoch(), checkpoint.step()),
+            (1, 11),
+            "{what}: mid-epoch 2"
+        );
+        train(&spec, &resumed, &resume(&cut));
+        train(&spec, &whole, &TrainStart::default());
+        assert_same_run(&resumed, &whole, what);
+    }
 }
 
 #[test]

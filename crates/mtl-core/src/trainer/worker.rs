@@ -606,6 +606,12 @@ impl Worker {
                     }));
                 }
                 driver.replay(&mut channel, &c.rows);
+                if c.epoch() >= spec.training.epochs {
+                    self.warn(format!(
+                        "this checkpoint's run has done its {} epochs: Resume trains on past them until you stop it",
+                        c.epoch()
+                    ));
+                }
             }
             None => driver.start(&mut channel)?,
         }
