@@ -285,3 +285,60 @@ fn init_starts_from_given_weights_and_zero_epochs_writes_them() {
     .expect_err("another architecture");
     assert!(e.to_string().contains("shared.0.weight"), "{e}");
 }
+
+/// The app's *Save checkpoint…* (the trainer thread's `SaveCheckpoint`) in the middle of an
+/// epoch: `train --resume` on it gives the uninterrupted run's bytes.
+#[test]
+fn a_checkpoint_saved_by_the_trainer_thread_resumes_bit_for_bit() {
+    use std::time::{Duration, Instant};
+
+    use mtl_studio::trainer::{
+        RunOptions, RunState, TrainerCommand, TrainerEvent, TrainerHandle, no_waker,
+    };
+    let spec = spec("famo", 3);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let saved = dir.path().join("app.checkpoint.safetensors");
+    let handle = TrainerHandle::spawn(
+        1,
+        spec.clone(),
+        RunOptions {
+            start_paused: true,
+            ..RunOptions::default()
+        },
+        no_waker(),
+    )
+    .expect("spawn");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut paused = 0;
+    while paused < 2 {
+        assert!(Instant::now() < deadline, "timed out");
+        if let Ok(Some(TrainerEvent::State {
+            state: RunState::Paused,
+            ..
+        })) = handle.recv_timeout(Duration::from_millis(100))
+        {
+            paused += 1;
+            if paused == 1 {
+                handle.send(TrainerCommand::Step(13));
+            }
+        }
+    }
+    assert_eq!(handle.steps_done(), 13, "paused after 13 steps");
+    handle.send(TrainerCommand::SaveCheckpoint(saved.clone()));
+    loop {
+        assert!(Instant::now() < deadline, "timed out");
+        match handle.recv_timeout(Duration::from_millis(100)) {
+            Ok(Some(TrainerEvent::Saved { path, .. })) => {
+                assert_eq!(path, saved);
+                break;
+            }
+            Ok(Some(TrainerEvent::Warning { message, .. })) => panic!("{message}"),
+            _ => {}
+        }
+    }
+    drop(handle);
+    let (resumed, whole) = (dir.path().join("resumed"), dir.path().join("whole"));
+    train(&spec, &resumed, &resume(&saved));
+    train(&spec, &whole, &TrainStart::default());
+    assert_same_run(&resumed, &whole, "saved by the trainer thread at step 13");
+}
