@@ -814,3 +814,109 @@ pub fn evaluations(rows: &[MetricRow], tasks: &[crate::data::TaskInfo]) -> Vec<E
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trainer::{Driver, RunPlan, Session};
+
+    /// A driver of a small run after `steps` steps (mid-epoch) and its checkpoint.
+    fn checkpoint(steps: usize) -> (ExperimentSpec, Checkpoint) {
+        let mut spec = ExperimentSpec::default();
+        if let crate::experiment::DatasetSpec::Mmoe(m) = &mut spec.dataset {
+            m.samples = 400;
+        }
+        spec.training.epochs = 3;
+        spec.weighting = crate::experiment::WeightingSpec::of("famo");
+        let mut driver = Driver::new(Session::new(&spec).expect("session"), RunPlan::of(&spec));
+        let mut rows = crate::trainer::Recorder::default();
+        driver.start(&mut rows).expect("start");
+        for _ in 0..steps {
+            driver.step(&mut rows).expect("step");
+        }
+        let c = driver.checkpoint(&rows.rows).expect("checkpoint");
+        (spec, c)
+    }
+
+    /// Saved and loaded, a checkpoint writes the same bytes again; the rows' non-finite
+    /// numbers (the balance rows' loss) come back.
+    #[test]
+    fn a_checkpoint_reads_back_to_the_same_bytes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (_, c) = checkpoint(7);
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        c.save(&a).expect("save");
+        let loaded = Checkpoint::load(&a).expect("load");
+        loaded.save(&b).expect("save again");
+        assert_eq!(std::fs::read(&a).ok(), std::fs::read(&b).ok(), "same bytes");
+        // The file keeps tensors, streams and strategy entries sorted by name.
+        let sorted = |s: &SessionState| {
+            let mut s = s.clone();
+            s.weights.sort_by(|a, b| a.name.cmp(&b.name));
+            s.rngs.sort();
+            s.strategy.entries.sort_by(|a, b| a.0.cmp(&b.0));
+            s
+        };
+        let (x, y) = (sorted(&loaded.session), sorted(&c.session));
+        assert!(x.weights == y.weights, "weights");
+        assert!(x.optimizer == y.optimizer, "optimizer");
+        assert!(x.strategy == y.strategy, "strategy");
+        assert!(x.rngs == y.rngs, "rngs");
+        assert!(x.order == y.order, "order");
+        assert!(x.loss_history == y.loss_history, "history");
+        assert!(x == y, "the session state");
+        assert_eq!(loaded.dynamics, c.dynamics, "the epoch sums");
+        assert_eq!(loaded.rows.len(), c.rows.len(), "every row");
+        assert!(loaded.rows[0].loss.is_nan(), "a NaN loss stays NaN");
+        assert_eq!(
+            format!("{:?}", loaded.rows),
+            format!("{:?}", c.rows),
+            "rows"
+        );
+        assert!(Checkpoint::is_checkpoint(&a), "recognised");
+        assert!(
+            !Checkpoint::is_checkpoint(dir.path()),
+            "a folder is not one"
+        );
+    }
+
+    /// A damaged checkpoint is an error naming the file or what does not fit, never a
+    /// panic: cut short, a tensor of the wrong size, epoch sums of another run.
+    #[test]
+    fn a_damaged_checkpoint_is_an_error_not_a_panic() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (spec, c) = checkpoint(3);
+        let path = dir.path().join("c.safetensors");
+        c.save(&path).expect("save");
+        let bytes = std::fs::read(&path).expect("read");
+        for cut in [0, 7, 100, bytes.len() / 2, bytes.len() - 1] {
+            std::fs::write(&path, &bytes[..cut]).expect("write");
+            let e = Checkpoint::load(&path).expect_err("cut short");
+            assert!(e.to_string().contains("c.safetensors"), "{e}");
+        }
+        let mut bad = c.clone();
+        bad.dynamics.tag.pop();
+        let e = Driver::resume(&spec, &bad, RunPlan::of(&spec))
+            .err()
+            .expect("epoch sums of another run");
+        assert!(e.to_string().contains("epoch sums"), "{e}");
+        let mut bad = c.clone();
+        bad.session.order.truncate(10);
+        assert!(
+            Driver::resume(&spec, &bad, RunPlan::of(&spec)).is_err(),
+            "order"
+        );
+        let mut bad = c.clone();
+        bad.session.strategy.entries[0].1.push(1.0);
+        let e = Driver::resume(&spec, &bad, RunPlan::of(&spec))
+            .err()
+            .expect("strategy state of another size");
+        assert!(e.to_string().contains("famo"), "{e}");
+        let mut bad = c;
+        bad.session.weights[0].shape = vec![1];
+        let e = Driver::resume(&spec, &bad, RunPlan::of(&spec))
+            .err()
+            .expect("weights of another model");
+        assert!(e.to_string().contains("shape"), "{e}");
+    }
+}

@@ -364,7 +364,15 @@ impl Driver {
         session.restore(&checkpoint.session)?;
         let k = session.data().tasks.len();
         let d = &checkpoint.dynamics;
-        if d.weights.len() != k || d.sampled.len() != k || d.cosines.len() != k * k {
+        let square = |v: Option<&Vec<f64>>| v.is_none_or(|v| v.len() == k * k);
+        let fits = [d.weights.len(), d.sampled.len()] == [k, k]
+            && [d.cosines.len(), d.tag.len(), d.tag_n.len()] == [k * k; 3]
+            && d.arch.as_ref().is_none_or(|a| {
+                square(a.tower_distances.as_ref())
+                    && square(a.omega.as_ref())
+                    && a.stitch.iter().all(|s| s.len() == k * k)
+            });
+        if !fits {
             return Err(TrainError::Checkpoint(format!(
                 "its epoch sums are not those of {k} tasks"
             )));

@@ -82,9 +82,24 @@ impl Session {
         per_task(state.task_weights.len(), "task weights")?;
         per_task(state.loss_history.len(), "loss histories")?;
         per_task(state.epoch_losses.len(), "epoch losses")?;
+        if state
+            .loss_history
+            .iter()
+            .any(|h| h.len() != state.epochs_done)
+        {
+            return Err(bad(format!(
+                "its loss history is not one value per task and epoch ({} epochs)",
+                state.epochs_done
+            )));
+        }
         if !self.spec.training.sampling.is_joint() {
             per_task(state.task_rows.len(), "task row lists")?;
             per_task(state.task_cursor.len(), "task positions")?;
+            if state.task_rows.iter().flatten().any(|&r| r >= rows) {
+                return Err(bad(format!(
+                    "a task's rows lie past the training split's {rows}"
+                )));
+            }
         }
         self.model.load(&state.weights)?;
         if let Some(best) = state.best.as_ref().and_then(|b| b.weights.as_ref()) {
