@@ -21,6 +21,8 @@ pub enum FileAction {
     LoadWeights,
     /// Export the current weights.
     ExportWeights,
+    /// Save a checkpoint of the run (to continue it exactly).
+    SaveCheckpoint,
     /// Export the run's metrics.
     ExportMetrics,
     /// Write a run report into a folder.
@@ -52,6 +54,11 @@ impl FileAction {
             Self::ExportWeights => {
                 Kind::Save("safetensors", &["safetensors"], "model.safetensors".into())
             }
+            Self::SaveCheckpoint => Kind::Save(
+                "safetensors",
+                &["safetensors"],
+                "checkpoint.safetensors".into(),
+            ),
             Self::ExportMetrics => Kind::Save("CSV", &["csv"], "metrics.csv".into()),
             Self::SaveView => Kind::Save("PNG image", &["png"], format!("{view_name}.png")),
             Self::ExportReport | Self::SaveGroups(_) => Kind::Folder,
@@ -65,7 +72,8 @@ impl FileAction {
             Self::SaveSpec => "Save spec as: type a path",
             Self::SaveExperiment => "Save experiment as: type a path",
             Self::OpenDataset => "Open dataset: type its path",
-            Self::LoadWeights => "Load weights: type the file's path",
+            Self::LoadWeights => "Load weights or a checkpoint: type the file's path",
+            Self::SaveCheckpoint => "Save a checkpoint to: type a path",
             Self::ExportWeights => "Export weights to: type a path",
             Self::ExportMetrics => "Export metrics to: type a path",
             Self::ExportReport => "Export the run report into: type a folder",
@@ -217,6 +225,7 @@ impl MtlApp {
             FileAction::OpenDataset => self.open_dataset(&path, ctx),
             FileAction::LoadWeights => self.load_weights(&path),
             FileAction::ExportWeights => self.save_weights_to(path),
+            FileAction::SaveCheckpoint => self.save_checkpoint_to(path),
             FileAction::ExportMetrics => self.write_metrics_to(&path),
             FileAction::ExportReport => self.export_report(&path),
             FileAction::SaveGroups(groups) => self.save_groups_into(&path, &groups),

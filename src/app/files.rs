@@ -57,8 +57,37 @@ impl MtlApp {
         self.send(TrainerCommand::SaveWeights(path));
     }
 
-    /// Loads a weights file: its spec becomes the current one and a paused run starts from it.
+    /// Asks the trainer to write a checkpoint of the run to `path` (a `Saved` event or a
+    /// warning reports the result).
+    pub fn save_checkpoint_to(&mut self, path: PathBuf) {
+        if self.trainer.is_none() {
+            self.status = Some((
+                true,
+                "No run to save yet: train or load a model first.".to_owned(),
+            ));
+            return;
+        }
+        self.send(TrainerCommand::SaveCheckpoint(path));
+    }
+
+    /// Loads a weights file: its spec becomes the current one and a paused run starts from
+    /// it. A checkpoint (`checkpoint.safetensors` of a run folder, or one saved here)
+    /// continues its run instead: Resume trains on exactly as the run would have.
     pub fn load_weights(&mut self, path: &Path) {
+        if crate::trainer::Checkpoint::is_checkpoint(path) {
+            match crate::trainer::Checkpoint::load(path) {
+                Ok(checkpoint) => {
+                    self.state.spec = checkpoint.spec;
+                    self.start_run(RunOptions {
+                        start_paused: true,
+                        checkpoint: Some(path.to_owned()),
+                        ..RunOptions::default()
+                    });
+                }
+                Err(e) => self.status = Some((true, e.to_string())),
+            }
+            return;
+        }
         match export::load_model(path) {
             Ok(file) => {
                 self.state.spec = file.spec;

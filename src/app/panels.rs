@@ -79,13 +79,36 @@ impl MtlApp {
                     self.pick_csv(ui.ctx());
                 }
                 self.experiment_menu_items(ui);
-                if ui.button("Load weights…").clicked() {
+                if ui
+                    .button("Load weights…")
+                    .on_hover_text(
+                        "A model.safetensors starts a paused run from its weights; a \
+                         checkpoint.safetensors continues its run where it was (Resume)",
+                    )
+                    .clicked()
+                {
                     ui.close();
                     self.ask_path(FileAction::LoadWeights, ui.ctx());
                 }
                 if ui.button("Export weights…").clicked() {
                     ui.close();
                     self.export_weights(ui.ctx());
+                }
+                if ui
+                    .button("Save checkpoint…")
+                    .on_hover_text(
+                        "Everything the run needs to go on exactly (weights, optimizer and \
+                         strategy state, position, metrics): Load weights… or `train --resume` \
+                         continue it",
+                    )
+                    .clicked()
+                {
+                    ui.close();
+                    if self.trainer.is_none() {
+                        self.status = Some((true, "No run to save yet: train first.".to_owned()));
+                    } else {
+                        self.ask_path(FileAction::SaveCheckpoint, ui.ctx());
+                    }
                 }
                 if ui.button("Export metrics…").clicked() {
                     ui.close();

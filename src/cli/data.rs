@@ -127,3 +127,19 @@ pub(super) fn export_torch(run: &Path, dir: &Path) -> Result<(), CliError> {
     .ok();
     Ok(())
 }
+
+/// `mtl-studio init`: the commented default spec, or with `data` a ready spec for that CSV
+/// file, to `output` or standard output.
+pub(super) fn init(
+    output: Option<&std::path::Path>,
+    data: Option<&std::path::Path>,
+) -> Result<(), CliError> {
+    let text = match data {
+        Some(file) => spec_for_file(file)?,
+        None => crate::experiment::DEFAULT_SPEC_TOML.to_owned(),
+    };
+    match output {
+        Some(path) => Ok(export::write_atomic(path, text.as_bytes())?),
+        None => stdout_line(text.trim_end()),
+    }
+}

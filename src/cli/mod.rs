@@ -86,12 +86,23 @@ pub enum Command {
         /// report (report.md, loss.png, loss.svg, spec.toml).
         #[arg(short, long)]
         out: PathBuf,
-        /// Override the number of epochs.
+        /// Override the number of epochs (with --resume: the total, at least the epochs
+        /// done). 0 trains nothing and writes the initial weights (the seed's, --init's or
+        /// the checkpoint's) with their evaluation.
         #[arg(long)]
         epochs: Option<usize>,
         /// Override the seed.
         #[arg(long)]
         seed: Option<u64>,
+        /// Continue the run of this checkpoint (a `checkpoint.safetensors`, or a run folder
+        /// holding one) exactly where it ended. The spec must be the checkpoint's but for
+        /// the epochs, which may grow; OUT's metrics.csv holds the whole run.
+        #[arg(long, value_name = "CKPT", conflicts_with = "init")]
+        resume: Option<PathBuf>,
+        /// Start from these weights (a `model.safetensors`, or a folder holding one)
+        /// instead of the seed's; every tensor's name and shape must match the spec's model.
+        #[arg(long, value_name = "WEIGHTS")]
+        init: Option<PathBuf>,
         /// No progress bar.
         #[arg(short, long)]
         quiet: bool,
@@ -124,11 +135,16 @@ pub enum Command {
     Predict {
         /// A `model.safetensors` file, or a folder holding one.
         model: PathBuf,
-        /// CSV with a header naming the model's input columns (other columns are ignored).
+        /// CSV with a header naming the model's input columns (other columns are ignored;
+        /// `id:` columns are copied to the output, first).
         input: PathBuf,
         /// Write here instead of standard output.
         #[arg(short, long)]
         output: Option<PathBuf>,
+        /// Refuse a categorical level the model was not trained on (exit code 1, naming
+        /// the line, column and value) instead of warning and encoding it as all zeros.
+        #[arg(long)]
+        strict: bool,
     },
     /// Export what an experiment uses, for use outside the app.
     #[command(subcommand)]
@@ -263,16 +279,7 @@ pub fn run(command: Command) -> Result<(), CliError> {
                 "give a spec or experiment file, or --decode CODE".to_owned(),
             )),
         },
-        Command::Init { output, data } => {
-            let text = match data {
-                Some(file) => data::spec_for_file(&file)?,
-                None => crate::experiment::DEFAULT_SPEC_TOML.to_owned(),
-            };
-            match output {
-                Some(path) => Ok(export::write_atomic(&path, text.as_bytes())?),
-                None => stdout_line(text.trim_end()),
-            }
-        }
+        Command::Init { output, data } => data::init(output.as_deref(), data.as_deref()),
         Command::Inspect { file } if crate::data::idx::is_idx_images(&file) => {
             data::inspect_idx(&file)
         }
@@ -294,23 +301,32 @@ pub fn run(command: Command) -> Result<(), CliError> {
             out,
             epochs,
             seed,
+            resume,
+            init,
             quiet,
         } => {
             let mut spec = ExperimentSpec::load(&spec)?;
-            if let Some(e) = epochs {
+            // 0 epochs keeps the spec's count (a valid spec) and trains none of it.
+            if let Some(e) = epochs.filter(|e| *e > 0) {
                 spec.training.epochs = e;
             }
             if let Some(s) = seed {
                 spec.seed = s;
             }
-            let report = train_with_bar(&spec, &out, !quiet)?;
+            let start = crate::headless::TrainStart {
+                resume,
+                init,
+                no_epochs: epochs == Some(0),
+            };
+            let report = train_with_bar(&spec, &out, &start, !quiet)?;
             stdout_line(&report.summary())
         }
         Command::Predict {
             model,
             input,
             output,
-        } => predict::predict(&model, &input, output.as_deref()),
+            strict,
+        } => predict::predict(&model, &input, output.as_deref(), strict),
         Command::Export(ExportCommand::Data { spec, output }) => data::export_data(&spec, &output),
         Command::Export(ExportCommand::Torch { run, output }) => data::export_torch(&run, &output),
         Command::Strategies => strategies::print_strategies(),

@@ -2,18 +2,32 @@
 
 use super::*;
 
-pub(super) fn predict(model: &Path, input: &Path, output: Option<&Path>) -> Result<(), CliError> {
+/// `mtl-studio predict`: the predictions of `model` for the rows of `input`, after its
+/// `id:` columns. A categorical level the model was not trained on is a warning on standard
+/// error per (column, level), with its count, and encodes as all zeros; with `strict` it is
+/// an error.
+pub(super) fn predict(
+    model: &Path,
+    input: &Path,
+    output: Option<&Path>,
+    strict: bool,
+) -> Result<(), CliError> {
     let file = export::load_model(model)?;
     let session = Session::from_model_file(&file)?;
     let encoding = file
         .input_encoding
         .clone()
         .unwrap_or_else(|| crate::data::csv::InputEncoding::numeric(&file.feature_names));
-    let x = crate::data::csv::read_encoded(input, &encoding)?;
-    let rows = x.len() / file.feature_names.len().max(1);
-    let preds = session.predict(&x)?;
+    let read = crate::data::csv::read_for_prediction(input, &encoding, strict)?;
+    let mut stderr = std::io::stderr().lock();
+    for unseen in &read.unseen {
+        // A warning that cannot be written is no reason to withhold the predictions.
+        let _ = writeln!(stderr, "warning: {}: {}", input.display(), unseen.message());
+    }
+    drop(stderr);
+    let preds = session.predict(&read.x)?;
     let mut w = csv::Writer::from_writer(Vec::new());
-    let mut header = Vec::new();
+    let mut header = read.id_header.clone();
     for task in &file.tasks {
         match task.kind {
             TaskKind::Regression => header.push(task.name.clone()),
@@ -36,8 +50,8 @@ pub(super) fn predict(model: &Path, input: &Path, output: Option<&Path>) -> Resu
     }
     let csv_err = |e: csv::Error| CliError::Other(format!("cannot write predictions: {e}"));
     w.write_record(&header).map_err(csv_err)?;
-    for r in 0..rows {
-        let mut record = Vec::new();
+    for (r, ids) in read.id_rows.iter().enumerate() {
+        let mut record = ids.clone();
         for (task, p) in file.tasks.iter().zip(&preds) {
             let row = &p[r * task.out_dim..(r + 1) * task.out_dim];
             match task.kind {

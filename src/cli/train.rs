@@ -7,6 +7,7 @@ use super::*;
 pub fn train_with_bar(
     spec: &ExperimentSpec,
     out: &Path,
+    start: &crate::headless::TrainStart,
     shown: bool,
 ) -> Result<TrainReport, CliError> {
     let bar = bar(
@@ -15,7 +16,14 @@ pub fn train_with_bar(
     );
     let mut progress = |session: &Session, event: &RunEvent<'_>| match event {
         RunEvent::Started => {
-            bar.set_length(session.steps_per_epoch() * session.spec().training.epochs as u64);
+            let epochs = if start.no_epochs {
+                0
+            } else {
+                session.spec().training.epochs as u64
+            };
+            bar.set_length(session.steps_per_epoch() * epochs);
+            // A resumed run starts where its checkpoint was.
+            bar.set_position(session.step_count());
         }
         RunEvent::Stepped { .. } => bar.inc(1),
         RunEvent::EpochEnd { monitored } => {
@@ -45,7 +53,7 @@ pub fn train_with_bar(
     // Only one handler per process; a second `train` in the same process (tests) reuses none,
     // and then an interrupt simply ends the process as before.
     let _ = ctrlc::set_handler(move || flag.store(true, std::sync::atomic::Ordering::Relaxed));
-    let report = crate::headless::train_to_dir_until(spec, out, &mut progress, &interrupt);
+    let report = crate::headless::train_to_dir_from(spec, out, start, &mut progress, &interrupt);
     bar.finish_and_clear();
     report
 }

@@ -195,12 +195,8 @@ impl RunHistory {
                 self.diverged = Some(msg.clone());
                 Some((true, msg))
             }
-            TrainerEvent::Saved { path, .. } => {
-                Some((false, format!("Saved weights to {}", path.display())))
-            }
-            TrainerEvent::Loaded { path, .. } => {
-                Some((false, format!("Loaded weights from {}", path.display())))
-            }
+            TrainerEvent::Saved { path, .. } => Some((false, file_message(true, &path))),
+            TrainerEvent::Loaded { path, .. } => Some((false, file_message(false, &path))),
             TrainerEvent::Warning { message, .. } => Some((true, message)),
             TrainerEvent::Stopped { stopped, .. } => {
                 let message = stopped.message.clone();
@@ -321,4 +317,25 @@ impl RunHistory {
     pub fn metric_rows(&self) -> Vec<MetricRow> {
         self.rows.clone()
     }
+}
+
+/// The status line after weights or a checkpoint were saved (`saved`) or loaded.
+fn file_message(saved: bool, path: &std::path::Path) -> String {
+    match (saved, is_checkpoint_name(path)) {
+        (true, true) => format!("Saved a checkpoint to {}", path.display()),
+        (true, false) => format!("Saved weights to {}", path.display()),
+        (false, true) => format!(
+            "Loaded the checkpoint {}: Resume continues its run",
+            path.display()
+        ),
+        (false, false) => format!("Loaded weights from {}", path.display()),
+    }
+}
+
+/// Whether a file's name says it is a checkpoint (`checkpoint.safetensors`,
+/// `run3.checkpoint.safetensors`).
+fn is_checkpoint_name(path: &std::path::Path) -> bool {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.ends_with("checkpoint.safetensors"))
 }

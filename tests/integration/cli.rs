@@ -863,3 +863,177 @@ fn a_diverged_rerun_never_leaves_the_old_model_under_its_failed_report() {
         0
     );
 }
+
+/// `predict` never guesses silently: a level the model was not trained on (or one that
+/// differs from a trained level in case only) is a warning per (column, level) with its
+/// count, encoded as all zeros, or with `--strict` an error naming the line, column and
+/// value; an input column given twice is refused with both column numbers; `id:` columns
+/// come first in the output; line numbers are right in a file with `\r\n` endings.
+#[test]
+fn predict_reports_unseen_levels_refuses_duplicates_and_passes_ids_through() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = |path: &Path| path.to_str().expect("utf8").to_owned();
+    let data = dir.path().join("colours.csv");
+    let mut rows = String::from("id:name,x,colour,task:y:reg\n");
+    for i in 0..200 {
+        let colour = ["red", "blue"][i % 2];
+        let x = f64::from(i as u32 % 20) / 10.0;
+        let y = x + if colour == "red" { 1.0 } else { 0.0 };
+        rows.push_str(&format!("r{i},{x},{colour},{y}\n"));
+    }
+    std::fs::write(&data, rows).expect("write");
+    let out = mtl(&["init", "--data", &p(&data)]);
+    assert!(out.status.success(), "init: {}", text(&out.stderr));
+    let spec = dir.path().join("colours.toml");
+    std::fs::write(&spec, &out.stdout).expect("write spec");
+    let run = dir.path().join("run");
+    let out = train(&p(&spec), &p(&run), &["--epochs", "2", "--quiet"]);
+    assert!(out.status.success(), "train: {}", text(&out.stderr));
+
+    let input = dir.path().join("new.csv");
+    let crlf = |lines: &[&str]| lines.join("\r\n") + "\r\n";
+    std::fs::write(
+        &input,
+        crlf(&[
+            "colour,id:name,x",
+            "red,a,0.5",
+            "green,b,0.5",
+            "Red,c,0.5",
+            "green,d,0.5",
+        ]),
+    )
+    .expect("write");
+    let out = mtl(&["predict", &p(&run), &p(&input)]);
+    assert!(out.status.success(), "predict: {}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("level 'green' was not seen in training")
+            && stderr.contains("2 row(s), the first on line 3")
+            && stderr.contains("all zeros"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("level 'Red'") && stderr.contains("'red' in case only"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 2, "once per level: {stderr}");
+    let csv = text(&out.stdout);
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines[0], "id:name,y", "{csv}");
+    let ids: Vec<&str> = lines[1..].iter().map(|l| &l[..1]).collect();
+    assert_eq!(ids, ["a", "b", "c", "d"], "{csv}");
+
+    let out = mtl(&["predict", &p(&run), &p(&input), "--strict"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("line 3, column 1") && stderr.contains("'green'"),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty(), "nothing on stdout");
+
+    std::fs::write(&input, crlf(&["x,colour,x", "0.5,red,0.5"])).expect("write");
+    let out = mtl(&["predict", &p(&run), &p(&input)]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("columns 1 and 3 are both the input 'x'"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    std::fs::write(
+        &input,
+        crlf(&["x,colour", "0.5,red", "0.25,blue", "abc,red"]),
+    )
+    .expect("write");
+    let out = mtl(&["predict", &p(&run), &p(&input)]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("(line 4, column 1)"),
+        "the CRLF file's line 4: {}",
+        text(&out.stderr)
+    );
+}
+
+/// `train --resume`, `--init` and `--epochs 0` from the command line: the resumed run's
+/// weights and metrics are the uninterrupted run's bytes; a checkpoint of another spec is
+/// refused with exit 1 naming the field; `--resume` and `--init` do not go together.
+#[test]
+fn train_resume_init_and_zero_epochs_on_the_command_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = |path: &Path| path.to_str().expect("utf8").to_owned();
+    let spec = dir.path().join("exp.toml");
+    let out = mtl(&["init", "-o", &p(&spec)]);
+    assert!(out.status.success(), "init: {}", text(&out.stderr));
+    let spec_text = std::fs::read_to_string(&spec)
+        .expect("read")
+        .replace("samples = 12000", "samples = 600");
+    std::fs::write(&spec, spec_text).expect("write");
+    let run = |name: &str, extra: &[&str]| {
+        let folder = dir.path().join(name);
+        let mut args = vec!["--quiet"];
+        args.extend_from_slice(extra);
+        (train(&p(&spec), &p(&folder), &args), folder)
+    };
+    let (out, first) = run("first", &["--epochs", "2"]);
+    assert!(out.status.success(), "train: {}", text(&out.stderr));
+    let checkpoint = first.join("checkpoint.safetensors");
+    let (out, resumed) = run("resumed", &["--epochs", "3", "--resume", &p(&checkpoint)]);
+    assert!(out.status.success(), "resume: {}", text(&out.stderr));
+    let (out, whole) = run("whole", &["--epochs", "3"]);
+    assert!(out.status.success(), "train: {}", text(&out.stderr));
+    for f in ["model.safetensors", "metrics.csv", "checkpoint.safetensors"] {
+        assert!(
+            std::fs::read(resumed.join(f)).expect("read")
+                == std::fs::read(whole.join(f)).expect("read"),
+            "{f}: 2 epochs + 1 resumed = 3 epochs"
+        );
+    }
+    let report = std::fs::read_to_string(resumed.join("report.md")).expect("report");
+    assert!(report.contains("Resumed after epoch 2"), "{report}");
+
+    let (out, _) = run("other", &["--seed", "7", "--resume", &p(&first)]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("in 'seed'"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let (out, zero) = run(
+        "zero",
+        &[
+            "--epochs",
+            "0",
+            "--init",
+            &p(&first.join("model.safetensors")),
+        ],
+    );
+    assert!(out.status.success(), "--epochs 0: {}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).starts_with("trained 0 epochs"),
+        "{}",
+        text(&out.stdout)
+    );
+    let metrics = std::fs::read_to_string(zero.join("metrics.csv")).expect("metrics");
+    assert!(
+        metrics.lines().skip(1).all(|l| l.starts_with("0,0,")),
+        "only the initial evaluation: {metrics}"
+    );
+
+    let (out, _) = run(
+        "both",
+        &[
+            "--resume",
+            &p(&first),
+            "--init",
+            &p(&first.join("model.safetensors")),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "clap refuses the pair");
+    assert!(
+        text(&out.stderr).contains("cannot be used with"),
+        "{}",
+        text(&out.stderr)
+    );
+}

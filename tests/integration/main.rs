@@ -7,6 +7,7 @@ mod cli;
 mod common;
 mod fronts;
 mod malformed;
+mod resume;
 mod share;
 mod strategies;
 mod torch_export;

@@ -40,6 +40,13 @@ const EXPECTED: &[(&str, u64, usize, &str)] = &[
         "'lots' is not a number",
     ),
     ("text_in_numeric_input.csv", 41, 2, "'4O.5' is not a number"),
+    // Line numbers count `\r\n` endings as lines too.
+    (
+        "crlf_text_in_numeric_input.csv",
+        30,
+        2,
+        "'4O.5' is not a number",
+    ),
     ("too_many_categories.csv", 1, 1, "at most 50"),
     ("too_many_classes.csv", 1, 2, "classes"),
     (

@@ -429,3 +429,66 @@ fn opening_idx_images_reads_only_the_header_on_the_window_thread() {
         "the images' number is shown"
     );
 }
+
+/// *Load weights…* on a checkpoint continues its run: paused, with the evaluations so far in
+/// the charts, and *Resume* trains on to the bytes of the run that was never interrupted
+/// (its metrics and its weights).
+#[test]
+fn a_checkpoint_loaded_in_the_app_continues_its_run_exactly() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use mtl_studio::headless::{TrainStart, train_to_dir, train_to_dir_from};
+    use mtl_studio::trainer::{RunEvent, RunState, Session};
+    let spec = common::small_spec(600, 4);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (cut, whole) = (dir.path().join("cut"), dir.path().join("whole"));
+    let interrupt = AtomicBool::new(false);
+    let mut after_epoch_2 = |s: &Session, e: &RunEvent<'_>| {
+        if matches!(e, RunEvent::EpochEnd { .. }) && s.epochs_done() == 2 {
+            interrupt.store(true, Ordering::Relaxed);
+        }
+    };
+    train_to_dir_from(
+        &spec,
+        &cut,
+        &TrainStart::default(),
+        &mut after_epoch_2,
+        &interrupt,
+    )
+    .expect_err("interrupted after epoch 2");
+    train_to_dir(&spec, &whole, &mut ()).expect("train");
+
+    let mut h = harness();
+    h.run_steps(1);
+    h.state_mut()
+        .load_weights(&cut.join(mtl_studio::trainer::CHECKPOINT_FILE));
+    step_until(&mut h, "the checkpoint's run is paused", |app| {
+        app.history.phase == Phase::Run(RunState::Paused)
+    });
+    let epochs: Vec<usize> = h.state().history.evals.iter().map(|e| e.epoch).collect();
+    assert_eq!(epochs, [0, 0, 1, 1, 2, 2], "train and val of epochs 0..=2");
+    assert_eq!(
+        h.state().state.spec.training.epochs,
+        4,
+        "the checkpoint's spec"
+    );
+    h.get_by_label("▶ Resume").click();
+    step_until(&mut h, "the run finishes", |app| {
+        app.history.phase == Phase::Run(RunState::Finished)
+    });
+    let weights = dir.path().join("app.safetensors");
+    h.state_mut().save_weights_to(weights.clone());
+    step_until(&mut h, "the weights are saved", |_| weights.exists());
+    let app_dir = dir.path().join("report");
+    std::fs::create_dir(&app_dir).expect("mkdir");
+    h.state_mut().export_report(&app_dir);
+    let read = |p: std::path::PathBuf| std::fs::read(&p).expect("read");
+    assert!(
+        read(app_dir.join("metrics.csv")) == read(whole.join("metrics.csv")),
+        "the app's metrics.csv is the uninterrupted run's"
+    );
+    assert!(
+        read(weights) == read(whole.join("model.safetensors")),
+        "the app's weights are the uninterrupted run's, bit for bit"
+    );
+}

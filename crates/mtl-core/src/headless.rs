@@ -239,15 +239,88 @@ pub fn train_to_dir_until(
     observer: &mut dyn Observer,
     interrupt: &AtomicBool,
 ) -> Result<TrainReport, CliError> {
+    train_to_dir_from(spec, out, &TrainStart::default(), observer, interrupt)
+}
+
+/// Where a headless run starts: afresh, from given weights, or where a checkpoint was.
+#[derive(Clone, Debug, Default)]
+pub struct TrainStart {
+    /// Continue this checkpoint (`checkpoint.safetensors`, or a run folder holding one).
+    pub resume: Option<PathBuf>,
+    /// Start from these weights (`model.safetensors`, or a folder holding one).
+    pub init: Option<PathBuf>,
+    /// Write the initial weights (or the resumed ones) without training.
+    pub no_epochs: bool,
+}
+
+/// The driver of a run as `start` says, started (its first evaluation, or the rows a
+/// checkpoint carries), with notes for the report.
+fn start_driver(
+    spec: &ExperimentSpec,
+    start: &TrainStart,
+    observer: &mut dyn Observer,
+) -> Result<(Driver, Vec<String>), CliError> {
+    let mut plan = RunPlan::of(spec);
+    if start.no_epochs {
+        plan.epochs = 0;
+    }
+    let mut notes = Vec::new();
+    if let Some(path) = &start.resume {
+        let checkpoint = crate::trainer::Checkpoint::load(path)?;
+        let run_spec = checkpoint
+            .spec_for(spec)
+            .map_err(|e| CliError::Other(format!("{e}: {}", path.display())))?;
+        if start.no_epochs {
+            plan.epochs = checkpoint.epoch();
+        }
+        let mut driver = Driver::resume(&run_spec, &checkpoint, plan)?;
+        notes.push(format!(
+            "Resumed after epoch {} (step {}) from {}.",
+            checkpoint.epoch(),
+            checkpoint.step(),
+            path.display()
+        ));
+        if checkpoint.threads != driver.session().threads() {
+            notes.push(format!(
+                "The checkpoint was written on {} threads and this run used {}: the curve goes on, but not bit for bit as one run on {} threads would.",
+                checkpoint.threads,
+                driver.session().threads(),
+                checkpoint.threads
+            ));
+        }
+        driver.replay(observer, &checkpoint.rows);
+        return Ok((driver, notes));
+    }
+    let mut session = Session::new(spec)?;
+    if let Some(path) = &start.init {
+        session.load_weights(path)?;
+        notes.push(format!("Started from the weights of {}.", path.display()));
+    }
+    let mut driver = Driver::new(session, plan);
+    driver.start(observer)?;
+    Ok((driver, notes))
+}
+
+/// [`train_to_dir_until`] starting as `start` says: from a checkpoint (the spec must be the
+/// checkpoint's but for the epochs, which may grow; the rows of `metrics.csv` so far are
+/// written again before the new ones, so the folder holds the whole run), from given
+/// weights, or without training. The folder also gets `checkpoint.safetensors`, to resume
+/// this run.
+pub fn train_to_dir_from(
+    spec: &ExperimentSpec,
+    out: &Path,
+    start: &TrainStart,
+    observer: &mut dyn Observer,
+    interrupt: &AtomicBool,
+) -> Result<TrainReport, CliError> {
     let run_dir = crate::rundir::RunDir::begin(out)?;
     let stage = run_dir.staging().to_owned();
-    let session = Session::new(spec)?;
-    let mut driver = Driver::new(session, RunPlan::of(spec));
     let mut recorder = Recorder::default();
+    let (mut driver, start_notes) =
+        start_driver(spec, start, &mut (&mut recorder, &mut *observer))?;
     let started = Instant::now();
-    let result = driver.run(&mut (&mut recorder, observer), interrupt);
+    let result = driver.run_on(&mut (&mut recorder, observer), interrupt);
     let seconds = started.elapsed().as_secs_f64();
-    let session = driver.into_session();
     let rows = recorder.rows;
     let mut interrupted = false;
     let (stopped, failure) = match result {
@@ -261,6 +334,7 @@ pub fn train_to_dir_until(
         Err(e) if rows.is_empty() => return Err(e.into()),
         Err(e) => (None, Some(e)),
     };
+    let session = driver.session();
     let tasks: Vec<String> = session
         .data()
         .tasks
@@ -272,6 +346,7 @@ pub fn train_to_dir_until(
         .notes()
         .iter()
         .map(|n| format!("Note: {n}"))
+        .chain(start_notes)
         .collect();
     if let Some(e) = &failure {
         extra.push(format!("**Training failed:** {e}"));
@@ -294,6 +369,9 @@ pub fn train_to_dir_until(
         return Err(e.into());
     }
     session.save(&stage.join("model.safetensors"))?;
+    driver
+        .checkpoint(&rows)?
+        .save(&stage.join(crate::trainer::CHECKPOINT_FILE))?;
     run_dir.commit()?;
     if interrupted {
         return Err(CliError::Other(format!(

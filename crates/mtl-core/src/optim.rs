@@ -16,6 +16,18 @@ struct State {
     b: Vec<f32>,
 }
 
+/// An optimizer's state between steps (see [`Optimizer::state`]).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct OptimizerState {
+    /// The learning rate of the next step.
+    pub lr: f64,
+    /// Steps taken (Adam's bias correction counts them).
+    pub step: u64,
+    /// Per variable: first and second moment (Adam), momentum buffer (SGD) or momentum
+    /// buffer and square average (RMSprop); empty before the variable's first update.
+    pub moments: Vec<(Vec<f32>, Vec<f32>)>,
+}
+
 /// An optimizer over a fixed list of variables.
 #[derive(Debug)]
 pub struct Optimizer {
@@ -53,6 +65,53 @@ impl Optimizer {
         if let Some(s) = self.lr_scales.get_mut(i) {
             *s = scale;
         }
+    }
+
+    /// Its state: the learning rate, the step count and each variable's moments, for a
+    /// checkpoint.
+    pub fn state(&self) -> OptimizerState {
+        OptimizerState {
+            lr: self.lr,
+            step: self.step,
+            moments: self
+                .state
+                .iter()
+                .map(|s| (s.a.clone(), s.b.clone()))
+                .collect(),
+        }
+    }
+
+    /// Puts back a [`Self::state`] of an optimizer over the same variables (`sizes`: each
+    /// variable's element count). A state that does not fit is an error naming the
+    /// variable's index, and nothing changes.
+    pub fn restore(&mut self, state: &OptimizerState, sizes: &[usize]) -> Result<(), String> {
+        if state.moments.len() != self.state.len() || sizes.len() != self.state.len() {
+            return Err(format!(
+                "the optimizer state has {} parameters, the model {}",
+                state.moments.len(),
+                self.state.len()
+            ));
+        }
+        for (i, ((a, b), n)) in state.moments.iter().zip(sizes).enumerate() {
+            // Moments are made on a variable's first update: empty before it.
+            let fits = |m: &Vec<f32>| m.is_empty() || m.len() == *n;
+            if !(fits(a) && fits(b) && a.len() == b.len()) {
+                return Err(format!(
+                    "the optimizer state of parameter {i} has {} values, the parameter {n}",
+                    a.len().max(b.len())
+                ));
+            }
+        }
+        if !(state.lr.is_finite() && state.lr > 0.0) {
+            return Err(format!("learning rate {} in the optimizer state", state.lr));
+        }
+        self.lr = state.lr;
+        self.step = state.step;
+        for (slot, (a, b)) in self.state.iter_mut().zip(&state.moments) {
+            slot.a.clone_from(a);
+            slot.b.clone_from(b);
+        }
+        Ok(())
     }
 
     /// Applies one update to every variable that has a gradient in `grads`.

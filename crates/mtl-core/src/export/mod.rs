@@ -184,7 +184,7 @@ pub fn save_model(path: &Path, file: &ModelFile) -> Result<(), ExportError> {
 /// `bytes` (a safetensors file) with its metadata in a fixed (sorted) key order, so the same
 /// model gives the same bytes: the safetensors crate writes its metadata map in hash order.
 /// The tensors' entries and data are kept as they are; the header is padded to 8 bytes again.
-fn with_sorted_metadata(bytes: &[u8]) -> Result<Vec<u8>, String> {
+pub(crate) fn with_sorted_metadata(bytes: &[u8]) -> Result<Vec<u8>, String> {
     let len_bytes: [u8; 8] = bytes
         .get(..8)
         .and_then(|b| b.try_into().ok())
@@ -263,6 +263,13 @@ pub fn load_model(path: &Path) -> Result<ModelFile, ExportError> {
     // Ours: `format = pt` with our version under its own key, or (older files) our
     // version under `format`.
     let version = match (meta.get("format").map(String::as_str), meta.get(FORMAT_KEY)) {
+        (_, Some(v)) if v == crate::trainer::checkpoint::CHECKPOINT_FORMAT => {
+            return Err(bad(
+                "this is a checkpoint, not a model file: continue it with `train --resume` \
+                 or the app's Load weights…, or use the model.safetensors beside it"
+                    .to_owned(),
+            ));
+        }
         (Some("pt"), Some(v)) => v.as_str(),
         (Some(v), None) if v != "pt" => v,
         _ => {

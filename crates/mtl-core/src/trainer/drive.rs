@@ -12,9 +12,11 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use super::checkpoint::Checkpoint;
 use super::protocol::Stopped;
 use super::protocol::{Split, TaskEval};
 use super::run::{Session, StepOutcome, TrainError};
+use crate::experiment::ExperimentSpec;
 use crate::export::{self, MetricRow};
 
 /// Step size of the TAG lookahead when a spec asks for affinity while training (as
@@ -328,6 +330,67 @@ impl Driver {
         }
     }
 
+    /// Everything needed to continue this run exactly ([`Driver::resume`]), with `rows`,
+    /// the rows of `metrics.csv` so far.
+    pub fn checkpoint(&self, rows: &[MetricRow]) -> Result<Checkpoint, TrainError> {
+        let data = self.session.data();
+        Ok(Checkpoint {
+            spec: self.session.spec().clone(),
+            session: self.session.state()?,
+            dynamics: self.dynamics.clone(),
+            rows: rows.to_vec(),
+            threads: self.session.threads(),
+            split_rows: (data.train.rows, data.val.rows),
+        })
+    }
+
+    /// A driver that goes on where `checkpoint` was: the session of `spec` (the
+    /// checkpoint's own, or one that differs from it in its epochs only: see
+    /// [`Checkpoint::spec_for`]) with every state put back. Start it with
+    /// [`Driver::replay`], then [`Driver::run_on`] or [`Driver::step`].
+    pub fn resume(
+        spec: &ExperimentSpec,
+        checkpoint: &Checkpoint,
+        plan: RunPlan,
+    ) -> Result<Self, TrainError> {
+        let mut session = Session::new(spec)?;
+        let (train, val) = (session.data().train.rows, session.data().val.rows);
+        if (train, val) != checkpoint.split_rows {
+            return Err(TrainError::Checkpoint(format!(
+                "its data had {} training and {} validation rows, this run's {train} and {val} (has the data file changed?)",
+                checkpoint.split_rows.0, checkpoint.split_rows.1
+            )));
+        }
+        session.restore(&checkpoint.session)?;
+        let k = session.data().tasks.len();
+        let d = &checkpoint.dynamics;
+        let square = |v: Option<&Vec<f64>>| v.is_none_or(|v| v.len() == k * k);
+        let fits = [d.weights.len(), d.sampled.len()] == [k, k]
+            && [d.cosines.len(), d.tag.len(), d.tag_n.len()] == [k * k; 3]
+            && d.arch.as_ref().is_none_or(|a| {
+                square(a.tower_distances.as_ref())
+                    && square(a.omega.as_ref())
+                    && a.stitch.iter().all(|s| s.len() == k * k)
+            });
+        if !fits {
+            return Err(TrainError::Checkpoint(format!(
+                "its epoch sums are not those of {k} tasks"
+            )));
+        }
+        Ok(Self {
+            session,
+            plan,
+            dynamics: d.clone(),
+        })
+    }
+
+    /// Starts a resumed run: [`RunEvent::Started`] and the rows of `metrics.csv` so far (the
+    /// checkpoint's), instead of [`Driver::start`]'s first evaluation.
+    pub fn replay(&mut self, observer: &mut dyn Observer, rows: &[MetricRow]) {
+        observer.on_event(&self.session, &RunEvent::Started);
+        observer.on_event(&self.session, &RunEvent::Rows(rows));
+    }
+
     /// Starts the run and steps it to its end; `cancel` ends it after the current step.
     pub fn run(
         &mut self,
@@ -335,6 +398,16 @@ impl Driver {
         cancel: &AtomicBool,
     ) -> Result<End, TrainError> {
         self.start(observer)?;
+        self.run_on(observer, cancel)
+    }
+
+    /// Steps a started (or replayed) run to its end; `cancel` ends it after the current
+    /// step.
+    pub fn run_on(
+        &mut self,
+        observer: &mut dyn Observer,
+        cancel: &AtomicBool,
+    ) -> Result<End, TrainError> {
         if self.nothing_to_do() {
             return Ok(End::Planned);
         }
@@ -378,22 +451,24 @@ fn balance_rows(session: &Session) -> Vec<MetricRow> {
     rows
 }
 
-/// Per-epoch means of the task weights, gradient cosines and affinity, for `metrics.csv`.
-struct EpochDynamics {
-    weights: Vec<f64>,
-    sampled: Vec<usize>,
-    steps: usize,
+/// Per-epoch means of the task weights, gradient cosines and affinity, for `metrics.csv`
+/// (the sums so far of the epoch under way; a checkpoint saves them).
+#[derive(Clone, Debug, PartialEq)]
+pub(super) struct EpochDynamics {
+    pub(super) weights: Vec<f64>,
+    pub(super) sampled: Vec<usize>,
+    pub(super) steps: usize,
     /// Steps whose shared update was zero (the strategy's notice: no finite weights).
-    stationary: usize,
-    cosines: Vec<f64>,
-    measured: usize,
-    tag: Vec<f64>,
-    tag_n: Vec<usize>,
-    arch: Option<crate::model::ArchState>,
+    pub(super) stationary: usize,
+    pub(super) cosines: Vec<f64>,
+    pub(super) measured: usize,
+    pub(super) tag: Vec<f64>,
+    pub(super) tag_n: Vec<usize>,
+    pub(super) arch: Option<crate::model::ArchState>,
 }
 
 impl EpochDynamics {
-    fn new(k: usize) -> Self {
+    pub(super) fn new(k: usize) -> Self {
         Self {
             weights: vec![0.0; k],
             sampled: vec![0; k],

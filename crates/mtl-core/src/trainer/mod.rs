@@ -2,6 +2,7 @@
 //! thread that runs it for the app ([`worker`]) and the messages between that thread and the UI
 //! ([`protocol`]).
 
+pub mod checkpoint;
 pub mod drive;
 pub mod live;
 pub mod parallel;
@@ -9,6 +10,7 @@ pub mod protocol;
 pub mod run;
 pub mod worker;
 
+pub use checkpoint::{CHECKPOINT_FILE, Checkpoint};
 pub use drive::{
     AFFINITY_LOOKAHEAD, Driver, End, Evaluation, Observer, Recorder, RunEvent, RunPlan, StepReport,
 };

@@ -24,6 +24,9 @@ pub enum TrainerCommand {
     SaveWeights(PathBuf),
     /// Replace the weights with those of this file (same architecture).
     LoadWeights(PathBuf),
+    /// Write a checkpoint of the run to this file: `train --resume` or the app's Load
+    /// weights… continue the run from it exactly.
+    SaveCheckpoint(PathBuf),
     /// Train at this pace from now on.
     SetPace(Pace),
     /// Run one step that explains itself (a [`TrainerEvent::Explained`] follows), then pause.

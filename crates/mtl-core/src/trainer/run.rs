@@ -23,6 +23,7 @@ mod eval;
 mod explain;
 mod grads;
 mod io;
+mod resume;
 mod shard;
 mod stop;
 
@@ -56,6 +57,9 @@ pub enum TrainError {
     /// The weighting strategy failed.
     #[error("weighting: {0}")]
     Weighting(String),
+    /// A checkpoint does not fit this run.
+    #[error("the checkpoint does not fit this run: {0}")]
+    Checkpoint(String),
     /// A task's loss is NaN or infinite.
     #[error("task '{task}' diverged at step {step}: its loss is {value}")]
     Diverged {
@@ -388,6 +392,8 @@ impl Session {
             return Err(format!("learning rate {lr} must be a number > 0"));
         }
         self.optimizer.set_lr(lr);
+        // The spec says what the run trains with (a checkpoint saves it).
+        *self.spec.optimizer.lr_mut() = lr;
         Ok(())
     }
 

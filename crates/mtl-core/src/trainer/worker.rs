@@ -12,6 +12,7 @@ use std::sync::mpsc::{
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use super::checkpoint::Checkpoint;
 use super::drive::{Driver, Observer, RunEvent, RunPlan};
 use super::protocol::{
     Boundary, EvalMetrics, Pace, RunState, StepMetrics, TrainerCommand, TrainerEvent,
@@ -37,6 +38,10 @@ pub struct RunOptions {
     pub start_paused: bool,
     /// Load these weights before the first step.
     pub initial_weights: Option<PathBuf>,
+    /// Continue the run of this checkpoint (the spec must be the checkpoint's, but for its
+    /// epochs): its weights, optimizer and strategy state, position and the evaluations so
+    /// far.
+    pub checkpoint: Option<PathBuf>,
     /// The pace to start at.
     pub pace: Pace,
 }
@@ -351,6 +356,8 @@ struct Channel<'w> {
     gone: bool,
     /// The strategy's last notice sent as a warning (sent again only when it changes).
     notice: Option<String>,
+    /// Every row of `metrics.csv` so far (for a checkpoint).
+    rows: Vec<crate::export::MetricRow>,
 }
 
 impl Observer for Channel<'_> {
@@ -368,6 +375,7 @@ impl Observer for Channel<'_> {
                 }));
             }
             RunEvent::Rows(rows) => {
+                self.rows.extend_from_slice(rows);
                 if !rows.is_empty() {
                     self.gone |= !self.worker.send(TrainerEvent::Rows {
                         run_id,
@@ -426,6 +434,7 @@ impl<'w> Channel<'w> {
             single: false,
             gone: false,
             notice: None,
+            rows: Vec::new(),
         }
     }
 
@@ -548,7 +557,23 @@ impl Worker {
         });
     }
 
-    fn train(&self, spec: &ExperimentSpec, options: &RunOptions) -> Result<Exit, TrainError> {
+    /// The run's driver: a new session (with the initial weights, if any), or the
+    /// checkpoint's, with the checkpoint.
+    fn driver(
+        &self,
+        spec: &ExperimentSpec,
+        options: &RunOptions,
+    ) -> Result<(Driver, Option<Checkpoint>), TrainError> {
+        if let Some(path) = &options.checkpoint {
+            let checkpoint = Checkpoint::load(path)?;
+            let spec = checkpoint.spec_for(spec).map_err(TrainError::Checkpoint)?;
+            let driver = Driver::resume(&spec, &checkpoint, RunPlan::of(&spec))?;
+            self.send(TrainerEvent::Loaded {
+                run_id: self.run_id,
+                path: path.clone(),
+            });
+            return Ok((driver, Some(checkpoint)));
+        }
         let mut session = Session::new(spec)?;
         if let Some(path) = &options.initial_weights {
             session.load_weights(path)?;
@@ -557,15 +582,39 @@ impl Worker {
                 path: path.clone(),
             });
         }
+        Ok((Driver::new(session, RunPlan::of(spec)), None))
+    }
+
+    fn train(&self, spec: &ExperimentSpec, options: &RunOptions) -> Result<Exit, TrainError> {
+        let (mut driver, checkpoint) = self.driver(spec, options)?;
         if !self.send(TrainerEvent::Started {
             run_id: self.run_id,
-            info: Box::new(session.info()),
+            info: Box::new(driver.session().info()),
         }) {
             return Ok(Exit::Disconnected);
         }
-        let mut driver = Driver::new(session, RunPlan::of(spec));
         let mut channel = Channel::new(self, spec.training.epochs);
-        driver.start(&mut channel)?;
+        match &checkpoint {
+            Some(c) => {
+                // The charts get the evaluations so far; the rows go to the history as they
+                // were.
+                for eval in super::checkpoint::evaluations(&c.rows, &driver.session().data().tasks)
+                {
+                    channel.gone |= !self.send(TrainerEvent::Eval(EvalMetrics {
+                        run_id: self.run_id,
+                        ..eval
+                    }));
+                }
+                driver.replay(&mut channel, &c.rows);
+                if c.epoch() >= spec.training.epochs {
+                    self.warn(format!(
+                        "this checkpoint's run has done its {} epochs: Resume trains on past them until you stop it",
+                        c.epoch()
+                    ));
+                }
+            }
+            None => driver.start(&mut channel)?,
+        }
         if channel.gone {
             return Ok(Exit::Disconnected);
         }
@@ -672,6 +721,20 @@ impl Worker {
                 }
                 Err(e) => self.warn(format!("{e}")),
             },
+            TrainerCommand::SaveCheckpoint(path) => {
+                let saved = driver
+                    .checkpoint(&channel.rows)
+                    .and_then(|c| c.save(&path).map_err(TrainError::from));
+                match saved {
+                    Ok(()) => {
+                        self.send(TrainerEvent::Saved {
+                            run_id: self.run_id,
+                            path,
+                        });
+                    }
+                    Err(e) => self.warn(format!("{e}")),
+                }
+            }
             TrainerCommand::SetPace(pace) => {
                 control.interval = pace.interval();
                 control.next_step = Instant::now();

@@ -16,6 +16,8 @@ use std::ops::Range;
 
 use rand_chacha::ChaCha8Rng;
 
+pub use super::state::{StateReader, StrategyState};
+
 /// Hyperparameters by LibMTL name (`"calpha": 0.5`, `"order": "identity"`, …).
 pub type Params = serde_json::Map<String, serde_json::Value>;
 
@@ -131,6 +133,20 @@ pub trait Strategy: Send {
     /// whole gradient is one group.
     fn set_layout(&mut self, _layout: &SharedLayout) -> Result<(), WeightingError> {
         Ok(())
+    }
+
+    /// What the strategy has learned or accumulated so far (weights, moments, averages,
+    /// counters), for a checkpoint; empty for a stateless strategy. A strategy rebuilt from
+    /// the same spec and given this state with [`Strategy::restore`] goes on exactly as this
+    /// one would.
+    fn state(&self) -> StrategyState {
+        StrategyState::default()
+    }
+
+    /// Puts back a [`Strategy::state`]. A state that does not fit (an unknown entry, a wrong
+    /// length) is an error naming the entry, and nothing changes.
+    fn restore(&mut self, state: &StrategyState) -> Result<(), WeightingError> {
+        StateReader::new(self.name(), state).finish()
     }
 }
 

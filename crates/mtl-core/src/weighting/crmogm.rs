@@ -8,6 +8,7 @@
 use rand_chacha::ChaCha8Rng;
 
 use super::api::{Params, StepInput, StepOutput, Strategy, WeightingError, weighted_sum};
+use super::state::StrategyState;
 
 pub use super::api::{CR_MOGM_ALPHA, supports};
 
@@ -74,7 +75,28 @@ impl Strategy for CrMogm {
         self.average = Some(average);
         Ok(out)
     }
+
+    fn state(&self) -> StrategyState {
+        let mut s = self.inner.state();
+        s.push_opt(AVERAGE, self.average.as_deref());
+        s
+    }
+
+    fn restore(&mut self, state: &StrategyState) -> Result<(), WeightingError> {
+        let (mine, inner): (Vec<_>, Vec<_>) = state
+            .entries
+            .iter()
+            .cloned()
+            .partition(|(n, _)| n == AVERAGE);
+        let average = mine.into_iter().next().map(|(_, v)| v);
+        self.inner.restore(&StrategyState { entries: inner })?;
+        self.average = average;
+        Ok(())
+    }
 }
+
+/// The state entry of the moving average λ (beside the strategy's own entries).
+const AVERAGE: &str = "CR_MOGM.average";
 
 #[cfg(test)]
 mod tests {

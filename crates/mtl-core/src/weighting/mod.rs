@@ -83,14 +83,15 @@ pub mod methods;
 pub mod normalize;
 pub mod per_layer;
 pub mod solvers;
+pub mod state;
 #[cfg(test)]
 mod testing;
 #[cfg(test)]
 mod tests;
 
 pub use api::{
-    Choice, Extra, Family, Hyper, MethodInfo, Params, RepGrad, SharedLayout, StepInput, StepOutput,
-    Strategy, WeightingError,
+    Choice, Extra, Family, Hyper, MethodInfo, Params, RepGrad, SharedLayout, StateReader,
+    StepInput, StepOutput, Strategy, StrategyState, WeightingError,
 };
 
 use methods::{

@@ -112,6 +112,14 @@ struct Normalized {
 impl Strategy for Normalized {
     forward_to_inner!();
 
+    fn state(&self) -> super::StrategyState {
+        self.inner.state()
+    }
+
+    fn restore(&mut self, state: &super::StrategyState) -> Result<(), WeightingError> {
+        self.inner.restore(state)
+    }
+
     fn combine(
         &mut self,
         input: &StepInput<'_>,

@@ -199,6 +199,54 @@ impl Strategy for PerLayer {
         }
     }
 
+    /// Every group's state, its entries named `group <g>.<entry>`.
+    fn state(&self) -> super::StrategyState {
+        let mut out = super::StrategyState::default();
+        for (g, s) in self.inner.iter().enumerate() {
+            for (name, values) in s.state().entries {
+                out.entries.push((format!("group {g}.{name}"), values));
+            }
+        }
+        out
+    }
+
+    fn restore(&mut self, state: &super::StrategyState) -> Result<(), WeightingError> {
+        let mut per_group = vec![super::StrategyState::default(); self.inner.len()];
+        for (name, values) in &state.entries {
+            let parsed = name
+                .strip_prefix("group ")
+                .and_then(|rest| rest.split_once('.'))
+                .and_then(|(g, entry)| Some((g.parse::<usize>().ok()?, entry)));
+            match parsed {
+                Some((g, entry)) if g < per_group.len() => {
+                    per_group[g]
+                        .entries
+                        .push((entry.to_owned(), values.clone()));
+                }
+                _ => {
+                    return Err(WeightingError(format!(
+                        "{}: state entry '{name}' belongs to no group of the {} shared groups",
+                        self.name(),
+                        self.inner.len()
+                    )));
+                }
+            }
+        }
+        // A group that refuses puts the groups restored before it back as they were, so a
+        // bad state changes nothing.
+        let before: Vec<super::StrategyState> = self.inner.iter().map(|s| s.state()).collect();
+        for (g, group_state) in per_group.iter().enumerate() {
+            if let Err(e) = self.inner[g].restore(group_state) {
+                for (s, old) in self.inner.iter_mut().zip(&before).take(g) {
+                    // Their own state always fits them.
+                    let _ = s.restore(old);
+                }
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
     fn set_layout(&mut self, layout: &SharedLayout) -> Result<(), WeightingError> {
         let groups = if self.tensors {
             &layout.tensors

@@ -617,3 +617,113 @@ mod solver_family {
         }
     }
 }
+
+/// A strategy's saved state is all of it: a strategy rebuilt from the same parameters and
+/// given the state of one that has taken some steps goes on with the same outputs, bit for
+/// bit (plain and with the CR-MOGM option); a state of another strategy is refused.
+#[test]
+fn a_restored_state_continues_every_strategy_exactly() {
+    use rand::{Rng as _, SeedableRng as _};
+    use rand_chacha::ChaCha8Rng;
+
+    let (k, d) = (3, 6);
+    let mut data = ChaCha8Rng::seed_from_u64(11);
+    // Per step: the losses, three gradient samples and the representation.
+    type Step = (Vec<f64>, Vec<Vec<Vec<f64>>>, Vec<f64>);
+    let steps: Vec<Step> = (0..8)
+        .map(|_| {
+            let losses = (0..k).map(|_| data.random_range(0.2..2.0)).collect();
+            let samples = (0..3)
+                .map(|_| testing::random_grads(&mut data, k, d))
+                .collect();
+            let rep = (0..d).map(|_| data.random_range(-1.0..1.0)).collect();
+            (losses, samples, rep)
+        })
+        .collect();
+    let history: Vec<Vec<f64>> = (0..k).map(|t| vec![1.0 + t as f64, 0.9, 0.8]).collect();
+    let step = |s: &mut Box<dyn Strategy>, i: usize, rng: &mut ChaCha8Rng| {
+        let (losses, samples, rep) = &steps[i];
+        let epoch = i / 2;
+        let hist: Vec<Vec<f64>> = history.iter().map(|h| h[..epoch.min(3)].to_vec()).collect();
+        let input = StepInput {
+            epoch,
+            losses,
+            grads: Some(&samples[0]),
+            loss_history: &hist,
+            rep_value: Some(rep),
+            samples: if s.gradient_samples() > 1 {
+                samples
+            } else {
+                &[]
+            },
+        };
+        let out = s.combine(&input, rng).expect("combine");
+        s.learn(0.01);
+        if s.needs_losses_after() {
+            let after: Vec<f64> = losses.iter().map(|l| l * 0.9).collect();
+            s.after_step(&after);
+        }
+        out
+    };
+    let mut stateful = Vec::new();
+    for m in methods() {
+        let mut variants = vec![Params::new()];
+        if crmogm::supports(m) {
+            variants.push(testing::pairs(&[("CR_MOGM_alpha", 0.5.into())]));
+        }
+        if per_layer::supports(m) && m.key != "modo" && m.key != "sdmgrad" {
+            let mut grouped = testing::pairs(&[("aggregate_per", "layer".into())]);
+            if crmogm::supports(m) {
+                grouped.insert("CR_MOGM_alpha".to_owned(), 0.5.into());
+            }
+            variants.push(grouped);
+        }
+        if m.key == "gradvac" {
+            variants.push(testing::pairs(&[("GradVac_group_type", 2.into())]));
+        }
+        // Two shared layers of 3 entries each (tensors of 2 and 1).
+        let layout = SharedLayout::from_sizes(&[vec![2, 1], vec![2, 1]]);
+        for p in variants {
+            let mut a = build(m.key, &p, k).expect("build");
+            a.set_layout(&layout).expect("layout");
+            let mut rng = ChaCha8Rng::seed_from_u64(5);
+            for i in 0..4 {
+                step(&mut a, i, &mut rng);
+            }
+            let state = a.state();
+            if !state.is_empty() {
+                stateful.push(m.key);
+            }
+            let mut b = build(m.key, &p, k).expect("build");
+            b.set_layout(&layout).expect("layout");
+            b.restore(&state)
+                .unwrap_or_else(|e| panic!("{}: restore: {e}", m.key));
+            let mut rng_b = rng.clone();
+            for i in 4..8 {
+                let (x, y) = (step(&mut a, i, &mut rng), step(&mut b, i, &mut rng_b));
+                assert_eq!(x, y, "{} ({p:?}): step {i} after restoring", m.key);
+            }
+            assert_eq!(a.state(), b.state(), "{}: the same state after", m.key);
+        }
+    }
+    for key in [
+        "uw", "famo", "gradnorm", "gradvac", "nash_mtl", "moco", "stch",
+    ] {
+        assert!(stateful.contains(&key), "{key} saves a state");
+    }
+    let uw_state = build("uw", &Params::new(), k).expect("uw").state();
+    let e = build("ew", &Params::new(), k)
+        .expect("ew")
+        .restore(&uw_state)
+        .expect_err("another strategy's state");
+    assert!(e.0.contains("unknown entry 'log_var'"), "{e}");
+    let mut famo = build("famo", &Params::new(), 2).expect("famo");
+    assert!(
+        famo.restore(&uw_state).is_err(),
+        "entries of another strategy"
+    );
+    assert_eq!(
+        famo.state(),
+        build("famo", &Params::new(), 2).expect("famo").state()
+    );
+}

@@ -37,7 +37,15 @@ impl Relation {
         let omega: Vec<Vec<f64>> = (0..k)
             .map(|i| {
                 (0..k)
-                    .map(|j| if i == j { 1.0 / k as f64 } else { 0.0 })
+                    // At the f32 precision Ω is held in (see `update`), so a saved and
+                    // loaded Ω is the same number.
+                    .map(|j| {
+                        if i == j {
+                            f64::from((1.0 / k as f64) as f32)
+                        } else {
+                            0.0
+                        }
+                    })
                     .collect()
             })
             .collect();

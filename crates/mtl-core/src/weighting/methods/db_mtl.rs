@@ -3,6 +3,8 @@
 
 use rand_chacha::ChaCha8Rng;
 
+use crate::weighting::state::{StateReader, StrategyState};
+
 use crate::weighting::api::{
     Family, Hyper, MethodInfo, Params, RepGrad, StepInput, StepOutput, Strategy, WeightingError,
     weighted_sum,
@@ -87,6 +89,22 @@ impl DbMtl {
 }
 
 impl Strategy for DbMtl {
+    fn state(&self) -> StrategyState {
+        let mut s = StrategyState::default();
+        s.push_scalar("step", self.step as f64);
+        s.push_rows("buffer", self.buffer.as_deref());
+        s
+    }
+
+    fn restore(&mut self, state: &StrategyState) -> Result<(), WeightingError> {
+        let mut r = StateReader::new(INFO.key, state);
+        let step = r.count("step")?;
+        let buffer = r.rows("buffer", self.k)?;
+        r.finish()?;
+        (self.step, self.buffer) = (step, buffer);
+        Ok(())
+    }
+
     fn name(&self) -> &'static str {
         INFO.key
     }

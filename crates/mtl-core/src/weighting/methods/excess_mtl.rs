@@ -3,6 +3,8 @@
 
 use rand_chacha::ChaCha8Rng;
 
+use crate::weighting::state::{StateReader, StrategyState};
+
 use crate::weighting::api::{
     Family, Hyper, MethodInfo, Params, RepGrad, StepInput, StepOutput, Strategy, WeightingError,
     loss_based,
@@ -79,6 +81,24 @@ impl ExcessMtl {
 }
 
 impl Strategy for ExcessMtl {
+    fn state(&self) -> StrategyState {
+        let mut s = StrategyState::default();
+        s.push("loss_weight", &self.loss_weight);
+        s.push_rows("grad_sum", self.grad_sum.as_deref());
+        s.push_opt("initial", self.initial.as_deref());
+        s
+    }
+
+    fn restore(&mut self, state: &StrategyState) -> Result<(), WeightingError> {
+        let mut r = StateReader::new(INFO.key, state);
+        let loss_weight = r.vec("loss_weight", self.k)?;
+        let grad_sum = r.rows("grad_sum", self.k)?;
+        let initial = r.opt("initial", self.k)?;
+        r.finish()?;
+        (self.loss_weight, self.grad_sum, self.initial) = (loss_weight, grad_sum, initial);
+        Ok(())
+    }
+
     fn name(&self) -> &'static str {
         INFO.key
     }

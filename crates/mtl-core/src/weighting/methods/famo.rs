@@ -3,6 +3,8 @@
 
 use rand_chacha::ChaCha8Rng;
 
+use crate::weighting::state::{StateReader, StrategyState};
+
 use crate::weighting::api::{
     Family, Hyper, MethodInfo, Params, RepGrad, StepInput, StepOutput, Strategy, WeightingError,
     finite_output, loss_based,
@@ -112,6 +114,34 @@ const ADAM_BETA2: f64 = 0.999;
 const ADAM_EPS: f64 = 1e-8;
 
 impl Strategy for Famo {
+    fn state(&self) -> StrategyState {
+        let mut s = StrategyState::default();
+        s.push("logits", &self.logits);
+        s.push("adam_m", &self.adam_m);
+        s.push("adam_v", &self.adam_v);
+        s.push_scalar("adam_t", f64::from(self.adam_t));
+        s.push_opt("prev_losses", self.prev_losses.as_deref());
+        s
+    }
+
+    fn restore(&mut self, state: &StrategyState) -> Result<(), WeightingError> {
+        let k = self.logits.len();
+        let mut r = StateReader::new(INFO.key, state);
+        let logits = r.vec("logits", k)?;
+        let adam_m = r.vec("adam_m", k)?;
+        let adam_v = r.vec("adam_v", k)?;
+        let adam_t = i32::try_from(r.count("adam_t")?)
+            .map_err(|_| WeightingError("famo: saved state: 'adam_t' is too large".into()))?;
+        let prev_losses = r.opt("prev_losses", k)?;
+        r.finish()?;
+        self.logits = logits;
+        self.adam_m = adam_m;
+        self.adam_v = adam_v;
+        self.adam_t = adam_t;
+        self.prev_losses = prev_losses;
+        Ok(())
+    }
+
     fn name(&self) -> &'static str {
         INFO.key
     }

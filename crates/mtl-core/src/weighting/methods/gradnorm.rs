@@ -3,6 +3,8 @@
 
 use rand_chacha::ChaCha8Rng;
 
+use crate::weighting::state::{StateReader, StrategyState};
+
 use crate::weighting::api::{
     Extra, Family, Hyper, MethodInfo, Params, RepGrad, StepInput, StepOutput, Strategy,
     WeightingError, finite_output, loss_based, require_grads, weighted_sum,
@@ -182,6 +184,23 @@ impl GradNorm {
 }
 
 impl Strategy for GradNorm {
+    fn state(&self) -> StrategyState {
+        let mut s = StrategyState::default();
+        s.push("omega", &self.omega);
+        s.push_opt("grad", self.grad.as_deref());
+        s
+    }
+
+    fn restore(&mut self, state: &StrategyState) -> Result<(), WeightingError> {
+        let k = self.omega.len();
+        let mut r = StateReader::new(INFO.key, state);
+        let omega = r.vec("omega", k)?;
+        let grad = r.opt("grad", k)?;
+        r.finish()?;
+        (self.omega, self.grad) = (omega, grad);
+        Ok(())
+    }
+
     fn name(&self) -> &'static str {
         INFO.key
     }

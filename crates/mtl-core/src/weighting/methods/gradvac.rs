@@ -3,6 +3,8 @@
 
 use rand_chacha::ChaCha8Rng;
 
+use crate::weighting::state::{StateReader, StrategyState};
+
 use crate::weighting::api::{
     Family, Hyper, MethodInfo, Params, RepGrad, StepInput, StepOutput, Strategy, WeightingError,
     dot, weighted_sum,
@@ -108,6 +110,30 @@ impl GradVac {
 }
 
 impl Strategy for GradVac {
+    fn state(&self) -> StrategyState {
+        // ρT[i][j][group], flattened in that order.
+        let flat: Vec<f64> = self.rho_t.iter().flatten().flatten().copied().collect();
+        let mut s = StrategyState::default();
+        s.push("rho_t", &flat);
+        s
+    }
+
+    fn restore(&mut self, state: &StrategyState) -> Result<(), WeightingError> {
+        let groups = self
+            .rho_t
+            .first()
+            .and_then(|r| r.first())
+            .map_or(1, Vec::len);
+        let mut r = StateReader::new(INFO.key, state);
+        let rho_t = r.vec("rho_t", self.k * self.k * groups)?;
+        r.finish()?;
+        self.rho_t = rho_t
+            .chunks(self.k.max(1) * groups)
+            .map(|row| row.chunks(groups).map(<[f64]>::to_vec).collect())
+            .collect();
+        Ok(())
+    }
+
     fn name(&self) -> &'static str {
         INFO.key
     }

@@ -4,6 +4,8 @@
 use crate::linalg::sym_eigen;
 use rand_chacha::ChaCha8Rng;
 
+use crate::weighting::state::{StateReader, StrategyState};
+
 use crate::weighting::api::{
     Family, MethodInfo, Params, RepGrad, StepInput, StepOutput, Strategy, WeightingError, gramian,
     weighted_sum,
@@ -130,6 +132,22 @@ fn imtl_pinv_alpha(gram: &[Vec<f64>]) -> Vec<f64> {
 }
 
 impl Strategy for Imtl {
+    fn state(&self) -> StrategyState {
+        let mut s = StrategyState::default();
+        s.push("s", &self.s);
+        s.push_opt("s_grad", self.s_grad.as_deref());
+        s
+    }
+
+    fn restore(&mut self, state: &StrategyState) -> Result<(), WeightingError> {
+        let mut r = StateReader::new(INFO.key, state);
+        let s = r.vec("s", self.k)?;
+        let s_grad = r.opt("s_grad", self.k)?;
+        r.finish()?;
+        (self.s, self.s_grad) = (s, s_grad);
+        Ok(())
+    }
+
     fn name(&self) -> &'static str {
         INFO.key
     }

@@ -3,6 +3,8 @@
 
 use rand_chacha::ChaCha8Rng;
 
+use crate::weighting::state::{StateReader, StrategyState};
+
 use crate::weighting::api::{
     Family, Hyper, MethodInfo, Params, RepGrad, StepInput, StepOutput, Strategy, WeightingError,
     gramian, weighted_sum,
@@ -133,6 +135,24 @@ impl MoCo {
 }
 
 impl Strategy for MoCo {
+    fn state(&self) -> StrategyState {
+        let mut s = StrategyState::default();
+        s.push_scalar("step", self.step as f64);
+        s.push_rows("y", self.y.as_deref());
+        s.push("lambda", &self.lambda);
+        s
+    }
+
+    fn restore(&mut self, state: &StrategyState) -> Result<(), WeightingError> {
+        let mut r = StateReader::new(INFO.key, state);
+        let step = r.count("step")?;
+        let y = r.rows("y", self.k)?;
+        let lambda = r.vec("lambda", self.k)?;
+        r.finish()?;
+        (self.step, self.y, self.lambda) = (step, y, lambda);
+        Ok(())
+    }
+
     fn name(&self) -> &'static str {
         INFO.key
     }

@@ -3,6 +3,8 @@
 
 use rand_chacha::ChaCha8Rng;
 
+use crate::weighting::state::{StateReader, StrategyState};
+
 use crate::weighting::api::{
     Family, Hyper, MethodInfo, Params, RepGrad, StepInput, StepOutput, Strategy, WeightingError,
     dot, weighted_sum,
@@ -138,6 +140,20 @@ pub(crate) fn project_simplex(y: &[f64]) -> Vec<f64> {
 }
 
 impl Strategy for MoDo {
+    fn state(&self) -> StrategyState {
+        let mut s = StrategyState::default();
+        s.push("lambda", &self.lambda);
+        s
+    }
+
+    fn restore(&mut self, state: &StrategyState) -> Result<(), WeightingError> {
+        let mut r = StateReader::new(INFO.key, state);
+        let lambda = r.vec("lambda", self.k)?;
+        r.finish()?;
+        self.lambda = lambda;
+        Ok(())
+    }
+
     fn name(&self) -> &'static str {
         INFO.key
     }

@@ -2,6 +2,8 @@
 
 use rand_chacha::ChaCha8Rng;
 
+use crate::weighting::state::{StateReader, StrategyState};
+
 use crate::weighting::api::{
     Family, Hyper, MethodInfo, Params, RepGrad, StepInput, StepOutput, Strategy, WeightingError,
     dot, finite_output, weighted_sum,
@@ -131,6 +133,22 @@ impl NashMtl {
 }
 
 impl Strategy for NashMtl {
+    fn state(&self) -> StrategyState {
+        let mut s = StrategyState::default();
+        s.push_scalar("step", self.step as f64);
+        s.push("alpha", &self.alpha);
+        s
+    }
+
+    fn restore(&mut self, state: &StrategyState) -> Result<(), WeightingError> {
+        let mut r = StateReader::new(INFO.key, state);
+        let step = usize::try_from(r.count("step")?).unwrap_or(usize::MAX);
+        let alpha = r.vec("alpha", self.alpha.len())?;
+        r.finish()?;
+        (self.step, self.alpha) = (step, alpha);
+        Ok(())
+    }
+
     fn name(&self) -> &'static str {
         INFO.key
     }

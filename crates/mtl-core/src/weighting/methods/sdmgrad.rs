@@ -3,6 +3,8 @@
 
 use rand_chacha::ChaCha8Rng;
 
+use crate::weighting::state::{StateReader, StrategyState};
+
 use crate::weighting::api::{
     Family, Hyper, MethodInfo, Params, RepGrad, StepInput, StepOutput, Strategy, WeightingError,
     dot, weighted_sum,
@@ -113,6 +115,20 @@ fn euclidean_proj_simplex(v: &[f64]) -> Vec<f64> {
 }
 
 impl Strategy for SdmGrad {
+    fn state(&self) -> StrategyState {
+        let mut s = StrategyState::default();
+        s.push("w", &self.w);
+        s
+    }
+
+    fn restore(&mut self, state: &StrategyState) -> Result<(), WeightingError> {
+        let mut r = StateReader::new(INFO.key, state);
+        let w = r.vec("w", self.k)?;
+        r.finish()?;
+        self.w = w;
+        Ok(())
+    }
+
     fn name(&self) -> &'static str {
         INFO.key
     }

@@ -2,6 +2,8 @@
 
 use rand_chacha::ChaCha8Rng;
 
+use crate::weighting::state::{StateReader, StrategyState};
+
 use crate::weighting::api::{
     Family, Hyper, MethodInfo, Params, RepGrad, StepInput, StepOutput, Strategy, WeightingError,
     finite_output, loss_based,
@@ -140,6 +142,24 @@ impl SmoothTchebycheff {
 }
 
 impl Strategy for SmoothTchebycheff {
+    fn state(&self) -> StrategyState {
+        let mut s = StrategyState::default();
+        s.push("loss_sum", &self.loss_sum);
+        s.push_scalar("loss_count", self.loss_count as f64);
+        s.push_opt("nadir", self.nadir.as_deref());
+        s
+    }
+
+    fn restore(&mut self, state: &StrategyState) -> Result<(), WeightingError> {
+        let mut r = StateReader::new(INFO.key, state);
+        let loss_sum = r.vec("loss_sum", self.k)?;
+        let loss_count = usize::try_from(r.count("loss_count")?).unwrap_or(usize::MAX);
+        let nadir = r.opt("nadir", self.k)?;
+        r.finish()?;
+        (self.loss_sum, self.loss_count, self.nadir) = (loss_sum, loss_count, nadir);
+        Ok(())
+    }
+
     fn name(&self) -> &'static str {
         INFO.key
     }

@@ -2,6 +2,8 @@
 
 use rand_chacha::ChaCha8Rng;
 
+use crate::weighting::state::{StateReader, StrategyState};
+
 use crate::weighting::api::{
     Family, MethodInfo, Params, RepGrad, StepInput, StepOutput, Strategy, WeightingError,
     finite_output, loss_based,
@@ -53,6 +55,23 @@ pub struct UncertaintyWeighting {
 }
 
 impl Strategy for UncertaintyWeighting {
+    fn state(&self) -> StrategyState {
+        let mut s = StrategyState::default();
+        s.push("log_var", &self.log_var);
+        s.push_opt("grad", self.grad.as_deref());
+        s
+    }
+
+    fn restore(&mut self, state: &StrategyState) -> Result<(), WeightingError> {
+        let k = self.log_var.len();
+        let mut r = StateReader::new(INFO.key, state);
+        let log_var = r.vec("log_var", k)?;
+        let grad = r.opt("grad", k)?;
+        r.finish()?;
+        (self.log_var, self.grad) = (log_var, grad);
+        Ok(())
+    }
+
     fn name(&self) -> &'static str {
         INFO.key
     }

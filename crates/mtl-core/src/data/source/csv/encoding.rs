@@ -163,49 +163,165 @@ impl InputEncoding {
     }
 }
 /// Reads raw rows of a CSV file and encodes them as an exported model's features. Columns are
-/// found by name, in any order; other columns are ignored.
+/// found by name, in any order; other columns are ignored. [`read_for_prediction`] without
+/// `strict`, keeping the features only.
 pub fn read_encoded(path: &Path, encoding: &InputEncoding) -> Result<Vec<f32>, DataError> {
+    Ok(read_for_prediction(path, encoding, false)?.x)
+}
+
+/// What `predict` reads from a CSV file ([`read_for_prediction`]).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PredictInput {
+    /// The features, row-major.
+    pub x: Vec<f32>,
+    /// The `id:` columns (MTL-CSV: carried, not inputs), passed through: each header ...
+    pub id_header: Vec<String>,
+    /// ... and each row's cells.
+    pub id_rows: Vec<Vec<String>>,
+    /// The categorical levels the model was not trained on, in order of first appearance.
+    pub unseen: Vec<UnseenLevel>,
+}
+
+/// A categorical input's level that the model was not trained on: it is encoded as all
+/// zeros (no level), or refused with `strict`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnseenLevel {
+    /// The input column.
+    pub column: String,
+    /// The level as written (`(missing)` for a missing cell).
+    pub value: String,
+    /// Rows with it.
+    pub count: usize,
+    /// The first line with it.
+    pub line: u64,
+    /// The training level it equals but for upper and lower case, if there is one (levels
+    /// are case-sensitive).
+    pub case_of: Option<String>,
+}
+
+impl UnseenLevel {
+    /// One line for the user.
+    pub fn message(&self) -> String {
+        let case = self.case_of.as_ref().map_or_else(String::new, |l| {
+            format!(
+                " (it differs from the trained level '{l}' in case only; levels are case-sensitive)"
+            )
+        });
+        format!(
+            "input column '{}': level '{}' was not seen in training{case}: {} row(s), the first on line {}; encoded as all zeros (no level)",
+            self.column, self.value, self.count, self.line
+        )
+    }
+}
+
+/// The position of each of `encoding`'s columns in `header` (names without `:cat`). A column
+/// the model needs that is missing, or that appears twice, is an error naming it (with both
+/// column numbers).
+fn find_columns(
+    header: &[String],
+    encoding: &InputEncoding,
+    path: &Path,
+) -> Result<Vec<usize>, DataError> {
+    let at = |column: usize, message: String| DataError::Csv {
+        path: path.to_owned(),
+        line: 1,
+        column,
+        message,
+    };
+    let mut columns = Vec::with_capacity(encoding.columns.len());
+    for c in &encoding.columns {
+        let mut found = header.iter().enumerate().filter(|(_, h)| **h == c.name);
+        let Some((first, _)) = found.next() else {
+            return Err(at(
+                0,
+                format!(
+                    "the header has no input column '{}' (the model needs: {})",
+                    c.name,
+                    encoding
+                        .columns
+                        .iter()
+                        .map(|c| c.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+        };
+        if let Some((second, _)) = found.next() {
+            return Err(at(
+                second + 1,
+                format!(
+                    "columns {} and {} are both the input '{}': which one the model should read is not clear",
+                    first + 1,
+                    second + 1,
+                    c.name
+                ),
+            ));
+        }
+        columns.push(first);
+    }
+    Ok(columns)
+}
+
+/// Reads raw rows of a CSV file for an exported model: the features (columns found by name,
+/// in any order; other columns ignored), the `id:` columns to pass through, and the
+/// categorical levels the model was not trained on (encoded as all zeros; with `strict`
+/// the first one is an error naming its line, column and value). Line numbers count every
+/// line ending, `\r\n` included.
+pub fn read_for_prediction(
+    path: &Path,
+    encoding: &InputEncoding,
+    strict: bool,
+) -> Result<PredictInput, DataError> {
     let bytes = read_bytes(path)?;
     let (mut reader, header) = open(&bytes, path)?;
     let header: Vec<String> = header
         .iter()
         .map(|h| h.trim_end_matches(":cat").to_owned())
         .collect();
-    let columns = encoding
-        .columns
-        .iter()
-        .map(|c| {
-            header
-                .iter()
-                .position(|h| *h == c.name)
-                .ok_or_else(|| DataError::Csv {
-                    path: path.to_owned(),
-                    line: 1,
-                    column: 0,
-                    message: format!(
-                        "the header has no input column '{}' (the model needs: {})",
-                        c.name,
-                        encoding
-                            .columns
-                            .iter()
-                            .map(|c| c.name.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut x = Vec::new();
+    let columns = find_columns(&header, encoding, path)?;
+    let ids: Vec<usize> = (0..header.len())
+        .filter(|&i| header[i].to_ascii_lowercase().starts_with("id:"))
+        .collect();
+    let mut out = PredictInput {
+        id_header: ids.iter().map(|&i| header[i].clone()).collect(),
+        ..PredictInput::default()
+    };
+    let lines = super::parse::LineStarts::new(&bytes);
     for record in reader.records() {
-        let record = record.map_err(|e| csv_error(&e, path))?;
-        let line = record.position().map_or(0, ::csv::Position::line);
+        let record = record.map_err(|e| lines.fix(csv_error(&e, path), e.position()))?;
+        let line = lines.line(record.position());
         let cells: Vec<&str> = columns
             .iter()
             .map(|&c| record.get(c).unwrap_or_default())
             .collect();
-        encoding.encode(&cells, &|i| (line, columns[i] + 1), path, false, &mut x)?;
+        for ((c, cell), &at) in encoding.columns.iter().zip(&cells).zip(&columns) {
+            if let InputKind::Categorical { levels } = &c.kind {
+                let level = if is_missing(cell) {
+                    MISSING_LEVEL
+                } else {
+                    cell.trim()
+                };
+                if !levels.iter().any(|l| l == level) {
+                    note_unseen(&mut out.unseen, &c.name, level, levels, line);
+                    if strict {
+                        return Err(DataError::Csv {
+                            path: path.to_owned(),
+                            line,
+                            column: at + 1,
+                            message: unseen_error(&c.name, level, levels),
+                        });
+                    }
+                }
+            }
+        }
+        encoding.encode(&cells, &|i| (line, columns[i] + 1), path, false, &mut out.x)?;
+        out.id_rows.push(
+            ids.iter()
+                .map(|&i| record.get(i).unwrap_or_default().to_owned())
+                .collect(),
+        );
     }
-    if x.is_empty() {
+    if out.id_rows.is_empty() {
         return Err(DataError::Csv {
             path: path.to_owned(),
             line: 1,
@@ -213,5 +329,46 @@ pub fn read_encoded(path: &Path, encoding: &InputEncoding) -> Result<Vec<f32>, D
             message: "the file has no data rows".to_owned(),
         });
     }
-    Ok(x)
+    Ok(out)
+}
+
+/// Counts one row with the unseen `level` of `column`.
+fn note_unseen(
+    unseen: &mut Vec<UnseenLevel>,
+    column: &str,
+    level: &str,
+    levels: &[String],
+    line: u64,
+) {
+    if let Some(u) = unseen
+        .iter_mut()
+        .find(|u| u.column == column && u.value == level)
+    {
+        u.count += 1;
+        return;
+    }
+    unseen.push(UnseenLevel {
+        column: column.to_owned(),
+        value: level.to_owned(),
+        count: 1,
+        line,
+        case_of: levels
+            .iter()
+            .find(|l| l.to_lowercase() == level.to_lowercase())
+            .cloned(),
+    });
+}
+
+/// The `--strict` refusal of an unseen level.
+fn unseen_error(column: &str, level: &str, levels: &[String]) -> String {
+    let case = levels
+        .iter()
+        .find(|l| l.to_lowercase() == level.to_lowercase())
+        .map_or_else(String::new, |l| {
+            format!(" (it differs from the trained level '{l}' in case only)")
+        });
+    format!(
+        "input column '{column}' has the level '{level}', which the model was not trained on{case}; its levels: {}",
+        levels.join(", ")
+    )
 }

@@ -26,7 +26,10 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-pub use encoding::{InputColumn, InputEncoding, InputKind, read_encoded};
+pub use encoding::{
+    InputColumn, InputEncoding, InputKind, PredictInput, UnseenLevel, read_encoded,
+    read_for_prediction,
+};
 pub use parse::*;
 
 use super::{DatasetSpec, Source, absolute};

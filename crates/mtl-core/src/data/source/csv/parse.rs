@@ -407,6 +407,7 @@ fn labelled_rows(
 ) -> Result<Vec<(u64, Vec<String>)>, DataError> {
     let err = |line: u64, column: usize, message: String| at(path, line, column, message);
     // All rows as text, with their line numbers.
+    let lines = LineStarts::new(bytes);
     let mut rows: Vec<(u64, Vec<String>)> = Vec::new();
     for (k, record) in reader.records().enumerate() {
         if k % PROGRESS_EVERY == 0
@@ -414,8 +415,8 @@ fn labelled_rows(
         {
             p.report(r.position().map_or(0, ::csv::Position::byte), bytes.len());
         }
-        let record = record.map_err(|e| csv_error(&e, path))?;
-        let line = record.position().map_or(0, ::csv::Position::line);
+        let record = record.map_err(|e| lines.fix(csv_error(&e, path), e.position()))?;
+        let line = lines.line(record.position());
         rows.push((line, record.iter().map(str::to_owned).collect()));
     }
     if rows.is_empty() {
@@ -550,6 +551,57 @@ fn input_column(
         kind,
     })
 }
+/// Line numbers from byte offsets. The CSV reader's own count is one too low in files with
+/// `\r\n` line endings: a record's position is taken before the `\n` of the line ending
+/// before it is read. Counting the line endings (`\n`, `\r\n` or a lone `\r`) before
+/// the record's first byte is right whatever the endings.
+pub(super) struct LineStarts<'a> {
+    bytes: &'a [u8],
+    /// The offset just past each line ending, in order.
+    ends: Vec<usize>,
+}
+
+impl<'a> LineStarts<'a> {
+    /// The line endings of `bytes` (a UTF-8 BOM is skipped, as the reader skips it).
+    pub(super) fn new(bytes: &'a [u8]) -> Self {
+        let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+        let ends = (0..bytes.len())
+            .filter(|&i| {
+                bytes[i] == b'\n' || (bytes[i] == b'\r' && bytes.get(i + 1) != Some(&b'\n'))
+            })
+            .map(|i| i + 1)
+            .collect();
+        Self { bytes, ends }
+    }
+
+    /// The 1-based line of the record at `position` (0 without one).
+    pub(super) fn line(&self, position: Option<&::csv::Position>) -> u64 {
+        let Some(p) = position else {
+            return 0;
+        };
+        let Ok(mut at) = usize::try_from(p.byte()) else {
+            return p.line();
+        };
+        // The record starts after the rest of the line ending before it.
+        while matches!(self.bytes.get(at), Some(b'\r' | b'\n')) {
+            at += 1;
+        }
+        1 + self.ends.partition_point(|&end| end <= at) as u64
+    }
+
+    /// `error` with the line of `position`, when it has one.
+    pub(super) fn fix(
+        &self,
+        mut error: DataError,
+        position: Option<&::csv::Position>,
+    ) -> DataError {
+        if let (DataError::Csv { line, .. }, Some(_)) = (&mut error, position) {
+            *line = self.line(position);
+        }
+        error
+    }
+}
+
 pub(super) fn csv_error(e: &::csv::Error, path: &Path) -> DataError {
     let line = e.position().map_or(0, ::csv::Position::line);
     let (column, message) = match e.kind() {
