@@ -104,6 +104,12 @@ impl ExperimentSpec {
         for (field, message) in source.problems() {
             out.push(&format!("dataset.{field}"), message);
         }
+        if let Some(rows) = source.rows() {
+            let features = source.input_size().unwrap_or(self.model.input);
+            if let Err(e) = crate::limits::check_data(rows as u64, features as u64) {
+                out.push("dataset.samples", e);
+            }
+        }
         source.targets()
     }
 

@@ -146,6 +146,15 @@ pub fn sweep_to_dir(
             )?;
         }
     }
+    if let Some(first) = runs.iter().find_map(|r| r.error.as_ref())
+        && runs.iter().all(|r| r.error.is_some())
+    {
+        return Err(CliError::Other(format!(
+            "every one of the {} runs failed (the first: {first}); sweep.csv in {} lists them",
+            runs.len(),
+            out.display()
+        )));
+    }
     Ok(sweep_summary(&points, runs, &front, &deltas, &names, out))
 }
 

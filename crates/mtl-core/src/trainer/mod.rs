@@ -7,6 +7,7 @@ pub mod live;
 pub mod parallel;
 pub mod protocol;
 pub mod run;
+pub mod stream;
 pub mod worker;
 
 pub use drive::{
@@ -19,4 +20,5 @@ pub use protocol::{
     TrainerCommand, TrainerEvent,
 };
 pub use run::{Session, StepExplanation, StepOutcome, TrainError};
+pub use stream::MetricsStream;
 pub use worker::{RunOptions, ScriptedTrainer, TrainerHandle, Waker, no_waker};

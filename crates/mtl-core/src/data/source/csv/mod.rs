@@ -22,14 +22,14 @@ mod parse;
 mod tests;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
 pub use encoding::{InputColumn, InputEncoding, InputKind, read_encoded};
 pub use parse::*;
 
-use super::{DatasetSpec, Source, absolute};
+use super::{DatasetSpec, Source};
 use crate::data::{DataError, Dataset};
 use crate::task::{TaskKind, TaskSpec};
 
@@ -231,7 +231,7 @@ impl Source for CsvSpec {
         }
     }
 
-    fn resolve_paths(&mut self, dir: &Path) {
-        absolute(&mut self.path, dir);
+    fn paths_mut(&mut self) -> Vec<&mut PathBuf> {
+        vec![&mut self.path]
     }
 }
