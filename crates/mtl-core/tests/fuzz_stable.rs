@@ -2,7 +2,7 @@
 //! mutation fuzzer over the CSV reader (and the import inspection, and gzip input), the spec
 //! parser and validation, the `aggregate` cases reader and the model-file loader. Every
 //! input runs under `catch_unwind`; any panic fails the run and names the input (saved under
-//! `target/fuzz-found/`). Inputs start from the corpus in `fuzz/corpus/` (kept in the
+//! `target/fuzz-found/`). Inputs start from the corpus in `fuzz/seeds/` (kept in the
 //! repository), `tests/malformed/` and the examples, and are mutated by bit flips, byte
 //! inserts and deletes, repeats, splices between corpus entries and tokens that tend to break
 //! parsers (`nan`, `1e39`, quotes, huge counts).
@@ -60,12 +60,19 @@ fn files(dir: &Path, ends: &[&str], max_len: usize) -> Vec<Vec<u8>> {
 struct Target {
     name: &'static str,
     corpus: Vec<Vec<u8>>,
-    run: fn(&[u8]),
+    /// Runs an input; true when it got past parsing (a dataset, a spec, results, a model).
+    run: fn(&[u8]) -> bool,
+    /// A mutation that keeps the input's frame (the model file's header length) intact.
+    mutate: Mutator,
 }
 
-fn run_csv(data: &[u8]) {
+/// Makes a new input from one of the pool and the corpus.
+type Mutator = fn(&mut ChaCha8Rng, &[u8], &[Vec<u8>]) -> Vec<u8>;
+
+fn run_csv(data: &[u8]) -> bool {
     let path = Path::new("fuzz.csv");
-    if let Ok(d) = csv::parse(data, path, &[]) {
+    let parsed = csv::parse(data, path, &[]);
+    if let Ok(d) = &parsed {
         assert_eq!(d.x.len(), d.rows * d.features(), "x holds rows x features");
         for t in &d.targets {
             assert_eq!(t.present.len(), d.rows, "one label slot per row");
@@ -80,12 +87,14 @@ fn run_csv(data: &[u8]) {
             None,
         );
     }
+    parsed.is_ok()
 }
 
-fn run_spec(data: &[u8]) {
+fn run_spec(data: &[u8]) -> bool {
     let Ok(text) = std::str::from_utf8(data) else {
-        return;
+        return false;
     };
+    let mut parsed = false;
     for spec in [
         ExperimentSpec::from_toml(text),
         ExperimentSpec::from_json(text),
@@ -93,30 +102,54 @@ fn run_spec(data: &[u8]) {
     .into_iter()
     .flatten()
     {
+        parsed = true;
         let _ = spec.validate();
         let _ = spec.to_toml();
         let _ = spec.to_json();
     }
+    parsed
 }
 
-fn run_aggregate(data: &[u8]) {
-    if let Ok(text) = std::str::from_utf8(data) {
-        let _ = mtl_core::weighting::aggregate::run_file(text, 0);
-    }
+fn run_aggregate(data: &[u8]) -> bool {
+    std::str::from_utf8(data)
+        .is_ok_and(|text| mtl_core::weighting::aggregate::run_file(text, 0).is_ok())
 }
 
-fn run_model(data: &[u8]) {
+fn run_model(data: &[u8]) -> bool {
     let Ok(file) = mtl_core::export::model_from_bytes(data, Path::new("fuzz.safetensors")) else {
-        return;
+        return false;
     };
     if let Ok(session) = mtl_core::trainer::Session::from_model_file(&file) {
         let _ = session.predict(&vec![0.5; file.feature_names.len()]);
+        return true;
+    }
+    false
+}
+
+/// Mutates a safetensors file's JSON header (the spec, the tensor shapes) most of the time,
+/// fixing the length in front so the file still frames; otherwise any bytes.
+fn mutate_model(rng: &mut ChaCha8Rng, input: &[u8], corpus: &[Vec<u8>]) -> Vec<u8> {
+    let header_len = input
+        .get(..8)
+        .and_then(|b| <[u8; 8]>::try_from(b).ok())
+        .map(u64::from_le_bytes)
+        .and_then(|n| usize::try_from(n).ok())
+        .filter(|n| 8 + n <= input.len());
+    match header_len {
+        Some(n) if rng.random_bool(0.8) => {
+            let header = mutate(rng, &input[8..8 + n], &[]);
+            let mut out = (header.len() as u64).to_le_bytes().to_vec();
+            out.extend_from_slice(&header);
+            out.extend_from_slice(&input[8 + n..]);
+            out
+        }
+        _ => mutate(rng, input, corpus),
     }
 }
 
 fn targets() -> Vec<Target> {
     let r = root();
-    let corpus = |name: &str| r.join("fuzz/corpus").join(name);
+    let corpus = |name: &str| r.join("fuzz/seeds").join(name);
     let mut csv_seeds = files(&corpus("csv"), &[""], 16 << 10);
     csv_seeds.extend(files(
         &r.join("tests/malformed"),
@@ -137,21 +170,25 @@ fn targets() -> Vec<Target> {
             name: "csv",
             corpus: csv_seeds,
             run: run_csv,
+            mutate,
         },
         Target {
             name: "spec",
             corpus: spec_seeds,
             run: run_spec,
+            mutate,
         },
         Target {
             name: "aggregate",
             corpus: aggregate_seeds,
             run: run_aggregate,
+            mutate,
         },
         Target {
             name: "model",
             corpus: model_seeds,
             run: run_model,
+            mutate: mutate_model,
         },
     ]
 }
@@ -191,7 +228,13 @@ const TOKENS: &[&[u8]] = &[
 fn mutate(rng: &mut ChaCha8Rng, input: &[u8], corpus: &[Vec<u8>]) -> Vec<u8> {
     const MAX_LEN: usize = 256 << 10;
     let mut out = input.to_vec();
-    for _ in 0..rng.random_range(1..=4) {
+    // Mostly one edit: small changes keep more inputs parsing, so they reach deeper.
+    let edits = if rng.random_bool(0.6) {
+        1
+    } else {
+        rng.random_range(2..=4)
+    };
+    for _ in 0..edits {
         let len = out.len();
         let at = if len == 0 {
             0
@@ -213,7 +256,13 @@ fn mutate(rng: &mut ChaCha8Rng, input: &[u8], corpus: &[Vec<u8>]) -> Vec<u8> {
             4 if len > 0 => {
                 let end = (at + rng.random_range(1..=256)).min(len);
                 let piece = out[at..end].to_vec();
-                for _ in 0..rng.random_range(1..=4) {
+                // Mostly one edit: small changes keep more inputs parsing, so they reach deeper.
+                let edits = if rng.random_bool(0.6) {
+                    1
+                } else {
+                    rng.random_range(2..=4)
+                };
+                for _ in 0..edits {
                     out.splice(at..at, piece.iter().copied());
                 }
             }
@@ -246,8 +295,8 @@ fn mutate(rng: &mut ChaCha8Rng, input: &[u8], corpus: &[Vec<u8>]) -> Vec<u8> {
 
 /// What a fuzz run did.
 struct Outcome {
-    /// Per target: inputs run.
-    counts: Vec<(&'static str, u64)>,
+    /// Per target: inputs run, and how many got past parsing.
+    counts: Vec<(&'static str, u64, u64)>,
     /// Inputs that panicked: target, saved file, message.
     found: Vec<(String, PathBuf, String)>,
     elapsed: Duration,
@@ -271,18 +320,21 @@ fn fuzz(inputs: u64, budget: Duration, seed: u64) -> Outcome {
         if pool.is_empty() {
             pool.push(Vec::new());
         }
-        let mut n = 0u64;
+        let (mut n, mut deep) = (0u64, 0u64);
         while n < per_target && Instant::now() < deadline {
             let base = &pool[rng.random_range(0..pool.len())];
             let input = if n < target.corpus.len() as u64 {
                 target.corpus[n as usize].clone()
             } else {
-                mutate(&mut rng, base, &target.corpus)
+                (target.mutate)(&mut rng, base, &target.corpus)
             };
             n += 1;
             match catch_unwind(AssertUnwindSafe(|| (target.run)(&input))) {
-                Ok(()) => {
-                    if pool.len() < 4096 && rng.random_bool(0.01) {
+                Ok(parsed) => {
+                    deep += u64::from(parsed);
+                    // Inputs that parsed are likelier to lead deeper when mutated again.
+                    let keep = if parsed { 0.05 } else { 0.002 };
+                    if pool.len() < 4096 && rng.random_bool(keep) {
                         pool.push(input);
                     }
                 }
@@ -299,7 +351,7 @@ fn fuzz(inputs: u64, budget: Duration, seed: u64) -> Outcome {
                 }
             }
         }
-        counts.push((target.name, n));
+        counts.push((target.name, n, deep));
     }
     std::panic::set_hook(previous_hook);
     Outcome {
@@ -321,14 +373,14 @@ fn env_u64(name: &str, default: u64) -> u64 {
     reason = "the figures of a fuzz run are its report"
 )]
 fn report(outcome: &Outcome) {
-    let total: u64 = outcome.counts.iter().map(|(_, n)| n).sum();
+    let total: u64 = outcome.counts.iter().map(|(_, n, _)| n).sum();
     eprintln!(
         "fuzzed {total} inputs in {:.1} s: {}",
         outcome.elapsed.as_secs_f64(),
         outcome
             .counts
             .iter()
-            .map(|(name, n)| format!("{name} {n}"))
+            .map(|(name, n, deep)| format!("{name} {n} ({deep} parsed)"))
             .collect::<Vec<_>>()
             .join(", ")
     );
@@ -345,7 +397,7 @@ fn fuzz_smoke() {
     let outcome = fuzz(1200, Duration::from_secs(600), 7);
     report(&outcome);
     assert!(
-        outcome.counts.iter().all(|(_, n)| *n > 0),
+        outcome.counts.iter().all(|(_, n, _)| *n > 0),
         "every target ran: {:?}",
         outcome.counts
     );
