@@ -153,7 +153,7 @@ fn gzip_bombs_and_oversized_files_are_refused_before_they_fill_memory() {
     if let Some(out) = limited(&["inspect", p(&bomb)]) {
         assert_refused(
             &out,
-            "the decompressed data of more is over the limit of 256.0 MiB",
+            "the decompressed data is larger than the limit of 256.0 MiB",
         );
     }
     // A plain file larger than the limit (sparse: no disk used) is refused unread.

@@ -16,6 +16,8 @@
 //! | runs of one sweep | [`MAX_SWEEP_RUNS`] |
 //! | steps of `affinity`, measured steps of `bench` | [`MAX_STEPS`] |
 //! | tasks of `bench --tasks` | [`MAX_BENCH_TASKS`] |
+//! | tasks of an experiment | [`MAX_TASKS`] |
+//! | tasks (K) of an `aggregate` case | [`MAX_CASE_TASKS`] |
 
 use std::io::{self, Read};
 
@@ -56,6 +58,12 @@ pub const MAX_SWEEP_RUNS: u64 = 10_000;
 /// Most training steps of `affinity`, and of each `bench` measurement.
 pub const MAX_STEPS: u64 = 10_000_000;
 
+/// Most tasks of an experiment (heads are looked up by task, relationships are K × K).
+pub const MAX_TASKS: usize = 256;
+
+/// Most tasks (K) of an `aggregate` case: the strategies form K × K matrices.
+pub const MAX_CASE_TASKS: usize = 1024;
+
 /// Most tasks of `bench --tasks`.
 pub const MAX_BENCH_TASKS: usize = 64;
 
@@ -92,11 +100,14 @@ pub fn count(n: u64) -> String {
 
 /// The error of a read past `max` bytes of `what`.
 fn too_large(size: Option<u64>, max: u64, what: &str) -> io::Error {
-    let size = size.map_or_else(|| "more".to_owned(), bytes);
+    let what = match size {
+        Some(size) => format!("{what} of {} is over", bytes(size)),
+        None => format!("{what} is larger than"),
+    };
     io::Error::new(
         io::ErrorKind::InvalidData,
         format!(
-            "{what} of {size} is over the limit of {} (MTL Studio's memory limits, see the README)",
+            "{what} the limit of {} (MTL Studio's memory limits, see the README)",
             bytes(max)
         ),
     )
@@ -277,9 +288,42 @@ mod tests {
         assert_eq!(read, data);
         assert!(read.capacity() <= 300_000, "never past the limit");
         let e = read_capped(data.as_slice(), 299_999, "a file", None).expect_err("over");
-        assert!(e.to_string().contains("over the limit of 293.0 KiB"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("a file is larger than the limit of 293.0 KiB"),
+            "{e}"
+        );
         let e = read_capped(&b""[..], 10, "a file", Some(11)).expect_err("hint over");
         assert!(e.to_string().contains("a file of 11 B"), "{e}");
+    }
+
+    #[test]
+    fn huge_counts_in_a_spec_are_problems_not_allocations() {
+        use crate::experiment::{DatasetSpec, TaskSpec};
+        // Found by the fuzzer: `tasks = 18446744073709551615` listed that many labels.
+        let mut spec = ExperimentSpec::default();
+        if let DatasetSpec::Mmoe(m) = &mut spec.dataset {
+            m.tasks = usize::MAX;
+        }
+        let problems = spec.validate();
+        assert!(
+            problems.iter().any(|p| p.path == "dataset.tasks"),
+            "{problems:?}"
+        );
+        let mut spec = ExperimentSpec::default();
+        let task = spec.tasks[0].clone();
+        spec.tasks = (0..300)
+            .map(|i| TaskSpec {
+                name: format!("t{i}"),
+                ..task.clone()
+            })
+            .collect();
+        let problems = spec.validate();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(
+            problems[0].to_string(),
+            "tasks: 300 tasks are more than the limit of 256"
+        );
     }
 
     #[test]

@@ -329,6 +329,9 @@ fn fuzz(inputs: u64, budget: Duration, seed: u64) -> Outcome {
                 (target.mutate)(&mut rng, base, &target.corpus)
             };
             n += 1;
+            if n.is_multiple_of(50_000) {
+                progress(target.name, n, deep, &start);
+            }
             match catch_unwind(AssertUnwindSafe(|| (target.run)(&input))) {
                 Ok(parsed) => {
                     deep += u64::from(parsed);
@@ -359,6 +362,14 @@ fn fuzz(inputs: u64, budget: Duration, seed: u64) -> Outcome {
         found,
         elapsed: start.elapsed(),
     }
+}
+
+#[expect(clippy::print_stderr, reason = "a long run says how far it has come")]
+fn progress(name: &str, n: u64, deep: u64, start: &Instant) {
+    eprintln!(
+        "  {name}: {n} inputs ({deep} parsed) at {:.0} s",
+        start.elapsed().as_secs_f64()
+    );
 }
 
 fn env_u64(name: &str, default: u64) -> u64 {

@@ -15,7 +15,7 @@ pub const CURVE_POINTS: usize = 2000;
 
 /// One curve's points, thinned to a budget: every `stride`-th point is kept; past the
 /// budget every other kept point goes and the stride doubles. The latest point is kept
-/// aside so the curve always ends where the run ended.
+/// aside too, so the curve always ends where the run ended.
 #[derive(Clone, Debug)]
 pub struct Thinned {
     points: Vec<(f64, f64)>,
@@ -39,9 +39,9 @@ impl Thinned {
 
     /// Adds a point.
     pub fn push(&mut self, p: (f64, f64)) {
+        self.last = Some(p);
         if self.seen.is_multiple_of(self.stride) {
             self.points.push(p);
-            self.last = None;
             if self.points.len() > self.budget {
                 let mut i = 0;
                 self.points.retain(|_| {
@@ -50,8 +50,6 @@ impl Thinned {
                 });
                 self.stride *= 2;
             }
-        } else {
-            self.last = Some(p);
         }
         self.seen += 1;
     }
@@ -59,7 +57,11 @@ impl Thinned {
     /// The kept points, ending with the latest.
     pub fn points(&self) -> Vec<(f64, f64)> {
         let mut out = self.points.clone();
-        out.extend(self.last);
+        if let Some(last) = self.last
+            && out.last() != Some(&last)
+        {
+            out.push(last);
+        }
         out
     }
 }
