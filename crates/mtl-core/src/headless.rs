@@ -354,3 +354,30 @@ pub fn train_to_dir_until(
         stopped,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn affinity_refuses_no_steps_no_measurement_and_nan_pairs() {
+        assert!(check_affinity_args(0, 1, 0.01).is_err(), "--steps 0");
+        assert!(check_affinity_args(10, 0, 0.01).is_err(), "--every 0");
+        assert!(check_affinity_args(10, 11, 0.01).is_err(), "never measured");
+        assert!(
+            check_affinity_args(10, 10, f64::NAN).is_err(),
+            "NaN lookahead"
+        );
+        assert!(check_affinity_args(10, 10, 0.01).is_ok());
+        let out = Path::new("runs/aff");
+        // Two tasks: the diagonal may be anything, each off-diagonal pair must be finite.
+        let finite = [f64::NAN, 0.5, -0.2, f64::NAN];
+        assert!(all_measured(&finite, &finite, 2, 10, out).is_ok());
+        let nan = [0.0, f64::NAN, 0.1, 0.0];
+        let e = all_measured(&nan, &finite, 2, 10, out).expect_err("a NaN pair");
+        assert!(
+            e.to_string().contains("1 of the 2 task pairs is NaN"),
+            "{e}"
+        );
+    }
+}
