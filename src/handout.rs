@@ -215,6 +215,12 @@ impl Experiment {
     /// Reads a spec or experiment file (TOML, or a spec as JSON), resolving relative data
     /// paths against its folder, and validates both parts.
     pub fn load(path: &Path) -> Result<Self, SpecError> {
+        Self::load_with_outside(path).map(|(experiment, _)| experiment)
+    }
+
+    /// [`Self::load`], and the data files it reads outside its own folder (an absolute
+    /// path, or `..` that climbs out), in full: the app asks before it reads them.
+    pub fn load_with_outside(path: &Path) -> Result<(Self, Vec<PathBuf>), SpecError> {
         let text =
             crate::fsguard::read_regular_to_string(path).map_err(|source| SpecError::Io {
                 path: path.to_owned(),
@@ -232,11 +238,27 @@ impl Experiment {
             path: path.to_owned(),
             message,
         })?;
+        let outside = experiment.spec.dataset.paths_outside();
         if let Some(dir) = path.parent() {
             experiment.spec.dataset.source_mut().resolve_paths(dir);
         }
         experiment.check()?;
-        Ok(experiment)
+        let outside = match path.parent() {
+            Some(dir) => outside.iter().map(|p| full_path(&dir.join(p))).collect(),
+            None => outside,
+        };
+        Ok((experiment, outside))
+    }
+
+    /// The data files a share code's experiment reads that need the user's word: absolute
+    /// paths, or `..` that climbs out of the working folder. In full.
+    pub fn outside_paths(&self) -> Vec<PathBuf> {
+        self.spec
+            .dataset
+            .paths_outside()
+            .iter()
+            .map(|p| full_path(p))
+            .collect()
     }
 
     /// Every problem of the spec and of the window, each with its place.
@@ -285,6 +307,26 @@ impl Experiment {
         let text = decode_text(code)?;
         Self::from_toml(&text).map_err(ShareError::Parse)
     }
+}
+
+/// `path` as the user should see it before it is read: where it really leads (links and
+/// `..` followed) when it exists, otherwise absolute with `..` taken out.
+pub fn full_path(path: &Path) -> PathBuf {
+    if let Ok(real) = std::fs::canonicalize(path) {
+        return real;
+    }
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+    let mut out = PathBuf::new();
+    for c in absolute.components() {
+        match c {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
 }
 
 /// The format version of the share codes this app writes and reads.

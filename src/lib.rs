@@ -14,6 +14,6 @@ pub mod handout;
 pub mod ui;
 
 pub use mtl_core::{
-    bench, data, experiment, export, fsguard, headless, linalg, metrics, model, optim, palette,
-    rng, sweep, toy, trainer, weighting,
+    bench, data, experiment, export, fsguard, headless, limits, linalg, metrics, model, optim,
+    palette, rng, sweep, toy, trainer, weighting,
 };

@@ -25,7 +25,10 @@ fn main() -> ExitCode {
             // A code that does not open shows why in the window, over the last session's
             // experiment.
             let (experiment, problem) = match Experiment::from_share_code(&code) {
-                Ok(e) if e.problems().is_empty() => (Some(e), None),
+                Ok(e) if e.problems().is_empty() => {
+                    let outside = e.outside_paths();
+                    (Some((e, outside)), None)
+                }
                 Ok(e) => (
                     None,
                     Some((
@@ -53,8 +56,8 @@ fn main() -> ExitCode {
             // problems shown over the last session's experiment.
             let (spec, problem) = match spec {
                 None => (None, None),
-                Some(path) => match Experiment::load(&path) {
-                    Ok(experiment) => (Some(experiment), None),
+                Some(path) => match Experiment::load_with_outside(&path) {
+                    Ok(loaded) => (Some(loaded), None),
                     Err(e) => (None, Some(mtl_studio::app::spec_problem(&path, &e))),
                 },
             };

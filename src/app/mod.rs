@@ -77,6 +77,8 @@ pub struct MtlApp {
     applied_contrast: Option<bool>,
     /// The Open share code window, while open.
     code_window: Option<share::CodeWindow>,
+    /// An experiment or lesson that reads files outside its folder, until the user answers.
+    pending_read: Option<share::PendingRead>,
 }
 
 /// Earlier runs kept for comparison.
@@ -117,6 +119,7 @@ impl MtlApp {
             path_prompt: None,
             typed_paths: None,
             code_window: None,
+            pending_read: None,
             explain_open: false,
         };
         app.refresh_summary();
@@ -164,6 +167,7 @@ impl MtlApp {
         egui::CentralPanel::default().show(ui, |ui| self.centre_ui(ui));
         self.import_ui(&ctx);
         self.problem_window(&ctx);
+        self.pending_read_window(&ctx);
         self.path_prompt_ui(&ctx);
         self.explain_window(&ctx);
         self.code_window(&ctx);
@@ -269,23 +273,58 @@ impl eframe::App for MtlApp {
     }
 
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
-        eframe::set_value(storage, eframe::APP_KEY, &self.state);
+        // The settings go to their own file, replaced whole; eframe's file (rewritten in
+        // place) keeps only the window's own memory.
+        match state::settings_path(APP_ID) {
+            Some(path) => match state::save_settings(&path, &self.state) {
+                Ok(()) => storage.remove_string(eframe::APP_KEY),
+                Err(e) => {
+                    log::warn!("cannot save the settings: {e}");
+                    eframe::set_value(storage, eframe::APP_KEY, &self.state);
+                }
+            },
+            None => eframe::set_value(storage, eframe::APP_KEY, &self.state),
+        }
     }
 }
 
+/// The app's id: its data folder's name (eframe's storage and [`state::SETTINGS_FILE`]).
+pub const APP_ID: &str = "mtl-studio";
+
+/// The settings saved last time, and whether some were there but did not read (then the
+/// defaults start and the window says so): the settings file, or (saved by an older
+/// version) eframe's storage.
+fn saved_state(storage: Option<&dyn eframe::Storage>) -> (Option<AppState>, bool) {
+    if let Some(path) = state::settings_path(APP_ID) {
+        match state::load_settings(&path) {
+            state::Saved::Read(state) => return (Some(*state), false),
+            state::Saved::Damaged(why) => {
+                log::warn!("saved settings not read: {why}");
+                return (None, true);
+            }
+            state::Saved::Absent => {}
+        }
+    }
+    let saved: Option<AppState> = storage.and_then(|s| eframe::get_value(s, eframe::APP_KEY));
+    let damaged =
+        saved.is_none() && storage.is_some_and(|s| s.get_string(eframe::APP_KEY).is_some());
+    (saved, damaged)
+}
+
 /// Opens the desktop window (blocks until it is closed), on an experiment (a spec, with the
-/// window's settings when it has them) and/or importing a CSV file; `problem` (a spec or code
+/// window's settings when it has them; the files it reads outside its folder, which the
+/// window asks about before reading them) and/or importing a CSV file; `problem` (a spec or code
 /// that did not load: its title and lines) is shown in a window over the last session's
 /// experiment.
 pub fn run_native(
-    experiment: Option<crate::handout::Experiment>,
+    experiment: Option<(crate::handout::Experiment, Vec<PathBuf>)>,
     dataset: Option<PathBuf>,
     problem: Option<(String, Vec<String>)>,
 ) -> eframe::Result<()> {
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_title("MTL Studio")
-            .with_app_id("mtl-studio")
+            .with_app_id(APP_ID)
             .with_inner_size([1400.0, 900.0])
             .with_min_inner_size([900.0, 600.0]),
         ..Default::default()
@@ -294,19 +333,17 @@ pub fn run_native(
         "MTL Studio",
         options,
         Box::new(move |cc| {
-            let saved: Option<AppState> = cc
-                .storage
-                .and_then(|s| eframe::get_value(s, eframe::APP_KEY));
-            // Settings that are there but do not read start the defaults, and the window says so.
-            let damaged = saved.is_none()
-                && cc
-                    .storage
-                    .is_some_and(|s| s.get_string(eframe::APP_KEY).is_some());
-            let mut state = saved.unwrap_or_default();
-            if let Some(experiment) = experiment {
-                experiment.apply(&mut state);
-            }
+            let (saved, damaged) = saved_state(cc.storage);
+            let state = saved.unwrap_or_default();
             let mut app = MtlApp::new(&cc.egui_ctx, state);
+            if let Some((experiment, outside)) = experiment {
+                // Data outside the experiment's folder are read once the user says so.
+                let status = format!("Opened {}", experiment.spec.name);
+                app.offer(
+                    share::Pending::Experiment(Box::new(experiment), status),
+                    outside,
+                );
+            }
             if let Some(path) = dataset {
                 app.open_dataset(&path, &cc.egui_ctx);
             }

@@ -36,6 +36,15 @@ impl MtlApp {
     /// Loads lesson `i` of the list: its experiment, tab, pace, hidden controls and scale.
     /// What the previous lesson hid is shown again; what the user hid stays hidden.
     pub fn load_lesson(&mut self, i: usize) {
+        let outside = match self.lessons.entries.get(i).map(|e| &e.lesson) {
+            Some(Ok(lesson)) => lesson.outside.clone(),
+            _ => Vec::new(),
+        };
+        self.offer(super::share::Pending::Lesson(i), outside);
+    }
+
+    /// [`Self::load_lesson`] once its files may be read.
+    pub(super) fn load_lesson_now(&mut self, i: usize) {
         let lesson = match self.lessons.entries.get(i).map(|e| &e.lesson) {
             Some(Ok(lesson)) => lesson.clone(),
             Some(Err(problems)) => {

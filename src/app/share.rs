@@ -4,6 +4,22 @@
 use super::*;
 use crate::handout::Experiment;
 
+/// What waits for the user's word because it reads files outside its folder.
+#[derive(Debug)]
+pub(super) enum Pending {
+    /// An experiment to apply, and the status line to show then.
+    Experiment(Box<Experiment>, String),
+    /// Lesson `i` of the lessons panel.
+    Lesson(usize),
+}
+
+/// [`Pending`] and the files it would read, in full.
+#[derive(Debug)]
+pub(super) struct PendingRead {
+    what: Pending,
+    paths: Vec<PathBuf>,
+}
+
 /// The Open share code window: the text pasted so far and why the last try failed.
 #[derive(Debug, Default)]
 pub(super) struct CodeWindow {
@@ -68,17 +84,18 @@ impl MtlApp {
     }
 
     /// Opens a spec or experiment file; one that does not load is shown in the problem window
-    /// and the app keeps its experiment.
+    /// and the app keeps its experiment. One that reads data outside its folder waits for the
+    /// user's word ([`Self::pending_read`]).
     pub fn open_experiment(&mut self, path: &Path) {
-        match crate::handout::Experiment::load(path) {
-            Ok(experiment) => {
-                self.apply_experiment(&experiment);
+        match crate::handout::Experiment::load_with_outside(path) {
+            Ok((experiment, outside)) => {
                 let what = if experiment.window.is_some() {
                     "experiment"
                 } else {
                     "spec"
                 };
-                self.status = Some((false, format!("Opened the {what} {}", path.display())));
+                let status = format!("Opened the {what} {}", path.display());
+                self.offer(Pending::Experiment(Box::new(experiment), status), outside);
             }
             Err(e) => {
                 let (title, lines) = spec_problem(path, &e);
@@ -138,12 +155,98 @@ impl MtlApp {
         if !problems.is_empty() {
             return Err(problems.iter().map(ToString::to_string).collect());
         }
-        self.apply_experiment(&experiment);
-        self.status = Some((
-            false,
-            format!("Opened a share code: {}", experiment.spec.name),
-        ));
+        let status = format!("Opened a share code: {}", experiment.spec.name);
+        let outside = experiment.outside_paths();
+        self.offer(Pending::Experiment(Box::new(experiment), status), outside);
         Ok(())
+    }
+
+    /// Does `what` at once, or, when it reads files outside its folder (`outside`), keeps
+    /// it until the user says Read or Cancel in the window that names them.
+    pub(super) fn offer(&mut self, what: Pending, outside: Vec<PathBuf>) {
+        if outside.is_empty() {
+            self.do_pending(what);
+        } else {
+            self.pending_read = Some(PendingRead {
+                what,
+                paths: outside,
+            });
+        }
+    }
+
+    fn do_pending(&mut self, what: Pending) {
+        match what {
+            Pending::Experiment(experiment, status) => {
+                self.apply_experiment(&experiment);
+                self.status = Some((false, status));
+            }
+            Pending::Lesson(i) => self.load_lesson_now(i),
+        }
+    }
+
+    /// The files waiting for the user's word before they are read, if any.
+    pub fn pending_read(&self) -> Option<&[PathBuf]> {
+        self.pending_read.as_ref().map(|p| p.paths.as_slice())
+    }
+
+    /// Answers the window of [`Self::pending_read`]: `read` opens the experiment (its data
+    /// are read), otherwise nothing changes.
+    pub fn answer_pending_read(&mut self, read: bool) {
+        let Some(pending) = self.pending_read.take() else {
+            return;
+        };
+        if read {
+            self.do_pending(pending.what);
+        } else {
+            self.status = Some((
+                false,
+                "Not opened: the experiment's files outside its folder were not read".to_owned(),
+            ));
+        }
+    }
+
+    /// "This experiment reads /etc/passwd. Read it?", while an answer is awaited.
+    pub(super) fn pending_read_window(&mut self, ctx: &egui::Context) {
+        let Some(pending) = &self.pending_read else {
+            return;
+        };
+        let mut answer = None;
+        egui::Window::new("Read a file outside the experiment's folder?")
+            .collapsible(false)
+            .resizable(false)
+            .default_width(560.0)
+            .anchor(egui::Align2::CENTER_TOP, [0.0, 80.0])
+            .show(ctx, |ui| {
+                let what = match pending.what {
+                    Pending::Experiment(..) => "This experiment",
+                    Pending::Lesson(_) => "This lesson",
+                };
+                let files: Vec<String> = pending
+                    .paths
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect();
+                let (it, them) = if files.len() == 1 { ("it", "") } else { ("them", "s") };
+                ui.label(format!("{what} reads{}:", if them.is_empty() { "" } else { " these files" }));
+                for f in &files {
+                    ui.monospace(f);
+                }
+                ui.label(format!(
+                    "The path{them} {} outside the folder of the file that names {it} (an absolute path, or '..'). Read {it}?",
+                    if files.len() == 1 { "leads" } else { "lead" }
+                ));
+                ui.horizontal(|ui| {
+                    if ui.button("Read").clicked() {
+                        answer = Some(true);
+                    }
+                    if ui.button("Cancel").clicked() {
+                        answer = Some(false);
+                    }
+                });
+            });
+        if let Some(read) = answer {
+            self.answer_pending_read(read);
+        }
     }
 
     /// Opens the Open share code window.

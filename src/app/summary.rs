@@ -89,7 +89,9 @@ pub(super) struct SummaryJob {
 pub(super) fn read_header(path: &Path) -> Result<Vec<String>, String> {
     let file =
         crate::fsguard::open_regular(path).map_err(|e| format!("{e}: {}", path.display()))?;
-    let mut reader = csv::Reader::from_reader(file);
+    // A header line is short; a file without line breaks is not read past the text limit.
+    let mut reader =
+        csv::Reader::from_reader(std::io::Read::take(file, crate::limits::MAX_TEXT_BYTES));
     let header = reader
         .headers()
         .map_err(|e| format!("{e}: {}", path.display()))?;

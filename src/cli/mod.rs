@@ -290,6 +290,9 @@ pub fn run(command: Command) -> Result<(), CliError> {
         }
         Command::Validate { spec } => {
             let spec = ExperimentSpec::load(&spec)?;
+            // What train checks before it builds anything: the data read, the strategy's
+            // ranges, the memory limits.
+            Session::prepare(&spec)?;
             stdout_line(&format!(
                 "ok: '{}' is valid ({} tasks)",
                 spec.name,
@@ -355,13 +358,34 @@ pub fn run(command: Command) -> Result<(), CliError> {
             })?;
             let result = crate::weighting::aggregate::run_file(&text, seed)
                 .map_err(|e| CliError::Other(format!("{e}: {}", cases.display())))?;
-            let text = serde_json::to_string_pretty(&result).unwrap_or_default();
+            let json = serde_json::to_string_pretty(&result).unwrap_or_default();
             match output {
-                Some(path) => Ok(export::write_atomic(&path, text.as_bytes())?),
-                None => stdout_line(&text),
+                Some(path) => export::write_atomic(&path, json.as_bytes())?,
+                None => stdout_line(&json)?,
             }
+            aggregate_outcome(&result, &cases)
         }
         Command::Bench(args) => bench::bench(&args),
+    }
+}
+
+/// `aggregate`'s exit: an error when there were cases and every one failed (the results,
+/// with each case's error, are written all the same).
+fn aggregate_outcome(result: &serde_json::Value, cases: &Path) -> Result<(), CliError> {
+    let results = result["results"].as_array().map_or(&[][..], Vec::as_slice);
+    let failed: Vec<&serde_json::Value> = results
+        .iter()
+        .filter(|r| r.get("error").is_some())
+        .collect();
+    match failed.first() {
+        Some(first) if failed.len() == results.len() => Err(CliError::Other(format!(
+            "every one of the {} cases failed (the first, '{}': {}): {}",
+            results.len(),
+            first["id"].as_str().unwrap_or("?"),
+            first["error"].as_str().unwrap_or("?"),
+            cases.display()
+        ))),
+        _ => Ok(()),
     }
 }
 

@@ -115,6 +115,9 @@ pub struct Lesson {
     pub steps: Vec<String>,
     /// The experiment it loads (validated).
     pub spec: ExperimentSpec,
+    /// The data files it reads outside the lesson file's folder, in full (the app asks
+    /// before it reads them).
+    pub outside: Vec<std::path::PathBuf>,
     /// The key of the centre tab it opens.
     pub tab: String,
     /// The pace it trains at.
@@ -165,6 +168,20 @@ fn line_column(text: &str, at: usize) -> (usize, usize) {
     (line, column)
 }
 
+/// Takes the relative data paths of a lesson's `spec` from the lesson file's folder `dir`;
+/// returns the paths that lead outside it, in full (see [`Lesson::outside`]).
+fn resolve_paths(spec: &mut ExperimentSpec, dir: Option<&Path>) -> Vec<std::path::PathBuf> {
+    let outside = spec.dataset.paths_outside();
+    let Some(dir) = dir else {
+        return outside;
+    };
+    spec.dataset.source_mut().resolve_paths(dir);
+    outside
+        .iter()
+        .map(|p| crate::handout::full_path(&dir.join(p)))
+        .collect()
+}
+
 impl Lesson {
     /// Reads a lesson from its TOML text; `name` (a file name or path) starts every problem,
     /// and relative CSV paths of an inline experiment are resolved against `dir`. Returns
@@ -182,6 +199,7 @@ impl Lesson {
             }]
         })?;
         let mut problems = Vec::new();
+        let mut outside = Vec::new();
         let spec = match (file.example, file.experiment) {
             (Some(example), None) => match EXAMPLES.iter().find(|(n, _)| *n == example) {
                 Some((_, toml)) => ExperimentSpec::from_toml(toml)
@@ -196,9 +214,7 @@ impl Lesson {
                 }
             },
             (None, Some(mut spec)) => {
-                if let Some(dir) = dir {
-                    spec.dataset.source_mut().resolve_paths(dir);
-                }
+                outside = resolve_paths(&mut spec, dir);
                 Some(spec)
             }
             (Some(_), Some(_)) => {
@@ -264,6 +280,7 @@ impl Lesson {
                 text: file.text,
                 steps: file.steps,
                 spec,
+                outside,
                 tab,
                 pace,
                 hidden: check.hidden,

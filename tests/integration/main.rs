@@ -6,6 +6,7 @@ mod architectures;
 mod cli;
 mod common;
 mod fronts;
+mod hostile;
 mod malformed;
 mod resume;
 mod share;

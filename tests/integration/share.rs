@@ -315,3 +315,94 @@ fn save_experiment_then_open_it_restores_the_window() {
         "the window kept"
     );
 }
+
+/// A spec whose CSV path is `path` (as written in the file).
+fn csv_spec_text(path: &str) -> String {
+    let mut spec = mtl_studio::experiment::ExperimentSpec {
+        dataset: mtl_studio::experiment::DatasetSpec::Csv(mtl_studio::experiment::CsvSpec {
+            path: path.into(),
+            columns: std::collections::BTreeMap::new(),
+        }),
+        ..Default::default()
+    };
+    spec.model.input = 0;
+    spec.to_toml().expect("toml")
+}
+
+#[test]
+fn an_experiment_reading_outside_its_folder_asks_before_reading() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let specs = dir.path().join("specs");
+    std::fs::create_dir(&specs).expect("mkdir");
+    // Inside the folder: opens at once.
+    let inside = specs.join("inside.toml");
+    std::fs::write(&inside, csv_spec_text("data/x.csv")).expect("write");
+    // Absolute, and `..` that climbs out: both wait for the user's word.
+    let absolute = specs.join("absolute.toml");
+    std::fs::write(&absolute, csv_spec_text("/etc/passwd")).expect("write");
+    let climbing = specs.join("climbing.toml");
+    std::fs::write(&climbing, csv_spec_text("../secret.csv")).expect("write");
+
+    let mut h = harness();
+    let before = h.state().state.clone();
+    h.state_mut().open_experiment(&inside);
+    assert!(
+        h.state().pending_read().is_none(),
+        "no question for data inside"
+    );
+    assert_ne!(h.state().state.spec, before.spec, "opened at once");
+
+    let mut h = harness();
+    h.state_mut().open_experiment(&absolute);
+    h.run_steps(2);
+    assert_eq!(
+        h.state().pending_read(),
+        Some(&[PathBuf::from("/etc/passwd")][..]),
+        "the full path awaits an answer"
+    );
+    assert_eq!(h.state().state, before, "nothing read or changed yet");
+    assert!(
+        !texts_containing(&h, "/etc/passwd").is_empty(),
+        "the window names the file in full"
+    );
+    h.get_by_label("Cancel").click();
+    h.run_steps(2);
+    assert!(h.state().pending_read().is_none(), "answered");
+    assert_eq!(h.state().state, before, "Cancel changes nothing");
+
+    h.state_mut().open_experiment(&climbing);
+    h.run_steps(2);
+    let shown = h.state().pending_read().expect("asked").to_vec();
+    let expected = dir.path().join("secret.csv");
+    assert_eq!(
+        shown,
+        vec![std::path::absolute(&expected).expect("absolute")],
+        "'..' shown taken out"
+    );
+    h.get_by_label("Read").click();
+    h.run_steps(2);
+    assert!(h.state().pending_read().is_none(), "answered");
+    match &h.state().state.spec.dataset {
+        mtl_studio::experiment::DatasetSpec::Csv(csv) => {
+            assert!(
+                csv.path.ends_with("specs/../secret.csv"),
+                "{}",
+                csv.path.display()
+            );
+        }
+        other => panic!("expected the CSV spec, got {other:?}"),
+    }
+
+    // A share code with an absolute path asks too.
+    let mut h = harness();
+    let code = Experiment {
+        spec: mtl_studio::experiment::ExperimentSpec::from_toml(&csv_spec_text("/etc/passwd"))
+            .expect("spec"),
+        window: None,
+    }
+    .share_code()
+    .expect("code");
+    assert_eq!(h.state_mut().open_share_code(&code), Ok(()));
+    h.run_steps(2);
+    assert!(h.state().pending_read().is_some(), "a share code asks too");
+}

@@ -319,6 +319,24 @@ pub fn measure_strategies(
     task_counts: &[usize],
     strategies: &[String],
 ) -> Result<Vec<String>, CliError> {
+    if let Some(unknown) = strategies
+        .iter()
+        .find(|s| crate::weighting::method(s).is_none())
+    {
+        return Err(CliError::Other(format!(
+            "--strategies: '{unknown}' is not a strategy (known: {})",
+            crate::weighting::methods()
+                .map(|m| m.key)
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    let max = crate::limits::MAX_BENCH_TASKS;
+    if let Some(k) = task_counts.iter().find(|&&k| k == 0 || k > max) {
+        return Err(CliError::Other(format!(
+            "--tasks: {k} must be in 1..={max}"
+        )));
+    }
     let mut lines = Vec::new();
     for &k in task_counts {
         let mut ew = warm_session(&reference_spec_with_tasks(k, "ew", false))?;

@@ -4,7 +4,7 @@
 //! written through, so the link stays and its target gets the new content).
 
 use std::fs::File;
-use std::io::{self, Read as _};
+use std::io;
 use std::path::{Path, PathBuf};
 
 /// What kind of thing a non-regular path is, in words.
@@ -53,20 +53,34 @@ pub fn open_regular(path: &Path) -> io::Result<File> {
     Ok(file)
 }
 
-/// Reads a whole regular file (see [`open_regular`]).
-pub fn read_regular(path: &Path) -> io::Result<Vec<u8>> {
-    let mut file = open_regular(path)?;
-    let mut out = Vec::new();
-    file.read_to_end(&mut out)?;
-    Ok(out)
+/// Reads a whole regular file (see [`open_regular`]) of at most `max` bytes; a larger file
+/// is refused before it is read, with its size and the limit (`what` names the kind of
+/// file in the message).
+pub fn read_regular_max(path: &Path, max: u64, what: &str) -> io::Result<Vec<u8>> {
+    let file = open_regular(path)?;
+    let len = file.metadata()?.len();
+    crate::limits::read_capped(file, max, what, Some(len))
 }
 
-/// Reads a whole regular file as UTF-8 text (see [`open_regular`]).
+/// Reads a whole regular data or model file (see [`open_regular`]) of at most
+/// [`crate::limits::MAX_FILE_BYTES`].
+pub fn read_regular(path: &Path) -> io::Result<Vec<u8>> {
+    read_regular_max(path, crate::limits::MAX_FILE_BYTES, "the file")
+}
+
+/// Reads a whole regular file as UTF-8 text (see [`open_regular`]) of at most
+/// [`crate::limits::MAX_TEXT_BYTES`] (a spec, an experiment, a lesson, aggregate cases).
 pub fn read_regular_to_string(path: &Path) -> io::Result<String> {
-    let mut file = open_regular(path)?;
-    let mut out = String::new();
-    file.read_to_string(&mut out)?;
-    Ok(out)
+    let bytes = read_regular_max(path, crate::limits::MAX_TEXT_BYTES, "the text file")?;
+    String::from_utf8(bytes).map_err(|e| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "is not UTF-8 text (byte {} is not valid UTF-8)",
+                e.utf8_error().valid_up_to()
+            ),
+        )
+    })
 }
 
 /// Where a write to `path` should land: `path` itself when it is absent or a regular file,

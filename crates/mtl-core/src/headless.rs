@@ -9,7 +9,7 @@ use std::sync::atomic::AtomicBool;
 use crate::Error as CliError;
 use crate::experiment::ExperimentSpec;
 use crate::export::{self, MetricRow};
-use crate::trainer::{Driver, End, Evaluation, Observer, Recorder, RunEvent, RunPlan, Session};
+use crate::trainer::{Driver, End, Evaluation, Observer, RunEvent, RunPlan, Session};
 
 /// Trains `spec` for `steps` steps, measuring the affinity every `every` steps before the
 /// step; writes `affinity.csv` (`from,to,tag,cosine`, the means), `affinity.png`, `affinity.svg` and
@@ -21,11 +21,7 @@ pub fn affinity_to_dir(
     every: usize,
     lookahead: f64,
 ) -> Result<String, CliError> {
-    if !(lookahead.is_finite() && lookahead > 0.0) {
-        return Err(CliError::Other(format!(
-            "--lookahead {lookahead} must be > 0"
-        )));
-    }
+    check_affinity_args(steps, every, lookahead)?;
     create_out_dir(out)?;
     let session = Session::new(spec)?;
     let names: Vec<String> = session
@@ -39,7 +35,7 @@ pub fn affinity_to_dir(
         epochs: spec.training.epochs,
         max_steps: Some(steps as u64),
         evaluation: Evaluation::Never,
-        affinity_every: every.max(1),
+        affinity_every: every,
         affinity_lookahead: lookahead,
     };
     let (mut tag, mut cos) = (vec![0.0; k * k], vec![0.0; k * k]);
@@ -67,6 +63,7 @@ pub fn affinity_to_dir(
     };
     let (tag, cos) = (mean(&tag, &tag_n), mean(&cos, &cos_n));
     write_affinity_csv(&out.join("affinity.csv"), &names, &tag, &cos)?;
+    all_measured(&tag, &cos, k, steps, out)?;
     for file in ["affinity.png", "affinity.svg"] {
         export::plot::affinity_chart(
             &out.join(file),
@@ -115,6 +112,51 @@ pub fn affinity_to_dir(
     Ok(report)
 }
 
+/// `affinity`'s figures: a positive lookahead, `--steps` in 1..=[`crate::limits::MAX_STEPS`]
+/// and `--every` in 1..=steps.
+fn check_affinity_args(steps: usize, every: usize, lookahead: f64) -> Result<(), CliError> {
+    if !(lookahead.is_finite() && lookahead > 0.0) {
+        return Err(CliError::Other(format!(
+            "--lookahead {lookahead} must be > 0"
+        )));
+    }
+    if steps == 0 || steps as u64 > crate::limits::MAX_STEPS {
+        return Err(CliError::Other(format!(
+            "--steps {steps} must be in 1..={}",
+            crate::limits::MAX_STEPS
+        )));
+    }
+    if every == 0 || every > steps {
+        return Err(CliError::Other(format!(
+            "--every {every} must be in 1..=--steps ({steps}): it measures every this many steps"
+        )));
+    }
+    Ok(())
+}
+
+/// An error when a pair of different tasks has no finite affinity (NaN is no result).
+fn all_measured(
+    tag: &[f64],
+    cos: &[f64],
+    k: usize,
+    steps: usize,
+    out: &Path,
+) -> Result<(), CliError> {
+    // Off the diagonal every pair must have been measured; NaN there is no result.
+    let unmeasured = (0..k * k)
+        .filter(|&i| i / k != i % k && !(tag[i].is_finite() && cos[i].is_finite()))
+        .count();
+    if unmeasured > 0 {
+        return Err(CliError::Other(format!(
+            "the affinity of {unmeasured} of the {} task pairs is NaN (no finite measurement in \
+             {steps} steps; the losses or gradients were not finite): see affinity.csv in {}",
+            k * (k - 1),
+            out.display()
+        )));
+    }
+    Ok(())
+}
+
 /// `from,to,tag,cosine`, one row per ordered pair of tasks.
 fn write_affinity_csv(
     path: &Path,
@@ -152,7 +194,8 @@ pub fn create_out_dir(out: &Path) -> Result<(), CliError> {
 pub struct TrainReport {
     /// Task names.
     pub tasks: Vec<String>,
-    /// Every evaluation row written to `metrics.csv`.
+    /// The rows of the last epoch (and of the best one, when a stop rule restored it);
+    /// every row is in `metrics.csv`.
     pub rows: Vec<MetricRow>,
     /// Output folder.
     pub out: PathBuf,
@@ -315,13 +358,24 @@ pub fn train_to_dir_from(
 ) -> Result<TrainReport, CliError> {
     let run_dir = crate::rundir::RunDir::begin(out)?;
     let stage = run_dir.staging().to_owned();
-    let mut recorder = Recorder::default();
-    let (mut driver, start_notes) =
-        start_driver(spec, start, &mut (&mut recorder, &mut *observer))?;
+    let names: Vec<String> = spec.tasks.iter().map(|t| t.name.clone()).collect();
+    // Rows go to disk as they come. The checkpoint still carries every row so far, so a
+    // recorder keeps them too.
+    let mut stream = crate::trainer::MetricsStream::create(&stage.join("metrics.csv"), &names)?;
+    let mut recorder = crate::trainer::Recorder::default();
+    let (mut driver, start_notes) = start_driver(
+        spec,
+        start,
+        &mut (&mut recorder, &mut (&mut stream, &mut *observer)),
+    )?;
     let started = Instant::now();
-    let result = driver.run_on(&mut (&mut recorder, observer), interrupt);
+    let result = driver.run_on(
+        &mut (&mut recorder, &mut (&mut stream, observer)),
+        interrupt,
+    );
     let seconds = started.elapsed().as_secs_f64();
-    let rows = recorder.rows;
+    let all_rows = recorder.rows;
+    let (curves, rows) = stream.finish(driver.session())?;
     let mut interrupted = false;
     let (stopped, failure) = match result {
         Ok(End::StopRule(s)) => (Some(s), None),
@@ -362,7 +416,7 @@ pub fn train_to_dir_from(
         stopped: stopped.as_ref().map(|s| s.message.clone()),
         extra,
     };
-    export::report::write_report(&stage, spec, &rows, &notes)?;
+    export::report::write_report_beside(&stage, spec, &curves, &rows, &notes)?;
     if let Some(e) = failure {
         // The failed run replaces the previous one whole: its report, no model.
         run_dir.commit()?;
@@ -370,7 +424,7 @@ pub fn train_to_dir_from(
     }
     session.save(&stage.join("model.safetensors"))?;
     driver
-        .checkpoint(&rows)?
+        .checkpoint(&all_rows)?
         .save(&stage.join(crate::trainer::CHECKPOINT_FILE))?;
     run_dir.commit()?;
     if interrupted {
@@ -386,4 +440,31 @@ pub fn train_to_dir_from(
         seconds,
         stopped,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn affinity_refuses_no_steps_no_measurement_and_nan_pairs() {
+        assert!(check_affinity_args(0, 1, 0.01).is_err(), "--steps 0");
+        assert!(check_affinity_args(10, 0, 0.01).is_err(), "--every 0");
+        assert!(check_affinity_args(10, 11, 0.01).is_err(), "never measured");
+        assert!(
+            check_affinity_args(10, 10, f64::NAN).is_err(),
+            "NaN lookahead"
+        );
+        assert!(check_affinity_args(10, 10, 0.01).is_ok());
+        let out = Path::new("runs/aff");
+        // Two tasks: the diagonal may be anything, each off-diagonal pair must be finite.
+        let finite = [f64::NAN, 0.5, -0.2, f64::NAN];
+        assert!(all_measured(&finite, &finite, 2, 10, out).is_ok());
+        let nan = [0.0, f64::NAN, 0.1, 0.0];
+        let e = all_measured(&nan, &finite, 2, 10, out).expect_err("a NaN pair");
+        assert!(
+            e.to_string().contains("1 of the 2 task pairs is NaN"),
+            "{e}"
+        );
+    }
 }

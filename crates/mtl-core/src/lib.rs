@@ -46,6 +46,7 @@ pub mod experiment;
 pub mod export;
 pub mod fsguard;
 pub mod headless;
+pub mod limits;
 pub mod linalg;
 pub mod metrics;
 pub mod model;

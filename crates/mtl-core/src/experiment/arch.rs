@@ -492,12 +492,14 @@ impl ExperimentSpec {
         let m = &self.model;
         match m.input_shape {
             None => Ok(Shape::Flat(m.input)),
-            Some([c, h, w]) if c * h * w == m.input && c * h * w > 0 => Ok(Shape::Image(c, h, w)),
-            Some([c, h, w]) => Err(format!(
-                "model.input_shape: {c}×{h}×{w} = {} values, but model.input is {}",
-                c * h * w,
-                m.input
-            )),
+            Some([c, h, w]) => match c.checked_mul(h).and_then(|ch| ch.checked_mul(w)) {
+                Some(n) if n == m.input && n > 0 => Ok(Shape::Image(c, h, w)),
+                Some(n) => Err(format!(
+                    "model.input_shape: {c}×{h}×{w} = {n} values, but model.input is {}",
+                    m.input
+                )),
+                None => Err(format!("model.input_shape: {c}×{h}×{w} is too many values")),
+            },
         }
     }
 
@@ -519,7 +521,7 @@ impl ExperimentSpec {
                     "model.shared[{i}]: the input to this layer is empty"
                 ));
             }
-            trunk += layer.params_for(shape);
+            trunk = trunk.saturating_add(layer.params_for(shape));
             shape = layer
                 .out_shape(shape)
                 .map_err(|e| format!("model.shared[{i}] ({layer}): {e}"))?;
@@ -530,13 +532,20 @@ impl ExperimentSpec {
             Architecture::CrossStitch { .. } => block_ends(&m.shared),
             _ => Vec::new(),
         };
-        let gate = |n: usize| m.input * n + n;
+        let gate = |n: usize| m.input.saturating_mul(n).saturating_add(n);
         let (shared_params, per_task_body) = match &m.architecture {
             Architecture::Hard => (trunk, 0),
             Architecture::Soft { .. } => (0, trunk),
-            Architecture::CrossStitch { .. } => (k * trunk + stitch_after.len() * k * k, 0),
-            Architecture::Mmoe { experts } => (experts * trunk, gate(*experts)),
-            Architecture::Moe { experts } => (experts * trunk + gate(*experts), 0),
+            Architecture::CrossStitch { .. } => (
+                k.saturating_mul(trunk)
+                    .saturating_add(stitch_after.len().saturating_mul(k * k)),
+                0,
+            ),
+            Architecture::Mmoe { experts } => (experts.saturating_mul(trunk), gate(*experts)),
+            Architecture::Moe { experts } => (
+                experts.saturating_mul(trunk).saturating_add(gate(*experts)),
+                0,
+            ),
         };
         let mut head_in = vec![0; k];
         let mut hidden = vec![0; k];
@@ -551,10 +560,10 @@ impl ExperimentSpec {
                     .iter()
                     .position(|x| x.name == link.from)
                     .unwrap_or(t);
-                w += match link.take {
+                w = w.saturating_add(match link.take {
                     Take::Output => out[s],
                     Take::Hidden => hidden[s],
-                };
+                });
             }
             head_in[t] = w;
             for (i, layer) in head.map_or(&[][..], |h| &h.layers).iter().enumerate() {
@@ -564,7 +573,7 @@ impl ExperimentSpec {
                         task.name
                     ));
                 }
-                task_params[t] += layer.param_count(w);
+                task_params[t] = task_params[t].saturating_add(layer.param_count(w));
                 w = layer
                     .out_shape(Shape::Flat(w))
                     .map_err(|e| format!("head '{}' layer {i} ({layer}): {e}", task.name))?
@@ -577,7 +586,8 @@ impl ExperimentSpec {
                 ));
             }
             hidden[t] = w;
-            task_params[t] += LayerSpec::Linear { out: out[t] }.param_count(w);
+            task_params[t] =
+                task_params[t].saturating_add(LayerSpec::Linear { out: out[t] }.param_count(w));
         }
         Ok(Plan {
             shapes,
@@ -621,13 +631,21 @@ impl ExperimentSpec {
                 // Shapes through the layers (output widths do not matter here).
                 // Shapes only once each layer's own settings are sound (one message per fault).
                 let layer_faults = out.0.iter().any(|p| p.path.starts_with("model."));
-                if self.model.input > 0
-                    && !layer_faults
-                    && let Err(e) = self.plan(&vec![1; self.tasks.len()])
-                {
-                    let (path, message) = e.split_once(": ").unwrap_or(("model", e.as_str()));
-                    let path = path.split(' ').next().unwrap_or(path);
-                    out.push(path, message.to_owned());
+                if self.model.input > 0 && !layer_faults {
+                    match self.plan(&vec![1; self.tasks.len()]) {
+                        Err(e) => {
+                            let (path, message) =
+                                e.split_once(": ").unwrap_or(("model", e.as_str()));
+                            let path = path.split(' ').next().unwrap_or(path);
+                            out.push(path, message.to_owned());
+                        }
+                        Ok(plan) => {
+                            let rows = self.dataset.source().rows().map(|r| r as u64);
+                            if let Err(e) = crate::limits::check_network(self, &plan, rows) {
+                                out.push("model", e);
+                            }
+                        }
+                    }
                 }
             }
         }

@@ -119,7 +119,7 @@ impl Shape {
     pub fn size(self) -> usize {
         match self {
             Self::Flat(n) => n,
-            Self::Image(c, h, w) => c * h * w,
+            Self::Image(c, h, w) => c.saturating_mul(h).saturating_mul(w),
         }
     }
 }
@@ -191,7 +191,7 @@ impl LayerSpec {
                 Shape::Image(_, h, w),
             ) => {
                 let side = |n: usize| {
-                    (n + 2 * padding)
+                    n.saturating_add(padding.saturating_mul(2))
                         .checked_sub(*kernel)
                         .map(|v| v / stride + 1)
                 };
@@ -241,8 +241,8 @@ impl LayerSpec {
     /// Number of trainable parameters, given the shape before the layer.
     pub fn params_for(&self, input: Shape) -> usize {
         match (self, input) {
-            (Self::Linear { out }, s) => out * s.size() + out,
-            (Self::LayerNorm { .. }, s) => 2 * s.size(),
+            (Self::Linear { out }, s) => out.saturating_mul(s.size()).saturating_add(*out),
+            (Self::LayerNorm { .. }, s) => s.size().saturating_mul(2),
             (
                 Self::Conv2d {
                     out_channels,
@@ -250,7 +250,10 @@ impl LayerSpec {
                     ..
                 },
                 Shape::Image(c, ..),
-            ) => out_channels * c * kernel * kernel + out_channels,
+            ) => out_channels
+                .saturating_mul(c)
+                .saturating_mul(kernel.saturating_mul(*kernel))
+                .saturating_add(*out_channels),
             _ => 0,
         }
     }

@@ -43,6 +43,19 @@ impl ExperimentSpec {
                 ),
             );
         }
+        // Every later check looks tasks up by name: a spec with a million tasks is refused
+        // first, alone.
+        if self.tasks.len() > crate::limits::MAX_TASKS {
+            out.push(
+                "tasks",
+                format!(
+                    "{} tasks are more than the limit of {}",
+                    crate::limits::count(self.tasks.len() as u64),
+                    crate::limits::MAX_TASKS
+                ),
+            );
+            return out.0;
+        }
         let targets = self.validate_dataset(&mut out);
         self.validate_tasks(targets.as_deref(), &mut out);
         self.validate_model(&mut out);
@@ -103,6 +116,12 @@ impl ExperimentSpec {
         let source = self.dataset.source();
         for (field, message) in source.problems() {
             out.push(&format!("dataset.{field}"), message);
+        }
+        if let Some(rows) = source.rows() {
+            let features = source.input_size().unwrap_or(self.model.input);
+            if let Err(e) = crate::limits::check_data(rows as u64, features as u64) {
+                out.push("dataset.samples", e);
+            }
         }
         source.targets()
     }

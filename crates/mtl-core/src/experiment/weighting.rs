@@ -19,9 +19,102 @@ pub struct WeightingSpec {
     /// of K (LibMTL's `rep_grad`). Only for strategies that produce task weights.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub rep_grad: bool,
-    /// Hyperparameters by LibMTL name; absent ones take LibMTL's defaults.
-    #[serde(flatten)]
+    /// Hyperparameters by LibMTL name; absent ones take LibMTL's defaults. A NaN or
+    /// infinite number is refused when the spec is read (by name: `nan is not a number`).
+    #[serde(flatten, deserialize_with = "finite::params")]
     pub params: crate::weighting::Params,
+}
+
+/// Reading hyperparameters as JSON values without losing a NaN: JSON has no NaN, so a TOML
+/// `nan` would silently become `null`; it is an error that calls it what it is instead.
+mod finite {
+    use std::fmt;
+
+    use serde::Deserializer;
+    use serde::de::{self, MapAccess, SeqAccess, Visitor};
+    use serde_json::Value;
+
+    /// One value, any JSON shape, numbers finite.
+    struct Finite(Value);
+
+    impl<'de> de::Deserialize<'de> for Finite {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            d.deserialize_any(FiniteVisitor).map(Self)
+        }
+    }
+
+    struct FiniteVisitor;
+
+    impl<'de> Visitor<'de> for FiniteVisitor {
+        type Value = Value;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a hyperparameter value")
+        }
+        fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+            Ok(Value::Bool(v))
+        }
+        fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+            Ok(Value::from(v))
+        }
+        fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+            Ok(Value::from(v))
+        }
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
+            serde_json::Number::from_f64(v)
+                .map(Value::Number)
+                .ok_or_else(|| {
+                    E::custom(format!(
+                        "{v} is not a number (a hyperparameter must be finite)"
+                    ))
+                })
+        }
+        fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+            Ok(Value::String(v.to_owned()))
+        }
+        fn visit_string<E>(self, v: String) -> Result<Value, E> {
+            Ok(Value::String(v))
+        }
+        fn visit_unit<E>(self) -> Result<Value, E> {
+            Ok(Value::Null)
+        }
+        fn visit_none<E>(self) -> Result<Value, E> {
+            Ok(Value::Null)
+        }
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+            d.deserialize_any(self)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+            let mut out = Vec::new();
+            while let Some(Finite(v)) = seq.next_element()? {
+                out.push(v);
+            }
+            Ok(Value::Array(out))
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+            let mut out = serde_json::Map::new();
+            while let Some((k, Finite(v))) = map.next_entry::<String, Finite>()? {
+                out.insert(k, v);
+            }
+            Ok(Value::Object(out))
+        }
+    }
+
+    /// The flattened hyperparameters of a `[weighting]` table.
+    pub(super) fn params<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<crate::weighting::Params, D::Error> {
+        match FiniteVisitor.visit_map_from(d)? {
+            Value::Object(map) => Ok(map),
+            _ => Err(de::Error::custom("the weighting table must be a table")),
+        }
+    }
+
+    impl FiniteVisitor {
+        fn visit_map_from<'de, D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+            d.deserialize_map(self)
+        }
+    }
 }
 
 impl Default for WeightingSpec {

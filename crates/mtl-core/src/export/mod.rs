@@ -163,10 +163,16 @@ pub fn save_model(path: &Path, file: &ModelFile) -> Result<(), ExportError> {
     let tasks = serde_json::to_string(&file.tasks).map_err(|e| format_err(e.to_string()))?;
     let features =
         serde_json::to_string(&file.feature_names).map_err(|e| format_err(e.to_string()))?;
+    // The spec names its data relative to the file's folder, not by this machine's path.
+    let mut spec = file.spec.clone();
+    if let Some(dir) = path.parent() {
+        spec.dataset.relative_to(dir);
+    }
+    let spec_json = spec.to_json();
     let mut metadata = HashMap::from([
         ("format".to_owned(), "pt".to_owned()),
         (FORMAT_KEY.to_owned(), FORMAT.to_owned()),
-        ("spec".to_owned(), file.spec.to_json()),
+        ("spec".to_owned(), spec_json.clone()),
         ("tasks".to_owned(), tasks),
         ("feature_names".to_owned(), features),
     ]);
@@ -178,7 +184,7 @@ pub fn save_model(path: &Path, file: &ModelFile) -> Result<(), ExportError> {
         safetensors::serialize(views, Some(metadata)).map_err(|e| format_err(e.to_string()))?;
     let bytes = with_sorted_metadata(&bytes).map_err(format_err)?;
     write_atomic(path, &bytes)?;
-    write_atomic(&spec_path_for(path), file.spec.to_json().as_bytes())
+    write_atomic(&spec_path_for(path), spec_json.as_bytes())
 }
 
 /// `bytes` (a safetensors file) with its metadata in a fixed (sorted) key order, so the same
@@ -245,13 +251,21 @@ pub fn load_model(path: &Path) -> Result<ModelFile, ExportError> {
         path: path.clone(),
         source,
     })?;
+    model_from_bytes(&bytes, &path)
+}
+
+/// Reads the bytes of a weights file written by [`save_model`]; `path` names the file in
+/// errors. Nothing is built: [`crate::trainer::Session::from_model_file`] checks the spec
+/// before it builds the network.
+pub fn model_from_bytes(bytes: &[u8], path: &Path) -> Result<ModelFile, ExportError> {
+    let path = path.to_owned();
     let bad = |message: String| ExportError::Format {
         path: path.clone(),
         message,
     };
-    let st = SafeTensors::deserialize(&bytes)
+    let st = SafeTensors::deserialize(bytes)
         .map_err(|e| bad(format!("not a safetensors file ({e})")))?;
-    let (_, meta) = SafeTensors::read_metadata(&bytes).map_err(|e| bad(e.to_string()))?;
+    let (_, meta) = SafeTensors::read_metadata(bytes).map_err(|e| bad(e.to_string()))?;
     let meta = meta.metadata().clone().unwrap_or_default();
     let get = |key: &str| {
         meta.get(key).ok_or_else(|| {

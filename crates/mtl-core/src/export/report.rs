@@ -61,16 +61,34 @@ pub fn write_report(
     })?;
     let tasks: Vec<String> = spec.tasks.iter().map(|t| t.name.clone()).collect();
     let curves = loss_curves(rows, &tasks);
+    let metrics = dir.join("metrics.csv");
+    write_metrics_csv(&metrics, rows)?;
+    let mut written = write_report_beside(dir, spec, &curves, rows, notes)?;
+    written.insert(2, metrics);
+    Ok(written)
+}
+
+/// The report without `metrics.csv` (already in `dir`, e.g. written as the rows came by a
+/// [`crate::trainer::MetricsStream`]): the charts of `curves`, `spec.toml` and `report.md`,
+/// whose final metrics come from `rows` (the rows of the last epoch suffice).
+pub fn write_report_beside(
+    dir: &Path,
+    spec: &ExperimentSpec,
+    curves: &[Curve],
+    rows: &[MetricRow],
+    notes: &ReportNotes,
+) -> Result<Vec<PathBuf>, ExportError> {
     let title = format!("{} — loss per task", spec.name);
     let mut written = Vec::new();
     for name in ["loss.png", "loss.svg"] {
         let path = dir.join(name);
-        loss_chart(&path, &title, &curves)?;
+        loss_chart(&path, &title, curves)?;
         written.push(path);
     }
-    let metrics = dir.join("metrics.csv");
-    write_metrics_csv(&metrics, rows)?;
-    written.push(metrics);
+    // Data paths relative to the report's folder: `train spec.toml` there finds the data.
+    let mut spec = spec.clone();
+    spec.dataset.relative_to(dir);
+    let spec = &spec;
     let toml = spec.to_toml().map_err(|message| ExportError::Format {
         path: dir.join("spec.toml"),
         message,

@@ -144,6 +144,16 @@ pub fn plan(
             label
         }
     };
+    // The number of runs before any is listed (`--grid 1e9` must not allocate them).
+    let grid_points = match (k, grid) {
+        (_, 0) => 0u64,
+        (3, n) => (n as u64).saturating_mul((n as u64).saturating_add(1)) / 2,
+        (_, n) => n as u64,
+    };
+    let runs = grid_points
+        .saturating_add(strategies.len() as u64)
+        .saturating_mul(seeds.len() as u64);
+    crate::limits::check_sweep_runs(runs)?;
     let mut out = Vec::new();
     let rays = simplex_grid(k, grid)?;
     let families: &[(&str, &str)] = if preferences {

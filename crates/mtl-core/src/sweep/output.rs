@@ -137,31 +137,16 @@ pub fn sweep_to_dir(
         )?;
     }
     if (2..=3).contains(&k) {
-        let strategy_index = |p: &SweepPoint| {
-            options
-                .strategies
-                .iter()
-                .position(|s| p.weights.is_none() && *s == p.strategy)
-        };
-        let drawn: Vec<crate::export::plot::FrontPoint> = points
-            .iter()
-            .zip(&losses)
-            .zip(&front)
-            .map(|((p, l), f)| crate::export::plot::FrontPoint {
-                label: p.label.clone(),
-                losses: l.clone(),
-                on_front: *f,
-                strategy: strategy_index(p),
-            })
-            .collect();
-        for file in ["front.png", "front.svg"] {
-            crate::export::plot::front_chart(
-                &out.join(file),
-                &format!("{}: final per-task loss of every run", base.name),
-                &names,
-                &drawn,
-            )?;
-        }
+        write_front_charts(out, base, options, &points, &losses, &front)?;
+    }
+    if let Some(first) = runs.iter().find_map(|r| r.error.as_ref())
+        && runs.iter().all(|r| r.error.is_some())
+    {
+        return Err(CliError::Other(format!(
+            "every one of the {} runs failed (the first: {first}); sweep.csv in {} lists them",
+            runs.len(),
+            out.display()
+        )));
     }
     let mut summary = sweep_summary(&points, runs, &front, &deltas, &names, out);
     summary.push_str(&volumes.summary());
@@ -248,6 +233,45 @@ impl Hypervolumes {
         }
         text
     }
+}
+
+/// `front.png` and `front.svg`: every run at its final losses, the front and the strategies
+/// named (2 or 3 tasks).
+fn write_front_charts(
+    out: &std::path::Path,
+    base: &ExperimentSpec,
+    options: &SweepOptions,
+    points: &[SweepPoint],
+    losses: &[Vec<f64>],
+    front: &[bool],
+) -> Result<(), crate::Error> {
+    let names: Vec<String> = base.tasks.iter().map(|t| t.name.clone()).collect();
+    let strategy_index = |p: &SweepPoint| {
+        options
+            .strategies
+            .iter()
+            .position(|s| p.weights.is_none() && *s == p.strategy)
+    };
+    let drawn: Vec<crate::export::plot::FrontPoint> = points
+        .iter()
+        .zip(losses)
+        .zip(front)
+        .map(|((p, l), f)| crate::export::plot::FrontPoint {
+            label: p.label.clone(),
+            losses: l.clone(),
+            on_front: *f,
+            strategy: strategy_index(p),
+        })
+        .collect();
+    for file in ["front.png", "front.svg"] {
+        crate::export::plot::front_chart(
+            &out.join(file),
+            &format!("{}: final per-task loss of every run", base.name),
+            &names,
+            &drawn,
+        )?;
+    }
+    Ok(())
 }
 
 /// How far a sweep has come, for a progress bar.

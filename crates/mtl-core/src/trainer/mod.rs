@@ -8,6 +8,7 @@ pub mod live;
 pub mod parallel;
 pub mod protocol;
 pub mod run;
+pub mod stream;
 pub mod worker;
 
 pub use checkpoint::{CHECKPOINT_FILE, Checkpoint};
@@ -21,4 +22,5 @@ pub use protocol::{
     TrainerCommand, TrainerEvent,
 };
 pub use run::{Session, StepExplanation, StepOutcome, TrainError};
+pub use stream::MetricsStream;
 pub use worker::{RunOptions, ScriptedTrainer, TrainerHandle, Waker, no_waker};

@@ -157,7 +157,20 @@ struct Best {
 impl Session {
     /// Validates `spec`, loads its data and builds the model and optimizer.
     pub fn new(spec: &ExperimentSpec) -> Result<Self, TrainError> {
+        let (spec, prepared) = Self::prepare(spec)?;
+        Self::with_data(&spec, prepared)
+    }
+
+    /// Everything training checks before it builds the network, without building it: the
+    /// spec's problems, the strategy's hyperparameter ranges, the dataset read (or made)
+    /// and split, and the network's size against the memory limits with the data's real
+    /// widths. Returns the spec as trained (`model.input` from the file when it was 0) and
+    /// the prepared data. `validate` runs this, so it says what `train` would say.
+    pub fn prepare(spec: &ExperimentSpec) -> Result<(ExperimentSpec, PreparedData), TrainError> {
         spec.check()?;
+        spec.weighting
+            .build(&spec.tasks)
+            .map_err(|e| TrainError::Weighting(e.0))?;
         let dataset = data::load(spec)?;
         let mut spec = spec.clone();
         if spec.model.input == 0 {
@@ -165,11 +178,37 @@ impl Session {
             spec.model.input = dataset.features();
         }
         let prepared = PreparedData::new(&spec, &dataset)?;
-        Self::with_data(&spec, prepared)
+        Self::network_fits(&spec, &prepared)?;
+        Ok((spec, prepared))
+    }
+
+    /// The network's size with the data's real widths against the memory limits
+    /// ([`crate::limits::check_network`]), before any tensor is made.
+    fn network_fits(spec: &ExperimentSpec, data: &PreparedData) -> Result<(), TrainError> {
+        let out: Vec<usize> = data.tasks.iter().map(|t| t.out_dim).collect();
+        if let Ok(plan) = spec.plan(&out) {
+            let rows = (data.train.rows + data.val.rows) as u64;
+            crate::limits::check_network(spec, &plan, (rows > 0).then_some(rows)).map_err(
+                |message| {
+                    SpecError::Invalid(vec![crate::experiment::SpecProblem {
+                        path: "model".to_owned(),
+                        message,
+                    }])
+                },
+            )?;
+        }
+        Ok(())
+    }
+
+    /// The best epoch so far under the stop rules' monitored loss (`None` before the first
+    /// epoch's check, or without evaluation).
+    pub fn best_epoch(&self) -> Option<usize> {
+        self.best.as_ref().map(|b| b.epoch)
     }
 
     /// Builds a session on data that are already prepared.
     pub fn with_data(spec: &ExperimentSpec, data: PreparedData) -> Result<Self, TrainError> {
+        Self::network_fits(spec, &data)?;
         let model = Model::new(spec, &data.tasks, &Device::Cpu)?;
         let mut optimizer = Optimizer::new(&spec.optimizer, model.params().len());
         for (i, p) in model.params().iter().enumerate() {

@@ -149,6 +149,14 @@ pub fn run_case(case: &Case, seed: u64) -> Result<Vec<Value>, String> {
     if case.steps.is_empty() {
         return Err("the case has no steps".to_owned());
     }
+    // Strategies form K × K matrices: K is bounded before any is made.
+    if case.k == 0 || case.k > crate::limits::MAX_CASE_TASKS {
+        return Err(format!(
+            "K = {} must be in 1..={} (the limit of an aggregate case)",
+            case.k,
+            crate::limits::MAX_CASE_TASKS
+        ));
+    }
     for (i, s) in case.steps.iter().enumerate() {
         if s.g.len() != case.k || s.g.iter().any(|row| row.len() != case.d) {
             return Err(format!("steps[{i}].G must be {} × {}", case.k, case.d));

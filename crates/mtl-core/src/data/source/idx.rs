@@ -16,7 +16,7 @@ use rand::seq::SliceRandom as _;
 
 use serde::{Deserialize, Serialize};
 
-use super::{DatasetSpec, Source, absolute};
+use super::{DatasetSpec, Source};
 use crate::data::{DataError, Dataset, SplitTag, TargetColumn};
 use crate::rng;
 use crate::task::{TaskKind, TaskSpec};
@@ -372,11 +372,10 @@ impl Source for IdxSpec {
         }
     }
 
-    fn resolve_paths(&mut self, dir: &Path) {
-        absolute(&mut self.images, dir);
-        if let Some(l) = &mut self.labels {
-            absolute(l, dir);
-        }
+    fn paths_mut(&mut self) -> Vec<&mut PathBuf> {
+        let mut out = vec![&mut self.images];
+        out.extend(self.labels.as_mut());
+        out
     }
 }
 

@@ -51,7 +51,9 @@ impl Default for MmoeSpec {
 
 /// Labels of the MMoE data: `y1 ... yK`, all regression.
 pub fn mmoe_targets(spec: &MmoeSpec) -> Vec<(String, TaskKind)> {
-    (1..=spec.tasks)
+    // Validation refuses more tasks than dimensions; a spec that asks for 2^64 is not
+    // listed label by label before it is told so.
+    (1..=spec.tasks.min(spec.dim).min(MAX_LAYER_WIDTH))
         .map(|i| (format!("y{i}"), TaskKind::Regression))
         .collect()
 }

@@ -123,8 +123,106 @@ pub trait Source {
 
     /// Makes relative file paths absolute, taking them from `dir` (the spec file's folder).
     fn resolve_paths(&mut self, dir: &Path) {
-        let _ = dir;
+        for path in self.paths_mut() {
+            absolute(path, dir);
+        }
     }
+
+    /// The file paths the settings read (data, labels), to check or rewrite them.
+    fn paths_mut(&mut self) -> Vec<&mut PathBuf> {
+        Vec::new()
+    }
+}
+
+impl DatasetSpec {
+    /// The file paths these settings read, as written.
+    pub fn paths(&self) -> Vec<PathBuf> {
+        let mut spec = self.clone();
+        spec.source_mut()
+            .paths_mut()
+            .into_iter()
+            .map(|p| p.clone())
+            .collect()
+    }
+
+    /// The paths, as written in a spec file, that read outside that file's folder: absolute
+    /// paths, and relative ones whose `..` climb above the folder. Reading them needs the
+    /// user's word in the app (the file could point at any file of the machine).
+    pub fn paths_outside(&self) -> Vec<PathBuf> {
+        self.paths()
+            .into_iter()
+            .filter(|p| p.has_root() || p.is_absolute() || climbs_out(p))
+            .collect()
+    }
+
+    /// Makes every file path relative to `dir` (where the file that holds these settings is
+    /// written), so an exported spec names its data relative to itself, not by the absolute
+    /// path of this machine. Paths in memory are absolute or relative to the working folder
+    /// (a loaded spec's relative paths are resolved against its folder when it is read).
+    pub fn relative_to(&mut self, dir: &Path) {
+        let Ok(dir) = std::path::absolute(dir) else {
+            return;
+        };
+        for path in self.source_mut().paths_mut() {
+            if let Ok(full) = std::path::absolute(&*path) {
+                *path = relative_path(&full, &dir);
+            }
+        }
+    }
+}
+
+/// Whether the relative path `p` climbs above its starting folder (`../x`, `a/../../x`).
+fn climbs_out(p: &Path) -> bool {
+    use std::path::Component;
+    let mut depth = 0i64;
+    for c in p.components() {
+        match c {
+            Component::ParentDir => {
+                depth -= 1;
+                if depth < 0 {
+                    return true;
+                }
+            }
+            Component::Normal(_) => depth += 1,
+            Component::CurDir | Component::RootDir | Component::Prefix(_) => {}
+        }
+    }
+    false
+}
+
+/// `path` (absolute) as seen from the absolute folder `dir`: `../data/x.csv`. Paths on other
+/// roots (another drive) stay as they are.
+pub fn relative_path(path: &Path, dir: &Path) -> PathBuf {
+    use std::path::Component;
+    fn norm(p: &Path) -> Vec<Component<'_>> {
+        let mut out: Vec<Component<'_>> = Vec::new();
+        for c in p.components() {
+            match c {
+                Component::CurDir => {}
+                Component::ParentDir if matches!(out.last(), Some(Component::Normal(_))) => {
+                    out.pop();
+                }
+                other => out.push(other),
+            }
+        }
+        out
+    }
+    let (to, from) = (norm(path), norm(dir));
+    if to.first() != from.first() {
+        return path.to_owned();
+    }
+    let common = to.iter().zip(&from).take_while(|(a, b)| a == b).count();
+    let mut out = PathBuf::new();
+    for _ in common..from.len() {
+        out.push("..");
+    }
+    for c in &to[common..] {
+        out.push(c.as_os_str());
+    }
+    if out.as_os_str().is_empty() {
+        out.push(".");
+    }
+    out
 }
 
 /// Makes `path` absolute by taking a relative one from `dir`.

@@ -32,6 +32,9 @@ impl Session {
     /// A session rebuilt from an export file: its spec, its data statistics and its weights.
     /// The spec's dataset is not loaded; the session can predict but has no rows to train on.
     pub fn from_model_file(file: &ModelFile) -> Result<Self, TrainError> {
+        // The file's spec is checked like any spec (layer widths, the memory limits) before
+        // anything is built from it.
+        file.spec.check()?;
         let d = file.feature_names.len();
         let empty = SplitData {
             rows: 0,

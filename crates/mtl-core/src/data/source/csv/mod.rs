@@ -22,7 +22,7 @@ mod parse;
 mod tests;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
@@ -32,7 +32,7 @@ pub use encoding::{
 };
 pub use parse::*;
 
-use super::{DatasetSpec, Source, absolute};
+use super::{DatasetSpec, Source};
 use crate::data::{DataError, Dataset};
 use crate::task::{TaskKind, TaskSpec};
 
@@ -234,7 +234,7 @@ impl Source for CsvSpec {
         }
     }
 
-    fn resolve_paths(&mut self, dir: &Path) {
-        absolute(&mut self.path, dir);
+    fn paths_mut(&mut self) -> Vec<&mut PathBuf> {
+        vec![&mut self.path]
     }
 }

@@ -2,7 +2,6 @@
 //! inputs and targets.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Read as _;
 use std::path::Path;
 
 use super::{
@@ -27,7 +26,10 @@ pub fn load_with(
     parse_with(&bytes, path, tasks, overrides)
 }
 
-/// The file's bytes, decompressed when the name ends in `.gz`.
+/// The file's bytes, decompressed when the name ends in `.gz` (every member of a
+/// multi-member gzip file, as `gzip -d` reads it). The file may hold at most
+/// [`crate::limits::MAX_FILE_BYTES`] and decompress to at most
+/// [`crate::limits::MAX_INFLATED_BYTES`]; past either it is refused with the limit.
 pub fn read_bytes(path: &Path) -> Result<Vec<u8>, DataError> {
     let io = |source| DataError::Io {
         path: path.to_owned(),
@@ -38,11 +40,13 @@ pub fn read_bytes(path: &Path) -> Result<Vec<u8>, DataError> {
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("gz"))
     {
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(raw.as_slice())
-            .read_to_end(&mut out)
-            .map_err(io)?;
-        Ok(out)
+        crate::limits::read_capped(
+            flate2::read::MultiGzDecoder::new(raw.as_slice()),
+            crate::limits::MAX_INFLATED_BYTES,
+            "the decompressed data",
+            None,
+        )
+        .map_err(io)
     } else {
         Ok(raw)
     }
@@ -300,6 +304,9 @@ pub fn parse_with_progress(
         }
     }
     let encoding = InputEncoding { columns };
+    let features = encoding.feature_names().len() as u64;
+    crate::limits::check_data(rows.len() as u64, features)
+        .map_err(|e| at(path, 1, 0, format!("the encoded inputs are too large: {e}")))?;
     let mut x = Vec::new();
     for (line, cells) in &rows {
         let raw: Vec<&str> = inputs.iter().map(|&c| cells[c].as_str()).collect();
@@ -409,6 +416,7 @@ fn labelled_rows(
     // All rows as text, with their line numbers.
     let lines = LineStarts::new(bytes);
     let mut rows: Vec<(u64, Vec<String>)> = Vec::new();
+    let mut cells = 0u64;
     for (k, record) in reader.records().enumerate() {
         if k % PROGRESS_EVERY == 0
             && let (Some(p), Ok(r)) = (progress, &record)
@@ -417,6 +425,18 @@ fn labelled_rows(
         }
         let record = record.map_err(|e| lines.fix(csv_error(&e, path), e.position()))?;
         let line = lines.line(record.position());
+        cells += record.len() as u64;
+        if cells > crate::limits::MAX_CSV_CELLS || rows.len() as u64 >= crate::limits::MAX_ROWS {
+            return Err(err(
+                line,
+                0,
+                format!(
+                    "the file has more than {} cells or {} rows, the limits of a CSV file",
+                    crate::limits::count(crate::limits::MAX_CSV_CELLS),
+                    crate::limits::count(crate::limits::MAX_ROWS)
+                ),
+            ));
+        }
         rows.push((line, record.iter().map(str::to_owned).collect()));
     }
     if rows.is_empty() {
