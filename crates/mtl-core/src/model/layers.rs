@@ -289,11 +289,9 @@ pub(super) fn apply(
         } => {
             let w = tensor(params, *weight);
             let b = tensor(params, *bias);
-            image(h, *input)?
-                .conv2d(w, *padding, *stride, 1, 1)?
-                .broadcast_add(&b.reshape((1, b.elem_count(), 1, 1))?)?
+            super::conv::conv2d(&image(h, *input)?, w, b, *stride, *padding)?
         }
-        Layer::Pool { kernel, input } => image(h, *input)?.max_pool2d(*kernel)?,
+        Layer::Pool { kernel, input } => super::conv::max_pool2d(&image(h, *input)?, *kernel)?,
         Layer::Act(Act::Relu) => fused::relu(&h)?,
         Layer::Act(Act::Tanh) => h.tanh()?,
         Layer::Act(Act::Sigmoid) => candle_nn::ops::sigmoid(&h)?,

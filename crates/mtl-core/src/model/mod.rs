@@ -28,6 +28,7 @@
 //! Relationship learning adds the non-trainable `relationship.omega` `[T, T]` to exports.
 
 mod arch;
+mod conv;
 pub mod fused;
 mod layers;
 pub mod loss;
