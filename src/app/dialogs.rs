@@ -21,6 +21,8 @@ pub enum FileAction {
     LoadWeights,
     /// Export the current weights.
     ExportWeights,
+    /// Export the current model as an ONNX graph.
+    ExportOnnx,
     /// Export the run's metrics.
     ExportMetrics,
     /// Write a run report into a folder.
@@ -52,6 +54,7 @@ impl FileAction {
             Self::ExportWeights => {
                 Kind::Save("safetensors", &["safetensors"], "model.safetensors".into())
             }
+            Self::ExportOnnx => Kind::Save("ONNX", &["onnx"], "model.onnx".into()),
             Self::ExportMetrics => Kind::Save("CSV", &["csv"], "metrics.csv".into()),
             Self::SaveView => Kind::Save("PNG image", &["png"], format!("{view_name}.png")),
             Self::ExportReport | Self::SaveGroups(_) => Kind::Folder,
@@ -67,6 +70,7 @@ impl FileAction {
             Self::OpenDataset => "Open dataset: type its path",
             Self::LoadWeights => "Load weights: type the file's path",
             Self::ExportWeights => "Export weights to: type a path",
+            Self::ExportOnnx => "Export ONNX to: type a path",
             Self::ExportMetrics => "Export metrics to: type a path",
             Self::ExportReport => "Export the run report into: type a folder",
             Self::SaveGroups(_) => "Save the grouped experiments into: type a folder",
@@ -217,6 +221,7 @@ impl MtlApp {
             FileAction::OpenDataset => self.open_dataset(&path, ctx),
             FileAction::LoadWeights => self.load_weights(&path),
             FileAction::ExportWeights => self.save_weights_to(path),
+            FileAction::ExportOnnx => self.export_onnx_to(path),
             FileAction::ExportMetrics => self.write_metrics_to(&path),
             FileAction::ExportReport => self.export_report(&path),
             FileAction::SaveGroups(groups) => self.save_groups_into(&path, &groups),

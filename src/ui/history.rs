@@ -198,6 +198,9 @@ impl RunHistory {
             TrainerEvent::Saved { path, .. } => {
                 Some((false, format!("Saved weights to {}", path.display())))
             }
+            TrainerEvent::ExportedOnnx { path, .. } => {
+                Some((false, format!("Exported ONNX to {}", path.display())))
+            }
             TrainerEvent::Loaded { path, .. } => {
                 Some((false, format!("Loaded weights from {}", path.display())))
             }

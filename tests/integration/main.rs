@@ -6,6 +6,7 @@ mod architectures;
 mod cli;
 mod common;
 mod malformed;
+mod onnx;
 mod share;
 mod strategies;
 mod trainer;
