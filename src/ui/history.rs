@@ -195,15 +195,9 @@ impl RunHistory {
                 self.diverged = Some(msg.clone());
                 Some((true, msg))
             }
-            TrainerEvent::Saved { path, .. } => {
-                Some((false, format!("Saved weights to {}", path.display())))
-            }
-            TrainerEvent::ExportedOnnx { path, .. } => {
-                Some((false, format!("Exported ONNX to {}", path.display())))
-            }
-            TrainerEvent::Loaded { path, .. } => {
-                Some((false, format!("Loaded weights from {}", path.display())))
-            }
+            TrainerEvent::Saved { .. }
+            | TrainerEvent::ExportedOnnx { .. }
+            | TrainerEvent::Loaded { .. } => file_message(&event),
             TrainerEvent::Warning { message, .. } => Some((true, message)),
             TrainerEvent::Stopped { stopped, .. } => {
                 let message = stopped.message.clone();
@@ -324,4 +318,15 @@ impl RunHistory {
     pub fn metric_rows(&self) -> Vec<MetricRow> {
         self.rows.clone()
     }
+}
+
+/// The status-bar message of a file written or read by the trainer.
+fn file_message(event: &TrainerEvent) -> Option<(bool, String)> {
+    let (what, path) = match event {
+        TrainerEvent::Saved { path, .. } => ("Saved weights to", path),
+        TrainerEvent::ExportedOnnx { path, .. } => ("Exported ONNX to", path),
+        TrainerEvent::Loaded { path, .. } => ("Loaded weights from", path),
+        _ => return None,
+    };
+    Some((false, format!("{what} {}", path.display())))
 }

@@ -182,7 +182,7 @@ pub(super) fn apply(
         Layer::Act(Act::Relu) => elementwise(g, "Relu", h),
         Layer::Act(Act::Tanh) => elementwise(g, "Tanh", h),
         Layer::Act(Act::Sigmoid) => elementwise(g, "Sigmoid", h),
-        Layer::Act(Act::Gelu) => gelu(g, h, scope),
+        Layer::Act(Act::Gelu) => gelu(g, &h, scope),
         Layer::Dropout(_) => h,
         Layer::Norm { weight, bias, eps } => {
             let wn = param(g, params, *weight)?;
@@ -202,7 +202,7 @@ pub(super) fn apply(
 
 /// GELU, the tanh approximation 0.5x(1 + tanh(√(2/π)(x + 0.044715x³))), from primitives (the
 /// `Gelu` operator needs opset 20).
-fn gelu(g: &mut Graph, h: Value, scope: &str) -> Value {
+fn gelu(g: &mut Graph, h: &Value, scope: &str) -> Value {
     let x = h.name.as_str();
     let x2 = g.op(scope, "Mul", &[x, x], vec![]);
     let x3 = g.op(scope, "Mul", &[&x2, x], vec![]);
