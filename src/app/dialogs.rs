@@ -23,6 +23,8 @@ pub enum FileAction {
     ExportWeights,
     /// Save a checkpoint of the run (to continue it exactly).
     SaveCheckpoint,
+    /// Export the current model as an ONNX graph.
+    ExportOnnx,
     /// Export the run's metrics.
     ExportMetrics,
     /// Write a run report into a folder.
@@ -59,6 +61,7 @@ impl FileAction {
                 &["safetensors"],
                 "checkpoint.safetensors".into(),
             ),
+            Self::ExportOnnx => Kind::Save("ONNX", &["onnx"], "model.onnx".into()),
             Self::ExportMetrics => Kind::Save("CSV", &["csv"], "metrics.csv".into()),
             Self::SaveView => Kind::Save("PNG image", &["png"], format!("{view_name}.png")),
             Self::ExportReport | Self::SaveGroups(_) => Kind::Folder,
@@ -75,6 +78,7 @@ impl FileAction {
             Self::LoadWeights => "Load weights or a checkpoint: type the file's path",
             Self::SaveCheckpoint => "Save a checkpoint to: type a path",
             Self::ExportWeights => "Export weights to: type a path",
+            Self::ExportOnnx => "Export ONNX to: type a path",
             Self::ExportMetrics => "Export metrics to: type a path",
             Self::ExportReport => "Export the run report into: type a folder",
             Self::SaveGroups(_) => "Save the grouped experiments into: type a folder",
@@ -226,6 +230,7 @@ impl MtlApp {
             FileAction::LoadWeights => self.load_weights(&path),
             FileAction::ExportWeights => self.save_weights_to(path),
             FileAction::SaveCheckpoint => self.save_checkpoint_to(path),
+            FileAction::ExportOnnx => self.export_onnx_to(path),
             FileAction::ExportMetrics => self.write_metrics_to(&path),
             FileAction::ExportReport => self.export_report(&path),
             FileAction::SaveGroups(groups) => self.save_groups_into(&path, &groups),

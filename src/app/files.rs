@@ -57,6 +57,30 @@ impl MtlApp {
         self.send(TrainerCommand::SaveWeights(path));
     }
 
+    pub(super) fn export_onnx(&mut self, ctx: &egui::Context) {
+        if self.history.info.is_none() {
+            self.status = Some((
+                true,
+                "Nothing to export yet: train or load a model first.".to_owned(),
+            ));
+            return;
+        }
+        self.ask_path(super::dialogs::FileAction::ExportOnnx, ctx);
+    }
+
+    /// Asks the trainer to write the current model as ONNX to `path` (an `ExportedOnnx`
+    /// event or a warning reports the result in the status bar).
+    pub fn export_onnx_to(&mut self, path: PathBuf) {
+        if self.trainer.is_none() {
+            self.status = Some((
+                true,
+                "Nothing to export yet: train or load a model first.".to_owned(),
+            ));
+            return;
+        }
+        self.send(TrainerCommand::ExportOnnx(path));
+    }
+
     /// Asks the trainer to write a checkpoint of the run to `path` (a `Saved` event or a
     /// warning reports the result).
     pub fn save_checkpoint_to(&mut self, path: PathBuf) {

@@ -119,6 +119,14 @@ impl MtlApp {
                         self.ask_path(FileAction::SaveCheckpoint, ui.ctx());
                     }
                 }
+                if ui
+                    .button("Export ONNX…")
+                    .on_hover_text("The model as an ONNX graph (opset 17): input 'features' before standardisation, one output per task with what predict computes")
+                    .clicked()
+                {
+                    ui.close();
+                    self.export_onnx(ui.ctx());
+                }
                 if ui.button("Export metrics…").clicked() {
                     ui.close();
                     self.export_metrics(ui.ctx());

@@ -216,6 +216,16 @@ pub enum ExportCommand {
         #[arg(short, long)]
         output: PathBuf,
     },
+    /// A trained model as an ONNX graph (opset 17): input `features` (float32 `[N, F]`, the
+    /// encoded features before standardisation), one output per task named after it, holding
+    /// what `predict` computes (values in the target's units, probabilities).
+    Onnx {
+        /// A `model.safetensors` file, or a run folder holding one.
+        model: PathBuf,
+        /// The `.onnx` file to write.
+        #[arg(short, long)]
+        output: PathBuf,
+    },
 }
 
 /// The options of `mtl-studio sweep`.
@@ -332,6 +342,9 @@ pub fn run(command: Command) -> Result<(), CliError> {
         } => predict::predict(&model, &input, output.as_deref(), strict),
         Command::Export(ExportCommand::Data { spec, output }) => data::export_data(&spec, &output),
         Command::Export(ExportCommand::Torch { run, output }) => data::export_torch(&run, &output),
+        Command::Export(ExportCommand::Onnx { model, output }) => {
+            predict::export_onnx(&model, &output)
+        }
         Command::Strategies => strategies::print_strategies(),
         Command::Affinity {
             spec,

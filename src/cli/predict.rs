@@ -1,4 +1,5 @@
-//! `predict`: an exported model on the inputs of a CSV file.
+//! `predict`: an exported model on the inputs of a CSV file; `export onnx`: the model as an
+//! ONNX graph.
 
 use super::*;
 
@@ -102,4 +103,25 @@ pub(super) fn predict(
             .write_all(&bytes)
             .map_err(|e| CliError::Other(format!("cannot write to standard output: {e}"))),
     }
+}
+
+pub(super) fn export_onnx(model: &Path, output: &Path) -> Result<(), CliError> {
+    let file = export::load_model(model)?;
+    export::onnx::write_onnx(output, &file)?;
+    let outputs: Vec<String> = file
+        .tasks
+        .iter()
+        .map(|t| format!("{} [N, {}]", t.name, t.out_dim))
+        .collect();
+    writeln!(
+        std::io::stderr().lock(),
+        "wrote {} (opset {}): input {} [N, {}], outputs {}",
+        output.display(),
+        export::onnx::OPSET,
+        export::onnx::INPUT,
+        file.feature_names.len(),
+        outputs.join(", ")
+    )
+    .ok();
+    Ok(())
 }

@@ -197,6 +197,9 @@ impl RunHistory {
             }
             TrainerEvent::Saved { path, .. } => Some((false, file_message(true, &path))),
             TrainerEvent::Loaded { path, .. } => Some((false, file_message(false, &path))),
+            TrainerEvent::ExportedOnnx { path, .. } => {
+                Some((false, format!("Exported ONNX to {}", path.display())))
+            }
             TrainerEvent::Warning { message, .. } => Some((true, message)),
             TrainerEvent::Stopped { stopped, .. } => {
                 let message = stopped.message.clone();

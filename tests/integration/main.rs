@@ -8,6 +8,7 @@ mod common;
 mod fronts;
 mod hostile;
 mod malformed;
+mod onnx;
 mod resume;
 mod share;
 mod strategies;

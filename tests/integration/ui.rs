@@ -181,6 +181,59 @@ fn export_from_the_app_then_load_restores_the_model_paused() {
 }
 
 #[test]
+fn file_export_onnx_writes_the_running_model_as_a_graph() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("model.onnx");
+    let mut h = harness();
+    h.state_mut()
+        .type_paths_instead("No file dialog can open here (a test).");
+    h.run_steps(2);
+    h.get_by_label("File").click();
+    h.run_steps(2);
+    h.get_by_label("Export ONNX…").click();
+    h.run_steps(2);
+    assert!(
+        h.state().path_prompt.is_none()
+            && h.state()
+                .status
+                .as_ref()
+                .is_some_and(|(err, m)| *err && m.contains("Nothing to export")),
+        "nothing to export before a run"
+    );
+
+    h.get_by_label("▶ Train").click();
+    step_until(&mut h, "some steps", |app| app.steps_done() > 20);
+    h.get_by_label("File").click();
+    h.run_steps(2);
+    h.get_by_label("Export ONNX…").click();
+    h.run_steps(2);
+    let prompt = h
+        .state_mut()
+        .path_prompt
+        .as_mut()
+        .expect("asked for a path");
+    assert!(
+        prompt.text.ends_with("model.onnx"),
+        "suggested name: {}",
+        prompt.text
+    );
+    prompt.text = path.display().to_string();
+    h.run_steps(1);
+    h.get_by_label("Save").click();
+    step_until(&mut h, "exported", |app| {
+        app.status
+            .as_ref()
+            .is_some_and(|(_, m)| m.starts_with("Exported ONNX"))
+    });
+    let bytes = std::fs::read(&path).expect("the ONNX file");
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(
+        text.contains("features") && text.contains("shared.0.weight"),
+        "an ONNX graph of the model"
+    );
+}
+
+#[test]
 fn moving_a_weight_slider_while_training_reaches_the_trainer() {
     let mut h = harness();
     h.get_by_label("▶ Train").click();

@@ -23,6 +23,12 @@ impl From<crate::experiment::SpecError> for Error {
     }
 }
 
+impl From<crate::export::onnx::OnnxError> for Error {
+    fn from(e: crate::export::onnx::OnnxError) -> Self {
+        Self::Train(e.into())
+    }
+}
+
 impl From<crate::data::DataError> for Error {
     fn from(e: crate::data::DataError) -> Self {
         Self::Train(e.into())

@@ -14,6 +14,7 @@
 //! metadata keys are written in sorted order: the same model gives the same bytes.
 
 pub mod data;
+pub mod onnx;
 pub mod plot;
 pub mod report;
 pub mod torch;

@@ -32,6 +32,7 @@ mod conv;
 pub mod fused;
 mod layers;
 pub mod loss;
+mod onnx;
 
 use candle_core::{Device, Tensor, Var};
 use rand_chacha::ChaCha8Rng;
@@ -70,6 +71,8 @@ pub struct Param {
 /// A head: hidden layers, an output layer and links from other heads.
 #[derive(Clone, Debug)]
 struct Head {
+    /// `heads.<task>`: the scope of its layers.
+    prefix: String,
     hidden: Vec<Layer>,
     out: (usize, usize),
     links: Vec<Link>,
@@ -440,7 +443,12 @@ fn build_heads(
                 detach: l.detach,
             })
             .collect();
-        heads.push(Head { hidden, out, links });
+        heads.push(Head {
+            prefix,
+            hidden,
+            out,
+            links,
+        });
     }
     Ok(heads)
 }

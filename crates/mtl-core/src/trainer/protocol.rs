@@ -22,6 +22,8 @@ pub enum TrainerCommand {
     SetPenalty(Penalty, f64),
     /// Write the weights (and the spec) to this `.safetensors` file.
     SaveWeights(PathBuf),
+    /// Write the model as an ONNX graph to this `.onnx` file.
+    ExportOnnx(PathBuf),
     /// Replace the weights with those of this file (same architecture).
     LoadWeights(PathBuf),
     /// Write a checkpoint of the run to this file: `train --resume` or the app's Load
@@ -269,6 +271,13 @@ pub enum TrainerEvent {
         /// The weights file.
         path: PathBuf,
     },
+    /// The model was written as ONNX.
+    ExportedOnnx {
+        /// Run id.
+        run_id: u64,
+        /// The ONNX file.
+        path: PathBuf,
+    },
     /// Weights were loaded.
     Loaded {
         /// Run id.
@@ -323,6 +332,7 @@ impl TrainerEvent {
             | Self::State { run_id, .. }
             | Self::Diverged { run_id, .. }
             | Self::Saved { run_id, .. }
+            | Self::ExportedOnnx { run_id, .. }
             | Self::Loaded { run_id, .. }
             | Self::Warning { run_id, .. }
             | Self::Stopped { run_id, .. }

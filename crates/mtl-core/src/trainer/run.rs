@@ -51,6 +51,9 @@ pub enum TrainError {
     /// Weights could not be saved or loaded.
     #[error(transparent)]
     Export(#[from] ExportError),
+    /// The model could not be exported as ONNX.
+    #[error(transparent)]
+    Onnx(#[from] crate::export::onnx::OnnxError),
     /// A tensor operation failed.
     #[error("tensor error: {0}")]
     Candle(#[from] candle_core::Error),

@@ -735,6 +735,15 @@ impl Worker {
                     Err(e) => self.warn(format!("{e}")),
                 }
             }
+            TrainerCommand::ExportOnnx(path) => match session.export_onnx(&path) {
+                Ok(()) => {
+                    self.send(TrainerEvent::ExportedOnnx {
+                        run_id: self.run_id,
+                        path,
+                    });
+                }
+                Err(e) => self.warn(format!("{e}")),
+            },
             TrainerCommand::SetPace(pace) => {
                 control.interval = pace.interval();
                 control.next_step = Instant::now();

@@ -22,13 +22,18 @@
 use candle_core::{Tensor, Var};
 
 use super::{Body, BodySpec};
+use crate::experiment::Shape;
+use crate::export::onnx::{Graph, Value, attr_int, dim};
 use crate::model::layers::{self, Builder, Layer};
+use crate::model::onnx::{self, OnnxRep};
 use crate::model::{ArchState, Mode, ModelError, Param, Part, Rep};
 
 /// The columns and the units `(after layer i, α param)`.
 #[derive(Clone, Debug)]
 pub(super) struct CrossStitch {
     columns: Vec<Vec<Layer>>,
+    /// `columns.<task>`, per column.
+    prefixes: Vec<String>,
     units: Vec<(usize, usize)>,
 }
 
@@ -41,17 +46,14 @@ impl CrossStitch {
         lr_scale: f64,
     ) -> Result<Self, ModelError> {
         let k = spec.tasks.len();
-        let columns = spec
+        let prefixes: Vec<String> = spec
             .tasks
             .iter()
-            .map(|task| {
-                b.layers(
-                    spec.shared,
-                    &format!("columns.{}", task.name),
-                    Part::Shared,
-                    spec.input_shape,
-                )
-            })
+            .map(|task| format!("columns.{}", task.name))
+            .collect();
+        let columns = prefixes
+            .iter()
+            .map(|prefix| b.layers(spec.shared, prefix, Part::Shared, spec.input_shape))
             .collect::<Result<Vec<_>, _>>()?;
         let off = if k > 1 {
             (1.0 - self_weight) / (k - 1) as f64
@@ -74,7 +76,11 @@ impl CrossStitch {
             b.params[idx].lr_scale = lr_scale;
             units.push((after, idx));
         }
-        Ok(Self { columns, units })
+        Ok(Self {
+            columns,
+            prefixes,
+            units,
+        })
     }
 }
 
@@ -96,6 +102,20 @@ impl Body for CrossStitch {
             }
         }
         Ok(Rep::PerTask(hs))
+    }
+
+    fn onnx(&self, params: &[Param], g: &mut Graph, x: &Value) -> candle_core::Result<OnnxRep> {
+        let mut hs: Vec<Value> = vec![x.clone(); self.columns.len()];
+        let mut next = self.units.iter().peekable();
+        for i in 0..self.columns.first().map_or(0, Vec::len) {
+            for ((h, column), prefix) in hs.iter_mut().zip(&self.columns).zip(&self.prefixes) {
+                *h = onnx::apply(g, params, &column[i], h.clone(), &format!("{prefix}.{i}"))?;
+            }
+            if let Some(&(_, alpha)) = next.next_if(|(after, _)| *after == i) {
+                hs = onnx_stitch(g, params, &hs, alpha)?;
+            }
+        }
+        Ok(OnnxRep::PerTask(hs))
     }
 
     /// Each unit's α, row-major.
@@ -129,6 +149,43 @@ fn stitch(hs: &[Tensor], alpha: &Tensor) -> candle_core::Result<Vec<Tensor>> {
     (0..k)
         .map(|t| mixed.get(t)?.reshape(shape.clone()))
         .collect()
+}
+
+/// [`stitch`] as ONNX nodes: each column flattened whole to `[1, N·m]`, stacked to
+/// `[T, N·m]`, mixed by `MatMul` with α, and row t reshaped back to column t's shape.
+fn onnx_stitch(
+    g: &mut Graph,
+    params: &[Param],
+    hs: &[Value],
+    alpha: usize,
+) -> candle_core::Result<Vec<Value>> {
+    let scope = params[alpha].name.clone();
+    let alpha = onnx::param(g, params, alpha)?;
+    let whole = g.ints(&scope, &[1, -1], false);
+    let rows: Vec<String> = hs
+        .iter()
+        .map(|h| g.op(&scope, "Reshape", &[&h.name, &whole], vec![]))
+        .collect();
+    let refs: Vec<&str> = rows.iter().map(String::as_str).collect();
+    let stacked = g.op(&scope, "Concat", &refs, vec![attr_int("axis", 0)]);
+    let mixed = g.op(&scope, "MatMul", &[&alpha, &stacked], vec![]);
+    let shape = hs.first().map_or(Shape::Flat(0), |h| h.shape);
+    let back = g.ints(&scope, &onnx::batch_shape(shape), false);
+    Ok((0..hs.len())
+        .map(|t| {
+            let index = g.ints(&scope, &[dim(t)], true);
+            let row = g.op(
+                &scope,
+                "Gather",
+                &[&mixed, &index],
+                vec![attr_int("axis", 0)],
+            );
+            Value {
+                name: g.op(&scope, "Reshape", &[&row, &back], vec![]),
+                shape,
+            }
+        })
+        .collect())
 }
 
 #[cfg(test)]

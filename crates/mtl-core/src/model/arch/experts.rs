@@ -14,7 +14,10 @@
 use candle_core::{D, Tensor};
 
 use super::{Body, BodySpec};
+use crate::experiment::Shape;
+use crate::export::onnx::{Graph, Value, attr_int};
 use crate::model::layers::{self, Builder, Layer, flat};
+use crate::model::onnx::{self, OnnxRep};
 use crate::model::{ArchState, Mode, ModelError, Param, Part, Rep};
 
 /// How many gates mix the experts.
@@ -103,6 +106,42 @@ impl Body for Experts {
             Ok(Rep::One(reps.remove(0)))
         } else {
             Ok(Rep::PerTask(reps))
+        }
+    }
+
+    fn onnx(&self, params: &[Param], g: &mut Graph, x: &Value) -> candle_core::Result<OnnxRep> {
+        let axis1 = |g: &mut Graph, scope: &str| g.ints(scope, &[1], false);
+        let mut outs = Vec::with_capacity(self.experts.len());
+        let mut width = 0;
+        for (e, layers) in self.experts.iter().enumerate() {
+            let prefix = format!("experts.{e}");
+            let h = onnx::run(g, params, layers, x.clone(), &prefix)?;
+            let h = onnx::flatten(g, h, &prefix);
+            width = h.shape.size();
+            let axes = axis1(g, &prefix);
+            outs.push(g.op(&prefix, "Unsqueeze", &[&h.name, &axes], vec![]));
+        }
+        let refs: Vec<&str> = outs.iter().map(String::as_str).collect();
+        // [N, experts, width]
+        let stacked = g.op("experts", "Concat", &refs, vec![attr_int("axis", 1)]);
+        let mut reps = Vec::with_capacity(self.gates.len());
+        for &(w, b) in &self.gates {
+            let scope = onnx::scope_of(params, w);
+            let logits = onnx::gemm(g, params, x, (w, b))?;
+            let weights = onnx::softmax(g, &logits.name, -1, &scope);
+            let axes = axis1(g, &scope);
+            let weights = g.op(&scope, "Unsqueeze", &[&weights, &axes], vec![]);
+            let mixed = g.op(&scope, "MatMul", &[&weights, &stacked], vec![]);
+            let axes = axis1(g, &scope);
+            reps.push(Value {
+                name: g.op(&scope, "Squeeze", &[&mixed, &axes], vec![]),
+                shape: Shape::Flat(width),
+            });
+        }
+        if reps.len() == 1 {
+            Ok(OnnxRep::One(reps.remove(0)))
+        } else {
+            Ok(OnnxRep::PerTask(reps))
         }
     }
 

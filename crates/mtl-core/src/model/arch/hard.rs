@@ -10,7 +10,9 @@
 use candle_core::Tensor;
 
 use super::{Body, BodySpec};
+use crate::export::onnx::{Graph, Value};
 use crate::model::layers::{self, Builder, Layer};
+use crate::model::onnx::{self, OnnxRep};
 use crate::model::{Mode, ModelError, Param, Part, Rep};
 
 /// The trunk.
@@ -36,6 +38,16 @@ impl Body for Hard {
         mode: &mut Mode<'_>,
     ) -> candle_core::Result<Rep> {
         Ok(Rep::One(layers::run(params, &self.trunk, x.clone(), mode)?))
+    }
+
+    fn onnx(&self, params: &[Param], g: &mut Graph, x: &Value) -> candle_core::Result<OnnxRep> {
+        Ok(OnnxRep::One(onnx::run(
+            g,
+            params,
+            &self.trunk,
+            x.clone(),
+            "shared",
+        )?))
     }
 }
 

@@ -30,9 +30,11 @@ use std::fmt;
 use candle_core::Tensor;
 
 use super::layers::Builder;
+use super::onnx::OnnxRep;
 use super::{ArchState, Mode, ModelError, Param, Rep};
 use crate::data::TaskInfo;
 use crate::experiment::{Architecture, LayerSpec, Plan, Shape};
+use crate::export::onnx::{Graph, Value};
 
 /// What an architecture is built from: the spec's shared layers, the input, the tasks and
 /// the plan.
@@ -59,6 +61,10 @@ pub(super) trait Body: fmt::Debug + Send + Sync {
         x: &Tensor,
         mode: &mut Mode<'_>,
     ) -> candle_core::Result<Rep>;
+
+    /// Adds the evaluation forward to the ONNX graph `g`, reading the standardised input
+    /// `x`: the same representation(s) as [`Self::forward`] in evaluation mode.
+    fn onnx(&self, params: &[Param], g: &mut Graph, x: &Value) -> candle_core::Result<OnnxRep>;
 
     /// Whether [`Self::penalty`] can add a term (even one that is 0 at the current λ).
     fn has_penalty(&self) -> bool {

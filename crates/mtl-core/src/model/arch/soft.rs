@@ -11,7 +11,9 @@ use candle_core::Tensor;
 
 use super::{Body, BodySpec};
 use crate::experiment::Coupling;
+use crate::export::onnx::{Graph, Value};
 use crate::model::layers::{self, Builder, Layer};
+use crate::model::onnx::{self, OnnxRep};
 use crate::model::{ArchState, Mode, ModelError, Param, Part, Rep};
 
 /// The towers and their penalty: λ, the coupling, and for each coupled tensor its index in
@@ -19,6 +21,8 @@ use crate::model::{ArchState, Mode, ModelError, Param, Part, Rep};
 #[derive(Clone, Debug)]
 pub(super) struct Soft {
     towers: Vec<Vec<Layer>>,
+    /// `towers.<task>`, per tower.
+    prefixes: Vec<String>,
     lambda: f64,
     coupling: Coupling,
     groups: Vec<Vec<usize>>,
@@ -32,18 +36,15 @@ impl Soft {
         lambda: f64,
         coupling: Coupling,
     ) -> Result<Self, ModelError> {
-        let towers = spec
+        let prefixes: Vec<String> = spec
             .tasks
             .iter()
+            .map(|task| format!("towers.{}", task.name))
+            .collect();
+        let towers = prefixes
+            .iter()
             .enumerate()
-            .map(|(t, task)| {
-                b.layers(
-                    spec.shared,
-                    &format!("towers.{}", task.name),
-                    Part::Head(t),
-                    spec.input_shape,
-                )
-            })
+            .map(|(t, prefix)| b.layers(spec.shared, prefix, Part::Head(t), spec.input_shape))
             .collect::<Result<Vec<_>, _>>()?;
         let per_tower: Vec<Vec<usize>> = towers
             .iter()
@@ -54,6 +55,7 @@ impl Soft {
             .collect();
         Ok(Self {
             towers,
+            prefixes,
             lambda,
             coupling,
             groups,
@@ -105,6 +107,16 @@ impl Body for Soft {
             self.towers
                 .iter()
                 .map(|t| layers::run(params, t, x.clone(), mode))
+                .collect::<candle_core::Result<_>>()?,
+        ))
+    }
+
+    fn onnx(&self, params: &[Param], g: &mut Graph, x: &Value) -> candle_core::Result<OnnxRep> {
+        Ok(OnnxRep::PerTask(
+            self.towers
+                .iter()
+                .zip(&self.prefixes)
+                .map(|(t, prefix)| onnx::run(g, params, t, x.clone(), prefix))
                 .collect::<candle_core::Result<_>>()?,
         ))
     }

@@ -22,6 +22,14 @@ impl Session {
         Ok(())
     }
 
+    /// Writes the model as an ONNX graph to `path` (atomically): the input standardised and
+    /// every task's predictions, as [`Self::predict`] computes them (see
+    /// [`crate::export::onnx`]).
+    pub fn export_onnx(&self, path: &Path) -> Result<(), TrainError> {
+        crate::export::onnx::write_onnx(path, &self.model_file()?)?;
+        Ok(())
+    }
+
     /// Loads weights saved from a model of the same architecture. Nothing changes on error.
     pub fn load_weights(&mut self, path: &Path) -> Result<(), TrainError> {
         let file = export::load_model(path)?;
