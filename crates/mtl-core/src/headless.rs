@@ -359,22 +359,14 @@ pub fn train_to_dir_from(
     let run_dir = crate::rundir::RunDir::begin(out)?;
     let stage = run_dir.staging().to_owned();
     let names: Vec<String> = spec.tasks.iter().map(|t| t.name.clone()).collect();
-    // Rows go to disk as they come. The checkpoint still carries every row so far, so a
-    // recorder keeps them too.
-    let mut stream = crate::trainer::MetricsStream::create(&stage.join("metrics.csv"), &names)?;
-    let mut recorder = crate::trainer::Recorder::default();
-    let (mut driver, start_notes) = start_driver(
-        spec,
-        start,
-        &mut (&mut recorder, &mut (&mut stream, &mut *observer)),
-    )?;
+    // Rows go to disk as they come; memory holds only what the report needs (the
+    // checkpoint reads every row back from the file at the end).
+    let metrics = stage.join("metrics.csv");
+    let mut stream = crate::trainer::MetricsStream::create(&metrics, &names)?;
+    let (mut driver, start_notes) = start_driver(spec, start, &mut (&mut stream, &mut *observer))?;
     let started = Instant::now();
-    let result = driver.run_on(
-        &mut (&mut recorder, &mut (&mut stream, observer)),
-        interrupt,
-    );
+    let result = driver.run_on(&mut (&mut stream, observer), interrupt);
     let seconds = started.elapsed().as_secs_f64();
-    let all_rows = recorder.rows;
     let (curves, rows) = stream.finish(driver.session())?;
     let mut interrupted = false;
     let (stopped, failure) = match result {
@@ -423,6 +415,7 @@ pub fn train_to_dir_from(
         return Err(e.into());
     }
     session.save(&stage.join("model.safetensors"))?;
+    let all_rows = crate::trainer::stream::read_rows(&metrics)?;
     driver
         .checkpoint(&all_rows)?
         .save(&stage.join(crate::trainer::CHECKPOINT_FILE))?;

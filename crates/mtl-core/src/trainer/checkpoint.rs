@@ -342,7 +342,7 @@ fn rows_json(rows: &[MetricRow]) -> Value {
 
 /// A name read from a file as the `&'static str` a [`MetricRow`] holds: each distinct name
 /// is kept once for the life of the process (there are a few dozen).
-fn interned(name: &str) -> &'static str {
+pub(super) fn interned(name: &str) -> &'static str {
     static NAMES: std::sync::Mutex<BTreeSet<&'static str>> = std::sync::Mutex::new(BTreeSet::new());
     let mut names = NAMES
         .lock()

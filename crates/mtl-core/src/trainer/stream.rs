@@ -223,6 +223,48 @@ impl std::fmt::Debug for MetricsStream {
     }
 }
 
+/// The rows of a `metrics.csv` that a [`MetricsStream`] wrote, read back: the checkpoint
+/// carries every row, and reading them from the file at the end keeps a run from holding
+/// them in memory. Values round-trip exactly (shortest decimal form; an empty cell is NaN,
+/// as written).
+pub fn read_rows(path: &Path) -> Result<Vec<MetricRow>, ExportError> {
+    let damaged = |message: String| ExportError::Format {
+        path: path.to_owned(),
+        message,
+    };
+    let file = crate::fsguard::open_regular(path).map_err(|e| ExportError::Io {
+        action: "read",
+        path: path.to_owned(),
+        source: e,
+    })?;
+    let mut reader = ::csv::Reader::from_reader(std::io::BufReader::new(file));
+    let mut rows = Vec::new();
+    for (i, record) in reader.records().enumerate() {
+        let record = record.map_err(|e| damaged(e.to_string()))?;
+        let bad = || damaged(format!("line {} is not a metrics row", i + 2));
+        if record.len() != 7 {
+            return Err(bad());
+        }
+        let num = |s: &str| -> Result<f64, ExportError> {
+            if s.is_empty() {
+                Ok(f64::NAN)
+            } else {
+                s.parse().map_err(|_| bad())
+            }
+        };
+        rows.push(MetricRow {
+            epoch: record[0].parse().map_err(|_| bad())?,
+            step: record[1].parse().map_err(|_| bad())?,
+            split: super::checkpoint::interned(&record[2]),
+            task: record[3].to_owned(),
+            loss: num(&record[4])?,
+            metric: super::checkpoint::interned(&record[5]),
+            value: num(&record[6])?,
+        });
+    }
+    Ok(rows)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
