@@ -194,8 +194,9 @@ fn trunk_copies(spec: &ExperimentSpec) -> u64 {
 }
 
 /// The estimated activation bytes of the largest batch of `spec`'s network (`plan`): the
-/// values each layer passes on per row, times the rows of a training batch or an
-/// evaluation chunk (whichever is larger), times 4 bytes, twice (values and gradients).
+/// values each layer passes on per row, times 8 bytes per row of a training batch (values
+/// and gradients) or 4 bytes per row of an evaluation chunk (values only), whichever is
+/// larger.
 /// `rows` caps the batch at the dataset's size when it is known.
 pub fn activation_bytes(spec: &ExperimentSpec, plan: &Plan, rows: Option<u64>) -> u64 {
     let trunk: u64 = plan
@@ -213,14 +214,12 @@ pub fn activation_bytes(spec: &ExperimentSpec, plan: &Plan, rows: Option<u64>) -
         }
         heads = heads.saturating_add(plan.out.get(t).copied().unwrap_or(0) as u64);
     }
-    let mut batch = (spec.training.batch_size as u64).max(EVAL_ROWS);
-    if let Some(rows) = rows {
-        batch = batch.min(rows.max(1));
-    }
-    trunk
-        .saturating_add(heads)
-        .saturating_mul(batch)
-        .saturating_mul(8)
+    let cap = |n: u64| rows.map_or(n, |r| n.min(r.max(1)));
+    // A training batch keeps each value and its gradient (8 bytes); an evaluation chunk
+    // only the values (4 bytes, no graph).
+    let train = cap(spec.training.batch_size as u64).saturating_mul(8);
+    let eval = cap(EVAL_ROWS).saturating_mul(4);
+    trunk.saturating_add(heads).saturating_mul(train.max(eval))
 }
 
 /// The parameters and batch activations of `spec`'s network (`plan`) against
