@@ -462,7 +462,7 @@ pub fn tradeoff_ui(ui: &mut Ui, state: &mut TradeoffState, spec: &ExperimentSpec
             if let Some(i) = scatter_ui(
                 ui,
                 state,
-                &rows,
+                (&rows, &runs),
                 &names,
                 baselines.as_deref(),
                 (a, b),
@@ -571,11 +571,12 @@ fn controls_ui(ui: &mut Ui, state: &mut TradeoffState, spec: &ExperimentSpec, wa
     }
 }
 
-/// One pairwise scatter; returns the run clicked.
+/// One pairwise scatter of the finished rows (and the same runs as the front views take
+/// them); returns the run clicked.
 fn scatter_ui(
     ui: &mut Ui,
     state: &TradeoffState,
-    rows: &[Row],
+    (rows, runs): (&[Row], &[FrontRun<'_>]),
     names: &[String],
     baselines: Option<&[RunResult]>,
     (a, b): (usize, usize),
@@ -600,7 +601,7 @@ fn scatter_ui(
             if let Some(e) = state.earlier.as_ref().filter(|e| e.names == names) {
                 earlier_ui(plot, e, (a, b));
             }
-            fronts::rays_ui(plot, &front_runs(state, rows), (a, b));
+            fronts::rays_ui(plot, runs, (a, b));
             let mut front: Vec<[f64; 2]> = rows
                 .iter()
                 .filter(|r| r.on_front)

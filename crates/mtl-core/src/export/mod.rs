@@ -458,22 +458,8 @@ pub fn task_eval_rows(
 
 /// Writes metrics as CSV with columns `epoch,step,split,task,loss,metric,value`.
 pub fn write_metrics_csv(path: &Path, rows: &[MetricRow]) -> Result<(), ExportError> {
-    let mut table = vec![
-        ["epoch", "step", "split", "task", "loss", "metric", "value"]
-            .map(str::to_owned)
-            .to_vec(),
-    ];
-    table.extend(rows.iter().map(|r| {
-        vec![
-            r.epoch.to_string(),
-            r.step.to_string(),
-            r.split.to_owned(),
-            r.task.clone(),
-            csv_num(r.loss),
-            r.metric.to_owned(),
-            csv_num(r.value),
-        ]
-    }));
+    let mut table = vec![METRICS_HEADER.map(str::to_owned).to_vec()];
+    table.extend(rows.iter().map(|r| metrics_record(r).to_vec()));
     write_csv(path, &table)
 }
 
@@ -491,7 +477,23 @@ pub fn write_csv(path: &Path, rows: &[Vec<String>]) -> Result<(), ExportError> {
     write_atomic(path, &bytes)
 }
 
-/// A number for a CSV cell: empty when not finite.
+/// The columns of `metrics.csv`.
+pub const METRICS_HEADER: [&str; 7] = ["epoch", "step", "split", "task", "loss", "metric", "value"];
+
+/// One row of `metrics.csv` as its cells, in [`METRICS_HEADER`]'s order.
+pub fn metrics_record(r: &MetricRow) -> [String; 7] {
+    [
+        r.epoch.to_string(),
+        r.step.to_string(),
+        r.split.to_owned(),
+        r.task.clone(),
+        csv_num(r.loss),
+        r.metric.to_owned(),
+        csv_num(r.value),
+    ]
+}
+
+/// A number as a CSV cell: its shortest exact decimal form, or empty when not finite.
 pub fn csv_num(v: f64) -> String {
     if v.is_finite() {
         format!("{v}")

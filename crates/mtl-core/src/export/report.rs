@@ -10,6 +10,17 @@ use super::plot::{Curve, loss_chart};
 use super::{ExportError, MetricRow, write_atomic, write_metrics_csv};
 use crate::experiment::ExperimentSpec;
 
+/// Task `task`'s (colour `k`) loss curve on `split`: training solid, validation dashed;
+/// `None` without points.
+pub fn loss_curve(task: &str, k: usize, split: &str, points: Vec<(f64, f64)>) -> Option<Curve> {
+    (!points.is_empty()).then(|| Curve {
+        name: format!("{task} ({split})"),
+        colour: k,
+        dashed: split == "val",
+        points,
+    })
+}
+
 /// Loss curves from metric rows: per task, training solid and validation dashed.
 pub fn loss_curves(rows: &[MetricRow], tasks: &[String]) -> Vec<Curve> {
     let mut curves = Vec::new();
@@ -20,14 +31,7 @@ pub fn loss_curves(rows: &[MetricRow], tasks: &[String]) -> Vec<Curve> {
                 .filter(|r| r.task == *task && r.split == split && r.loss.is_finite())
                 .map(|r| (r.epoch as f64, r.loss))
                 .collect();
-            if !points.is_empty() {
-                curves.push(Curve {
-                    name: format!("{task} ({split})"),
-                    colour: k,
-                    dashed: split == "val",
-                    points,
-                });
-            }
+            curves.extend(loss_curve(task, k, split, points));
         }
     }
     curves

@@ -7,7 +7,7 @@ use std::fs::File;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 
-use crate::export::{ExportError, MetricRow, csv_num, plot::Curve};
+use crate::export::{ExportError, MetricRow, plot::Curve};
 use crate::trainer::{Observer, RunEvent, Session};
 
 /// Most points kept per loss curve (a chart is a few hundred pixels wide).
@@ -92,7 +92,7 @@ impl MetricsStream {
         let file = File::create(path).map_err(io)?;
         let mut writer = ::csv::Writer::from_writer(BufWriter::new(file));
         writer
-            .write_record(["epoch", "step", "split", "task", "loss", "metric", "value"])
+            .write_record(crate::export::METRICS_HEADER)
             .map_err(|e| io(e.into()))?;
         Ok(Self {
             path: path.to_owned(),
@@ -111,15 +111,7 @@ impl MetricsStream {
 
     fn write(&mut self, r: &MetricRow) {
         let Some(w) = &mut self.writer else { return };
-        let record = [
-            r.epoch.to_string(),
-            r.step.to_string(),
-            r.split.to_owned(),
-            r.task.clone(),
-            csv_num(r.loss),
-            r.metric.to_owned(),
-            csv_num(r.value),
-        ];
+        let record = crate::export::metrics_record(r);
         if let Err(e) = w.write_record(&record) {
             self.error = Some(ExportError::Io {
                 action: "write",
@@ -188,15 +180,12 @@ impl MetricsStream {
         let mut curves = Vec::new();
         for (k, (task, pair)) in self.tasks.iter().zip(&self.curves).enumerate() {
             for (split, thinned) in ["train", "val"].into_iter().zip(pair) {
-                let points = thinned.points();
-                if !points.is_empty() {
-                    curves.push(Curve {
-                        name: format!("{task} ({split})"),
-                        colour: k,
-                        dashed: split == "val",
-                        points,
-                    });
-                }
+                curves.extend(crate::export::report::loss_curve(
+                    task,
+                    k,
+                    split,
+                    thinned.points(),
+                ));
             }
         }
         Ok((curves, rows))
