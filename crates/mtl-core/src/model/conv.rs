@@ -15,7 +15,7 @@
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Layout, Result, Shape, Tensor};
 
-use super::fused;
+use super::fused::{self, contiguous};
 
 /// The geometry of one convolution over `[n, c, h, w]` images with `kh × kw` kernels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,15 +49,24 @@ impl Geometry {
         self.c * self.kh * self.kw
     }
 
-    /// Calls `f(patch matrix index, input index)` for every patch entry that lies inside the
-    /// image (padding entries are zero and skipped).
-    fn for_each(&self, mut f: impl FnMut(usize, usize)) {
+    /// Calls `f(patch matrix index, input index, length)` for every run of patch entries
+    /// that lies inside the image, one kernel row at a time (padding entries are zero and
+    /// skipped): `length` consecutive entries of the patch matrix are the same number of
+    /// consecutive input pixels.
+    fn for_each_run(&self, mut f: impl FnMut(usize, usize, usize)) {
         let (oh, ow) = (self.out_h(), self.out_w());
         let cols = self.cols();
         for b in 0..self.n {
             for oy in 0..oh {
                 for ox in 0..ow {
                     let row = (b * oh + oy) * ow + ox;
+                    // The kernel columns inside the image: x = ox·stride + kj − padding.
+                    let left = ox * self.stride;
+                    let kj0 = self.padding.saturating_sub(left);
+                    let kj1 = self.kw.min((self.w + self.padding).saturating_sub(left));
+                    if kj0 >= kj1 {
+                        continue;
+                    }
                     for ch in 0..self.c {
                         let image = (b * self.c + ch) * self.h;
                         for ki in 0..self.kh {
@@ -67,17 +76,9 @@ impl Geometry {
                             if y >= self.h {
                                 continue;
                             }
-                            for kj in 0..self.kw {
-                                let Some(x) = (ox * self.stride + kj).checked_sub(self.padding)
-                                else {
-                                    continue;
-                                };
-                                if x >= self.w {
-                                    continue;
-                                }
-                                let col = (ch * self.kh + ki) * self.kw + kj;
-                                f(row * cols + col, (image + y) * self.w + x);
-                            }
+                            let col = (ch * self.kh + ki) * self.kw + kj0;
+                            let x = left + kj0 - self.padding;
+                            f(row * cols + col, (image + y) * self.w + x, kj1 - kj0);
                         }
                     }
                 }
@@ -144,7 +145,7 @@ impl CustomOp1 for Im2Col {
         let g = self.0;
         let x = contiguous("im2col", s, l)?;
         let mut out = vec![0.0f32; g.rows() * g.cols()];
-        g.for_each(|at, from| out[at] = x[from]);
+        g.for_each_run(|at, from, len| out[at..at + len].copy_from_slice(&x[from..from + len]));
         Ok((CpuStorage::F32(out), Shape::from((g.rows(), g.cols()))))
     }
 
@@ -168,7 +169,11 @@ impl CustomOp1 for Col2Im {
             candle_core::bail!("col2im: {} entries for {} patches", cols.len(), g.rows());
         }
         let mut out = vec![0.0f32; g.n * g.c * g.h * g.w];
-        g.for_each(|at, to| out[to] += cols[at]);
+        g.for_each_run(|at, to, len| {
+            for (o, v) in out[to..to + len].iter_mut().zip(&cols[at..at + len]) {
+                *o += v;
+            }
+        });
         Ok((CpuStorage::F32(out), Shape::from((g.n, g.c, g.h, g.w))))
     }
 }
@@ -186,36 +191,30 @@ pub fn max_pool2d(x: &Tensor, k: usize) -> Result<Tensor> {
 /// Max pooling; its gradient goes to the first maximum of each window.
 struct MaxPool(usize);
 
-/// Calls `f(window, input index)` for every entry of every `k × k` window of `[n, c, h, w]`
-/// images, in row-major order within the window.
-fn windows(dims: (usize, usize, usize, usize), k: usize, mut f: impl FnMut(usize, usize)) {
+/// Each `k × k` window's first maximum of `[n, c, h, w]` images: its input index, windows in
+/// row-major order. A NaN wins, as in candle's max (a NaN input gives a NaN output).
+fn argmax(x: &[f32], dims: (usize, usize, usize, usize), k: usize) -> Vec<usize> {
     let (n, c, h, w) = dims;
     let (oh, ow) = (h / k, w / k);
+    let mut best = Vec::with_capacity(n * c * oh * ow);
     for plane in 0..n * c {
+        let base = plane * h * w;
         for oy in 0..oh {
             for ox in 0..ow {
-                let window = (plane * oh + oy) * ow + ox;
+                let mut at = base + oy * k * w + ox * k;
+                let mut top = x[at];
                 for i in 0..k {
-                    for j in 0..k {
-                        f(window, (plane * h + oy * k + i) * w + ox * k + j);
+                    let row = base + (oy * k + i) * w + ox * k;
+                    for (j, &v) in x[row..row + k].iter().enumerate() {
+                        let better = (v > top) | (v.is_nan() & !top.is_nan());
+                        at = if better { row + j } else { at };
+                        top = if better { v } else { top };
                     }
                 }
+                best.push(at);
             }
         }
     }
-}
-
-/// Each window's first maximum: its input index (`usize::MAX` for none yet).
-fn argmax(x: &[f32], dims: (usize, usize, usize, usize), k: usize) -> Vec<usize> {
-    let (n, c, h, w) = dims;
-    let mut best = vec![usize::MAX; n * c * (h / k) * (w / k)];
-    windows(dims, k, |window, at| {
-        let b = &mut best[window];
-        // NaN wins, as in candle's max (a NaN input gives a NaN output).
-        if *b == usize::MAX || x[at] > x[*b] || (x[at].is_nan() && !x[*b].is_nan()) {
-            *b = at;
-        }
-    });
     best
 }
 
@@ -272,17 +271,6 @@ impl CustomOp2 for MaxPoolGrad {
             out[i] += g;
         }
         Ok((CpuStorage::F32(out), l2.shape().clone()))
-    }
-}
-
-/// The contiguous f32 values of a storage, or an error naming the op.
-fn contiguous<'a>(op: &str, s: &'a CpuStorage, l: &Layout) -> Result<&'a [f32]> {
-    let CpuStorage::F32(v) = s else {
-        candle_core::bail!("{op}: expects f32")
-    };
-    match l.contiguous_offsets() {
-        Some((start, end)) => Ok(&v[start..end]),
-        None => candle_core::bail!("{op}: expects a contiguous tensor"),
     }
 }
 

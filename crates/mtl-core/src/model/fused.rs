@@ -102,7 +102,7 @@ impl CustomOp2 for ReluGrad {
 }
 
 /// The contiguous f32 values of a storage, or an error naming the op.
-fn contiguous<'a>(op: &str, s: &'a CpuStorage, l: &Layout) -> Result<&'a [f32]> {
+pub(super) fn contiguous<'a>(op: &str, s: &'a CpuStorage, l: &Layout) -> Result<&'a [f32]> {
     let CpuStorage::F32(v) = s else {
         candle_core::bail!("{op}: expects f32")
     };

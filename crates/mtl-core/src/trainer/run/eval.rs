@@ -6,7 +6,10 @@ impl Session {
     /// Raw model outputs for a split's standardised rows, `[rows, out_k]` per task.
     pub(super) fn outputs(&self, split: &SplitData) -> Result<Vec<Vec<f32>>, TrainError> {
         // Chunks of rows, side by side on the session's threads.
-        let chunk = EVAL_CHUNK.min(split.rows.div_ceil(self.threads).max(1));
+        let chunk = EVAL_CHUNK
+            .min(EVAL_INPUTS / split.features.max(1))
+            .min(split.rows.div_ceil(self.threads))
+            .max(1);
         let ranges: Vec<(usize, usize)> = (0..split.rows)
             .step_by(chunk)
             .map(|start| (start, (start + chunk).min(split.rows)))
